@@ -1,0 +1,108 @@
+/* The graph model: what a search found, as plain C strings.
+ *
+ * Ownership: a graph owns every string in it.  The add functions copy (and
+ * sanitize, see escape.h) what they are given, so callers keep ownership of
+ * their arguments.  A graph holds no Python object, so a result never keeps
+ * the heap it describes alive.  Node and edge indices are stable: nodes are
+ * numbered in the order they were added (BFS order for searches). */
+#ifndef REFGRAPH_GRAPH_H
+#define REFGRAPH_GRAPH_H
+
+#include <stddef.h>
+#include "refgraph/strbuf.h"
+
+enum rg_node_flag {
+    RG_NODE_TARGET = 1u << 0,     /* an object the search started from */
+    RG_NODE_ROOT = 1u << 1,       /* a proper module: the search stops there */
+    RG_NODE_HIGHLIGHT = 1u << 2,  /* highlight(obj) was true */
+    RG_NODE_MORE = 1u << 3,       /* a "N more referrers" placeholder */
+    RG_NODE_MODULE = 1u << 4,     /* a module object; summary is its name */
+    RG_NODE_OWNED_DICT = 1u << 5, /* the __dict__ of node `owner` */
+    RG_NODE_HAS_DEL = 1u << 6     /* its class defines __del__ */
+};
+
+#define RG_NO_REFCOUNT (-1LL)
+#define RG_IMMORTAL (-2LL)
+
+typedef struct rg_node {
+    char *type_name;     /* never NULL */
+    char *summary;       /* NULL, or "len=3", "handle_request", "app.py:12", "'abc'" */
+    char *extra;         /* NULL, or what extra_info returned */
+    long long refcount;  /* RG_NO_REFCOUNT unless asked for */
+    size_t more;         /* RG_NODE_MORE: how many were left out */
+    size_t owner;        /* RG_NODE_OWNED_DICT: index of the owning node */
+    char **attrs;        /* extra DOT attributes: name, value, name, value ... */
+    size_t n_attrs;      /* number of name/value pairs */
+    int depth;
+    unsigned flags;
+} rg_node;
+
+typedef struct rg_edge {
+    size_t src;   /* src holds a reference to dst */
+    size_t dst;
+    char *label;  /* NULL if unknown; "['key']", ".attr", "[3]", "__self__" ... */
+    char *attr;   /* NULL, or the identifier key of a dict edge (folding) */
+} rg_edge;
+
+enum rg_graph_kind {
+    RG_GRAPH_BACKREFS,  /* grown from the targets towards their referrers */
+    RG_GRAPH_REFS,      /* grown from the targets towards their referents */
+    RG_GRAPH_CHAIN      /* one or more chains, each root first */
+};
+
+#define RG_CHAIN_END ((size_t)-1)
+
+typedef struct rg_graph {
+    int kind;
+    int max_depth;
+    size_t too_many;
+    rg_node *nodes;
+    size_t n_nodes, cap_nodes;
+    rg_edge *edges;
+    size_t n_edges, cap_edges;
+    char **notes;             /* free-form lines explaining the result */
+    size_t n_notes, cap_notes;
+    size_t *chains;           /* RG_GRAPH_CHAIN: node indices, each chain ended by RG_CHAIN_END */
+    size_t n_chains_items, cap_chains_items;
+} rg_graph;
+
+/* Allocates an empty graph of the given kind; RG_OK or RG_ENOMEM. */
+int rg_graph_new(int kind, rg_graph **out);
+/* Frees g and everything in it; NULL is fine. */
+void rg_graph_free(rg_graph *g);
+/* Adds a node with copies of type_name and summary (NULL allowed); its index
+ * goes to *index if index is not NULL. */
+int rg_graph_add_node(rg_graph *g, const char *type_name, const char *summary,
+                      int depth, unsigned flags, size_t *index);
+/* Replaces node i's extra text with a copy of extra (NULL clears it). */
+int rg_graph_set_extra(rg_graph *g, size_t i, const char *extra);
+/* Adds the DOT attribute name=value to node i; RG_EINVAL unless name is
+ * an identifier ([A-Za-z_][A-Za-z0-9_]*). */
+int rg_graph_add_node_attr(rg_graph *g, size_t i, const char *name, const char *value);
+/* Adds a placeholder node saying that `count` more neighbours of `of` were
+ * left out, and the edge joining it to `of`. */
+int rg_graph_add_more(rg_graph *g, size_t of, size_t count, int depth);
+/* Adds the edge src -> dst with copies of label and attr (NULL allowed). */
+int rg_graph_add_edge(rg_graph *g, size_t src, size_t dst, const char *label,
+                      const char *attr);
+/* Replaces edge k's label and attr with copies (NULL allowed). */
+int rg_graph_set_edge_label(rg_graph *g, size_t k, const char *label, const char *attr);
+/* Appends a copy of a line of explanation. */
+int rg_graph_add_note(rg_graph *g, const char *text);
+/* Appends a chain of n node indices (each refers to the next). */
+int rg_graph_add_chain(rg_graph *g, const size_t *nodes, size_t n);
+/* Index of the first edge src -> dst, or RG_CHAIN_END if there is none. */
+size_t rg_graph_find_edge(const rg_graph *g, size_t src, size_t dst);
+
+/* Folding: an owned __dict__ that is reached only through its owner is drawn
+ * as the owner itself.  Fills map[i] with the node that stands for node i
+ * (i itself unless folded).  map must have g->n_nodes entries. */
+void rg_graph_fold_map(const rg_graph *g, size_t *map);
+/* Appends the label of edge e as seen from the folded owner of e->src:
+ * "app.registry" for a module's global, ".attr" for an instance's. */
+void rg_graph_folded_label(const rg_graph *g, const rg_edge *e, rg_strbuf *out);
+/* Appends node i's one-line label: "dict len=3", "module app", with
+ * refcount and extra info when present. */
+void rg_graph_node_line(const rg_graph *g, size_t i, rg_strbuf *out);
+
+#endif

@@ -1,0 +1,17 @@
+/* Renderers that need nothing but the graph model.  Each appends to out and
+ * returns RG_OK or RG_ENOMEM. */
+#ifndef REFGRAPH_RENDER_H
+#define REFGRAPH_RENDER_H
+
+#include "refgraph/graph.h"
+#include "refgraph/strbuf.h"
+
+/* Chains print one hop per line, root first; graphs print as an indented
+ * tree from the targets outward.  Ends with the graph's notes. */
+int rg_render_text(const rg_graph *g, rg_strbuf *out);
+
+/* Graphviz DOT source; node names n0, n1 ... follow node order, so the same
+ * heap shape always gives the same text. */
+int rg_render_dot(const rg_graph *g, rg_strbuf *out);
+
+#endif

@@ -1,0 +1,1630 @@
+/* The heap walk: breadth-first searches over the live CPython heap.
+ *
+ * Backward searches index the heap once (gc.get_objects() plus two passes of
+ * tp_traverse, see heapindex.h) and then walk the index, so a search costs
+ * O(heap + subgraph) instead of one heap scan per node.  Forward searches
+ * need no index: tp_traverse of a node is its referents.
+ *
+ * Safety rules kept throughout:
+ * - every object a search may touch is strongly referenced while Python code
+ *   can run (the gc.get_objects() snapshot backwards, the `held` list
+ *   forwards); both lists are untracked, so no callback can find them;
+ * - identity only: no user __repr__, __eq__, __hash__, __len__ or
+ *   descriptors run; values are summarized with the built-in base type's own
+ *   slots;
+ * - Python callbacks (predicate, filter, highlight, extra_info) run only
+ *   during the walk; labels are computed afterwards, with no callback.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <structmember.h>
+
+#include "heapwalk.h"
+#include "refgraph/heapindex.h"
+#include "refgraph/status.h"
+#include "refgraph/strbuf.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#ifndef Py_T_OBJECT_EX
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#endif
+#ifndef Py_T_OBJECT
+#define Py_T_OBJECT T_OBJECT
+#endif
+
+enum {
+    SUMMARY_CHARS = 48,   /* value summaries, in characters */
+    KEY_CHARS = 40,       /* dict keys inside edge labels */
+    MAX_LABELS = 4,       /* slots named on one edge before "..." */
+    MAX_NOTED_FRAMES = 3
+};
+
+/* Per-id flags of the backward index. */
+enum { ID_EXCLUDED = 1, ID_SNAPSHOT = 2, ID_SEEN = 4 };
+
+/* ------------------------------------------------------------------ heap */
+
+typedef struct heap {
+    PyObject *snapshot;      /* list: a strong reference to every tracked object */
+    rg_heapindex *hi;
+    unsigned char *flags;    /* ID_* per id */
+} heap;
+
+static void heap_clear(heap *h)
+{
+    Py_CLEAR(h->snapshot);
+    rg_hi_free(h->hi);
+    h->hi = NULL;
+    PyMem_RawFree(h->flags);
+    h->flags = NULL;
+}
+
+static int visit_count(PyObject *o, void *arg)
+{
+    rg_heapindex *hi = arg;
+    int64_t id = rg_hi_find(hi, o);
+    if (id >= 0)
+        rg_hi_count(hi, (uint32_t)id);
+    return 0;
+}
+
+typedef struct fill_ctx {
+    rg_heapindex *hi;
+    uint32_t src;
+} fill_ctx;
+
+static int visit_fill(PyObject *o, void *arg)
+{
+    fill_ctx *c = arg;
+    int64_t id = rg_hi_find(c->hi, o);
+    if (id >= 0)
+        rg_hi_fill(c->hi, c->src, (uint32_t)id);
+    return 0;
+}
+
+/* The addresses named by extra_ignore (an iterable of id()s), as a map. */
+static int collect_ignored(PyObject *extra_ignore, rg_ptrmap *ignored)
+{
+    if (extra_ignore == NULL || extra_ignore == Py_None)
+        return RG_OK;
+    PyObject *it = PyObject_GetIter(extra_ignore);
+    if (it == NULL)
+        return RG_EPYTHON;
+    PyObject *item;
+    int st = RG_OK;
+    while (st == RG_OK && (item = PyIter_Next(it)) != NULL) {
+        if (!PyLong_Check(item)) {
+            PyErr_Format(PyExc_TypeError,
+                         "extra_ignore must contain id() integers, not %.80s",
+                         Py_TYPE(item)->tp_name);
+            st = RG_EPYTHON;
+        } else {
+            void *p = PyLong_AsVoidPtr(item);
+            if (p == NULL && PyErr_Occurred()) {
+                PyErr_Clear();   /* an int no object can have */
+            } else if (p != NULL) {
+                st = rg_pm_put(ignored, p, 1);
+            }
+        }
+        Py_DECREF(item);
+    }
+    Py_DECREF(it);
+    if (st == RG_OK && PyErr_Occurred())
+        st = RG_EPYTHON;
+    return st;
+}
+
+static int call_is_container(const rg_search *s, PyObject *o)
+{
+    if (s->containers == NULL)
+        return 0;
+    PyObject *seq = s->containers;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        if (PySequence_Fast_GET_ITEM(seq, i) == o)
+            return 1;
+    }
+    return 0;
+}
+
+/* Snapshots and indexes the heap: every tracked object plus the targets,
+ * and who refers to whom.  Runs no Python code after gc.get_objects(). */
+static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
+{
+    PyObject *gc = PyImport_ImportModule("gc");
+    if (gc == NULL)
+        return RG_EPYTHON;
+    h->snapshot = PyObject_CallMethod(gc, "get_objects", NULL);
+    Py_DECREF(gc);
+    if (h->snapshot == NULL)
+        return RG_EPYTHON;
+    if (!PyList_CheckExact(h->snapshot)) {
+        PyErr_SetString(PyExc_RuntimeError, "gc.get_objects() did not return a list");
+        return RG_EPYTHON;
+    }
+    /* Our bookkeeping must be invisible to callbacks and to other searches. */
+    if (PyObject_GC_IsTracked(h->snapshot))
+        PyObject_GC_UnTrack(h->snapshot);
+
+    Py_ssize_t n = PyList_GET_SIZE(h->snapshot);
+    Py_ssize_t n_targets = s->targets ? PyList_GET_SIZE(s->targets) : 0;
+    int st = rg_hi_new((size_t)n + (size_t)n_targets + 1, &h->hi);
+    if (st != RG_OK)
+        return st;
+    size_t cap = rg_hi_capacity(h->hi);
+    h->flags = PyMem_RawCalloc(cap, 1);
+    uint32_t *order = PyMem_RawMalloc(((size_t)n + 1) * sizeof *order);
+    if (h->flags == NULL || order == NULL) {
+        PyMem_RawFree(order);
+        return RG_ENOMEM;
+    }
+    PyObject **items = ((PyListObject *)h->snapshot)->ob_item;
+    for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
+        st = rg_hi_insert(h->hi, items[i], &order[i]);
+        h->flags[order[i]] |= ID_SNAPSHOT;
+        if (call_is_container(s, items[i]) ||
+            (ignored->count > 0 && rg_pm_get(ignored, items[i], &(uint32_t){0})))
+            h->flags[order[i]] |= ID_EXCLUDED;
+    }
+    for (Py_ssize_t i = 0; i < n_targets && st == RG_OK; i++) {
+        uint32_t id;
+        st = rg_hi_insert(h->hi, PyList_GET_ITEM(s->targets, i), &id);
+    }
+    if (st == RG_OK)
+        st = rg_hi_count_begin(h->hi);
+    for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
+        traverseproc traverse = Py_TYPE(items[i])->tp_traverse;
+        if (traverse && !(h->flags[order[i]] & ID_EXCLUDED))
+            traverse(items[i], visit_count, h->hi);
+    }
+    if (st == RG_OK)
+        st = rg_hi_fill_begin(h->hi);
+    fill_ctx ctx = {h->hi, 0};
+    for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
+        traverseproc traverse = Py_TYPE(items[i])->tp_traverse;
+        ctx.src = order[i];
+        if (traverse && !(h->flags[order[i]] & ID_EXCLUDED))
+            traverse(items[i], visit_fill, &ctx);
+    }
+    if (st == RG_OK && rg_hi_fill_end(h->hi) != RG_OK) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "an object's tp_traverse visited different references on two passes");
+        st = RG_EPYTHON;
+    }
+    PyMem_RawFree(order);
+    return st;
+}
+
+static PyObject *heap_object(const heap *h, uint32_t id)
+{
+    return (PyObject *)rg_hi_key(h->hi, id);
+}
+
+static uint32_t heap_id(const heap *h, PyObject *o)
+{
+    int64_t id = rg_hi_find(h->hi, o);
+    return id < 0 ? UINT32_MAX : (uint32_t)id;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+/* Calls fn(o); 1 if the result is true, 0 if false, -1 with an exception. */
+static int call_predicate(PyObject *fn, PyObject *o)
+{
+    PyObject *r = PyObject_CallOneArg(fn, o);
+    if (r == NULL)
+        return -1;
+    int truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth;
+}
+
+int rg_is_proper_module(PyObject *o)
+{
+    if (!PyModule_Check(o))
+        return 0;
+    PyObject *dict = PyModule_GetDict(o);
+    if (dict == NULL || !PyDict_Check(dict))
+        return 0;
+    PyObject *name = PyDict_GetItemString(dict, "__name__");
+    if (name == NULL || !PyUnicode_CheckExact(name))
+        return 0;
+    PyObject *modules = PyImport_GetModuleDict();
+    if (modules == NULL || !PyDict_Check(modules))
+        return 0;
+    return PyDict_GetItem(modules, name) == o;
+}
+
+static int matches(const rg_search *s, PyObject *o)
+{
+    return s->predicate ? call_predicate(s->predicate, o) : rg_is_proper_module(o);
+}
+
+/* ------------------------------------------------------------ text helpers */
+
+/* Appends str o as UTF-8 (lone surrogates become \\udcxx escapes). */
+static void put_str(rg_strbuf *out, PyObject *o)
+{
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(o, &len);
+    if (s != NULL) {
+        rg_sb_append(out, s, (size_t)len);
+        return;
+    }
+    PyErr_Clear();
+    PyObject *b = PyUnicode_AsEncodedString(o, "utf-8", "backslashreplace");
+    if (b == NULL) {
+        PyErr_Clear();
+        rg_sb_puts(out, "?");
+        return;
+    }
+    rg_sb_append(out, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+    Py_DECREF(b);
+}
+
+/* Appends at most max_chars characters of the str o, "..." marking a cut. */
+static void put_str_truncated(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars)
+{
+    if (!PyUnicode_Check(o)) {
+        rg_sb_puts(out, "?");
+        return;
+    }
+    Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+    if (len <= max_chars) {
+        put_str(out, o);
+        return;
+    }
+    PyObject *head = PyUnicode_Substring(o, 0, max_chars - 3);
+    if (head == NULL) {
+        PyErr_Clear();
+        rg_sb_puts(out, "?");
+        return;
+    }
+    put_str(out, head);
+    Py_DECREF(head);
+    rg_sb_puts(out, "...");
+}
+
+/* Appends repr(o) computed by the built-in base type's tp_repr, so a
+ * subclass's __repr__ never runs. */
+static void put_builtin_repr(rg_strbuf *out, PyTypeObject *base, PyObject *o, Py_ssize_t max_chars)
+{
+    PyObject *r = base->tp_repr(o);
+    if (r == NULL) {
+        PyErr_Clear();
+        rg_sb_puts(out, "?");
+        return;
+    }
+    put_str_truncated(out, r, max_chars);
+    Py_DECREF(r);
+}
+
+/* A str attribute of a built-in object (getset of a C type); NULL if absent. */
+static PyObject *builtin_str_attr(PyObject *o, const char *name)
+{
+    PyObject *v = PyObject_GetAttrString(o, name);
+    if (v == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (!PyUnicode_Check(v)) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Appends the last path component of a code object's file name. */
+static void put_code_location(rg_strbuf *out, PyCodeObject *code, int line)
+{
+    PyObject *file = code->co_filename;
+    if (file && PyUnicode_Check(file)) {
+        Py_ssize_t len = PyUnicode_GET_LENGTH(file);
+        Py_ssize_t slash = PyUnicode_FindChar(file, '/', 0, len, -1);
+        PyObject *base = slash >= 0 ? PyUnicode_Substring(file, slash + 1, len) : (Py_INCREF(file), file);
+        if (base) {
+            put_str(out, base);
+            Py_DECREF(base);
+        } else {
+            PyErr_Clear();
+        }
+    }
+    rg_sb_printf(out, ":%d", line);
+}
+
+static void put_code_name(rg_strbuf *out, PyCodeObject *code)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *name = code->co_qualname;
+#else
+    PyObject *name = code->co_name;
+#endif
+    if (name && PyUnicode_Check(name))
+        put_str(out, name);
+}
+
+/* ------------------------------------------------------------ node labels */
+
+static void put_type_name(rg_strbuf *out, PyTypeObject *tp, int shortnames)
+{
+    const char *name = tp->tp_name;
+    int is_heap = PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE);
+    if (shortnames) {
+        if (is_heap) {
+            put_str(out, ((PyHeapTypeObject *)tp)->ht_name);
+        } else {
+            const char *dot = strrchr(name, '.');
+            rg_sb_puts(out, dot ? dot + 1 : name);
+        }
+        return;
+    }
+    if (is_heap) {
+        PyObject *module = tp->tp_dict ? PyDict_GetItemString(tp->tp_dict, "__module__") : NULL;
+        if (module && PyUnicode_Check(module)) {
+            put_str(out, module);
+            rg_sb_putc(out, '.');
+        }
+        put_str(out, ((PyHeapTypeObject *)tp)->ht_qualname);
+    } else {
+        if (strchr(name, '.') == NULL)
+            rg_sb_puts(out, "builtins.");
+        rg_sb_puts(out, name);
+    }
+}
+
+/* Appends a short, safe summary of o; nothing if there is none. */
+static void put_summary(rg_strbuf *out, PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (PyModule_Check(o)) {
+        PyObject *dict = PyModule_GetDict(o);
+        PyObject *name = dict ? PyDict_GetItemString(dict, "__name__") : NULL;
+        if (name && PyUnicode_Check(name))
+            put_str(out, name);
+    } else if (PyType_Check(o)) {
+        PyTypeObject *t = (PyTypeObject *)o;
+        if (PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE))
+            put_str(out, ((PyHeapTypeObject *)t)->ht_qualname);
+        else
+            rg_sb_puts(out, t->tp_name);
+    } else if (PyFunction_Check(o)) {
+        PyObject *q = ((PyFunctionObject *)o)->func_qualname;
+        if (q && PyUnicode_Check(q))
+            put_str(out, q);
+    } else if (PyMethod_Check(o)) {
+        PyObject *f = PyMethod_GET_FUNCTION(o);
+        if (PyFunction_Check(f))
+            put_summary(out, f);
+    } else if (PyCFunction_Check(o)) {
+        rg_sb_puts(out, ((PyCFunctionObject *)o)->m_ml->ml_name);
+    } else if (PyFrame_Check(o)) {
+        PyFrameObject *f = (PyFrameObject *)o;
+        PyCodeObject *code = PyFrame_GetCode(f);
+        put_code_name(out, code);
+        rg_sb_puts(out, " at ");
+        put_code_location(out, code, PyFrame_GetLineNumber(f));
+        Py_DECREF(code);
+    } else if (PyCode_Check(o)) {
+        PyCodeObject *code = (PyCodeObject *)o;
+        put_code_name(out, code);
+        rg_sb_puts(out, " at ");
+        put_code_location(out, code, code->co_firstlineno);
+    } else if (PyGen_Check(o) || PyCoro_CheckExact(o) || PyAsyncGen_CheckExact(o)) {
+        PyObject *q = builtin_str_attr(o, "__qualname__");
+        PyObject *code = PyObject_GetAttrString(o, PyGen_Check(o) ? "gi_code" : PyCoro_CheckExact(o) ? "cr_code" : "ag_code");
+        if (q) {
+            put_str(out, q);
+            Py_DECREF(q);
+        }
+        if (code && PyCode_Check(code)) {
+            rg_sb_puts(out, " at ");
+            put_code_location(out, (PyCodeObject *)code, ((PyCodeObject *)code)->co_firstlineno);
+        }
+        Py_XDECREF(code);
+        PyErr_Clear();
+    } else if (PyUnicode_Check(o)) {
+        put_builtin_repr(out, &PyUnicode_Type, o, SUMMARY_CHARS);
+    } else if (PyBytes_Check(o)) {
+        put_builtin_repr(out, &PyBytes_Type, o, SUMMARY_CHARS);
+    } else if (PyBool_Check(o)) {
+        rg_sb_puts(out, o == Py_True ? "True" : "False");
+    } else if (PyLong_Check(o)) {
+        size_t bits = _PyLong_NumBits(o);
+        if (bits == (size_t)-1)
+            PyErr_Clear();
+        if (bits > 128 && bits != (size_t)-1)
+            rg_sb_printf(out, "(%zu bits)", bits);
+        else
+            put_builtin_repr(out, &PyLong_Type, o, SUMMARY_CHARS);
+    } else if (PyFloat_Check(o)) {
+        put_builtin_repr(out, &PyFloat_Type, o, SUMMARY_CHARS);
+    } else if (PyDict_Check(o)) {
+        rg_sb_printf(out, "len=%zd", PyDict_Size(o));
+    } else if (PyList_Check(o)) {
+        rg_sb_printf(out, "len=%zd", PyList_GET_SIZE(o));
+    } else if (PyTuple_Check(o)) {
+        rg_sb_printf(out, "len=%zd", PyTuple_GET_SIZE(o));
+    } else if (PyAnySet_Check(o)) {
+        rg_sb_printf(out, "len=%zd", PySet_GET_SIZE(o));
+    } else if (PyByteArray_Check(o)) {
+        rg_sb_printf(out, "len=%zd", PyByteArray_GET_SIZE(o));
+    } else if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        /* A static C type's own length slot runs no Python code. */
+        lenfunc len = tp->tp_as_mapping && tp->tp_as_mapping->mp_length ? tp->tp_as_mapping->mp_length
+                    : tp->tp_as_sequence ? tp->tp_as_sequence->sq_length : NULL;
+        if (len) {
+            Py_ssize_t n = len(o);
+            if (n >= 0)
+                rg_sb_printf(out, "len=%zd", n);
+            else
+                PyErr_Clear();
+        }
+    }
+}
+
+/* ------------------------------------------------------------ edge labels */
+
+typedef struct labels {
+    rg_strbuf text;
+    rg_strbuf attr;      /* the identifier, when the one label is a dict key or attribute */
+    int count;
+    int owned_dict;      /* dst is src's __dict__ */
+} labels;
+
+static void labels_init(labels *L)
+{
+    rg_sb_init(&L->text);
+    rg_sb_init(&L->attr);
+    L->count = 0;
+    L->owned_dict = 0;
+}
+
+static void labels_free(labels *L)
+{
+    rg_sb_free(&L->text);
+    rg_sb_free(&L->attr);
+}
+
+/* Starts a new label; 0 when enough have been named already. */
+static int label_begin(labels *L)
+{
+    if (L->count == MAX_LABELS) {
+        rg_sb_puts(&L->text, ", ...");
+        L->count++;
+    }
+    if (L->count > MAX_LABELS)
+        return 0;
+    if (L->count > 0)
+        rg_sb_puts(&L->text, ", ");
+    L->count++;
+    return 1;
+}
+
+static void add_label(labels *L, const char *s)
+{
+    if (label_begin(L))
+        rg_sb_puts(&L->text, s);
+}
+
+static int is_identifier(PyObject *key)
+{
+    return PyUnicode_CheckExact(key) && PyUnicode_IsIdentifier(key) == 1;
+}
+
+/* Appends "['key']" for a dict key that is safe to show, "[<T>]" if not. */
+static void put_key(rg_strbuf *out, PyObject *key)
+{
+    rg_sb_putc(out, '[');
+    if (PyUnicode_CheckExact(key))
+        put_builtin_repr(out, &PyUnicode_Type, key, KEY_CHARS);
+    else if (PyLong_CheckExact(key) || PyBool_Check(key) || PyFloat_CheckExact(key) || key == Py_None ||
+             PyBytes_CheckExact(key))
+        put_summary(out, key);
+    else {
+        rg_sb_putc(out, '<');
+        put_type_name(out, Py_TYPE(key), 1);
+        rg_sb_putc(out, '>');
+    }
+    rg_sb_putc(out, ']');
+}
+
+/* Labels the values of dict d that are dst: "['key']", or ".key" if as_attrs. */
+static void label_dict_values(labels *L, PyObject *d, PyObject *dst, int as_attrs)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(d, &pos, &key, &value)) {
+        if (key == dst && !as_attrs)
+            add_label(L, "(key)");
+        if (value != dst || !label_begin(L))
+            continue;
+        if (as_attrs && PyUnicode_Check(key)) {
+            rg_sb_putc(&L->text, '.');
+            put_str(&L->text, key);
+        } else {
+            put_key(&L->text, key);
+        }
+        if (L->count == 1 && is_identifier(key))
+            put_str(&L->attr, key);
+    }
+}
+
+static void label_sequence(labels *L, PyObject *const *items, Py_ssize_t n, PyObject *dst)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (items[i] == dst && label_begin(L))
+            rg_sb_printf(&L->text, "[%zd]", i);
+    }
+}
+
+/* Labels the locals of a frame (f_locals, a dict or a 3.13 proxy) holding dst. */
+static void label_frame_locals(labels *L, PyObject *frame, PyObject *dst)
+{
+    PyObject *locals = PyObject_GetAttrString(frame, "f_locals");
+    if (locals == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject *items = PyDict_Check(locals) ? PyDict_Items(locals) : PyMapping_Items(locals);
+    Py_DECREF(locals);
+    if (items == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *kv = PyList_GET_ITEM(items, i);
+        if (PyTuple_Check(kv) && PyTuple_GET_SIZE(kv) == 2 && PyTuple_GET_ITEM(kv, 1) == dst &&
+            PyUnicode_Check(PyTuple_GET_ITEM(kv, 0)) && label_begin(L)) {
+            put_str(&L->text, PyTuple_GET_ITEM(kv, 0));
+            rg_sb_puts(&L->text, " (local)");
+        }
+    }
+    Py_DECREF(items);
+}
+
+#define LABEL_FIELD(L, field, dst, name) \
+    do {                                 \
+        if ((PyObject *)(field) == (dst)) \
+            add_label((L), (name));       \
+    } while (0)
+
+/* __slots__ of Python classes and T_OBJECT members of C types, read straight
+ * from the object: no descriptor runs. */
+static void label_members(labels *L, PyObject *src, PyObject *dst)
+{
+    PyObject *mro = Py_TYPE(src)->tp_mro;
+    if (mro == NULL || !PyTuple_Check(mro))
+        return;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        for (PyMemberDef *m = t->tp_members; m && m->name; m++) {
+            if ((m->type != Py_T_OBJECT_EX && m->type != Py_T_OBJECT) || m->offset <= 0 ||
+                (size_t)m->offset + sizeof(PyObject *) > (size_t)Py_TYPE(src)->tp_basicsize)
+                continue;
+            if (*(PyObject **)((char *)src + m->offset) == dst && label_begin(L)) {
+                rg_sb_putc(&L->text, '.');
+                rg_sb_puts(&L->text, m->name);
+            }
+        }
+    }
+}
+
+/* The instance __dict__ of src without running descriptors; new reference
+ * or NULL.  On 3.11+ this materializes a dict for inline values, as reading
+ * obj.__dict__ does. */
+static PyObject *instance_dict(PyObject *src)
+{
+    PyTypeObject *tp = Py_TYPE(src);
+#if PY_VERSION_HEX >= 0x030B0000
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT) && tp->tp_dictoffset == 0)
+        return NULL;
+    PyObject *d = PyObject_GenericGetDict(src, NULL);
+    if (d == NULL)
+        PyErr_Clear();
+    return d;
+#else
+    if (tp->tp_dictoffset == 0)
+        return NULL;
+    PyObject **p = _PyObject_GetDictPtr(src);
+    if (p == NULL || *p == NULL)
+        return NULL;
+    Py_INCREF(*p);
+    return *p;
+#endif
+}
+
+static void label_exception(labels *L, PyObject *src, PyObject *dst)
+{
+    PyObject *tb = PyException_GetTraceback(src);
+    PyObject *context = PyException_GetContext(src);
+    PyObject *cause = PyException_GetCause(src);
+    LABEL_FIELD(L, tb, dst, "__traceback__");
+    LABEL_FIELD(L, context, dst, "__context__");
+    LABEL_FIELD(L, cause, dst, "__cause__");
+    LABEL_FIELD(L, ((PyBaseExceptionObject *)src)->args, dst, "args");
+    Py_XDECREF(tb);
+    Py_XDECREF(context);
+    Py_XDECREF(cause);
+}
+
+static void label_type(labels *L, PyTypeObject *t, PyObject *dst)
+{
+    LABEL_FIELD(L, t->tp_mro, dst, "__mro__");
+    LABEL_FIELD(L, t->tp_bases, dst, "__bases__");
+    LABEL_FIELD(L, t->tp_base, dst, "__base__");
+    LABEL_FIELD(L, t->tp_dict, dst, "__dict__");
+    if (PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE)) {
+        PyHeapTypeObject *h = (PyHeapTypeObject *)t;
+        LABEL_FIELD(L, h->ht_name, dst, "__name__");
+        LABEL_FIELD(L, h->ht_qualname, dst, "__qualname__");
+        LABEL_FIELD(L, h->ht_slots, dst, "__slots__");
+        LABEL_FIELD(L, h->ht_module, dst, "__module__ (C)");
+    }
+}
+
+static void label_function(labels *L, PyFunctionObject *f, PyObject *dst)
+{
+    LABEL_FIELD(L, f->func_code, dst, "__code__");
+    LABEL_FIELD(L, f->func_globals, dst, "__globals__");
+    LABEL_FIELD(L, f->func_defaults, dst, "__defaults__");
+    LABEL_FIELD(L, f->func_kwdefaults, dst, "__kwdefaults__");
+    LABEL_FIELD(L, f->func_closure, dst, "__closure__");
+    LABEL_FIELD(L, f->func_doc, dst, "__doc__");
+    LABEL_FIELD(L, f->func_name, dst, "__name__");
+    LABEL_FIELD(L, f->func_qualname, dst, "__qualname__");
+    LABEL_FIELD(L, f->func_dict, dst, "__dict__");
+    LABEL_FIELD(L, f->func_module, dst, "__module__");
+    LABEL_FIELD(L, f->func_annotations, dst, "__annotations__");
+#if PY_VERSION_HEX >= 0x030A0000
+    LABEL_FIELD(L, f->func_builtins, dst, "__builtins__");
+#endif
+    if (f->func_dict && (PyObject *)f->func_dict == dst)
+        L->owned_dict = 1;
+}
+
+/* Names every slot through which src holds dst. */
+static void label_edge(labels *L, PyObject *src, PyObject *dst)
+{
+    if (PyModule_Check(src)) {
+        if (PyModule_GetDict(src) == dst) {
+            add_label(L, "__dict__");
+            L->owned_dict = 1;
+        }
+    } else if (PyType_Check(src)) {
+        label_type(L, (PyTypeObject *)src, dst);
+    } else if (PyDict_Check(src)) {
+        label_dict_values(L, src, dst, 0);
+    } else if (PyList_Check(src)) {
+        label_sequence(L, ((PyListObject *)src)->ob_item, PyList_GET_SIZE(src), dst);
+    } else if (PyTuple_Check(src)) {
+        label_sequence(L, ((PyTupleObject *)src)->ob_item, PyTuple_GET_SIZE(src), dst);
+    } else if (PyAnySet_Check(src)) {
+        PyObject *it = PySet_Type.tp_iter(src);
+        PyObject *item;
+        while (it && (item = PyIter_Next(it)) != NULL) {
+            if (item == dst)
+                add_label(L, "(set member)");
+            Py_DECREF(item);
+        }
+        Py_XDECREF(it);
+        PyErr_Clear();
+    } else if (PyFunction_Check(src)) {
+        label_function(L, (PyFunctionObject *)src, dst);
+    } else if (PyMethod_Check(src)) {
+        LABEL_FIELD(L, PyMethod_GET_FUNCTION(src), dst, "__func__");
+        LABEL_FIELD(L, PyMethod_GET_SELF(src), dst, "__self__");
+    } else if (PyCFunction_Check(src)) {
+        LABEL_FIELD(L, ((PyCFunctionObject *)src)->m_self, dst, "__self__");
+        LABEL_FIELD(L, ((PyCFunctionObject *)src)->m_module, dst, "__module__");
+    } else if (PyCell_Check(src)) {
+        LABEL_FIELD(L, PyCell_GET(src), dst, "cell_contents");
+    } else if (PyTraceBack_Check(src)) {
+        PyTracebackObject *tb = (PyTracebackObject *)src;
+        LABEL_FIELD(L, tb->tb_frame, dst, "tb_frame");
+        LABEL_FIELD(L, tb->tb_next, dst, "tb_next");
+    } else if (PyFrame_Check(src)) {
+        PyFrameObject *f = (PyFrameObject *)src;
+        PyFrameObject *back = PyFrame_GetBack(f);
+        LABEL_FIELD(L, back, dst, "f_back");
+        Py_XDECREF(back);
+        label_frame_locals(L, src, dst);
+    } else if (PyGen_Check(src) || PyCoro_CheckExact(src) || PyAsyncGen_CheckExact(src)) {
+        const char *frame_attr = PyGen_Check(src) ? "gi_frame" : PyCoro_CheckExact(src) ? "cr_frame" : "ag_frame";
+        PyObject *frame = PyObject_GetAttrString(src, frame_attr);
+        if (frame && PyFrame_Check(frame))
+            label_frame_locals(L, frame, dst);
+        Py_XDECREF(frame);
+        PyErr_Clear();
+    } else if (PyWeakref_Check(src)) {
+        LABEL_FIELD(L, ((PyWeakReference *)src)->wr_callback, dst, "__callback__");
+    }
+    if (PyExceptionInstance_Check(src))
+        label_exception(L, src, dst);
+    if (!PyType_Check(src) && !PyModule_Check(src) && !PyFunction_Check(src)) {
+        PyObject *d = instance_dict(src);
+        if (d != NULL && PyDict_Check(d)) {
+            if (d == dst) {
+                add_label(L, "__dict__");
+                L->owned_dict = 1;
+            } else {
+                label_dict_values(L, d, dst, 1);
+            }
+        }
+        Py_XDECREF(d);
+        label_members(L, src, dst);
+    }
+    if (L->count == 0 && (PyObject *)Py_TYPE(src) == dst)
+        add_label(L, "__class__");
+    if (L->count == 0 && strcmp(Py_TYPE(src)->tp_name, "functools._lru_cache_wrapper") == 0)
+        add_label(L, "(cached entry)");
+    if (L->count != 1)
+        rg_sb_free(&L->attr);
+}
+
+/* ------------------------------------------------------------ walk state */
+
+typedef struct walk {
+    const rg_search *s;
+    heap h;                 /* backward searches */
+    rg_ptrmap ignored;      /* extra_ignore addresses */
+    rg_ptrmap node_of;      /* object -> graph node */
+    PyObject *held;         /* forward searches: strong references, untracked list */
+    PyObject **node_obj;    /* graph node -> object (borrowed, kept alive as above) */
+    size_t node_obj_cap;
+    rg_graph *g;
+} walk;
+
+static int walk_init(walk *w, const rg_search *s)
+{
+    memset(w, 0, sizeof *w);
+    w->s = s;
+    rg_pm_init(&w->ignored);
+    rg_pm_init(&w->node_of);
+    return collect_ignored(s->extra_ignore, &w->ignored);
+}
+
+static void walk_clear(walk *w)
+{
+    heap_clear(&w->h);
+    rg_pm_free(&w->ignored);
+    rg_pm_free(&w->node_of);
+    Py_CLEAR(w->held);
+    PyMem_RawFree(w->node_obj);
+    w->node_obj = NULL;
+    rg_graph_free(w->g);
+    w->g = NULL;
+}
+
+static int walk_is_ignored(const walk *w, PyObject *o)
+{
+    uint32_t unused;
+    return call_is_container(w->s, o) || (w->ignored.count > 0 && rg_pm_get(&w->ignored, o, &unused));
+}
+
+/* Keeps o alive for the rest of a forward search. */
+static int walk_hold(walk *w, PyObject *o)
+{
+    if (w->held == NULL) {
+        w->held = PyList_New(0);
+        if (w->held == NULL)
+            return RG_EPYTHON;
+        PyObject_GC_UnTrack(w->held);
+    }
+    return PyList_Append(w->held, o) == 0 ? RG_OK : RG_EPYTHON;
+}
+
+typedef struct refs_ctx {
+    PyObject *of;
+    Py_ssize_t count;
+} refs_ctx;
+
+static int visit_count_refs(PyObject *o, void *arg)
+{
+    refs_ctx *c = arg;
+    c->count += o == c->of;
+    return 0;
+}
+
+/* How many references to o does src hold, according to its tp_traverse. */
+static Py_ssize_t refs_from(PyObject *src, PyObject *o)
+{
+    refs_ctx ctx = {o, 0};
+    traverseproc traverse = Py_TYPE(src)->tp_traverse;
+    if (traverse && PyObject_IS_GC(src))
+        traverse(src, visit_count_refs, &ctx);
+    return ctx.count;
+}
+
+/* References to o that exist only because of this call: our snapshot, the
+ * call's containers, and the caller's own reference to a direct argument. */
+static Py_ssize_t refs_held_by_call(const walk *w, PyObject *o)
+{
+    Py_ssize_t held = 0;
+    if (w->h.hi) {
+        uint32_t id = heap_id(&w->h, o);
+        held += id != UINT32_MAX && (w->h.flags[id] & ID_SNAPSHOT);
+    }
+    if (w->held)
+        held += refs_from(w->held, o);
+    if (w->s->own_targets && w->s->targets)
+        held += refs_from(w->s->targets, o);
+    if (w->s->containers) {
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(w->s->containers); i++)
+            held += refs_from(PySequence_Fast_GET_ITEM(w->s->containers, i), o);
+    }
+    if (w->s->direct_arg && w->s->targets && PyList_GET_SIZE(w->s->targets) > 0 &&
+        PyList_GET_ITEM(w->s->targets, 0) == o)
+        held += 1;
+    return held;
+}
+
+static int is_immortal(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return _Py_IsImmortal(o);
+#else
+    (void)o;
+    return 0;
+#endif
+}
+
+/* Runs extra_node_attrs(o) and keeps the str items of the dict it returns. */
+static int add_node_attrs(walk *w, size_t i, PyObject *o)
+{
+    PyObject *attrs = PyObject_CallOneArg(w->s->extra_node_attrs, o);
+    if (attrs == NULL)
+        return RG_EPYTHON;
+    if (!PyDict_Check(attrs)) {
+        PyErr_Format(PyExc_TypeError, "extra_node_attrs must return a dict, not %.80s",
+                     Py_TYPE(attrs)->tp_name);
+        Py_DECREF(attrs);
+        return RG_EPYTHON;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    int st = RG_OK;
+    while (st == RG_OK && PyDict_Next(attrs, &pos, &key, &value)) {
+        if (value == Py_None)
+            continue;
+        if (!PyUnicode_Check(key) || !PyUnicode_Check(value)) {
+            PyErr_SetString(PyExc_TypeError, "extra_node_attrs must return a dict of str to str");
+            st = RG_EPYTHON;
+            break;
+        }
+        rg_strbuf name, text;
+        rg_sb_init(&name);
+        rg_sb_init(&text);
+        put_str(&name, key);
+        put_str(&text, value);
+        st = rg_sb_status(&name) != RG_OK || rg_sb_status(&text) != RG_OK ? RG_ENOMEM
+           : rg_graph_add_node_attr(w->g, i, name.data, text.data);
+        if (st == RG_EINVAL) {
+            PyErr_Format(PyExc_ValueError, "extra_node_attrs: %R is not a Graphviz attribute name", key);
+            st = RG_EPYTHON;
+        }
+        rg_sb_free(&name);
+        rg_sb_free(&text);
+    }
+    Py_DECREF(attrs);
+    return st;
+}
+
+/* Adds o as a graph node, running highlight and extra_info on it. */
+static int walk_add_node(walk *w, PyObject *o, int depth, unsigned flags, size_t *index)
+{
+    const rg_search *s = w->s;
+    rg_strbuf type, summary;
+    rg_sb_init(&type);
+    rg_sb_init(&summary);
+    if (PyModule_Check(o))
+        flags |= RG_NODE_MODULE;
+    if (PyType_HasFeature(Py_TYPE(o), Py_TPFLAGS_HEAPTYPE) && Py_TYPE(o)->tp_finalize != NULL)
+        flags |= RG_NODE_HAS_DEL;
+    put_type_name(&type, Py_TYPE(o), s->shortnames);
+    put_summary(&summary, o);
+    int st = rg_sb_status(&type) != RG_OK || rg_sb_status(&summary) != RG_OK ? RG_ENOMEM
+           : rg_graph_add_node(w->g, type.data, summary.len ? summary.data : NULL, depth, flags, index);
+    rg_sb_free(&type);
+    rg_sb_free(&summary);
+    if (st != RG_OK)
+        return st;
+    size_t i = *index;
+    if (i >= w->node_obj_cap) {
+        size_t cap = w->node_obj_cap ? 2 * w->node_obj_cap : 64;
+        PyObject **p = PyMem_RawRealloc(w->node_obj, cap * sizeof *p);
+        if (p == NULL)
+            return RG_ENOMEM;
+        w->node_obj = p;
+        w->node_obj_cap = cap;
+    }
+    w->node_obj[i] = o;
+    if ((st = rg_pm_put(&w->node_of, o, (uint32_t)i)) != RG_OK)
+        return st;
+    if (s->refcounts)
+        w->g->nodes[i].refcount = is_immortal(o) ? RG_IMMORTAL
+                                : (long long)(Py_REFCNT(o) - refs_held_by_call(w, o));
+    if (s->highlight) {
+        int hl = call_predicate(s->highlight, o);
+        if (hl < 0)
+            return RG_EPYTHON;
+        if (hl)
+            w->g->nodes[i].flags |= RG_NODE_HIGHLIGHT;
+    }
+    if (s->extra_info) {
+        PyObject *r = PyObject_CallOneArg(s->extra_info, o);
+        PyObject *text = r ? PyObject_Str(r) : NULL;
+        Py_XDECREF(r);
+        if (text == NULL)
+            return RG_EPYTHON;
+        rg_strbuf sb;
+        rg_sb_init(&sb);
+        put_str_truncated(&sb, text, 200);
+        Py_DECREF(text);
+        st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_set_extra(w->g, i, sb.data ? sb.data : "");
+        rg_sb_free(&sb);
+    }
+    if (st == RG_OK && s->extra_node_attrs)
+        st = add_node_attrs(w, i, o);
+    return st;
+}
+
+/* The variable name of a closure cell, found through the graph: a function
+ * whose __closure__ tuple holds the cell. */
+static int closure_variable(const walk *w, size_t cell_node, rg_strbuf *out)
+{
+    const rg_graph *g = w->g;
+    PyObject *cell = w->node_obj[cell_node];
+    for (size_t k = 0; k < g->n_edges; k++) {
+        PyObject *tuple = w->node_obj[g->edges[k].src];
+        if (g->edges[k].dst != cell_node || tuple == NULL || !PyTuple_Check(tuple))
+            continue;
+        for (size_t j = 0; j < g->n_edges; j++) {
+            PyObject *fn = w->node_obj[g->edges[j].src];
+            if (g->edges[j].dst != g->edges[k].src || fn == NULL || !PyFunction_Check(fn) ||
+                ((PyFunctionObject *)fn)->func_closure != tuple)
+                continue;
+            PyObject *freevars = PyObject_GetAttrString(((PyFunctionObject *)fn)->func_code, "co_freevars");
+            int found = 0;
+            for (Py_ssize_t i = 0; freevars && PyTuple_Check(freevars) && i < PyTuple_GET_SIZE(tuple) &&
+                                   i < PyTuple_GET_SIZE(freevars); i++) {
+                if (PyTuple_GET_ITEM(tuple, i) == cell && PyUnicode_Check(PyTuple_GET_ITEM(freevars, i))) {
+                    put_str(out, PyTuple_GET_ITEM(freevars, i));
+                    found = 1;
+                    break;
+                }
+            }
+            Py_XDECREF(freevars);
+            PyErr_Clear();
+            if (found)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Labels every edge of the graph; no Python callback runs here. */
+static int walk_label_edges(walk *w)
+{
+    rg_graph *g = w->g;
+    for (size_t k = 0; k < g->n_edges; k++) {
+        rg_edge *e = &g->edges[k];
+        PyObject *src = w->node_obj[e->src], *dst = w->node_obj[e->dst];
+        if (src == NULL || dst == NULL)
+            continue;   /* "N more" placeholders */
+        labels L;
+        labels_init(&L);
+        if (PyCell_Check(src) && PyCell_GET(src) == dst) {
+            if (closure_variable(w, e->src, &L.text)) {
+                rg_sb_puts(&L.text, " (closure)");
+                L.count = 1;
+            } else {
+                add_label(&L, "cell_contents");
+            }
+        } else {
+            label_edge(&L, src, dst);
+        }
+        if (L.owned_dict && !(g->nodes[e->dst].flags & RG_NODE_OWNED_DICT)) {
+            g->nodes[e->dst].flags |= RG_NODE_OWNED_DICT;
+            g->nodes[e->dst].owner = e->src;
+        }
+        int st = rg_sb_status(&L.text) != RG_OK || rg_sb_status(&L.attr) != RG_OK ? RG_ENOMEM
+               : rg_graph_set_edge_label(g, k, L.count ? L.text.data : NULL, L.attr.len ? L.attr.data : NULL);
+        labels_free(&L);
+        if (st != RG_OK)
+            return st;
+    }
+    return RG_OK;
+}
+
+/* ------------------------------------------------------------ diagnosis */
+
+typedef struct frame_hit {
+    int count;
+    rg_strbuf text;
+} frame_hit;
+
+/* Notes the running frames (any thread) whose local variables hold o. */
+static int note_running_frames(walk *w, PyObject *o, int *holders)
+{
+    *holders = 0;
+    PyObject *sys = PyImport_ImportModule("sys");
+    PyObject *frames = sys ? PyObject_CallMethod(sys, "_current_frames", NULL) : NULL;
+    Py_XDECREF(sys);
+    if (frames == NULL || !PyDict_Check(frames)) {
+        Py_XDECREF(frames);
+        PyErr_Clear();
+        return RG_OK;
+    }
+    PyObject *threading = PyDict_GetItemString(PyImport_GetModuleDict(), "threading");
+    PyObject *active = threading && PyModule_Check(threading)
+                     ? PyDict_GetItemString(PyModule_GetDict(threading), "_active") : NULL;
+    Py_ssize_t pos = 0;
+    PyObject *ident, *frame;
+    int st = RG_OK;
+    while (st == RG_OK && PyDict_Next(frames, &pos, &ident, &frame)) {
+        PyObject *f = frame;
+        Py_XINCREF(f);
+        while (f != NULL && PyFrame_Check(f) && st == RG_OK) {
+            labels L;
+            labels_init(&L);
+            label_frame_locals(&L, f, o);
+            if (L.count > 0) {
+                (*holders) += L.count;
+                rg_strbuf note;
+                rg_sb_init(&note);
+                rg_sb_puts(&note, "held by a running frame: thread ");
+                PyObject *thread = active && PyDict_Check(active) ? PyDict_GetItem(active, ident) : NULL;
+                PyObject *name = thread ? PyObject_GetAttrString(thread, "_name") : NULL;
+                if (name && PyUnicode_Check(name)) {
+                    rg_sb_putc(&note, '\'');
+                    put_str(&note, name);
+                    rg_sb_putc(&note, '\'');
+                } else {
+                    PyErr_Clear();
+                    rg_sb_printf(&note, "%lu", PyLong_AsUnsignedLong(ident));
+                    PyErr_Clear();
+                }
+                Py_XDECREF(name);
+                rg_sb_puts(&note, ", ");
+                put_summary(&note, f);
+                rg_sb_puts(&note, ", as ");
+                rg_sb_append(&note, L.text.data, L.text.len);
+                st = rg_sb_status(&note) != RG_OK ? RG_ENOMEM : rg_graph_add_note(w->g, note.data);
+                rg_sb_free(&note);
+            }
+            labels_free(&L);
+            PyObject *back = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
+            Py_DECREF(f);
+            f = back;
+        }
+        Py_XDECREF(f);
+    }
+    Py_DECREF(frames);
+    PyErr_Clear();
+    return st;
+}
+
+/* References to o that its visible referrers do not explain. */
+static Py_ssize_t invisible_refs(walk *w, PyObject *o, uint32_t id)
+{
+    size_t n;
+    rg_hi_referrers(w->h.hi, id, &n);
+    return Py_REFCNT(o) - refs_held_by_call(w, o) - (Py_ssize_t)n;
+}
+
+/* Explains why target has no chain to a module within max_depth. */
+static int diagnose(walk *w, PyObject *target)
+{
+    rg_graph *g = w->g;
+    uint32_t start = heap_id(&w->h, target);
+    if (start == UINT32_MAX)
+        return RG_OK;
+    /* An unlimited BFS over the index: which objects lead to the target? */
+    uint32_t *queue = PyMem_RawMalloc(sizeof *queue * 64), *depth = PyMem_RawMalloc(sizeof *depth * 64);
+    size_t cap = 64, len = 0, head = 0;
+    int st = RG_OK;
+    if (queue == NULL || depth == NULL) {
+        st = RG_ENOMEM;
+        goto done;
+    }
+    queue[len] = start;
+    depth[len++] = 0;
+    w->h.flags[start] |= ID_SEEN;
+    PyObject *found = NULL;
+    uint32_t found_depth = 0;
+    while (head < len && found == NULL) {
+        uint32_t id = queue[head], d = depth[head++];
+        PyObject *o = heap_object(&w->h, id);
+        if (rg_is_proper_module(o)) {
+            found = o;
+            found_depth = d;
+            break;
+        }
+        size_t n;
+        const uint32_t *src = rg_hi_referrers(w->h.hi, id, &n);
+        for (size_t i = 0; i < n; i++) {
+            if (w->h.flags[src[i]] & (ID_SEEN | ID_EXCLUDED))
+                continue;
+            w->h.flags[src[i]] |= ID_SEEN;
+            if (len == cap) {
+                cap *= 2;
+                uint32_t *q2 = PyMem_RawRealloc(queue, cap * sizeof *q2);
+                if (q2)
+                    queue = q2;
+                uint32_t *d2 = PyMem_RawRealloc(depth, cap * sizeof *d2);
+                if (d2)
+                    depth = d2;
+                if (!q2 || !d2) {
+                    st = RG_ENOMEM;
+                    goto done;
+                }
+            }
+            queue[len] = src[i];
+            depth[len++] = d + 1;
+        }
+    }
+    char note[256];
+    if (found != NULL) {
+        if ((int)found_depth > w->s->max_depth) {
+            snprintf(note, sizeof note,
+                     "a chain to a module exists %u references away, beyond max_depth=%d; pass max_depth=%u",
+                     found_depth, w->s->max_depth, found_depth);
+            st = rg_graph_add_note(g, note);
+        }
+        goto done;
+    }
+    if (is_immortal(target)) {
+        st = rg_graph_add_note(g, "it is immortal (a static or interned object): nothing needs to hold it");
+        goto done;
+    }
+    /* Count before looking at frames: reading f_locals can add references. */
+    Py_ssize_t hidden_target = invisible_refs(w, target, start);
+    size_t hidden_objects = 0, leaking_in_cycle = 0;
+    for (size_t i = 1; i < len; i++) {
+        PyObject *o = heap_object(&w->h, queue[i]);
+        if (!is_immortal(o) && invisible_refs(w, o, queue[i]) > 0)
+            hidden_objects++;
+    }
+    leaking_in_cycle = len - 1;
+    int frame_holders = 0;
+    if ((st = note_running_frames(w, target, &frame_holders)) != RG_OK)
+        goto done;
+    Py_ssize_t unexplained = hidden_target - frame_holders;
+    if (unexplained > 0) {
+        snprintf(note, sizeof note,
+                 "%zd reference%s to it %s not visible to the garbage collector (C code, an untracked "
+                 "container, or a running frame's locals)",
+                 unexplained, unexplained == 1 ? "" : "s", unexplained == 1 ? "is" : "are");
+        st = rg_graph_add_note(g, note);
+    } else if (frame_holders == 0 && hidden_objects > 0) {
+        snprintf(note, sizeof note,
+                 "no module leads to it; %zu of the %zu objects that lead to it %s referenced from outside "
+                 "the garbage collector's view (C code or an untracked container)",
+                 hidden_objects, len - 1, hidden_objects == 1 ? "is" : "are");
+        st = rg_graph_add_note(g, note);
+    } else if (frame_holders == 0 && leaking_in_cycle > 0) {
+        snprintf(note, sizeof note,
+                 "it is unreachable garbage: it and %zu object%s that lead to it only refer to each other "
+                 "(a reference cycle awaiting collection; gc.collect() frees it)",
+                 leaking_in_cycle, leaking_in_cycle == 1 ? "" : "s");
+        st = rg_graph_add_note(g, note);
+    } else if (frame_holders == 0) {
+        st = rg_graph_add_note(g, "nothing else refers to it: only this call's arguments hold it");
+    }
+done:
+    for (size_t i = 0; i < len; i++)
+        w->h.flags[queue[i]] &= (unsigned char)~ID_SEEN;
+    PyMem_RawFree(queue);
+    PyMem_RawFree(depth);
+    return st;
+}
+
+/* ------------------------------------------------------------ searches */
+
+typedef struct qitem {
+    PyObject *obj;     /* borrowed; alive through the snapshot or `held` */
+    uint32_t id;       /* backward: heap id */
+    uint32_t parent;   /* chain searches: queue index of the parent */
+    int depth;
+    size_t node;       /* graph searches: graph node */
+} qitem;
+
+typedef struct queue {
+    qitem *items;
+    size_t len, cap, head;
+} queue;
+
+static int queue_push(queue *q, qitem item)
+{
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? 2 * q->cap : 256;
+        qitem *p = PyMem_RawRealloc(q->items, cap * sizeof *p);
+        if (p == NULL)
+            return RG_ENOMEM;
+        q->items = p;
+        q->cap = cap;
+    }
+    q->items[q->len++] = item;
+    return RG_OK;
+}
+
+/* Collects the referents of o (borrowed) into a growing array. */
+typedef struct referents {
+    PyObject **items;
+    size_t len, cap;
+    int failed;
+} referents;
+
+static int visit_collect(PyObject *o, void *arg)
+{
+    referents *r = arg;
+    if (r->len == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 32;
+        PyObject **p = PyMem_RawRealloc(r->items, cap * sizeof *p);
+        if (p == NULL) {
+            r->failed = 1;
+            return 1;
+        }
+        r->items = p;
+        r->cap = cap;
+    }
+    r->items[r->len++] = o;
+    return 0;
+}
+
+/* Fills r with o's referents and holds each of them for the walk. */
+static int forward_neighbours(walk *w, PyObject *o, referents *r)
+{
+    r->len = 0;
+    traverseproc traverse = Py_TYPE(o)->tp_traverse;
+    if (traverse && PyObject_IS_GC(o))
+        traverse(o, visit_collect, r);
+    if (r->failed)
+        return RG_ENOMEM;
+    for (size_t i = 0; i < r->len; i++) {
+        int st = walk_hold(w, r->items[i]);
+        if (st != RG_OK)
+            return st;
+    }
+    return RG_OK;
+}
+
+static PyObject *chain_from_queue(const queue *q, size_t at, int backwards)
+{
+    PyObject *chain = PyList_New(0);
+    if (chain == NULL)
+        return NULL;
+    for (size_t i = at; i != UINT32_MAX; i = q->items[i].parent) {
+        if (PyList_Append(chain, q->items[i].obj) < 0) {
+            Py_DECREF(chain);
+            return NULL;
+        }
+    }
+    /* Walking parents gives found-first; forward chains run obj-first. */
+    if (!backwards && PyList_Reverse(chain) < 0)
+        Py_CLEAR(chain);
+    return chain;
+}
+
+int rg_walk_find_chain(const rg_search *s, PyObject **chain)
+{
+    walk w;
+    queue q = {0};
+    referents r = {0};
+    rg_ptrmap seen;
+    rg_pm_init(&seen);
+    PyObject *obj = PyList_GET_ITEM(s->targets, 0);
+    int st = walk_init(&w, s);
+    if (st == RG_OK && s->backwards)
+        st = heap_build(&w.h, s, &w.ignored);
+    if (st == RG_OK) {
+        qitem start = {obj, s->backwards ? heap_id(&w.h, obj) : 0, UINT32_MAX, 0, 0};
+        st = queue_push(&q, start);
+        if (st == RG_OK && s->backwards)
+            w.h.flags[start.id] |= ID_SEEN;
+        else if (st == RG_OK)
+            st = rg_pm_put(&seen, obj, 0);
+    }
+    *chain = NULL;
+    while (st == RG_OK && q.head < q.len) {
+        size_t at = q.head++;
+        qitem cur = q.items[at];
+        int m = matches(s, cur.obj);
+        if (m < 0) {
+            st = RG_EPYTHON;
+            break;
+        }
+        if (m) {
+            *chain = chain_from_queue(&q, at, s->backwards);
+            st = *chain ? RG_OK : RG_EPYTHON;
+            break;
+        }
+        if (cur.depth >= s->max_depth)
+            continue;
+        if (s->backwards) {
+            size_t n;
+            const uint32_t *src = rg_hi_referrers(w.h.hi, cur.id, &n);
+            for (size_t i = 0; i < n && st == RG_OK; i++) {
+                if (w.h.flags[src[i]] & (ID_SEEN | ID_EXCLUDED))
+                    continue;
+                w.h.flags[src[i]] |= ID_SEEN;
+                qitem next = {heap_object(&w.h, src[i]), src[i], (uint32_t)at, cur.depth + 1, 0};
+                st = queue_push(&q, next);
+            }
+        } else {
+            st = forward_neighbours(&w, cur.obj, &r);
+            for (size_t i = 0; i < r.len && st == RG_OK; i++) {
+                uint32_t unused;
+                if (rg_pm_get(&seen, r.items[i], &unused) || walk_is_ignored(&w, r.items[i]))
+                    continue;
+                st = rg_pm_put(&seen, r.items[i], 0);
+                qitem next = {r.items[i], 0, (uint32_t)at, cur.depth + 1, 0};
+                if (st == RG_OK)
+                    st = queue_push(&q, next);
+            }
+        }
+    }
+    if (st == RG_OK && *chain == NULL) {
+        *chain = PyList_New(1);
+        if (*chain == NULL) {
+            st = RG_EPYTHON;
+        } else {
+            Py_INCREF(obj);
+            PyList_SET_ITEM(*chain, 0, obj);
+        }
+    }
+    if (st != RG_OK)
+        Py_CLEAR(*chain);
+    PyMem_RawFree(q.items);
+    PyMem_RawFree(r.items);
+    rg_pm_free(&seen);
+    walk_clear(&w);
+    return st;
+}
+
+/* The module whose __dict__ d is, among d's referrers; NULL if none. */
+static PyObject *module_owning(const walk *w, uint32_t id, PyObject *d, uint32_t *module_id)
+{
+    if (!PyDict_CheckExact(d))
+        return NULL;
+    size_t n;
+    const uint32_t *src = rg_hi_referrers(w->h.hi, id, &n);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *m = heap_object(&w->h, src[i]);
+        if (!(w->h.flags[src[i]] & ID_EXCLUDED) && PyModule_Check(m) && PyModule_GetDict(m) == d &&
+            rg_is_proper_module(m)) {
+            *module_id = src[i];
+            return m;
+        }
+    }
+    return NULL;
+}
+
+/* Adds the edge neighbour -> cur (backwards) or cur -> neighbour, creating the
+ * neighbour's node and queueing it the first time it is seen. */
+static int walk_link(walk *w, queue *q, const qitem *cur, PyObject *nb, uint32_t nb_id)
+{
+    uint32_t node;
+    int st = RG_OK;
+    if (!rg_pm_get(&w->node_of, nb, &node)) {
+        size_t index;
+        st = walk_add_node(w, nb, cur->depth + 1, 0, &index);
+        if (st != RG_OK)
+            return st;
+        node = (uint32_t)index;
+        qitem next = {nb, nb_id, 0, cur->depth + 1, index};
+        if ((st = queue_push(q, next)) != RG_OK)
+            return st;
+    }
+    return w->s->backwards ? rg_graph_add_edge(w->g, node, cur->node, NULL, NULL)
+                           : rg_graph_add_edge(w->g, cur->node, node, NULL, NULL);
+}
+
+/* Applies filter and too_many to one neighbour; counts what too_many cut. */
+static int walk_consider(walk *w, queue *q, const qitem *cur, PyObject *nb, uint32_t nb_id,
+                         size_t *kept, size_t *skipped)
+{
+    if (w->s->filter) {
+        int keep = call_predicate(w->s->filter, nb);
+        if (keep <= 0)
+            return keep < 0 ? RG_EPYTHON : RG_OK;
+    }
+    if (*kept >= w->s->too_many) {
+        (*skipped)++;
+        return RG_OK;
+    }
+    (*kept)++;
+    return walk_link(w, q, cur, nb, nb_id);
+}
+
+static int walk_expand_backward(walk *w, queue *q, const qitem *cur, size_t *kept, size_t *skipped)
+{
+    uint32_t module_id;
+    PyObject *module = module_owning(w, cur->id, cur->obj, &module_id);
+    if (module != NULL)   /* a module's globals: the module is the one referrer worth showing */
+        return walk_link(w, q, cur, module, module_id);
+    size_t n;
+    const uint32_t *src = rg_hi_referrers(w->h.hi, cur->id, &n);
+    int st = RG_OK;
+    for (size_t i = 0; i < n && st == RG_OK; i++) {
+        if ((i > 0 && src[i] == src[i - 1]) || (w->h.flags[src[i]] & ID_EXCLUDED))
+            continue;
+        st = walk_consider(w, q, cur, heap_object(&w->h, src[i]), src[i], kept, skipped);
+    }
+    return st;
+}
+
+static int walk_expand_forward(walk *w, queue *q, const qitem *cur, referents *r, size_t *kept,
+                               size_t *skipped)
+{
+    int st = forward_neighbours(w, cur->obj, r);
+    for (size_t i = 0; i < r->len && st == RG_OK; i++) {
+        int repeat = 0;
+        for (size_t j = 0; j < i && !repeat; j++)
+            repeat = r->items[j] == r->items[i];
+        if (repeat || walk_is_ignored(w, r->items[i]))
+            continue;
+        st = walk_consider(w, q, cur, r->items[i], 0, kept, skipped);
+    }
+    return st;
+}
+
+int rg_walk_graph(const rg_search *s, rg_graph **out)
+{
+    walk w;
+    queue q = {0};
+    referents r = {0};
+    int st = walk_init(&w, s);
+    if (st == RG_OK)
+        st = rg_graph_new(s->backwards ? RG_GRAPH_BACKREFS : RG_GRAPH_REFS, &w.g);
+    if (st == RG_OK && s->backwards)
+        st = heap_build(&w.h, s, &w.ignored);
+    if (st == RG_OK) {
+        w.g->max_depth = s->max_depth;
+        w.g->too_many = s->too_many;
+    }
+    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(s->targets); i++) {
+        PyObject *t = PyList_GET_ITEM(s->targets, i);
+        uint32_t existing;
+        if (rg_pm_get(&w.node_of, t, &existing))
+            continue;
+        if (!s->backwards && (st = walk_hold(&w, t)) != RG_OK)
+            break;
+        size_t index;
+        st = walk_add_node(&w, t, 0, RG_NODE_TARGET, &index);
+        qitem item = {t, s->backwards ? heap_id(&w.h, t) : 0, 0, 0, index};
+        if (st == RG_OK)
+            st = queue_push(&q, item);
+    }
+    while (st == RG_OK && q.head < q.len) {
+        qitem cur = q.items[q.head++];
+        if (cur.depth >= s->max_depth)
+            continue;
+        if (s->backwards && rg_is_proper_module(cur.obj)) {
+            w.g->nodes[cur.node].flags |= RG_NODE_ROOT;
+            continue;
+        }
+        size_t kept = 0, skipped = 0;
+        st = s->backwards ? walk_expand_backward(&w, &q, &cur, &kept, &skipped)
+                          : walk_expand_forward(&w, &q, &cur, &r, &kept, &skipped);
+        if (st == RG_OK && skipped > 0)
+            st = rg_graph_add_more(w.g, cur.node, skipped, cur.depth + 1);
+        if (st == RG_OK && w.g->n_nodes > w.node_obj_cap) {
+            PyObject **p = PyMem_RawRealloc(w.node_obj, 2 * w.g->n_nodes * sizeof *p);
+            if (p == NULL)
+                st = RG_ENOMEM;
+            else {
+                w.node_obj = p;
+                w.node_obj_cap = 2 * w.g->n_nodes;
+            }
+        }
+        if (st == RG_OK && skipped > 0)
+            w.node_obj[w.g->n_nodes - 1] = NULL;
+    }
+    for (size_t i = 0; st == RG_OK && i < w.g->n_nodes; i++) {
+        if (w.g->nodes[i].flags & RG_NODE_MORE)
+            w.node_obj[i] = NULL;
+    }
+    if (st == RG_OK)
+        st = walk_label_edges(&w);
+    if (st == RG_OK && s->backwards) {
+        int reached_root = 0;
+        for (size_t i = 0; i < w.g->n_nodes; i++)
+            reached_root |= (w.g->nodes[i].flags & RG_NODE_ROOT) != 0;
+        for (Py_ssize_t i = 0; !reached_root && st == RG_OK && i < PyList_GET_SIZE(s->targets); i++)
+            st = diagnose(&w, PyList_GET_ITEM(s->targets, i));
+    }
+    if (st == RG_OK) {
+        *out = w.g;
+        w.g = NULL;
+    }
+    PyMem_RawFree(q.items);
+    PyMem_RawFree(r.items);
+    walk_clear(&w);
+    return st;
+}
+
+int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
+{
+    walk w;
+    size_t *nodes = NULL;
+    int st = walk_init(&w, s);
+    if (st == RG_OK)
+        st = rg_graph_new(RG_GRAPH_CHAIN, &w.g);
+    Py_ssize_t n_chains = PySequence_Fast_GET_SIZE(chains);
+    for (Py_ssize_t c = 0; st == RG_OK && c < n_chains; c++) {
+        PyObject *chain = PySequence_Fast_GET_ITEM(chains, c);
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(chain);
+        if (n > w.g->max_depth)
+            w.g->max_depth = (int)n;
+    }
+    for (Py_ssize_t c = 0; st == RG_OK && c < n_chains; c++) {
+        PyObject *chain = PySequence_Fast_GET_ITEM(chains, c);
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(chain);
+        PyMem_RawFree(nodes);
+        nodes = PyMem_RawMalloc(((size_t)n + 1) * sizeof *nodes);
+        if (nodes == NULL) {
+            st = RG_ENOMEM;
+            break;
+        }
+        for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
+            PyObject *o = PySequence_Fast_GET_ITEM(chain, i);
+            uint32_t existing;
+            if (rg_pm_get(&w.node_of, o, &existing)) {
+                nodes[i] = existing;
+                continue;
+            }
+            /* The object searched for is the last of a backward chain and
+             * the first of a forward one. */
+            int is_target = s->backwards ? i == n - 1 : i == 0;
+            int is_found = n > 1 && (s->backwards ? i == 0 : i == n - 1);
+            unsigned flags = (is_target ? RG_NODE_TARGET : 0) | (is_found && rg_is_proper_module(o) ? RG_NODE_ROOT : 0);
+            int depth = (int)(s->backwards ? n - 1 - i : i);
+            st = walk_add_node(&w, o, depth, flags, &nodes[i]);
+        }
+        for (Py_ssize_t i = 0; i + 1 < n && st == RG_OK; i++)
+            st = rg_graph_add_edge(w.g, nodes[i], nodes[i + 1], NULL, NULL);
+        if (st == RG_OK)
+            st = rg_graph_add_chain(w.g, nodes, (size_t)n);
+        if (st == RG_OK && n == 1 && s->backwards) {
+            rg_search one = *s;
+            PyObject *alone = PyList_New(1);
+            if (alone == NULL) {
+                st = RG_EPYTHON;
+                break;
+            }
+            PyObject *o = PySequence_Fast_GET_ITEM(chain, 0);
+            Py_INCREF(o);
+            PyList_SET_ITEM(alone, 0, o);
+            PyObject_GC_UnTrack(alone);
+            one.targets = alone;
+            one.own_targets = 1;
+            one.max_depth = 20;
+            w.s = &one;
+            if (w.h.hi == NULL)
+                st = heap_build(&w.h, &one, &w.ignored);
+            if (st == RG_OK)
+                st = diagnose(&w, o);
+            w.s = s;
+            Py_DECREF(alone);
+        }
+    }
+    if (st == RG_OK)
+        st = walk_label_edges(&w);
+    if (st == RG_OK) {
+        for (size_t k = 0; k < w.g->n_edges; k++) {
+            rg_edge *e = &w.g->edges[k];
+            if (e->label == NULL && refs_from(w.node_obj[e->src], w.node_obj[e->dst]) == 0)
+                st = rg_graph_set_edge_label(w.g, k, "(no reference now)", NULL);
+        }
+    }
+    if (st == RG_OK) {
+        *out = w.g;
+        w.g = NULL;
+    }
+    PyMem_RawFree(nodes);
+    walk_clear(&w);
+    return st;
+}

@@ -1,0 +1,49 @@
+/* The heap walk: searches over the live CPython heap that fill a graph
+ * model.  Implemented in heapwalk.c, one of the two files that include
+ * Python.h; this header does not, so it names PyObject by its struct tag.
+ *
+ * Ownership: every PyObject argument is borrowed.  Functions return RG_OK or
+ * a negative status; RG_EPYTHON means a Python exception is set (a callback
+ * raised, or a type was wrong). */
+#ifndef REFGRAPH_HEAPWALK_H
+#define REFGRAPH_HEAPWALK_H
+
+#include <stddef.h>
+#include "refgraph/graph.h"
+
+struct _object;
+
+typedef struct rg_search {
+    struct _object *targets;     /* list of the objects to start from */
+    struct _object *containers;  /* tuple/list of the call's own containers: never referrers */
+    struct _object *extra_ignore;/* iterable of id()s that are never referrers, or NULL */
+    struct _object *filter;      /* callable or NULL: a neighbour is kept if filter(obj) */
+    struct _object *highlight;   /* callable or NULL */
+    struct _object *extra_info;  /* callable or NULL: str(extra_info(obj)) joins the label */
+    struct _object *predicate;   /* chain searches: callable, or NULL for is_proper_module */
+    int max_depth;
+    size_t too_many;
+    int backwards;               /* referrers (1) or referents (0) */
+    int refcounts;
+    int shortnames;
+    struct _object *extra_node_attrs; /* callable or NULL: a dict of extra DOT attributes */
+    int direct_arg;              /* targets[0] came as a positional argument */
+    int own_targets;             /* targets is a list this call made (untracked) */
+} rg_search;
+
+/* find_backref_chain / find_ref_chain: a new list [root, ..., obj] (or
+ * [obj, ..., found] forwards), or [obj] when there is none. */
+int rg_walk_find_chain(const rg_search *s, struct _object **chain);
+
+/* show_backrefs / show_refs: the neighbourhood of s->targets. */
+int rg_walk_graph(const rg_search *s, rg_graph **out);
+
+/* show_chain: chains is a sequence of sequences, each element referring to
+ * the next.  A chain of one object explains why nothing holds it. */
+int rg_walk_chain_graph(const rg_search *s, struct _object *chains, rg_graph **out);
+
+/* 1 if obj is a module found in sys.modules under its own name. Never
+ * raises and never runs Python code. */
+int rg_is_proper_module(struct _object *obj);
+
+#endif

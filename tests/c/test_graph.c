@@ -1,0 +1,75 @@
+#include "check.h"
+#include "refgraph/graph.h"
+#include "refgraph/status.h"
+
+#include <stdlib.h>
+
+int main(void)
+{
+    rg_graph *g;
+    CHECK(rg_graph_new(RG_GRAPH_BACKREFS, &g) == RG_OK);
+    size_t target, dict, module;
+    CHECK(rg_graph_add_node(g, "list", "len=2", 0, RG_NODE_TARGET, &target) == RG_OK);
+    CHECK(rg_graph_add_node(g, "dict", "len=1", 1, 0, &dict) == RG_OK);
+    CHECK(rg_graph_add_node(g, "module", "app", 2, RG_NODE_MODULE | RG_NODE_ROOT, &module) == RG_OK);
+    CHECK(target == 0 && dict == 1 && module == 2);
+    CHECK(rg_graph_add_edge(g, dict, target, "['items']", "items") == RG_OK);
+    CHECK(rg_graph_add_edge(g, module, dict, "__dict__", NULL) == RG_OK);
+    CHECK(rg_graph_add_edge(g, 7, 0, NULL, NULL) == RG_EINVAL);
+    CHECK(g->n_edges == 2);
+    CHECK(rg_graph_find_edge(g, module, dict) == 1);
+    CHECK(rg_graph_find_edge(g, target, dict) == RG_CHAIN_END);
+
+    /* Labels are copied and sanitized. */
+    char label[] = "line\nbreak";
+    CHECK(rg_graph_set_edge_label(g, 0, label, NULL) == RG_OK);
+    label[0] = 'X';
+    CHECK_STR(g->edges[0].label, "line\\nbreak");
+    CHECK(rg_graph_set_edge_label(g, 0, "['items']", "items") == RG_OK);
+
+    /* Without the owned-dict flag nothing folds. */
+    size_t map[3];
+    rg_graph_fold_map(g, map);
+    CHECK(map[0] == 0 && map[1] == 1 && map[2] == 2);
+    g->nodes[dict].flags |= RG_NODE_OWNED_DICT;
+    g->nodes[dict].owner = module;
+    rg_graph_fold_map(g, map);
+    CHECK(map[1] == module);
+
+    rg_strbuf sb;
+    rg_sb_init(&sb);
+    rg_graph_folded_label(g, &g->edges[0], &sb);
+    CHECK_STR(sb.data, "app.items");
+    rg_sb_free(&sb);
+
+    /* A second way into the dict keeps it visible. */
+    size_t other;
+    CHECK(rg_graph_add_node(g, "function", "f", 2, 0, &other) == RG_OK);
+    CHECK(rg_graph_add_edge(g, other, dict, "__globals__", NULL) == RG_OK);
+    size_t map4[4];
+    rg_graph_fold_map(g, map4);
+    CHECK(map4[1] == 1);
+
+    CHECK(rg_graph_add_node_attr(g, 0, "URL", "http://x") == RG_OK);
+    CHECK(rg_graph_add_node_attr(g, 0, "bad name", "v") == RG_EINVAL);
+    CHECK(rg_graph_add_node_attr(g, 0, "1x", "v") == RG_EINVAL);
+    CHECK(g->nodes[0].n_attrs == 1);
+
+    rg_sb_init(&sb);
+    g->nodes[0].refcount = 3;
+    CHECK(rg_graph_set_extra(g, 0, "info") == RG_OK);
+    rg_graph_node_line(g, 0, &sb);
+    CHECK_STR(sb.data, "list len=2 refcount=3 | info");
+    rg_sb_free(&sb);
+
+    size_t chain[] = {2, 1, 0};
+    CHECK(rg_graph_add_chain(g, chain, 3) == RG_OK);
+    size_t bad[] = {99};
+    CHECK(rg_graph_add_chain(g, bad, 1) == RG_EINVAL);
+    CHECK(rg_graph_add_note(g, "a note") == RG_OK);
+    CHECK(rg_graph_add_more(g, 0, 5, 1) == RG_OK);
+    CHECK(g->nodes[g->n_nodes - 1].more == 5);
+    rg_graph_free(g);
+    rg_graph_free(NULL);
+    return check_result("test_graph");
+}
