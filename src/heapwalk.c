@@ -611,29 +611,86 @@ static void label_members(labels *L, PyObject *src, PyObject *dst)
     }
 }
 
-/* The instance __dict__ of src without running descriptors; new reference
- * or NULL.  On 3.11+ this materializes a dict for inline values, as reading
- * obj.__dict__ does. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+/* CPython 3.11 keeps the attributes of most instances inline, without a
+ * dict: a values array before the object header, named by the class's
+ * shared keys.  Reading obj.__dict__ would turn them into a real dict for
+ * good, and every later chain through that object would grow by one hop,
+ * so the layout (Objects/dictobject.c, 3.11) is read in place instead. */
+typedef struct keys311 {
+    Py_ssize_t dk_refcnt;
+    uint8_t dk_log2_size;
+    uint8_t dk_log2_index_bytes;
+    uint8_t dk_kind;
+    uint32_t dk_version;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+} keys311;
+
+enum { KEYS311_SPLIT = 2 };
+
+static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+{
+    PyTypeObject *tp = Py_TYPE(src);
+    PyObject **values = ((PyObject ***)src)[-4];
+    const keys311 *keys = (const keys311 *)((PyHeapTypeObject *)tp)->ht_cached_keys;
+    if (values == NULL || keys == NULL || keys->dk_kind != KEYS311_SPLIT ||
+        keys->dk_log2_size > 30 || keys->dk_nentries > ((Py_ssize_t)1 << keys->dk_log2_size))
+        return;
+    PyObject *const *entries = (PyObject *const *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        PyObject *name = entries[2 * i];   /* {me_key, me_value} pairs */
+        if (values[i] == dst && name && PyUnicode_Check(name) && label_begin(L)) {
+            rg_sb_putc(&L->text, '.');
+            put_str(&L->text, name);
+        }
+    }
+}
+
+/* The materialized __dict__ of src (new reference) or NULL; never creates one. */
 static PyObject *instance_dict(PyObject *src)
 {
     PyTypeObject *tp = Py_TYPE(src);
-#if PY_VERSION_HEX >= 0x030B0000
-    if (!PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT) && tp->tp_dictoffset == 0)
-        return NULL;
-    PyObject *d = PyObject_GenericGetDict(src, NULL);
-    if (d == NULL)
-        PyErr_Clear();
+    PyObject *d = NULL;
+    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT))
+        d = ((PyObject **)src)[-3];
+    else if (tp->tp_dictoffset != 0) {
+        Py_ssize_t offset = tp->tp_dictoffset;
+        if (offset < 0) {
+            Py_ssize_t size = Py_SIZE(src) < 0 ? -Py_SIZE(src) : Py_SIZE(src);
+            offset += (Py_ssize_t)_PyObject_VAR_SIZE(tp, size);
+        }
+        d = *(PyObject **)((char *)src + offset);
+    }
+    Py_XINCREF(d);
     return d;
+}
 #else
-    if (tp->tp_dictoffset == 0)
+/* Older versions keep every attribute in a real dict; newer ones are
+ * labelled only when their dict exists already (see docs). */
+static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+{
+    (void)L;
+    (void)src;
+    (void)dst;
+}
+
+static PyObject *instance_dict(PyObject *src)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyType_HasFeature(Py_TYPE(src), Py_TPFLAGS_MANAGED_DICT))
+        return NULL;
+#endif
+    if (Py_TYPE(src)->tp_dictoffset == 0)
         return NULL;
     PyObject **p = _PyObject_GetDictPtr(src);
     if (p == NULL || *p == NULL)
         return NULL;
     Py_INCREF(*p);
     return *p;
-#endif
 }
+#endif
 
 static void label_exception(labels *L, PyObject *src, PyObject *dst)
 {
@@ -655,6 +712,8 @@ static void label_type(labels *L, PyTypeObject *t, PyObject *dst)
     LABEL_FIELD(L, t->tp_bases, dst, "__bases__");
     LABEL_FIELD(L, t->tp_base, dst, "__base__");
     LABEL_FIELD(L, t->tp_dict, dst, "__dict__");
+    if (t->tp_dict != NULL && t->tp_dict == dst)
+        L->owned_dict = 1;
     if (PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE)) {
         PyHeapTypeObject *h = (PyHeapTypeObject *)t;
         LABEL_FIELD(L, h->ht_name, dst, "__name__");
@@ -753,6 +812,8 @@ static void label_edge(labels *L, PyObject *src, PyObject *dst)
             }
         }
         Py_XDECREF(d);
+        if (PyType_HasFeature(Py_TYPE(src), Py_TPFLAGS_HEAPTYPE))
+            label_inline_values(L, src, dst);
         label_members(L, src, dst);
     }
     if (L->count == 0 && (PyObject *)Py_TYPE(src) == dst)
