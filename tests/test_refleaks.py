@@ -1,0 +1,72 @@
+"""Repeated calls must leave the heap as they found it."""
+import gc
+import io
+import sys
+import tracemalloc
+
+import pytest
+
+import refgraph
+from conftest import Leak
+
+
+def exercise(module):
+    target = module.items[0]
+    refgraph.find_backref_chain(target, refgraph.is_proper_module)
+    refgraph.find_ref_chain(module.items, lambda o: o is target)
+    chain = refgraph.find_backref_chain(target, refgraph.is_proper_module)
+    refgraph.show_chain(chain, output=io.StringIO()).to_text()
+    g = refgraph.show_backrefs(target, output=io.StringIO(), extra_info=str, refcounts=True)
+    g.to_text()
+    g.to_dot()
+    refgraph.show_refs(module.items, output=io.StringIO(), max_depth=2).to_text()
+    try:
+        refgraph.show_backrefs(target, filter=lambda o: 1 / 0, output=io.StringIO())
+    except ZeroDivisionError:
+        pass
+    try:
+        refgraph.show_backrefs(target, max_depth=-1)
+    except ValueError:
+        pass
+
+
+def test_allocated_blocks_stay_flat(module):
+    # Warm-up fills CPython's free lists (lists, tuples), which hold blocks
+    # on purpose; after it, a leak of one block per exercise() shows as 60.
+    module.items = [Leak(), {"k": Leak()}]
+    for _ in range(30):
+        exercise(module)
+    gc.collect()
+    before = sys.getallocatedblocks()
+    for _ in range(60):
+        exercise(module)
+    gc.collect()
+    after = sys.getallocatedblocks()
+    assert after - before < 60, (before, after)
+
+
+@pytest.mark.skipif(not hasattr(sys, "gettotalrefcount"), reason="needs a debug build (python3-dbg)")
+def test_total_refcount_stays_flat(module):
+    module.items = [Leak(), {"k": Leak()}]
+    for _ in range(5):
+        exercise(module)
+    gc.collect()
+    before = sys.gettotalrefcount()
+    for _ in range(50):
+        exercise(module)
+    gc.collect()
+    assert sys.gettotalrefcount() - before < 20
+
+
+def test_memory_is_returned(module):
+    module.items = [Leak()]
+    exercise(module)
+    tracemalloc.start()
+    try:
+        for _ in range(20):
+            exercise(module)
+        gc.collect()
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert current < 64 * 1024, current
