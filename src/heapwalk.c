@@ -1561,12 +1561,12 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
     }
     while (st == RG_OK && q.head < q.len) {
         qitem cur = q.items[q.head++];
-        if (cur.depth >= s->max_depth)
-            continue;
         if (s->backwards && rg_is_proper_module(cur.obj)) {
             w.g->nodes[cur.node].flags |= RG_NODE_ROOT;
             continue;
         }
+        if (cur.depth >= s->max_depth)
+            continue;
         size_t kept = 0, skipped = 0;
         st = s->backwards ? walk_expand_backward(&w, &q, &cur, &kept, &skipped)
                           : walk_expand_forward(&w, &q, &cur, &r, &kept, &skipped);

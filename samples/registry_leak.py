@@ -1,0 +1,59 @@
+"""A sample leak hunt: a request handler caches every session in a module-level
+registry, so sessions never die.  Run it after building:
+
+    PYTHONPATH=. python3 samples/registry_leak.py [OUTDIR]
+
+It prints the reference chain that keeps one session alive and the wider
+picture of who refers to it, and writes both (text and DOT) to OUTDIR.
+"""
+import os
+import sys
+import types
+
+import refgraph
+
+# A tiny "service" module, registered like any imported module.
+service = types.ModuleType("service")
+sys.modules["service"] = service
+exec('''
+class Session:
+    def __init__(self, user):
+        self.user = user
+        self.buffer = bytearray(1024)
+
+class Handler:
+    def __init__(self):
+        self.seen = {}
+
+    def handle(self, user):
+        session = Session(user)
+        self.seen["user:%d" % user] = session   # the leak: never evicted
+        return session
+
+handlers = [Handler()]
+''', service.__dict__)
+
+
+def main(outdir):
+    os.makedirs(outdir, exist_ok=True)
+    for user in range(100):
+        service.handlers[0].handle(user)
+    session = service.handlers[0].seen["user:42"]
+
+    chain = refgraph.find_backref_chain(session, refgraph.is_proper_module)
+    print("Who keeps Session(user=42) alive?\n")
+    graph = refgraph.show_chain(chain, filename=os.path.join(outdir, "chain.txt"))
+    print(graph.to_text())
+    refgraph.show_chain(chain, filename=os.path.join(outdir, "chain.dot"))
+    del chain   # the chain list refers to every object on it
+
+
+    print("The wider picture (show_backrefs, max_depth=5):\n")
+    wide = refgraph.show_backrefs(session, max_depth=5, filename=os.path.join(outdir, "backrefs.txt"))
+    print(wide.to_text())
+    refgraph.show_backrefs(session, max_depth=5, filename=os.path.join(outdir, "backrefs.dot"))
+    print("Written to %s: chain.txt, chain.dot, backrefs.txt, backrefs.dot" % outdir)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "out")
