@@ -129,6 +129,14 @@ static int call_is_container(const rg_search *s, PyObject *o)
     return 0;
 }
 
+/* Marks the object at address p, if indexed, as never a referrer. */
+static void heap_exclude(heap *h, const void *p)
+{
+    int64_t id = rg_hi_find(h->hi, p);
+    if (id >= 0)
+        h->flags[id] |= ID_EXCLUDED;
+}
+
 /* Snapshots and indexes the heap: every tracked object plus the targets,
  * and who refers to whom.  Runs no Python code after gc.get_objects(). */
 static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
@@ -163,14 +171,20 @@ static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
     PyObject **items = ((PyListObject *)h->snapshot)->ob_item;
     for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
         st = rg_hi_insert(h->hi, items[i], &order[i]);
-        h->flags[order[i]] |= ID_SNAPSHOT;
-        if (call_is_container(s, items[i]) ||
-            (ignored->count > 0 && rg_pm_get(ignored, items[i], &(uint32_t){0})))
-            h->flags[order[i]] |= ID_EXCLUDED;
+        if (st == RG_OK)
+            h->flags[order[i]] |= ID_SNAPSHOT;
     }
     for (Py_ssize_t i = 0; i < n_targets && st == RG_OK; i++) {
         uint32_t id;
         st = rg_hi_insert(h->hi, PyList_GET_ITEM(s->targets, i), &id);
+    }
+    /* A handful of excluded objects: look each one up, rather than testing
+     * every object of the heap against them. */
+    for (Py_ssize_t i = 0; st == RG_OK && s->containers && i < PySequence_Fast_GET_SIZE(s->containers); i++)
+        heap_exclude(h, PySequence_Fast_GET_ITEM(s->containers, i));
+    for (size_t k = 0; st == RG_OK && ignored->keys && k <= ignored->mask; k++) {
+        if (ignored->keys[k] != NULL)
+            heap_exclude(h, ignored->keys[k]);
     }
     if (st == RG_OK)
         st = rg_hi_count_begin(h->hi);
