@@ -986,6 +986,23 @@ static int add_node_attrs(walk *w, size_t i, PyObject *o)
     return st;
 }
 
+/* Records that graph node i stands for o (NULL for a "N more" node). */
+static int walk_set_node_obj(walk *w, size_t i, PyObject *o)
+{
+    if (i >= w->node_obj_cap) {
+        size_t cap = w->node_obj_cap ? 2 * w->node_obj_cap : 64;
+        while (cap <= i)
+            cap *= 2;
+        PyObject **p = PyMem_RawRealloc(w->node_obj, cap * sizeof *p);
+        if (p == NULL)
+            return RG_ENOMEM;
+        w->node_obj = p;
+        w->node_obj_cap = cap;
+    }
+    w->node_obj[i] = o;
+    return RG_OK;
+}
+
 /* Adds o as a graph node, running highlight and extra_info on it. */
 static int walk_add_node(walk *w, PyObject *o, int depth, unsigned flags, size_t *index)
 {
@@ -1006,15 +1023,8 @@ static int walk_add_node(walk *w, PyObject *o, int depth, unsigned flags, size_t
     if (st != RG_OK)
         return st;
     size_t i = *index;
-    if (i >= w->node_obj_cap) {
-        size_t cap = w->node_obj_cap ? 2 * w->node_obj_cap : 64;
-        PyObject **p = PyMem_RawRealloc(w->node_obj, cap * sizeof *p);
-        if (p == NULL)
-            return RG_ENOMEM;
-        w->node_obj = p;
-        w->node_obj_cap = cap;
-    }
-    w->node_obj[i] = o;
+    if ((st = walk_set_node_obj(w, i, o)) != RG_OK)
+        return st;
     if ((st = rg_pm_put(&w->node_of, o, (uint32_t)i)) != RG_OK)
         return st;
     if (s->refcounts)
@@ -1586,21 +1596,8 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
                           : walk_expand_forward(&w, &q, &cur, &r, &kept, &skipped);
         if (st == RG_OK && skipped > 0)
             st = rg_graph_add_more(w.g, cur.node, skipped, cur.depth + 1);
-        if (st == RG_OK && w.g->n_nodes > w.node_obj_cap) {
-            PyObject **p = PyMem_RawRealloc(w.node_obj, 2 * w.g->n_nodes * sizeof *p);
-            if (p == NULL)
-                st = RG_ENOMEM;
-            else {
-                w.node_obj = p;
-                w.node_obj_cap = 2 * w.g->n_nodes;
-            }
-        }
         if (st == RG_OK && skipped > 0)
-            w.node_obj[w.g->n_nodes - 1] = NULL;
-    }
-    for (size_t i = 0; st == RG_OK && i < w.g->n_nodes; i++) {
-        if (w.g->nodes[i].flags & RG_NODE_MORE)
-            w.node_obj[i] = NULL;
+            st = walk_set_node_obj(&w, w.g->n_nodes - 1, NULL);
     }
     if (st == RG_OK)
         st = walk_label_edges(&w);
