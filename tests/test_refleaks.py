@@ -30,34 +30,30 @@ def exercise(module):
         pass
 
 
+def growth(module, counter, warmup, runs):
+    """How much counter() grows over `runs` exercise()s after `warmup` ones."""
+    module.items = [Leak(), {"k": Leak()}]
+    for _ in range(warmup):
+        exercise(module)
+    gc.collect()
+    before = counter()
+    for _ in range(runs):
+        exercise(module)
+    gc.collect()
+    return counter() - before
+
+
 def test_allocated_blocks_stay_flat(module):
     # exercise() makes 9 calls.  CPython's free lists (lists, tuples of each
     # size, up to thousands) keep some blocks on purpose while they fill, so
     # the bound is half a block per call: a leak of one block per call
     # shows as 540.
-    module.items = [Leak(), {"k": Leak()}]
-    for _ in range(30):
-        exercise(module)
-    gc.collect()
-    before = sys.getallocatedblocks()
-    for _ in range(60):
-        exercise(module)
-    gc.collect()
-    after = sys.getallocatedblocks()
-    assert after - before < 270, (before, after)
+    assert growth(module, sys.getallocatedblocks, warmup=30, runs=60) < 270
 
 
 @pytest.mark.skipif(not hasattr(sys, "gettotalrefcount"), reason="needs a debug build (python3-dbg)")
 def test_total_refcount_stays_flat(module):
-    module.items = [Leak(), {"k": Leak()}]
-    for _ in range(5):
-        exercise(module)
-    gc.collect()
-    before = sys.gettotalrefcount()
-    for _ in range(50):
-        exercise(module)
-    gc.collect()
-    assert sys.gettotalrefcount() - before < 20
+    assert growth(module, sys.gettotalrefcount, warmup=5, runs=50) < 20
 
 
 def test_memory_is_returned(module):
