@@ -388,10 +388,22 @@ static void put_type_name(rg_strbuf *out, PyTypeObject *tp, int shortnames)
     }
 }
 
-/* Appends a short, safe summary of o; nothing if there is none. */
-static void put_summary(rg_strbuf *out, PyObject *o)
+/* 1 for the objects whose summary is their content: strings, bytes and
+ * numbers.  redact=True shows their type only. */
+static int is_plain_value(PyObject *o)
+{
+    return PyUnicode_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o) || PyLong_Check(o) ||
+           PyFloat_Check(o) || PyComplex_Check(o);
+}
+
+/* Appends a short, safe summary of o; nothing if there is none, or if o is
+ * a plain value and redact is set.  Names of modules, types, functions and
+ * code locations are not values and stay. */
+static void put_summary(rg_strbuf *out, PyObject *o, int redact)
 {
     PyTypeObject *tp = Py_TYPE(o);
+    if (redact && is_plain_value(o))
+        return;
     if (PyModule_Check(o)) {
         PyObject *dict = PyModule_GetDict(o);
         PyObject *name = dict ? PyDict_GetItemString(dict, "__name__") : NULL;
@@ -410,7 +422,7 @@ static void put_summary(rg_strbuf *out, PyObject *o)
     } else if (PyMethod_Check(o)) {
         PyObject *f = PyMethod_GET_FUNCTION(o);
         if (PyFunction_Check(f))
-            put_summary(out, f);
+            put_summary(out, f, redact);
     } else if (PyCFunction_Check(o)) {
         rg_sb_puts(out, ((PyCFunctionObject *)o)->m_ml->ml_name);
     } else if (PyFrame_Check(o)) {
@@ -485,14 +497,16 @@ typedef struct labels {
     rg_strbuf attr;      /* the identifier, when the one label is a dict key or attribute */
     int count;
     int owned_dict;      /* dst is src's __dict__ */
+    int redact;          /* keys that are not identifiers show their type only */
 } labels;
 
-static void labels_init(labels *L)
+static void labels_init(labels *L, int redact)
 {
     rg_sb_init(&L->text);
     rg_sb_init(&L->attr);
     L->count = 0;
     L->owned_dict = 0;
+    L->redact = redact;
 }
 
 static void labels_free(labels *L)
@@ -527,21 +541,37 @@ static int is_identifier(PyObject *key)
     return PyUnicode_CheckExact(key) && PyUnicode_IsIdentifier(key) == 1;
 }
 
-/* Appends "['key']" for a dict key that is safe to show, "[<T>]" if not. */
-static void put_key(rg_strbuf *out, PyObject *key)
+/* Appends "['key']" for a dict key that is safe to show, "[<T>]" if not,
+ * or if redact is set and the key is not an identifier. */
+static void put_key(rg_strbuf *out, PyObject *key, int redact)
 {
     rg_sb_putc(out, '[');
-    if (PyUnicode_CheckExact(key))
+    if (redact && !is_identifier(key) && key != Py_None && !PyBool_Check(key)) {
+        rg_sb_putc(out, '<');
+        put_type_name(out, Py_TYPE(key), 1);
+        rg_sb_putc(out, '>');
+    } else if (PyUnicode_CheckExact(key))
         put_builtin_repr(out, &PyUnicode_Type, key, KEY_CHARS);
     else if (PyLong_CheckExact(key) || PyBool_Check(key) || PyFloat_CheckExact(key) || key == Py_None ||
              PyBytes_CheckExact(key))
-        put_summary(out, key);
+        put_summary(out, key, 0);
     else {
         rg_sb_putc(out, '<');
         put_type_name(out, Py_TYPE(key), 1);
         rg_sb_putc(out, '>');
     }
     rg_sb_putc(out, ']');
+}
+
+/* Appends ".name" for an attribute; ".<str>" under redact when the name
+ * is not an identifier (setattr() takes any string). */
+static void put_attr_name(labels *L, PyObject *name)
+{
+    rg_sb_putc(&L->text, '.');
+    if (L->redact && !is_identifier(name))
+        rg_sb_puts(&L->text, "<str>");
+    else
+        put_str(&L->text, name);
 }
 
 /* Labels the values of dict d that are dst: "['key']", or ".key" if as_attrs. */
@@ -555,10 +585,9 @@ static void label_dict_values(labels *L, PyObject *d, PyObject *dst, int as_attr
         if (value != dst || !label_begin(L))
             continue;
         if (as_attrs && PyUnicode_Check(key)) {
-            rg_sb_putc(&L->text, '.');
-            put_str(&L->text, key);
+            put_attr_name(L, key);
         } else {
-            put_key(&L->text, key);
+            put_key(&L->text, key, L->redact);
         }
         if (L->count == 1 && is_identifier(key))
             put_str(&L->attr, key);
@@ -655,10 +684,8 @@ static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
     PyObject *const *entries = (PyObject *const *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
     for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
         PyObject *name = entries[2 * i];   /* {me_key, me_value} pairs */
-        if (values[i] == dst && name && PyUnicode_Check(name) && label_begin(L)) {
-            rg_sb_putc(&L->text, '.');
-            put_str(&L->text, name);
-        }
+        if (values[i] == dst && name && PyUnicode_Check(name) && label_begin(L))
+            put_attr_name(L, name);
     }
 }
 
@@ -1015,7 +1042,7 @@ static int walk_add_node(walk *w, PyObject *o, int depth, unsigned flags, size_t
     if (PyType_HasFeature(Py_TYPE(o), Py_TPFLAGS_HEAPTYPE) && Py_TYPE(o)->tp_finalize != NULL)
         flags |= RG_NODE_HAS_DEL;
     put_type_name(&type, Py_TYPE(o), s->shortnames);
-    put_summary(&summary, o);
+    put_summary(&summary, o, s->redact);
     int st = rg_sb_status(&type) != RG_OK || rg_sb_status(&summary) != RG_OK ? RG_ENOMEM
            : rg_graph_add_node(w->g, type.data, summary.len ? summary.data : NULL, depth, flags, index);
     rg_sb_free(&type);
@@ -1037,7 +1064,9 @@ static int walk_add_node(walk *w, PyObject *o, int depth, unsigned flags, size_t
         if (hl)
             w->g->nodes[i].flags |= RG_NODE_HIGHLIGHT;
     }
-    if (s->extra_info) {
+    /* What extra_info and extra_node_attrs return cannot be vetted, so
+     * redact leaves them out (and does not call them). */
+    if (s->extra_info && !s->redact) {
         PyObject *r = PyObject_CallOneArg(s->extra_info, o);
         PyObject *text = r ? PyObject_Str(r) : NULL;
         Py_XDECREF(r);
@@ -1050,7 +1079,7 @@ static int walk_add_node(walk *w, PyObject *o, int depth, unsigned flags, size_t
         st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_set_extra(w->g, i, sb.data ? sb.data : "");
         rg_sb_free(&sb);
     }
-    if (st == RG_OK && s->extra_node_attrs)
+    if (st == RG_OK && s->extra_node_attrs && !s->redact)
         st = add_node_attrs(w, i, o);
     return st;
 }
@@ -1099,7 +1128,7 @@ static int walk_label_edges(walk *w)
         if (src == NULL || dst == NULL)
             continue;   /* "N more" placeholders */
         labels L;
-        labels_init(&L);
+        labels_init(&L, w->s->redact);
         if (PyCell_Check(src) && PyCell_GET(src) == dst) {
             if (closure_variable(w, e->src, &L.text)) {
                 rg_sb_puts(&L.text, " (closure)");
@@ -1153,7 +1182,7 @@ static int note_running_frames(walk *w, PyObject *o, int *holders)
         Py_XINCREF(f);
         while (f != NULL && PyFrame_Check(f) && st == RG_OK) {
             labels L;
-            labels_init(&L);
+            labels_init(&L, w->s->redact);
             label_frame_locals(&L, f, o);
             if (L.count > 0) {
                 (*holders) += L.count;
@@ -1161,7 +1190,8 @@ static int note_running_frames(walk *w, PyObject *o, int *holders)
                 rg_sb_init(&note);
                 rg_sb_puts(&note, "held by a running frame: thread ");
                 PyObject *thread = active && PyDict_Check(active) ? PyDict_GetItem(active, ident) : NULL;
-                PyObject *name = thread ? PyObject_GetAttrString(thread, "_name") : NULL;
+                /* A thread's name is the program's data: redact shows its id. */
+                PyObject *name = thread && !w->s->redact ? PyObject_GetAttrString(thread, "_name") : NULL;
                 if (name && PyUnicode_Check(name)) {
                     rg_sb_putc(&note, '\'');
                     put_str(&note, name);
@@ -1173,7 +1203,7 @@ static int note_running_frames(walk *w, PyObject *o, int *holders)
                 }
                 Py_XDECREF(name);
                 rg_sb_puts(&note, ", ");
-                put_summary(&note, f);
+                put_summary(&note, f, w->s->redact);
                 rg_sb_puts(&note, ", as ");
                 rg_sb_append(&note, L.text.data, L.text.len);
                 st = rg_sb_status(&note) != RG_OK ? RG_ENOMEM : rg_graph_add_note(w->g, note.data);

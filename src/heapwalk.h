@@ -26,6 +26,7 @@ typedef struct rg_search {
     int backwards;               /* referrers (1) or referents (0) */
     int refcounts;
     int shortnames;
+    int redact;                  /* value summaries show their type only (see heapwalk.c) */
     struct _object *extra_node_attrs; /* callable or NULL: a dict of extra DOT attributes */
     int direct_arg;              /* targets[0] came as a positional argument */
     int own_targets;             /* targets is a list this call made (untracked) */

@@ -6,10 +6,15 @@
 
 #include "config.h"
 #include "heapwalk.h"
+#include "refgraph/document.h"
 #include "refgraph/graph.h"
+#include "refgraph/style.h"
 #include "refgraph/render.h"
 #include "refgraph/status.h"
 #include "refgraph/strbuf.h"
+#ifdef RG_HAVE_GRAPHVIZ
+#include "refgraph/render_gv.h"
+#endif
 
 #include <errno.h>
 #include <stdio.h>
@@ -36,6 +41,7 @@ static int PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *v
 typedef struct module_state {
     PyTypeObject *graph_type;
     PyObject *error;          /* refgraph.Error */
+    PyObject *unavailable;    /* refgraph.RendererUnavailable, a subclass of Error */
 } module_state;
 
 typedef struct graph_object {
@@ -73,6 +79,14 @@ static PyObject *raise_status(module_state *st, int status, const char *detail, 
     case RG_EINVAL:
         PyErr_Format(PyExc_SystemError, "refgraph: %s", detail ? detail : rg_strerror(status));
         break;
+    case RG_ENORENDERER:
+        PyErr_Format(st ? st->unavailable : PyExc_RuntimeError, "%s",
+                     detail && *detail ? detail : rg_strerror(status));
+        break;
+    case RG_ERENDER:
+        PyErr_Format(st ? st->error : PyExc_RuntimeError, "Graphviz failed: %s",
+                     detail && *detail ? detail : rg_strerror(status));
+        break;
     default:
         PyErr_Format(st ? st->error : PyExc_RuntimeError, "%s", detail ? detail : rg_strerror(status));
         break;
@@ -107,9 +121,9 @@ static module_state *state_of_graph(PyObject *self)
     return module ? state_of_module(module) : NULL;
 }
 
-typedef int (*renderer)(const rg_graph *, rg_strbuf *);
+typedef int (*text_renderer)(const rg_graph *, rg_strbuf *);
 
-static PyObject *graph_render_str(PyObject *self, renderer render)
+static PyObject *graph_render_str(PyObject *self, text_renderer render)
 {
     rg_strbuf sb;
     rg_sb_init(&sb);
@@ -128,74 +142,256 @@ static PyObject *graph_to_text(PyObject *self, PyObject *Py_UNUSED(ignored))
     return graph_render_str(self, rg_render_text);
 }
 
-static PyObject *graph_to_dot(PyObject *self, PyObject *Py_UNUSED(ignored))
+/* ------------------------------------------------------------ formats */
+
+/* Formats that need no Graphviz. */
+static const char *const TEXT_FORMATS[] = {"txt", "dot", "gv", NULL};
+/* Formats a filename may name even where Graphviz cannot render them: they
+ * fall back to text with a warning instead of failing. */
+static const char *const IMAGE_FORMATS[] = {"svg", "png", "pdf", NULL};
+
+static int in_list(const char *const *list, const char *s)
 {
-    return graph_render_str(self, rg_render_dot);
+    for (; *list; list++) {
+        if (strcmp(*list, s) == 0)
+            return 1;
+    }
+    return 0;
 }
 
-static const char SUPPORTED_FORMATS[] = ".txt, .dot and .gv";
+/* max_nodes as the C layer takes it: None is no limit (0), otherwise an
+ * int >= 1; `given` is NULL when the caller left it out. */
+static int parse_max_nodes(PyObject *given, size_t *max_nodes)
+{
+    *max_nodes = RG_DEFAULT_MAX_NODES;
+    if (given == NULL)
+        return 0;
+    if (given == Py_None) {
+        *max_nodes = 0;
+        return 0;
+    }
+    if (!PyLong_Check(given) || PyBool_Check(given)) {
+        PyErr_Format(PyExc_TypeError, "max_nodes must be an int or None, not %.80s", Py_TYPE(given)->tp_name);
+        return -1;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(given);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    if (n < 1) {
+        PyErr_Format(PyExc_ValueError, "max_nodes must be >= 1 or None, not %zd", n);
+        return -1;
+    }
+    *max_nodes = (size_t)n;
+    return 0;
+}
 
-/* The renderer for filename's extension; NULL with ValueError if there is none. */
-static renderer renderer_for(PyObject *filename)
+/* The output formats usable here, as a tuple of str: the text formats,
+ * then what Graphviz renders in this process (probed once). */
+static PyObject *available_formats(module_state *st)
+{
+    rg_strbuf sb;
+    rg_sb_init(&sb);
+    rg_sb_puts(&sb, "txt dot gv");
+    int status = rg_sb_status(&sb);
+#ifdef RG_HAVE_GRAPHVIZ
+    rg_strbuf probed;
+    rg_sb_init(&probed);
+    Py_BEGIN_ALLOW_THREADS
+    status = rg_gv_formats(&probed);
+    Py_END_ALLOW_THREADS
+    if (status == RG_OK) {
+        for (char *p = probed.data; p && *p;) {
+            size_t n = strcspn(p, " ");
+            char saved = p[n];
+            p[n] = '\0';
+            if (!in_list(TEXT_FORMATS, p)) {
+                rg_sb_putc(&sb, ' ');
+                rg_sb_puts(&sb, p);
+            }
+            p[n] = saved;
+            p += n + (saved != '\0');
+        }
+        status = rg_sb_status(&sb);
+    }
+    rg_sb_free(&probed);
+#endif
+    PyObject *result = NULL;
+    if (status == RG_OK) {
+        PyObject *text = PyUnicode_FromString(sb.data);
+        PyObject *parts = text ? PyUnicode_Split(text, NULL, -1) : NULL;
+        result = parts ? PySequence_Tuple(parts) : NULL;
+        Py_XDECREF(parts);
+        Py_XDECREF(text);
+    } else {
+        raise_status(st, status, NULL, NULL);
+    }
+    rg_sb_free(&sb);
+    return result;
+}
+
+/* 0 if format can be asked for; -1 with ValueError listing what can. */
+static int check_format(module_state *st, const char *format)
+{
+    if (in_list(TEXT_FORMATS, format) || in_list(IMAGE_FORMATS, format))
+        return 0;
+#ifdef RG_HAVE_GRAPHVIZ
+    int known;
+    Py_BEGIN_ALLOW_THREADS
+    known = rg_gv_has_format(format);
+    Py_END_ALLOW_THREADS
+    if (known)
+        return 0;
+#endif
+    PyObject *formats = available_formats(st);
+    if (formats == NULL)
+        return -1;
+    PyObject *sep = PyUnicode_FromString(", ");
+    PyObject *listed = sep ? PyUnicode_Join(sep, formats) : NULL;
+    if (listed != NULL)
+        PyErr_Format(PyExc_ValueError, "unknown output format '%s'; available here: %U", format, listed);
+    Py_XDECREF(listed);
+    Py_XDECREF(sep);
+    Py_DECREF(formats);
+    return -1;
+}
+
+/* The lower-cased extension of filename (a str), as a new str; ValueError
+ * if it has none. */
+static PyObject *format_of_filename(PyObject *filename)
 {
     PyObject *lower = PyObject_CallMethod(filename, "lower", NULL);
     if (lower == NULL)
         return NULL;
     const char *name = PyUnicode_AsUTF8(lower);
-    renderer r = NULL;
+    PyObject *format = NULL;
     if (name != NULL) {
         const char *dot = strrchr(name, '.');
         const char *slash = strrchr(name, '/');
-        const char *ext = dot && (!slash || dot > slash) ? dot + 1 : "";
-        if (strcmp(ext, "txt") == 0)
-            r = rg_render_text;
-        else if (strcmp(ext, "dot") == 0 || strcmp(ext, "gv") == 0)
-            r = rg_render_dot;
-        else if (*ext == '\0')
-            PyErr_Format(PyExc_ValueError,
-                         "cannot tell the output format of %R: it has no extension (supported: %s)",
-                         filename, SUPPORTED_FORMATS);
+        if (dot && (!slash || dot > slash) && dot[1] != '\0')
+            format = PyUnicode_FromString(dot + 1);
         else
             PyErr_Format(PyExc_ValueError,
-                         "cannot write .%s files: this refgraph build writes %s (images come with "
-                         "the Graphviz renderer)", ext, SUPPORTED_FORMATS);
+                         "cannot tell the output format of %R: it has no extension (try .svg, .png, "
+                         ".pdf, .dot or .txt)", filename);
     }
     Py_DECREF(lower);
-    return r;
+    return format;
 }
 
-/* Writes graph g to filename in the format its extension names. */
-static int graph_save_to(module_state *st, const rg_graph *g, PyObject *filename)
+/* ------------------------------------------------------------ documents */
+
+/* g rendered as format, as bytes.  The GIL is released meanwhile: the
+ * document layer never touches Python and Graphviz has its own lock. */
+static PyObject *render_bytes(module_state *st, const rg_graph *g, const char *format, size_t max_nodes)
 {
-    renderer render = renderer_for(filename);
-    if (render == NULL)
-        return -1;
+    rg_strbuf out, error;
+    rg_sb_init(&out);
+    rg_sb_init(&error);
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = rg_document_render(g, format, max_nodes, &out, &error);
+    Py_END_ALLOW_THREADS
+    PyObject *result = status == RG_OK ? PyBytes_FromStringAndSize(out.data ? out.data : "", (Py_ssize_t)out.len)
+                                       : raise_status(st, status, error.data, NULL);
+    rg_sb_free(&out);
+    rg_sb_free(&error);
+    return result;
+}
+
+/* Writes data to the file named by filename (a str); OSError on failure. */
+static int write_file(module_state *st, PyObject *filename, const char *data, size_t len)
+{
     PyObject *encoded = NULL;
     if (!PyUnicode_FSConverter(filename, &encoded))
         return -1;
-    rg_strbuf sb;
-    rg_sb_init(&sb);
-    int status = render(g, &sb);
-    if (status == RG_OK) {
-        FILE *f = fopen(PyBytes_AS_STRING(encoded), "wb");
-        if (f == NULL) {
+    int status = RG_OK;
+    FILE *f = fopen(PyBytes_AS_STRING(encoded), "wb");
+    if (f == NULL) {
+        status = RG_EIO;
+    } else {
+        size_t written = fwrite(data, 1, len, f);
+        int saved_errno = errno;
+        if (fclose(f) != 0 || written != len) {
+            errno = written != len ? saved_errno : errno;
             status = RG_EIO;
-        } else {
-            size_t written = fwrite(sb.data ? sb.data : "", 1, sb.len, f);
-            int saved_errno = errno;
-            if (fclose(f) != 0 || written != sb.len) {
-                errno = written != sb.len ? saved_errno : errno;
-                status = RG_EIO;
-            }
         }
     }
-    rg_sb_free(&sb);
     Py_DECREF(encoded);
     if (status != RG_OK) {
         raise_status(st, status, NULL, filename);
         return -1;
     }
     return 0;
+}
+
+static int write_to(PyObject *file, PyObject *text)
+{
+    PyObject *r = PyObject_CallMethod(file, "write", "O", text);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+static int print_text(PyObject *text)
+{
+    PyObject *out = PySys_GetObject("stdout");   /* borrowed */
+    return out == NULL || out == Py_None ? 0 : write_to(out, text);
+}
+
+/* No renderer for an image: say so with a RuntimeWarning, write the text
+ * rendering beside the image's name as <stem>.txt, and print it. */
+static int fall_back_to_text(module_state *st, PyObject *self, PyObject *filename, const char *format,
+                             const char *reason)
+{
+    PyObject *text = graph_to_text(self, NULL);
+    PyObject *os_path = text ? PyImport_ImportModule("os.path") : NULL;
+    PyObject *parts = os_path ? PyObject_CallMethod(os_path, "splitext", "O", filename) : NULL;
+    PyObject *txt_name = parts && PyTuple_Check(parts) && PyTuple_GET_SIZE(parts) == 2
+                             ? PyUnicode_FromFormat("%U.txt", PyTuple_GET_ITEM(parts, 0)) : NULL;
+    int r = -1;
+    if (txt_name != NULL &&
+        PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "refgraph cannot render .%s here: %s; writing the text "
+                         "rendering to %U instead", format, reason, txt_name) == 0) {
+        PyObject *utf8 = PyUnicode_AsUTF8String(text);
+        if (utf8 != NULL && write_file(st, txt_name, PyBytes_AS_STRING(utf8), (size_t)PyBytes_GET_SIZE(utf8)) == 0 &&
+            print_text(text) == 0)
+            r = 0;
+        Py_XDECREF(utf8);
+    }
+    Py_XDECREF(txt_name);
+    Py_XDECREF(parts);
+    Py_XDECREF(os_path);
+    Py_XDECREF(text);
+    return r;
+}
+
+/* Saves graph `self` to filename (a str) in the format of its extension. */
+static int save_document(PyObject *self, PyObject *filename, size_t max_nodes)
+{
+    module_state *st = state_of_graph(self);
+    PyObject *format_obj = format_of_filename(filename);
+    if (format_obj == NULL)
+        return -1;
+    const char *format = PyUnicode_AsUTF8(format_obj);
+    int r = -1;
+    if (format != NULL && check_format(st, format) == 0) {
+        rg_strbuf out, error;
+        rg_sb_init(&out);
+        rg_sb_init(&error);
+        int status;
+        Py_BEGIN_ALLOW_THREADS
+        status = rg_document_render(((graph_object *)self)->graph, format, max_nodes, &out, &error);
+        Py_END_ALLOW_THREADS
+        if (status == RG_OK)
+            r = write_file(st, filename, out.data ? out.data : "", out.len);
+        else if (status == RG_ENORENDERER)
+            r = fall_back_to_text(st, self, filename, format, error.data ? error.data : "no renderer");
+        else
+            raise_status(st, status, error.data, NULL);
+        rg_sb_free(&out);
+        rg_sb_free(&error);
+    }
+    Py_DECREF(format_obj);
+    return r;
 }
 
 /* filename as a str: os.fspath() of str or PathLike, bytes decoded. */
@@ -212,20 +408,146 @@ static PyObject *filename_str(PyObject *filename)
     return path;
 }
 
+/* ------------------------------------------------------------ Graph methods */
+
+static PyObject *graph_to_dot(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"max_nodes", NULL};
+    PyObject *max_obj = NULL;
+    size_t max_nodes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$O:to_dot", kwlist, &max_obj) ||
+        parse_max_nodes(max_obj, &max_nodes) < 0)
+        return NULL;
+    rg_strbuf sb;
+    rg_sb_init(&sb);
+    int status = rg_render_dot(((graph_object *)self)->graph, max_nodes, &sb);
+    PyObject *text = status == RG_OK ? PyUnicode_DecodeUTF8(sb.data ? sb.data : "", (Py_ssize_t)sb.len, "replace")
+                                     : raise_status(state_of_graph(self), status, NULL, NULL);
+    rg_sb_free(&sb);
+    return text;
+}
+
+static PyObject *graph_render(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"format", "max_nodes", NULL};
+    PyObject *format_obj = NULL, *max_obj = NULL;
+    size_t max_nodes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|U$O:render", kwlist, &format_obj, &max_obj) ||
+        parse_max_nodes(max_obj, &max_nodes) < 0)
+        return NULL;
+    module_state *st = state_of_graph(self);
+    PyObject *lower = format_obj ? PyObject_CallMethod(format_obj, "lower", NULL) : PyUnicode_FromString("svg");
+    const char *format = lower ? PyUnicode_AsUTF8(lower) : NULL;
+    PyObject *result = NULL;
+    if (format != NULL && check_format(st, format) == 0)
+        result = render_bytes(st, ((graph_object *)self)->graph, format, max_nodes);
+    Py_XDECREF(lower);
+    return result;
+}
+
 static PyObject *graph_save(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"filename", NULL};
-    PyObject *filename;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:save", kwlist, &filename))
+    static char *kwlist[] = {"filename", "max_nodes", NULL};
+    PyObject *filename, *max_obj = NULL;
+    size_t max_nodes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O:save", kwlist, &filename, &max_obj) ||
+        parse_max_nodes(max_obj, &max_nodes) < 0)
         return NULL;
     PyObject *name = filename_str(filename);
     if (name == NULL)
         return NULL;
-    int r = graph_save_to(state_of_graph(self), ((graph_object *)self)->graph, name);
+    int r = save_document(self, name, max_nodes);
     Py_DECREF(name);
     if (r < 0)
         return NULL;
     Py_RETURN_NONE;
+}
+
+/* An image for IPython's display, or None (with a RuntimeWarning) when it
+ * cannot be rendered here, so that the text still shows. */
+static PyObject *graph_image(PyObject *self, const char *format)
+{
+    PyObject *data = render_bytes(state_of_graph(self), ((graph_object *)self)->graph, format,
+                                  RG_DEFAULT_MAX_NODES);
+    if (data != NULL || !PyErr_ExceptionMatches(state_of_graph(self)->error))
+        return data;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *message = value ? PyObject_Str(value) : NULL;
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    if (message == NULL)
+        return NULL;
+    int r = PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "refgraph shows text instead of %s: %U", format, message);
+    Py_DECREF(message);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *graph_repr_svg(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *data = graph_image(self, "svg");
+    if (data == NULL || data == Py_None)
+        return data;
+    PyObject *text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), "replace");
+    Py_DECREF(data);
+    return text;
+}
+
+static PyObject *graph_repr_png(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return graph_image(self, "png");
+}
+
+/* 1 if mime passes IPython's include/exclude collections (None: all). */
+static int wanted(PyObject *include, PyObject *exclude, const char *mime)
+{
+    PyObject *key = PyUnicode_FromString(mime);
+    if (key == NULL)
+        return -1;
+    int r = 1;
+    if (include != Py_None)
+        r = PySequence_Contains(include, key);
+    if (r == 1 && exclude != Py_None) {
+        int ex = PySequence_Contains(exclude, key);
+        r = ex < 0 ? -1 : !ex;
+    }
+    Py_DECREF(key);
+    return r;
+}
+
+static PyObject *graph_repr_mimebundle(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"include", "exclude", NULL};
+    PyObject *include = Py_None, *exclude = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:_repr_mimebundle_", kwlist, &include, &exclude))
+        return NULL;
+    PyObject *bundle = PyDict_New();
+    if (bundle == NULL)
+        return NULL;
+    static const char *const mimes[] = {"text/plain", "image/svg+xml", "image/png"};
+    int images = 1;
+    for (int i = 0; i < 3; i++) {
+        int w = wanted(include, exclude, mimes[i]);
+        if (w < 0) {
+            Py_DECREF(bundle);
+            return NULL;
+        }
+        if (!w || (i > 0 && !images))
+            continue;
+        PyObject *value = i == 0 ? graph_to_text(self, NULL) : i == 1 ? graph_repr_svg(self, NULL)
+                                                                      : graph_repr_png(self, NULL);
+        if (value == NULL || (value != Py_None && PyDict_SetItemString(bundle, mimes[i], value) < 0)) {
+            Py_XDECREF(value);
+            Py_DECREF(bundle);
+            return NULL;
+        }
+        images = images && (i == 0 || value != Py_None);
+        Py_DECREF(value);
+    }
+    return bundle;
 }
 
 static PyObject *graph_repr(PyObject *self)
@@ -254,16 +576,33 @@ static PyObject *graph_get_notes(PyObject *self, void *Py_UNUSED(closure))
     return notes;
 }
 
+#define KW (PyCFunction)(void (*)(void))
+#define MAX_NODES_DOC "max_nodes (default 150, None for no limit) caps the nodes laid out; the rest are\n" \
+                      "replaced by visible \"not drawn\" boxes, since a big layout cannot be interrupted."
+
 static PyMethodDef graph_methods[] = {
     {"to_text", graph_to_text, METH_NOARGS,
      "to_text($self, /)\n--\n\nThe plain-text rendering: chains one hop per line, root first; graphs as "
-     "an indented tree from the targets outward."},
-    {"to_dot", graph_to_dot, METH_NOARGS,
-     "to_dot($self, /)\n--\n\nThe Graphviz DOT source. Node names follow BFS order, so the same heap "
-     "shape gives the same text."},
-    {"save", (PyCFunction)(void (*)(void))graph_save, METH_VARARGS | METH_KEYWORDS,
-     "save($self, /, filename)\n--\n\nWrite the graph to filename; the extension picks the format "
-     "(.txt text, .dot/.gv DOT)."},
+     "an indented tree from the targets outward. Lists every node."},
+    {"to_dot", KW graph_to_dot, METH_VARARGS | METH_KEYWORDS,
+     "to_dot($self, /, *, max_nodes=150)\n--\n\nThe Graphviz DOT source of the picture. Node names "
+     "follow BFS order, so the same heap\nshape gives the same text. " MAX_NODES_DOC},
+    {"render", KW graph_render, METH_VARARGS | METH_KEYWORDS,
+     "render($self, /, format='svg', *, max_nodes=150)\n--\n\nThe graph as a document, in bytes: 'svg', "
+     "'png', 'pdf', 'dot'/'gv', 'txt', or any\nformat in refgraph.formats(). Laid out in-process by "
+     "Graphviz. SVG and PNG carry the\ntext rendering and the graph, for refgraph.load(). Raises\n"
+     "refgraph.RendererUnavailable where Graphviz cannot render. " MAX_NODES_DOC},
+    {"save", KW graph_save, METH_VARARGS | METH_KEYWORDS,
+     "save($self, /, filename, *, max_nodes=150)\n--\n\nWrite the graph to filename in the format its "
+     "extension names (see render()).\nWhere no renderer can draw an image format, warns (RuntimeWarning), "
+     "writes the\ntext rendering to <stem>.txt instead and prints it."},
+    {"_repr_svg_", graph_repr_svg, METH_NOARGS,
+     "_repr_svg_($self, /)\n--\n\nSVG for IPython, or None where it cannot be rendered."},
+    {"_repr_png_", graph_repr_png, METH_NOARGS,
+     "_repr_png_($self, /)\n--\n\nPNG for IPython, or None where it cannot be rendered."},
+    {"_repr_mimebundle_", KW graph_repr_mimebundle, METH_VARARGS | METH_KEYWORDS,
+     "_repr_mimebundle_($self, /, include=None, exclude=None)\n--\n\nSVG, PNG and the text rendering for "
+     "Jupyter; text/plain only where no renderer\nis available."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -409,69 +748,74 @@ static int in_ipython(void)
     return yes;
 }
 
-static int write_to(PyObject *file, PyObject *text)
-{
-    PyObject *r = PyObject_CallMethod(file, "write", "O", text);
-    Py_XDECREF(r);
-    return r ? 0 : -1;
-}
+/* Where a show_* result goes, checked before the search starts. */
+typedef struct destination {
+    PyObject *filename;   /* a str, or NULL */
+    PyObject *output;     /* a file object that receives DOT, or NULL */
+    size_t max_nodes;
+} destination;
 
-/* Sends a finished graph where the caller asked: a file object (DOT), a file
- * name, or stdout (text) when neither is given outside IPython. */
-static PyObject *deliver(module_state *st, rg_graph *g, PyObject *filename, PyObject *output)
+/* Sends a finished graph where the caller asked: a file object (DOT), a
+ * file name (any format), or stdout (text) when neither is given outside
+ * IPython, where the returned Graph shows itself. */
+static PyObject *deliver(module_state *st, rg_graph *g, const destination *to)
 {
     PyObject *result = graph_wrap(st, g);
     if (result == NULL)
         return NULL;
-    if (output != NULL) {
-        PyObject *dot = graph_to_dot(result, NULL);
-        if (dot == NULL || write_to(output, dot) < 0) {
-            Py_XDECREF(dot);
-            Py_DECREF(result);
-            return NULL;
-        }
-        Py_DECREF(dot);
-    } else if (filename != NULL) {
-        if (graph_save_to(st, g, filename) < 0) {
-            Py_DECREF(result);
-            return NULL;
-        }
+    int r = 0;
+    if (to->output != NULL) {
+        PyObject *dot = render_bytes(st, g, "dot", to->max_nodes);
+        PyObject *text = dot ? PyUnicode_DecodeUTF8(PyBytes_AS_STRING(dot), PyBytes_GET_SIZE(dot), "replace") : NULL;
+        r = text ? write_to(to->output, text) : -1;
+        Py_XDECREF(text);
+        Py_XDECREF(dot);
+    } else if (to->filename != NULL) {
+        r = save_document(result, to->filename, to->max_nodes);
     } else if (!in_ipython()) {
         PyObject *text = graph_to_text(result, NULL);
-        PyObject *out = PySys_GetObject("stdout");   /* borrowed */
-        if (text == NULL || (out != NULL && out != Py_None && write_to(out, text) < 0)) {
-            Py_XDECREF(text);
-            Py_DECREF(result);
-            return NULL;
-        }
-        Py_DECREF(text);
+        r = text ? print_text(text) : -1;
+        Py_XDECREF(text);
     }
+    if (r < 0)
+        Py_CLEAR(result);
     return result;
 }
 
-/* Validates filename/output; on success *name is a new str or NULL. */
-static int check_destination(PyObject *filename, PyObject *output, PyObject **name)
+static void destination_clear(destination *to)
 {
-    *name = NULL;
-    if (filename != NULL && filename != Py_None && output != NULL && output != Py_None) {
+    Py_CLEAR(to->filename);
+}
+
+/* Validates filename, output and max_nodes into *to (cleared with
+ * destination_clear); the filename's format must be one that can be asked
+ * for, so a typo fails before the search. */
+static int check_destination(module_state *st, PyObject *filename, PyObject *output, PyObject *max_obj,
+                             destination *to)
+{
+    to->filename = NULL;
+    to->output = output == Py_None ? NULL : output;
+    if (parse_max_nodes(max_obj, &to->max_nodes) < 0)
+        return -1;
+    if (filename != NULL && filename != Py_None && to->output != NULL) {
         PyErr_SetString(PyExc_ValueError, "Cannot specify both output and filename.");
         return -1;
     }
-    if (output != NULL && output != Py_None && !PyObject_HasAttrString(output, "write")) {
+    if (to->output != NULL && !PyObject_HasAttrString(to->output, "write")) {
         PyErr_Format(PyExc_TypeError, "output must have a write() method, not %.80s",
-                     Py_TYPE(output)->tp_name);
+                     Py_TYPE(to->output)->tp_name);
         return -1;
     }
-    if (filename != NULL && filename != Py_None) {
-        *name = filename_str(filename);
-        if (*name == NULL)
-            return -1;
-        if (renderer_for(*name) == NULL) {
-            Py_CLEAR(*name);
-            return -1;
-        }
-    }
-    return 0;
+    if (filename == NULL || filename == Py_None)
+        return 0;
+    to->filename = filename_str(filename);
+    PyObject *format = to->filename ? format_of_filename(to->filename) : NULL;
+    const char *f = format ? PyUnicode_AsUTF8(format) : NULL;
+    int r = f != NULL ? check_format(st, f) : -1;
+    Py_XDECREF(format);
+    if (r < 0)
+        destination_clear(to);
+    return r;
 }
 
 /* ------------------------------------------------------------ graph searches */
@@ -480,15 +824,15 @@ static PyObject *show_graph(PyObject *module, PyObject *args, PyObject *kwds, in
 {
     static char *kwlist[] = {"objs", "max_depth", "extra_ignore", "filter", "too_many", "highlight",
                              "filename", "extra_info", "refcounts", "shortnames", "output",
-                             "extra_node_attrs", NULL};
+                             "extra_node_attrs", "max_nodes", "redact", NULL};
     PyObject *objs, *extra_ignore = NULL, *filter = Py_None, *highlight = Py_None, *filename = Py_None;
     PyObject *extra_info = Py_None, *output = Py_None, *extra_node_attrs = Py_None;
-    PyObject *too_many_obj = NULL;
-    int max_depth = 3, refcounts = 0, shortnames = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, backwards ? "O|iOOOOOOppOO:show_backrefs" : "O|iOOOOOOppOO:show_refs",
+    PyObject *too_many_obj = NULL, *max_nodes = NULL;
+    int max_depth = 3, refcounts = 0, shortnames = 1, redact = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, backwards ? "O|iOOOOOOppOO$Op:show_backrefs" : "O|iOOOOOOppOO$Op:show_refs",
                                      kwlist, &objs, &max_depth, &extra_ignore, &filter, &too_many_obj,
                                      &highlight, &filename, &extra_info, &refcounts, &shortnames,
-                                     &output, &extra_node_attrs))
+                                     &output, &extra_node_attrs, &max_nodes, &redact))
         return NULL;
     Py_ssize_t too_many = 10;
     if (too_many_obj != NULL) {
@@ -508,14 +852,15 @@ static PyObject *show_graph(PyObject *module, PyObject *args, PyObject *kwds, in
         check_callable(&highlight, "highlight", 1) < 0 || check_callable(&extra_info, "extra_info", 1) < 0 ||
         check_callable(&extra_node_attrs, "extra_node_attrs", 1) < 0)
         return NULL;
-    PyObject *name;
-    if (check_destination(filename, output, &name) < 0)
+    module_state *st = state_of_module(module);
+    destination to;
+    if (check_destination(st, filename, output, max_nodes, &to) < 0)
         return NULL;
     /* objgraph's rule: a list or tuple is several targets, anything else one. */
     int several = PyList_Check(objs) || PyTuple_Check(objs);
     PyObject *targets = several ? PySequence_List(objs) : PyList_New(1);
     if (targets == NULL) {
-        Py_XDECREF(name);
+        destination_clear(&to);
         return NULL;
     }
     if (!several) {
@@ -540,16 +885,15 @@ static PyObject *show_graph(PyObject *module, PyObject *args, PyObject *kwds, in
         s.backwards = backwards;
         s.refcounts = refcounts;
         s.shortnames = shortnames;
+        s.redact = redact;
         s.own_targets = 1;
         s.direct_arg = !several;
         status = rg_walk_graph(&s, &g);
     }
     Py_DECREF(targets);
     Py_XDECREF(containers);
-    module_state *st = state_of_module(module);
-    PyObject *result = status == RG_OK ? deliver(st, g, name, output == Py_None ? NULL : output)
-                                       : raise_status(st, status, NULL, NULL);
-    Py_XDECREF(name);
+    PyObject *result = status == RG_OK ? deliver(st, g, &to) : raise_status(st, status, NULL, NULL);
+    destination_clear(&to);
     return result;
 }
 
@@ -566,16 +910,16 @@ static PyObject *show_refs(PyObject *module, PyObject *args, PyObject *kwds)
 static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"backrefs", "highlight", "extra_info", "refcounts", "shortnames",
-                             "filename", "output", "extra_node_attrs", NULL};
+                             "filename", "output", "extra_node_attrs", "max_nodes", "redact", NULL};
     PyObject *highlight = Py_None, *extra_info = Py_None, *filename = Py_None, *output = Py_None;
-    PyObject *extra_node_attrs = Py_None;
-    int backrefs = 1, refcounts = 0, shortnames = 1;
+    PyObject *extra_node_attrs = Py_None, *max_nodes = NULL;
+    int backrefs = 1, refcounts = 0, shortnames = 1, redact = 0;
     PyObject *empty = PyTuple_New(0);
     if (empty == NULL)
         return NULL;
-    int ok = PyArg_ParseTupleAndKeywords(empty, kwds, "|$pOOppOOO:show_chain", kwlist, &backrefs,
+    int ok = PyArg_ParseTupleAndKeywords(empty, kwds, "|$pOOppOOOOp:show_chain", kwlist, &backrefs,
                                          &highlight, &extra_info, &refcounts, &shortnames, &filename,
-                                         &output, &extra_node_attrs);
+                                         &output, &extra_node_attrs, &max_nodes, &redact);
     Py_DECREF(empty);
     if (!ok || check_callable(&highlight, "highlight", 1) < 0 ||
         check_callable(&extra_info, "extra_info", 1) < 0 ||
@@ -604,8 +948,9 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
         return NULL;
     }
     PyObject_GC_UnTrack(chains);
-    PyObject *name;
-    if (check_destination(filename, output, &name) < 0) {
+    module_state *st = state_of_module(module);
+    destination to;
+    if (check_destination(st, filename, output, max_nodes, &to) < 0) {
         Py_DECREF(chains);
         return NULL;
     }
@@ -627,16 +972,81 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
         s.backwards = backrefs;
         s.refcounts = refcounts;
         s.shortnames = shortnames;
+        s.redact = redact;
         s.max_depth = 20;
         s.too_many = 10;
         status = rg_walk_chain_graph(&s, chains, &g);
     }
     Py_DECREF(chains);
     Py_XDECREF(containers);
+    PyObject *result = status == RG_OK ? deliver(st, g, &to) : raise_status(st, status, NULL, NULL);
+    destination_clear(&to);
+    return result;
+}
+
+/* ------------------------------------------------------------ files */
+
+static PyObject *formats(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return available_formats(state_of_module(module));
+}
+
+/* The whole content of the file named by path (a str), as bytes. */
+static PyObject *read_file(module_state *st, PyObject *path)
+{
+    PyObject *encoded = NULL;
+    if (!PyUnicode_FSConverter(path, &encoded))
+        return NULL;
+    FILE *f = fopen(PyBytes_AS_STRING(encoded), "rb");
+    Py_DECREF(encoded);
+    if (f == NULL)
+        return raise_status(st, RG_EIO, NULL, path);
+    rg_strbuf sb;
+    rg_sb_init(&sb);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rg_sb_append(&sb, chunk, n);
+    int failed = ferror(f), saved_errno = errno;
+    fclose(f);
+    PyObject *data = NULL;
+    if (failed) {
+        errno = saved_errno;
+        raise_status(st, RG_EIO, NULL, path);
+    } else if (rg_sb_status(&sb) != RG_OK) {
+        raise_status(st, RG_ENOMEM, NULL, NULL);
+    } else {
+        data = PyBytes_FromStringAndSize(sb.data ? sb.data : "", (Py_ssize_t)sb.len);
+    }
+    rg_sb_free(&sb);
+    return data;
+}
+
+static PyObject *load(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"path", NULL};
+    PyObject *path_arg;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:load", kwlist, &path_arg))
+        return NULL;
     module_state *st = state_of_module(module);
-    PyObject *result = status == RG_OK ? deliver(st, g, name, output == Py_None ? NULL : output)
-                                       : raise_status(st, status, NULL, NULL);
-    Py_XDECREF(name);
+    PyObject *path = filename_str(path_arg);
+    PyObject *data = path ? read_file(st, path) : NULL;
+    PyObject *result = NULL;
+    if (data != NULL) {
+        rg_graph *g = NULL;
+        rg_strbuf error;
+        rg_sb_init(&error);
+        int status = rg_document_load(PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), &g, &error);
+        if (status == RG_EFORMAT)
+            PyErr_Format(PyExc_ValueError, "%U: %s", path, error.data ? error.data : "not a refgraph document");
+        else if (status != RG_OK)
+            raise_status(st, status, error.data, path);
+        else
+            result = graph_wrap(st, g);
+        rg_sb_free(&error);
+    }
+    Py_XDECREF(data);
+    Py_XDECREF(path);
     return result;
 }
 
@@ -644,7 +1054,14 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
 
 #define SHOW_PARAMS "objs, max_depth=3, extra_ignore=(), filter=None, too_many=10, highlight=None, " \
                     "filename=None, extra_info=None, refcounts=False, shortnames=True, output=None, " \
-                    "extra_node_attrs=None"
+                    "extra_node_attrs=None, *, max_nodes=150, redact=False"
+#define OUTPUT_DOC \
+    "Returns a Graph. filename: any format of refgraph.formats() by its extension (.svg,\n" \
+    ".png, .pdf, .dot, .txt ...), rendered in-process; where an image cannot be rendered,\n" \
+    "a RuntimeWarning and the text in <stem>.txt instead. output: a file object that\n" \
+    "receives DOT. Neither: the text is printed, except in IPython, where the returned\n" \
+    "Graph displays itself. max_nodes caps the nodes laid out (None: no limit).\n" \
+    "redact=True shows values (strings, numbers, reprs) by type only."
 
 static PyMethodDef module_methods[] = {
     {"find_backref_chain", (PyCFunction)(void (*)(void))find_backref_chain, METH_VARARGS | METH_KEYWORDS,
@@ -662,16 +1079,25 @@ static PyMethodDef module_methods[] = {
     {"show_backrefs", (PyCFunction)(void (*)(void))show_backrefs, METH_VARARGS | METH_KEYWORDS,
      "show_backrefs(" SHOW_PARAMS ")\n--\n\n"
      "The graph of what refers to objs, up to max_depth references away, stopping at modules.\n"
-     "Returns a Graph. filename: .txt (text) or .dot/.gv (DOT); output: a file object that\n"
-     "receives DOT; neither: the text is printed (outside IPython)."},
+     OUTPUT_DOC},
     {"show_refs", (PyCFunction)(void (*)(void))show_refs, METH_VARARGS | METH_KEYWORDS,
      "show_refs(" SHOW_PARAMS ")\n--\n\n"
-     "The graph of what objs refer to, up to max_depth references away. Returns a Graph."},
+     "The graph of what objs refer to, up to max_depth references away.\n" OUTPUT_DOC},
     {"show_chain", (PyCFunction)(void (*)(void))show_chain, METH_VARARGS | METH_KEYWORDS,
      "show_chain(*chains, backrefs=True, highlight=None, extra_info=None, refcounts=False, "
-     "shortnames=True, filename=None, output=None, extra_node_attrs=None)\n--\n\n"
+     "shortnames=True, filename=None, output=None, extra_node_attrs=None, max_nodes=150, "
+     "redact=False)\n--\n\n"
      "The graph of one or more chains from find_backref_chain or find_ref_chain. A chain of one\n"
-     "object says why nothing leads to it. Returns a Graph."},
+     "object says why nothing leads to it.\n" OUTPUT_DOC},
+    {"formats", formats, METH_NOARGS,
+     "formats()\n--\n\n"
+     "The output formats usable here: txt, dot, gv, then every format Graphviz renders in this\n"
+     "process (found once by rendering a one-node graph in each)."},
+    {"load", (PyCFunction)(void (*)(void))load, METH_VARARGS | METH_KEYWORDS,
+     "load(path)\n--\n\n"
+     "The Graph embedded in a PNG or SVG that refgraph wrote, e.g. one attached to a bug\n"
+     "report: print it, re-render it, or diff it against your own run. ValueError if the\n"
+     "file carries no refgraph graph."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -685,6 +1111,12 @@ static int module_exec(PyObject *module)
         return -1;
     st->error = PyErr_NewExceptionWithDoc("refgraph.Error", "A refgraph operation failed.", NULL, NULL);
     if (st->error == NULL || PyModule_AddObjectRef(module, "Error", st->error) < 0)
+        return -1;
+    st->unavailable = PyErr_NewExceptionWithDoc(
+        "refgraph.RendererUnavailable",
+        "Graphviz cannot render here: refgraph was built --without-graphviz, or a Graphviz\n"
+        "layout or output plugin is missing.", st->error, NULL);
+    if (st->unavailable == NULL || PyModule_AddObjectRef(module, "RendererUnavailable", st->unavailable) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "__version__", PACKAGE_VERSION) < 0)
         return -1;
@@ -706,6 +1138,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     module_state *st = state_of_module(module);
     Py_VISIT(st->graph_type);
     Py_VISIT(st->error);
+    Py_VISIT(st->unavailable);
     return 0;
 }
 
@@ -714,6 +1147,7 @@ static int module_clear(PyObject *module)
     module_state *st = state_of_module(module);
     Py_CLEAR(st->graph_type);
     Py_CLEAR(st->error);
+    Py_CLEAR(st->unavailable);
     return 0;
 }
 

@@ -1,121 +1,116 @@
-/* DOT source, the input of every Graphviz renderer.  Colours are written as
- * #rrggbb so that no locale can turn a decimal point into a comma. */
+/* DOT source: the picture of style.c written as text, for `dot` or for a
+ * bug report.  Node names n0, n1 ... follow node order, so the same heap
+ * shape always gives the same text. */
 #include "refgraph/render.h"
-#include "refgraph/escape.h"
+#include "refgraph/style.h"
 #include "refgraph/status.h"
 
-#include <stdlib.h>
+typedef struct dot_writer {
+    rg_strbuf *out;
+    int in_item;     /* a node or edge statement is open */
+    int n_attrs;     /* attributes written in the open statement */
+    int scope_open;  /* which default statement is open (-1: none) */
+} dot_writer;
 
-static const char *const TARGET_FILL = "#ffd6d6";
-static const char *const ROOT_FILL = "#c9efc9";
-static const char *const HIGHLIGHT_FILL = "#cddcff";
-
-/* Fill colour for a node at `depth` of at most `max_depth`: white at the
- * targets, darkening towards the roots but staying readable in black. */
-static void put_depth_fill(rg_strbuf *out, int depth, int max_depth)
+/* Writes value inside DOT double quotes.  Backslashes stay as they are
+ * (escString values already double them); quotes are escaped, and a lone
+ * trailing backslash is doubled so that it cannot escape the closing quote. */
+static void put_quoted(rg_strbuf *out, const char *value)
 {
-    if (max_depth < 1)
-        max_depth = 1;
-    if (depth > max_depth)
-        depth = max_depth;
-    unsigned level = 255u - (unsigned)(80 * depth / max_depth);
-    rg_sb_printf(out, "#%02x%02x%02x", level, level, level);
-}
-
-static void put_node(const rg_graph *g, size_t i, rg_strbuf *out)
-{
-    const rg_node *n = &g->nodes[i];
-    rg_sb_printf(out, "  n%zu [label=\"", i);
-    if (n->flags & RG_NODE_MORE) {
-        rg_sb_printf(out, "%zu %s", n->more, n->type_name);
-        rg_sb_puts(out, "\", shape=box, style=\"dashed,filled\", color=\"#c00000\", fillcolor=\"#fff0f0\", fontsize=9];\n");
-        return;
-    }
-    rg_escape_dot(out, n->type_name);
-    if (n->summary) {
-        rg_sb_puts(out, "\\n");
-        rg_escape_dot(out, n->summary);
-    }
-    if (n->refcount == RG_IMMORTAL)
-        rg_sb_puts(out, "\\nrefcount immortal");
-    else if (n->refcount != RG_NO_REFCOUNT)
-        rg_sb_printf(out, "\\nrefcount %lld", n->refcount);
-    if (n->extra) {
-        rg_sb_puts(out, "\\n");
-        rg_escape_dot(out, n->extra);
-    }
-    rg_sb_puts(out, "\", fillcolor=\"");
-    if (n->flags & RG_NODE_TARGET)
-        rg_sb_puts(out, TARGET_FILL);
-    else if (n->flags & RG_NODE_HIGHLIGHT)
-        rg_sb_puts(out, HIGHLIGHT_FILL);
-    else if (n->flags & (RG_NODE_ROOT | RG_NODE_MODULE))
-        rg_sb_puts(out, ROOT_FILL);
-    else
-        put_depth_fill(out, n->depth, g->max_depth);
     rg_sb_putc(out, '"');
-    if (n->flags & RG_NODE_TARGET)
-        rg_sb_puts(out, ", color=\"#c00000\", penwidth=2");
-    else if (n->flags & RG_NODE_ROOT)
-        rg_sb_puts(out, ", color=\"#2e7d32\", penwidth=2");
-    if (n->flags & RG_NODE_HAS_DEL)
-        rg_sb_puts(out, ", peripheries=2");
-    for (size_t k = 0; k < n->n_attrs; k++) {
-        rg_sb_printf(out, ", %s=\"", n->attrs[2 * k]);
-        rg_escape_dot(out, n->attrs[2 * k + 1]);
-        rg_sb_putc(out, '"');
+    size_t run = 0;
+    for (const char *p = value; *p; p++) {
+        if (*p == '"' && run % 2 == 0)
+            rg_sb_putc(out, '\\');
+        run = *p == '\\' ? run + 1 : 0;
+        rg_sb_putc(out, *p);
     }
-    rg_sb_puts(out, "];\n");
+    if (run % 2 == 1)
+        rg_sb_putc(out, '\\');
+    rg_sb_putc(out, '"');
 }
 
-int rg_render_dot(const rg_graph *g, rg_strbuf *out)
+static void close_item(dot_writer *w)
 {
-    size_t *fold = malloc((g->n_nodes + 1) * sizeof *fold);
-    if (fold == NULL)
-        return RG_ENOMEM;
-    rg_graph_fold_map(g, fold);
-    rg_sb_puts(out, "digraph refgraph {\n"
-                    "  node [shape=box, style=\"filled,rounded\", fontname=\"Helvetica\", fontsize=11];\n"
-                    "  edge [fontname=\"Helvetica\", fontsize=9, fontcolor=\"#404040\"];\n");
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        if (fold[i] == i)
-            put_node(g, i, out);
+    if (w->in_item)
+        rg_sb_puts(w->out, w->n_attrs ? "];\n" : ";\n");
+    w->in_item = 0;
+    w->n_attrs = 0;
+}
+
+static void close_defaults(dot_writer *w)
+{
+    if (w->scope_open >= 0)
+        rg_sb_puts(w->out, "];\n");
+    w->scope_open = -1;
+}
+
+static int dot_declare(void *ctx, int scope, const char *name, const char *value, int shown)
+{
+    dot_writer *w = ctx;
+    if (!shown)
+        return RG_OK;
+    if (w->scope_open != scope) {
+        static const char *const heads[] = {"  graph [", "  node [", "  edge ["};
+        close_defaults(w);
+        rg_sb_puts(w->out, heads[scope]);
+        w->scope_open = scope;
+    } else {
+        rg_sb_puts(w->out, ", ");
     }
-    for (size_t k = 0; k < g->n_edges; k++) {
-        const rg_edge *e = &g->edges[k];
-        size_t s = fold[e->src], d = fold[e->dst];
-        if (s == d)
-            continue;
-        rg_sb_printf(out, "  n%zu -> n%zu", s, d);
-        if (g->nodes[e->src].flags & RG_NODE_MORE || g->nodes[e->dst].flags & RG_NODE_MORE) {
-            rg_sb_puts(out, " [style=dashed, color=\"#c00000\"];\n");
-            continue;
-        }
-        rg_strbuf label;
-        rg_sb_init(&label);
-        if (s != e->src)
-            rg_graph_folded_label(g, e, &label);
-        else if (e->label)
-            rg_sb_puts(&label, e->label);
-        if (label.len > 0) {
-            rg_sb_puts(out, " [label=\"");
-            rg_escape_dot(out, label.data);
-            rg_sb_puts(out, "\"]");
-        }
-        int st = rg_sb_status(&label);
-        rg_sb_free(&label);
-        if (st != RG_OK) {
-            free(fold);
-            return st;
-        }
-        rg_sb_puts(out, ";\n");
-    }
-    for (size_t i = 0; i < g->n_notes; i++) {
-        rg_sb_puts(out, "  // ");
-        rg_sb_puts(out, g->notes[i]);
-        rg_sb_putc(out, '\n');
-    }
+    rg_sb_printf(w->out, "%s=", name);
+    put_quoted(w->out, value);
+    return rg_sb_status(w->out);
+}
+
+static int dot_attr(void *ctx, const char *name, const char *value)
+{
+    dot_writer *w = ctx;
+    rg_sb_puts(w->out, w->n_attrs++ ? ", " : " [");
+    rg_sb_printf(w->out, "%s=", name);
+    put_quoted(w->out, value);
+    return rg_sb_status(w->out);
+}
+
+static int dot_node(void *ctx, const char *name)
+{
+    dot_writer *w = ctx;
+    close_defaults(w);
+    close_item(w);
+    rg_sb_printf(w->out, "  %s", name);
+    w->in_item = 1;
+    return rg_sb_status(w->out);
+}
+
+static int dot_edge(void *ctx, const char *tail, const char *head)
+{
+    dot_writer *w = ctx;
+    close_defaults(w);
+    close_item(w);
+    rg_sb_printf(w->out, "  %s -> %s", tail, head);
+    w->in_item = 1;
+    return rg_sb_status(w->out);
+}
+
+static int dot_finish(void *ctx)
+{
+    dot_writer *w = ctx;
+    close_defaults(w);
+    close_item(w);
+    return rg_sb_status(w->out);
+}
+
+static const rg_style_sink DOT_SINK = {
+    dot_declare, dot_node, dot_attr, dot_edge, dot_attr, dot_finish
+};
+
+int rg_render_dot(const rg_graph *g, size_t max_nodes, rg_strbuf *out)
+{
+    dot_writer w = {out, 0, 0, -1};
+    rg_sb_puts(out, "digraph refgraph {\n");
+    int status = rg_style_emit(g, max_nodes, &DOT_SINK, &w);
+    if (status != RG_OK)
+        return status;
     rg_sb_puts(out, "}\n");
-    free(fold);
     return rg_sb_status(out);
 }

@@ -140,7 +140,7 @@ def test_graph_holds_no_objects(module):
     (lambda t: refgraph.show_backrefs(t, highlight="x"), TypeError, "highlight"),
     (lambda t: refgraph.show_backrefs(t, extra_ignore=["x"]), TypeError, "extra_ignore"),
     (lambda t: refgraph.show_backrefs(t, filename="a.dot", output=io.StringIO()), ValueError, "both"),
-    (lambda t: refgraph.show_backrefs(t, filename="leak.svg"), ValueError, ".txt, .dot and .gv"),
+    (lambda t: refgraph.show_backrefs(t, filename="leak.nope"), ValueError, "unknown output format 'nope'"),
     (lambda t: refgraph.show_backrefs(t, filename="leak"), ValueError, "no extension"),
     (lambda t: refgraph.show_backrefs(t, output=42), TypeError, "write"),
     (lambda t: refgraph.show_chain(), ValueError, "at least one"),

@@ -10,8 +10,9 @@
  * tree from the targets outward.  Ends with the graph's notes. */
 int rg_render_text(const rg_graph *g, rg_strbuf *out);
 
-/* Graphviz DOT source; node names n0, n1 ... follow node order, so the same
- * heap shape always gives the same text. */
-int rg_render_dot(const rg_graph *g, rg_strbuf *out);
+/* Graphviz DOT source of the picture style.h describes, with at most
+ * max_nodes nodes drawn (0: all); node names n0, n1 ... follow node order,
+ * so the same heap shape always gives the same text. */
+int rg_render_dot(const rg_graph *g, size_t max_nodes, rg_strbuf *out);
 
 #endif

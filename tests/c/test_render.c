@@ -5,6 +5,11 @@
 
 #include <stdlib.h>
 
+static int render_dot_all(const rg_graph *g, rg_strbuf *out)
+{
+    return rg_render_dot(g, 0, out);
+}
+
 static char *render(const rg_graph *g, int (*fn)(const rg_graph *, rg_strbuf *))
 {
     rg_strbuf sb;
@@ -48,7 +53,7 @@ int main(void)
     CHECK_CONTAINS(text, "note: something to say\n");
     free(text);
 
-    char *dot = render(g, rg_render_dot);
+    char *dot = render(g, render_dot_all);
     CHECK_CONTAINS(dot, "digraph refgraph {");
     CHECK_CONTAINS(dot, "n0 [label=\"list\\nlen=2\"");
     CHECK_CONTAINS(dot, "n1 -> n0 [label=\"['k']\"]");
@@ -57,17 +62,17 @@ int main(void)
     free(dot);
     /* A cut at the module's dict itself keeps the dict visible. */
     rg_graph_add_more(g, 2, 3, 3);
-    dot = render(g, rg_render_dot);
+    dot = render(g, render_dot_all);
     CHECK_CONTAINS(dot, "n2 -> n1 [label=\"['registry']\"]");
     free(dot);
     rg_graph_free(g);
 
     /* Folded: the module's dict disappears into the module. */
     g = sample(RG_GRAPH_BACKREFS);
-    dot = render(g, rg_render_dot);
+    dot = render(g, render_dot_all);
     CHECK(strstr(dot, "n2 [") == NULL);
     CHECK_CONTAINS(dot, "n3 -> n1 [label=\"app.registry\"]");
-    char *again = render(g, rg_render_dot);
+    char *again = render(g, render_dot_all);
     CHECK_STR(again, dot);   /* deterministic */
     free(again);
     free(dot);
@@ -100,7 +105,7 @@ int main(void)
     /* Quotes and backslashes cannot break out of DOT strings. */
     rg_graph_new(RG_GRAPH_REFS, &g);
     rg_graph_add_node(g, "str", "'a\"b\\\\N'", 0, RG_NODE_TARGET, NULL);
-    dot = render(g, rg_render_dot);
+    dot = render(g, render_dot_all);
     CHECK_CONTAINS(dot, "label=\"str\\n'a\\\"b\\\\\\\\N'\"");
     free(dot);
     rg_graph_free(g);
