@@ -1,14 +1,16 @@
 """A sample leak hunt: a request handler caches every session in a module-level
-registry, so sessions never die.  Run it after building:
+registry and registers its close() for shutdown, so sessions never die.  Run it after building:
 
     PYTHONPATH=. python3 samples/registry_leak.py [OUTDIR]
 
 It prints the reference chain that keeps one session alive and the wider
-picture of who refers to it, and writes both (text and DOT) to OUTDIR.
+picture of who refers to it, and writes both to OUTDIR as text, DOT, SVG and
+PNG.  Without Graphviz the images fall back to text (with a RuntimeWarning).
 """
 import os
 import sys
 import types
+import warnings
 
 import refgraph
 
@@ -21,6 +23,9 @@ class Session:
         self.user = user
         self.buffer = bytearray(1024)
 
+    def close(self):
+        self.buffer = None
+
 class Handler:
     def __init__(self):
         self.seen = {}
@@ -28,10 +33,26 @@ class Handler:
     def handle(self, user):
         session = Session(user)
         self.seen["user:%d" % user] = session   # the leak: never evicted
+        on_shutdown.append(session.close)       # and a second one: a bound method
         return session
 
 handlers = [Handler()]
+on_shutdown = []
 ''', service.__dict__)
+
+
+def write_all(graph, outdir, stem):
+    """The graph (already in <stem>.txt) as .dot, .svg and .png; returns the names written."""
+    names = [stem + ".txt"]
+    for ext in ("dot", "svg", "png"):
+        name = "%s.%s" % (stem, ext)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            graph.save(os.path.join(outdir, name))
+        for w in caught:
+            print("warning:", w.message)
+        names.append(name if not caught else stem + ".txt")
+    return names
 
 
 def main(outdir):
@@ -43,16 +64,15 @@ def main(outdir):
     chain = refgraph.find_backref_chain(session, refgraph.is_proper_module)
     print("Who keeps Session(user=42) alive?\n")
     graph = refgraph.show_chain(chain, filename=os.path.join(outdir, "chain.txt"))
-    print(graph.to_text())
-    refgraph.show_chain(chain, filename=os.path.join(outdir, "chain.dot"))
     del chain   # the chain list refers to every object on it
-
+    print(graph.to_text())
+    written = write_all(graph, outdir, "chain")
 
     print("The wider picture (show_backrefs, max_depth=5):\n")
     wide = refgraph.show_backrefs(session, max_depth=5, filename=os.path.join(outdir, "backrefs.txt"))
     print(wide.to_text())
-    refgraph.show_backrefs(session, max_depth=5, filename=os.path.join(outdir, "backrefs.dot"))
-    print("Written to %s: chain.txt, chain.dot, backrefs.txt, backrefs.dot" % outdir)
+    written += write_all(wide, outdir, "backrefs")
+    print("Written to %s: %s" % (outdir, ", ".join(sorted(set(written)))))
 
 
 if __name__ == "__main__":

@@ -853,9 +853,13 @@ static void label_edge(labels *L, PyObject *src, PyObject *dst)
             }
         }
         Py_XDECREF(d);
-        if (PyType_HasFeature(Py_TYPE(src), Py_TPFLAGS_HEAPTYPE))
+        int heap_type = PyType_HasFeature(Py_TYPE(src), Py_TPFLAGS_HEAPTYPE);
+        if (heap_type)
             label_inline_values(L, src, dst);
-        label_members(L, src, dst);
+        /* A built-in type's members repeat the fields named above (a
+         * method's __self__); they only fill in for types not named here. */
+        if (heap_type || L->count == 0)
+            label_members(L, src, dst);
     }
     if (L->count == 0 && (PyObject *)Py_TYPE(src) == dst)
         add_label(L, "__class__");
