@@ -62,27 +62,75 @@ static void heap_clear(heap *h)
     h->flags = NULL;
 }
 
-static int visit_count(PyObject *o, void *arg)
+typedef struct index_ctx {
+    rg_heapindex *hi;
+    uint32_t src;
+    int probe_all;   /* a target is not a tracked GC object: look every referent up */
+    /* The counting pass records what it found, so that filling needs no
+     * second traversal and no second hash probe: each source's id with
+     * EDGE_SOURCE set, then the ids it refers to. */
+    uint32_t *edges;
+    size_t n_edges, cap_edges;
+    int src_recorded;
+    int failed;
+} index_ctx;
+
+#define EDGE_SOURCE 0x80000000u
+
+/* The id of referent o, or -1 if it is not indexed.  Only tracked GC
+ * objects are in the snapshot, so untracked referents (ints, strings...)
+ * skip the hash probe, the costliest step of indexing a big heap. */
+static int64_t referent_id(const index_ctx *c, PyObject *o)
 {
-    rg_heapindex *hi = arg;
-    int64_t id = rg_hi_find(hi, o);
-    if (id >= 0)
-        rg_hi_count(hi, (uint32_t)id);
+    if (!c->probe_all && !PyObject_GC_IsTracked(o))
+        return -1;
+    return rg_hi_find(c->hi, o);
+}
+
+static int record_edge(index_ctx *c, uint32_t value)
+{
+    if (c->n_edges == c->cap_edges) {
+        size_t cap = c->cap_edges ? 2 * c->cap_edges : 1u << 16;
+        uint32_t *more = cap < ((size_t)-1) / sizeof *more ? PyMem_RawRealloc(c->edges, cap * sizeof *more) : NULL;
+        if (more == NULL) {
+            c->failed = 1;
+            return -1;
+        }
+        c->edges = more;
+        c->cap_edges = cap;
+    }
+    c->edges[c->n_edges++] = value;
     return 0;
 }
 
-typedef struct fill_ctx {
-    rg_heapindex *hi;
-    uint32_t src;
-} fill_ctx;
-
-static int visit_fill(PyObject *o, void *arg)
+static int visit_count(PyObject *o, void *arg)
 {
-    fill_ctx *c = arg;
-    int64_t id = rg_hi_find(c->hi, o);
-    if (id >= 0)
-        rg_hi_fill(c->hi, c->src, (uint32_t)id);
+    index_ctx *c = arg;
+    int64_t id = referent_id(c, o);
+    if (id < 0)
+        return 0;
+    if (!c->src_recorded) {
+        if (record_edge(c, c->src | EDGE_SOURCE) < 0)
+            return -1;
+        c->src_recorded = 1;
+    }
+    if (record_edge(c, (uint32_t)id) < 0)
+        return -1;
+    rg_hi_count(c->hi, (uint32_t)id);
     return 0;
+}
+
+/* Fills the reverse edges from what the counting pass recorded. */
+static void fill_recorded(const index_ctx *c)
+{
+    uint32_t src = 0;
+    for (size_t k = 0; k < c->n_edges; k++) {
+        uint32_t v = c->edges[k];
+        if (v & EDGE_SOURCE)
+            src = v & ~EDGE_SOURCE;
+        else
+            rg_hi_fill(c->hi, src, v);
+    }
 }
 
 /* The addresses named by extra_ignore (an iterable of id()s), as a map. */
@@ -139,8 +187,13 @@ static void heap_exclude(heap *h, const void *p)
 
 /* Snapshots and indexes the heap: every tracked object plus the targets,
  * and who refers to whom.  Runs no Python code after gc.get_objects(). */
-static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
+/* Takes the snapshot: a strong reference to every tracked object, in a
+ * list that is itself untracked, so callbacks and other searches never see
+ * it.  Kept if it exists already. */
+static int heap_snapshot(heap *h)
 {
+    if (h->snapshot != NULL)
+        return RG_OK;
     PyObject *gc = PyImport_ImportModule("gc");
     if (gc == NULL)
         return RG_EPYTHON;
@@ -149,13 +202,20 @@ static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
     if (h->snapshot == NULL)
         return RG_EPYTHON;
     if (!PyList_CheckExact(h->snapshot)) {
+        Py_CLEAR(h->snapshot);
         PyErr_SetString(PyExc_RuntimeError, "gc.get_objects() did not return a list");
         return RG_EPYTHON;
     }
-    /* Our bookkeeping must be invisible to callbacks and to other searches. */
     if (PyObject_GC_IsTracked(h->snapshot))
         PyObject_GC_UnTrack(h->snapshot);
+    return RG_OK;
+}
 
+static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
+{
+    int snap = heap_snapshot(h);
+    if (snap != RG_OK)
+        return snap;
     Py_ssize_t n = PyList_GET_SIZE(h->snapshot);
     Py_ssize_t n_targets = s->targets ? PyList_GET_SIZE(s->targets) : 0;
     int st = rg_hi_new((size_t)n + (size_t)n_targets + 1, &h->hi);
@@ -174,9 +234,12 @@ static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
         if (st == RG_OK)
             h->flags[order[i]] |= ID_SNAPSHOT;
     }
+    index_ctx ctx = {h->hi, 0, 0, NULL, 0, 0, 0, 0};
     for (Py_ssize_t i = 0; i < n_targets && st == RG_OK; i++) {
         uint32_t id;
-        st = rg_hi_insert(h->hi, PyList_GET_ITEM(s->targets, i), &id);
+        PyObject *t = PyList_GET_ITEM(s->targets, i);
+        st = rg_hi_insert(h->hi, t, &id);
+        ctx.probe_all |= !PyObject_GC_IsTracked(t);
     }
     /* A handful of excluded objects: look each one up, rather than testing
      * every object of the heap against them. */
@@ -188,26 +251,23 @@ static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
     }
     if (st == RG_OK)
         st = rg_hi_count_begin(h->hi);
-    for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
-        traverseproc traverse = Py_TYPE(items[i])->tp_traverse;
-        if (traverse && !(h->flags[order[i]] & ID_EXCLUDED))
-            traverse(items[i], visit_count, h->hi);
-    }
-    if (st == RG_OK)
-        st = rg_hi_fill_begin(h->hi);
-    fill_ctx ctx = {h->hi, 0};
-    for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
+    for (Py_ssize_t i = 0; i < n && st == RG_OK && !ctx.failed; i++) {
         traverseproc traverse = Py_TYPE(items[i])->tp_traverse;
         ctx.src = order[i];
+        ctx.src_recorded = 0;
         if (traverse && !(h->flags[order[i]] & ID_EXCLUDED))
-            traverse(items[i], visit_fill, &ctx);
-    }
-    if (st == RG_OK && rg_hi_fill_end(h->hi) != RG_OK) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "an object's tp_traverse visited different references on two passes");
-        st = RG_EPYTHON;
+            traverse(items[i], visit_count, &ctx);
     }
     PyMem_RawFree(order);
+    if (st == RG_OK && ctx.failed)
+        st = RG_ENOMEM;
+    if (st == RG_OK)
+        st = rg_hi_fill_begin(h->hi);
+    if (st == RG_OK) {
+        fill_recorded(&ctx);
+        st = rg_hi_fill_end(h->hi) == RG_OK ? RG_OK : RG_EINVAL;
+    }
+    PyMem_RawFree(ctx.edges);
     return st;
 }
 
@@ -873,7 +933,9 @@ static void label_edge(labels *L, PyObject *src, PyObject *dst)
 
 typedef struct walk {
     const rg_search *s;
-    heap h;                 /* backward searches */
+    heap h;                 /* backward searches; graph searches index it only to diagnose */
+    int scanning;           /* backward graph search: referrers come from level scans */
+    rg_ptrmap target_in_snapshot; /* scanning with refcounts: target -> 1 if in the snapshot */
     rg_ptrmap ignored;      /* extra_ignore addresses */
     rg_ptrmap node_of;      /* object -> graph node */
     PyObject *held;         /* forward searches: strong references, untracked list */
@@ -895,6 +957,7 @@ static void walk_clear(walk *w)
 {
     heap_clear(&w->h);
     rg_pm_free(&w->ignored);
+    rg_pm_free(&w->target_in_snapshot);
     rg_pm_free(&w->node_of);
     Py_CLEAR(w->held);
     PyMem_RawFree(w->node_obj);
@@ -948,7 +1011,11 @@ static Py_ssize_t refs_from(PyObject *src, PyObject *o)
 static Py_ssize_t refs_held_by_call(const walk *w, PyObject *o)
 {
     Py_ssize_t held = 0;
-    if (w->h.hi) {
+    if (w->scanning) {
+        /* Every node but a target was found in the snapshot. */
+        uint32_t in;
+        held += rg_pm_get(&w->target_in_snapshot, o, &in) ? (Py_ssize_t)in : 1;
+    } else if (w->h.hi) {
         uint32_t id = heap_id(&w->h, o);
         held += id != UINT32_MAX && (w->h.flags[id] & ID_SNAPSHOT);
     }
@@ -1503,23 +1570,135 @@ int rg_walk_find_chain(const rg_search *s, PyObject **chain)
     return st;
 }
 
-/* The module whose __dict__ d is, among d's referrers; NULL if none. */
-static PyObject *module_owning(const walk *w, uint32_t id, PyObject *d, uint32_t *module_id)
+/* ------------------------------------------------------------ level scans */
+
+/* A graph search goes only max_depth levels deep, so instead of indexing the
+ * whole heap it finds the referrers of one BFS level at a time: one pass over
+ * the snapshot per level, each referent checked against a small map of that
+ * level's objects.  For the few levels of show_backrefs this costs less than
+ * the index; referrers come out in snapshot order, as from the index. */
+enum { LEVEL_FILTER_SHIFT = 14, LEVEL_FILTER_BITS = 1 << LEVEL_FILTER_SHIFT };
+
+typedef struct level_scan {
+    /* A one-hash Bloom filter of the level's objects, small enough for the
+     * L1 cache: most referents fail it and skip the map lookup. */
+    uint64_t filter[LEVEL_FILTER_BITS / 64];
+    rg_ptrmap slot_of;       /* object of the level -> slot */
+    size_t n_slots;
+    uint32_t *hits;          /* (slot, snapshot position) pairs, in scan order */
+    size_t n_hits, cap_hits;
+    uint32_t *start;         /* n_slots + 1 offsets into positions */
+    uint32_t *positions;     /* referrers' snapshot positions, grouped by slot */
+    uint32_t scanning_pos;
+    int failed;
+} level_scan;
+
+static unsigned level_filter_bit(const void *o)
 {
-    if (!PyDict_CheckExact(d))
-        return NULL;
-    size_t n;
-    const uint32_t *src = rg_hi_referrers(w->h.hi, id, &n);
-    for (size_t i = 0; i < n; i++) {
-        PyObject *m = heap_object(&w->h, src[i]);
-        if (!(w->h.flags[src[i]] & ID_EXCLUDED) && PyModule_Check(m) && PyModule_GetDict(m) == d &&
-            rg_is_proper_module(m)) {
-            *module_id = src[i];
-            return m;
-        }
-    }
-    return NULL;
+    uint64_t h = ((uint64_t)(uintptr_t)o >> 4) * 0x9E3779B97F4A7C15ull;
+    return (unsigned)(h >> (64 - LEVEL_FILTER_SHIFT));
 }
+
+static void level_scan_reset(level_scan *ls)
+{
+    memset(ls->filter, 0, sizeof ls->filter);
+    rg_pm_free(&ls->slot_of);
+    PyMem_RawFree(ls->start);
+    PyMem_RawFree(ls->positions);
+    ls->start = ls->positions = NULL;
+    ls->n_slots = ls->n_hits = 0;
+    ls->failed = 0;
+}
+
+static void level_scan_free(level_scan *ls)
+{
+    level_scan_reset(ls);
+    PyMem_RawFree(ls->hits);
+    ls->hits = NULL;
+    ls->cap_hits = 0;
+}
+
+static int visit_level(PyObject *o, void *arg)
+{
+    level_scan *ls = arg;
+    unsigned bit = level_filter_bit(o);
+    uint32_t slot;
+    if (!(ls->filter[bit / 64] & ((uint64_t)1 << (bit % 64))) || !rg_pm_get(&ls->slot_of, o, &slot))
+        return 0;
+    if (ls->n_hits + 2 > ls->cap_hits) {
+        size_t cap = ls->cap_hits ? 2 * ls->cap_hits : 1024;
+        uint32_t *more = PyMem_RawRealloc(ls->hits, cap * sizeof *more);
+        if (more == NULL) {
+            ls->failed = 1;
+            return -1;
+        }
+        ls->hits = more;
+        ls->cap_hits = cap;
+    }
+    ls->hits[ls->n_hits++] = slot;
+    ls->hits[ls->n_hits++] = ls->scanning_pos;
+    return 0;
+}
+
+/* Adds o to the level unless it is there already. */
+static int level_scan_add(level_scan *ls, PyObject *o)
+{
+    uint32_t slot;
+    if (rg_pm_get(&ls->slot_of, o, &slot))
+        return RG_OK;
+    unsigned bit = level_filter_bit(o);
+    ls->filter[bit / 64] |= (uint64_t)1 << (bit % 64);
+    return rg_pm_put(&ls->slot_of, o, (uint32_t)ls->n_slots++);
+}
+
+/* One pass over the snapshot: the referrers of every object added, grouped
+ * by object in snapshot order (a counting sort of the hits). */
+static int level_scan_run(level_scan *ls, PyObject *snapshot)
+{
+    PyObject **items = ((PyListObject *)snapshot)->ob_item;
+    Py_ssize_t n = PyList_GET_SIZE(snapshot);
+    ls->n_hits = 0;
+    for (Py_ssize_t i = 0; i < n && !ls->failed; i++) {
+        traverseproc traverse = Py_TYPE(items[i])->tp_traverse;
+        ls->scanning_pos = (uint32_t)i;
+        if (traverse)
+            traverse(items[i], visit_level, ls);
+    }
+    if (ls->failed)
+        return RG_ENOMEM;
+    size_t pairs = ls->n_hits / 2;
+    ls->start = PyMem_RawCalloc(ls->n_slots + 2, sizeof *ls->start);
+    ls->positions = PyMem_RawMalloc((pairs + 1) * sizeof *ls->positions);
+    if (ls->start == NULL || ls->positions == NULL)
+        return RG_ENOMEM;
+    for (size_t k = 0; k < pairs; k++)
+        ls->start[ls->hits[2 * k] + 2]++;
+    for (size_t i = 2; i < ls->n_slots + 2; i++)
+        ls->start[i] += ls->start[i - 1];
+    for (size_t k = 0; k < pairs; k++)
+        ls->positions[ls->start[ls->hits[2 * k] + 1]++] = ls->hits[2 * k + 1];
+    return RG_OK;
+}
+
+/* The snapshot positions of o's referrers found by the last run. */
+static const uint32_t *level_scan_referrers(const level_scan *ls, PyObject *o, size_t *n)
+{
+    uint32_t slot;
+    if (ls->start == NULL || !rg_pm_get(&ls->slot_of, o, &slot)) {
+        *n = 0;
+        return NULL;
+    }
+    *n = ls->start[slot + 1] - ls->start[slot];
+    return ls->positions + ls->start[slot];
+}
+
+/* 1 if o is one of the call's containers or in extra_ignore. */
+static int walk_excluded(const walk *w, PyObject *o)
+{
+    uint32_t ignored;
+    return call_is_container(w->s, o) || rg_pm_get(&w->ignored, o, &ignored);
+}
+
 
 /* Adds the edge neighbour -> cur (backwards) or cur -> neighbour, creating the
  * neighbour's node and queueing it the first time it is seen. */
@@ -1558,19 +1737,61 @@ static int walk_consider(walk *w, queue *q, const qitem *cur, PyObject *nb, uint
     return walk_link(w, q, cur, nb, nb_id);
 }
 
-static int walk_expand_backward(walk *w, queue *q, const qitem *cur, size_t *kept, size_t *skipped)
+/* walk_expand_backward for level scans: referrers are snapshot positions. */
+static int walk_expand_scanned(walk *w, queue *q, const qitem *cur, const level_scan *ls, size_t *kept,
+                               size_t *skipped)
 {
-    uint32_t module_id;
-    PyObject *module = module_owning(w, cur->id, cur->obj, &module_id);
-    if (module != NULL)   /* a module's globals: the module is the one referrer worth showing */
-        return walk_link(w, q, cur, module, module_id);
+    PyObject **items = ((PyListObject *)w->h.snapshot)->ob_item;
     size_t n;
-    const uint32_t *src = rg_hi_referrers(w->h.hi, cur->id, &n);
+    const uint32_t *pos = level_scan_referrers(ls, cur->obj, &n);
+    if (PyDict_CheckExact(cur->obj)) {
+        /* a module's globals: the module is the one referrer worth showing */
+        for (size_t i = 0; i < n; i++) {
+            PyObject *m = items[pos[i]];
+            if (PyModule_Check(m) && PyModule_GetDict(m) == cur->obj && rg_is_proper_module(m) &&
+                !walk_excluded(w, m))
+                return walk_link(w, q, cur, m, pos[i]);
+        }
+    }
     int st = RG_OK;
     for (size_t i = 0; i < n && st == RG_OK; i++) {
-        if ((i > 0 && src[i] == src[i - 1]) || (w->h.flags[src[i]] & ID_EXCLUDED))
+        PyObject *src = items[pos[i]];
+        if ((i > 0 && pos[i] == pos[i - 1]) || walk_excluded(w, src))
             continue;
-        st = walk_consider(w, q, cur, heap_object(&w->h, src[i]), src[i], kept, skipped);
+        st = walk_consider(w, q, cur, src, pos[i], kept, skipped);
+    }
+    return st;
+}
+
+/* Runs the level scan for the queue items [q->head, end) that will be
+ * expanded: all have the same depth. */
+static int walk_scan_level(walk *w, const queue *q, size_t end, level_scan *ls)
+{
+    level_scan_reset(ls);
+    int st = RG_OK;
+    for (size_t i = q->head; i < end && st == RG_OK; i++) {
+        const qitem *it = &q->items[i];
+        if (it->depth < w->s->max_depth && !rg_is_proper_module(it->obj))
+            st = level_scan_add(ls, it->obj);
+    }
+    if (st == RG_OK && ls->n_slots > 0)
+        st = level_scan_run(ls, w->h.snapshot);
+    return st;
+}
+
+/* Scanning with refcounts: which targets the snapshot holds (it adds one
+ * reference to each of them). */
+static int walk_find_targets_in_snapshot(walk *w)
+{
+    const rg_search *s = w->s;
+    int st = RG_OK;
+    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(s->targets); i++)
+        st = rg_pm_put(&w->target_in_snapshot, PyList_GET_ITEM(s->targets, i), 0);
+    PyObject **items = ((PyListObject *)w->h.snapshot)->ob_item;
+    uint32_t in;
+    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(w->h.snapshot); i++) {
+        if (rg_pm_get(&w->target_in_snapshot, items[i], &in))
+            st = rg_pm_put(&w->target_in_snapshot, items[i], 1);
     }
     return st;
 }
@@ -1598,8 +1819,14 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
     int st = walk_init(&w, s);
     if (st == RG_OK)
         st = rg_graph_new(s->backwards ? RG_GRAPH_BACKREFS : RG_GRAPH_REFS, &w.g);
-    if (st == RG_OK && s->backwards)
-        st = heap_build(&w.h, s, &w.ignored);
+    level_scan ls;
+    memset(&ls, 0, sizeof ls);
+    if (st == RG_OK && s->backwards) {
+        w.scanning = 1;
+        st = heap_snapshot(&w.h);
+        if (st == RG_OK && s->refcounts)
+            st = walk_find_targets_in_snapshot(&w);
+    }
     if (st == RG_OK) {
         w.g->max_depth = s->max_depth;
         w.g->too_many = s->too_many;
@@ -1613,11 +1840,17 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
             break;
         size_t index;
         st = walk_add_node(&w, t, 0, RG_NODE_TARGET, &index);
-        qitem item = {t, s->backwards ? heap_id(&w.h, t) : 0, 0, 0, index};
+        qitem item = {t, 0, 0, 0, index};
         if (st == RG_OK)
             st = queue_push(&q, item);
     }
+    size_t level_end = 0;
     while (st == RG_OK && q.head < q.len) {
+        if (s->backwards && q.head == level_end) {
+            level_end = q.len;
+            if ((st = walk_scan_level(&w, &q, level_end, &ls)) != RG_OK)
+                break;
+        }
         qitem cur = q.items[q.head++];
         if (s->backwards && rg_is_proper_module(cur.obj)) {
             w.g->nodes[cur.node].flags |= RG_NODE_ROOT;
@@ -1626,7 +1859,7 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         if (cur.depth >= s->max_depth)
             continue;
         size_t kept = 0, skipped = 0;
-        st = s->backwards ? walk_expand_backward(&w, &q, &cur, &kept, &skipped)
+        st = s->backwards ? walk_expand_scanned(&w, &q, &cur, &ls, &kept, &skipped)
                           : walk_expand_forward(&w, &q, &cur, &r, &kept, &skipped);
         if (st == RG_OK && skipped > 0)
             st = rg_graph_add_more(w.g, cur.node, skipped, cur.depth + 1);
@@ -1639,6 +1872,9 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         int reached_root = 0;
         for (size_t i = 0; i < w.g->n_nodes; i++)
             reached_root |= (w.g->nodes[i].flags & RG_NODE_ROOT) != 0;
+        /* Explaining needs the whole heap's referrers: index it now. */
+        if (!reached_root && st == RG_OK)
+            st = heap_build(&w.h, s, &w.ignored);
         for (Py_ssize_t i = 0; !reached_root && st == RG_OK && i < PyList_GET_SIZE(s->targets); i++)
             st = diagnose(&w, PyList_GET_ITEM(s->targets, i));
     }
@@ -1646,6 +1882,7 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         *out = w.g;
         w.g = NULL;
     }
+    level_scan_free(&ls);
     PyMem_RawFree(q.items);
     PyMem_RawFree(r.items);
     walk_clear(&w);
