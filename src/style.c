@@ -275,6 +275,9 @@ static void emit_defaults(emitter *em)
         graph_default(em, RG_STYLE_GRAPH, "nslimit1", "4", 1);
         graph_default(em, RG_STYLE_GRAPH, "mclimit", "0.3", 1);
         graph_default(em, RG_STYLE_GRAPH, "searchsize", "10", 1);
+        /* Rasterising a canvas tens of thousands of pixels wide takes
+         * cairo most of a second; beyond 60 inches the picture shrinks. */
+        graph_default(em, RG_STYLE_GRAPH, "size", "60,60", 1);
     }
     graph_default(em, RG_STYLE_NODE, "shape", "box", 1);
     graph_default(em, RG_STYLE_NODE, "style", "filled,rounded", 1);
