@@ -90,13 +90,15 @@ static const rg_style_sink GV_SINK = {gv_declare, gv_node, gv_attr, gv_edge, gv_
  * libcgraph's symbols from the plugins libgvc loads later; some plugins
  * (webp) expect to find them globally.  Re-open both libraries, already
  * loaded, as RTLD_GLOBAL. */
+static void *gv_libraries[2];   /* kept open for the life of the process */
+
 static void share_graphviz_symbols(void)
 {
     void *const anchors[] = {(void *)gvContext, (void *)agopen};
     for (size_t i = 0; i < sizeof anchors / sizeof anchors[0]; i++) {
         Dl_info info;
-        if (dladdr(anchors[i], &info) && info.dli_fname != NULL)
-            dlopen(info.dli_fname, RTLD_LAZY | RTLD_GLOBAL | RTLD_NOLOAD);
+        if (gv_libraries[i] == NULL && dladdr(anchors[i], &info) && info.dli_fname != NULL)
+            gv_libraries[i] = dlopen(info.dli_fname, RTLD_LAZY | RTLD_GLOBAL | RTLD_NOLOAD);
     }
 }
 
