@@ -199,6 +199,8 @@ static PyObject *available_formats(module_state *st)
     Py_BEGIN_ALLOW_THREADS
     status = rg_gv_formats(&probed);
     Py_END_ALLOW_THREADS
+    if (status == RG_ENORENDERER)
+        status = RG_OK;   /* Graphviz cannot start here: the text formats only */
     if (status == RG_OK) {
         for (char *p = probed.data; p && *p;) {
             size_t n = strcspn(p, " ");
