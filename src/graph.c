@@ -2,6 +2,7 @@
 #include "refgraph/escape.h"
 #include "refgraph/status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,24 +268,37 @@ void rg_graph_folded_label(const rg_graph *g, const rg_edge *e, rg_strbuf *out)
     }
 }
 
-void rg_graph_node_line(const rg_graph *g, size_t i, rg_strbuf *out)
+int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[4], char count[48])
 {
     const rg_node *n = &g->nodes[i];
+    int k = 0;
     if (n->flags & RG_NODE_MORE) {
-        rg_sb_printf(out, "%zu %s", n->more, n->type_name);
-        return;
+        snprintf(count, 48, "%zu %s", n->more, n->type_name);
+        parts[k++] = count;
+        return k;
     }
-    rg_sb_puts(out, n->type_name);
-    if (n->summary) {
-        rg_sb_putc(out, ' ');
-        rg_sb_puts(out, n->summary);
-    }
+    parts[k++] = n->type_name;
+    if (n->summary)
+        parts[k++] = n->summary;
     if (n->refcount == RG_IMMORTAL)
-        rg_sb_puts(out, " refcount=immortal");
-    else if (n->refcount != RG_NO_REFCOUNT)
-        rg_sb_printf(out, " refcount=%lld", n->refcount);
-    if (n->extra) {
-        rg_sb_puts(out, " | ");
-        rg_sb_puts(out, n->extra);
+        parts[k++] = "refcount=immortal";
+    else if (n->refcount != RG_NO_REFCOUNT) {
+        snprintf(count, 48, "refcount=%lld", n->refcount);
+        parts[k++] = count;
+    }
+    if (n->extra)
+        parts[k++] = n->extra;
+    return k;
+}
+
+void rg_graph_node_line(const rg_graph *g, size_t i, rg_strbuf *out)
+{
+    const char *parts[4];
+    char count[48];
+    int n = rg_graph_node_parts(g, i, parts, count);
+    for (int k = 0; k < n; k++) {
+        if (k > 0)
+            rg_sb_puts(out, k == n - 1 && g->nodes[i].extra ? " | " : " ");
+        rg_sb_puts(out, parts[k]);
     }
 }

@@ -90,27 +90,17 @@ static void depth_fill(char out[8], int depth, int max_depth)
     snprintf(out, 8, "#%02x%02x%02x", level & 0xFFu, level & 0xFFu, level & 0xFFu);
 }
 
-static void put_label(emitter *em, const rg_node *n)
+/* The label: the pieces of the node's description, one per line. */
+static void put_label(emitter *em, size_t i)
 {
-    rg_strbuf *b = &em->buf;
-    b->len = 0;
-    if (n->flags & RG_NODE_MORE) {
-        rg_sb_printf(b, "%zu ", n->more);
-        rg_style_escstring(b, n->type_name);
-        return;
-    }
-    rg_style_escstring(b, n->type_name);
-    if (n->summary) {
-        rg_sb_puts(b, "\\n");
-        rg_style_escstring(b, n->summary);
-    }
-    if (n->refcount == RG_IMMORTAL)
-        rg_sb_puts(b, "\\nrefcount immortal");
-    else if (n->refcount != RG_NO_REFCOUNT)
-        rg_sb_printf(b, "\\nrefcount %lld", n->refcount);
-    if (n->extra) {
-        rg_sb_puts(b, "\\n");
-        rg_style_escstring(b, n->extra);
+    const char *parts[4];
+    char count[48];
+    int n = rg_graph_node_parts(em->g, i, parts, count);
+    em->buf.len = 0;
+    for (int k = 0; k < n; k++) {
+        if (k > 0)
+            rg_sb_puts(&em->buf, "\\n");
+        rg_style_escstring(&em->buf, parts[k]);
     }
 }
 
@@ -145,7 +135,7 @@ static void emit_node(emitter *em, size_t i)
     char name[32];
     snprintf(name, sizeof name, "n%zu", i);
     call(em, em->sink->node(em->ctx, name));
-    put_label(em, n);
+    put_label(em, i);
     node_attr(em, "label", buf_text(em));
     if (n->flags & RG_NODE_MORE) {
         node_attr(em, "style", "dashed,filled");

@@ -101,8 +101,12 @@ void rg_graph_fold_map(const rg_graph *g, size_t *map);
 /* Appends the label of edge e as seen from the folded owner of e->src:
  * "app.registry" for a module's global, ".attr" for an instance's. */
 void rg_graph_folded_label(const rg_graph *g, const rg_edge *e, rg_strbuf *out);
+/* The pieces of node i's description, in order: type name, summary,
+ * "refcount=N", extra info; absent ones are left out.  A "N more" node has
+ * one piece, written into count.  Returns how many pieces were stored. */
+int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[4], char count[48]);
 /* Appends node i's one-line label: "dict len=3", "module app", with
- * refcount and extra info when present. */
+ * refcount and extra info (after " | ") when present. */
 void rg_graph_node_line(const rg_graph *g, size_t i, rg_strbuf *out);
 
 #endif
