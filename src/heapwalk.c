@@ -1971,3 +1971,460 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
     walk_clear(&w);
     return st;
 }
+
+/* ------------------------------------------------------------ census */
+
+/* type.__name__, read in C: a heap type's ht_name, a static type's tp_name
+ * after its last dot.  New reference. */
+static PyObject *type_short_name(PyTypeObject *tp)
+{
+    if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        PyObject *name = ((PyHeapTypeObject *)tp)->ht_name;
+        if (name != NULL && PyUnicode_Check(name)) {
+            Py_INCREF(name);
+            return name;
+        }
+    }
+    const char *dot = strrchr(tp->tp_name, '.');
+    return PyUnicode_FromString(dot ? dot + 1 : tp->tp_name);
+}
+
+/* objgraph's long name, "module.name": the module is a heap type's
+ * __dict__['__module__'] (when a str), a static type's tp_name up to its
+ * last dot, or "builtins".  New reference. */
+static PyObject *type_long_name(PyTypeObject *tp)
+{
+    PyObject *name = type_short_name(tp);
+    if (name == NULL)
+        return NULL;
+    PyObject *full = NULL;
+    if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        PyObject *module = tp->tp_dict ? PyDict_GetItemString(tp->tp_dict, "__module__") : NULL;
+        if (module != NULL && PyUnicode_Check(module) && PyUnicode_GET_LENGTH(module) > 0)
+            full = PyUnicode_FromFormat("%U.%U", module, name);
+        else if (module == NULL || PyUnicode_Check(module))
+            full = (Py_INCREF(name), name);
+    } else {
+        const char *dot = strrchr(tp->tp_name, '.');
+        PyObject *module = PyUnicode_FromStringAndSize(dot ? tp->tp_name : "builtins",
+                                                       dot ? dot - tp->tp_name : 8);
+        full = module ? PyUnicode_FromFormat("%U.%U", module, name) : NULL;
+        Py_XDECREF(module);
+    }
+    if (full == NULL && !PyErr_Occurred())
+        full = (Py_INCREF(name), name);
+    Py_DECREF(name);
+    return full;
+}
+
+static PyObject *type_name(PyTypeObject *tp, int shortnames)
+{
+    return shortnames ? type_short_name(tp) : type_long_name(tp);
+}
+
+/* The objects a census looks at, as a new untracked list (so that nothing
+ * the census runs can find it): the GC heap, or the caller's iterable. */
+static int census_objects(PyObject *objects, PyObject **seq)
+{
+    if (objects == NULL || objects == Py_None) {
+        heap h = {0};
+        int st = heap_snapshot(&h);
+        *seq = h.snapshot;
+        return st;
+    }
+    /* A private copy: callbacks (filter, __del__ during an allocation)
+     * cannot resize it under the walk. */
+    *seq = PySequence_List(objects);
+    if (*seq == NULL)
+        return RG_EPYTHON;
+    PyObject_GC_UnTrack(*seq);
+    return RG_OK;
+}
+
+/* Counts per type, in the order the types were first seen. */
+typedef struct tally {
+    rg_ptrmap slot_of;       /* type -> index */
+    PyTypeObject **types;
+    long long *counts;
+    size_t n, cap;
+} tally;
+
+static void tally_free(tally *t)
+{
+    rg_pm_free(&t->slot_of);
+    PyMem_RawFree(t->types);
+    PyMem_RawFree(t->counts);
+}
+
+static int tally_add(tally *t, PyTypeObject *tp)
+{
+    uint32_t slot;
+    if (rg_pm_get(&t->slot_of, tp, &slot)) {
+        t->counts[slot]++;
+        return RG_OK;
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        PyTypeObject **types = PyMem_RawRealloc(t->types, cap * sizeof *types);
+        if (types == NULL)
+            return RG_ENOMEM;
+        t->types = types;
+        long long *counts = PyMem_RawRealloc(t->counts, cap * sizeof *counts);
+        if (counts == NULL)
+            return RG_ENOMEM;
+        t->counts = counts;
+        t->cap = cap;
+    }
+    t->types[t->n] = tp;
+    t->counts[t->n] = 1;
+    return rg_pm_put(&t->slot_of, tp, (uint32_t)t->n++);
+}
+
+/* filter(o) as 1/0, or -1 with an exception (any truthy result counts). */
+static int census_keep(PyObject *filter, PyObject *o)
+{
+    if (filter == NULL)
+        return 1;
+    PyObject *r = PyObject_CallOneArg(filter, o);
+    if (r == NULL)
+        return -1;
+    int keep = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return keep;
+}
+
+typedef struct reach_ctx {
+    rg_ptrmap seen;
+    PyObject *found;   /* untracked list of the untracked objects found */
+    int failed;
+} reach_ctx;
+
+static int visit_untracked(PyObject *o, void *arg)
+{
+    reach_ctx *r = arg;
+    uint32_t seen;
+    if (PyObject_GC_IsTracked(o) || rg_pm_get(&r->seen, o, &seen))
+        return 0;
+    if (rg_pm_put(&r->seen, o, 1) != RG_OK || PyList_Append(r->found, o) < 0) {
+        r->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* The objects the GC does not track that seq's objects reach, each once
+ * (untracked containers are followed too): a new untracked list. */
+static int census_reach_untracked(PyObject *seq, PyObject **found)
+{
+    reach_ctx r = {{0}, PyList_New(0), 0};
+    if (r.found == NULL)
+        return RG_EPYTHON;
+    PyObject_GC_UnTrack(r.found);
+    PyObject **items = ((PyListObject *)seq)->ob_item;
+    Py_ssize_t n = PyList_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n && !r.failed; i++) {
+        traverseproc traverse = Py_TYPE(items[i])->tp_traverse;
+        if (traverse && PyObject_GC_IsTracked(items[i]))
+            traverse(items[i], visit_untracked, &r);
+    }
+    /* found grows while it is walked: untracked tuples hold more. */
+    for (Py_ssize_t i = 0; !r.failed && i < PyList_GET_SIZE(r.found); i++) {
+        PyObject *o = PyList_GET_ITEM(r.found, i);
+        traverseproc traverse = PyObject_IS_GC(o) ? Py_TYPE(o)->tp_traverse : NULL;
+        if (traverse)
+            traverse(o, visit_untracked, &r);
+    }
+    rg_pm_free(&r.seen);
+    if (r.failed) {
+        Py_DECREF(r.found);
+        return PyErr_Occurred() ? RG_EPYTHON : RG_ENOMEM;
+    }
+    *found = r.found;
+    return RG_OK;
+}
+
+static int tally_sequence(tally *t, PyObject *seq, PyObject *filter)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(seq); i++) {
+        PyObject *o = PyList_GET_ITEM(seq, i);
+        Py_INCREF(o);
+        int keep = census_keep(filter, o);
+        int st = keep > 0 ? tally_add(t, Py_TYPE(o)) : keep < 0 ? RG_EPYTHON : RG_OK;
+        Py_DECREF(o);
+        if (st != RG_OK)
+            return st;
+    }
+    return RG_OK;
+}
+
+/* Counts c's objects (and with c->untracked what they reach) per type. */
+static int census_tally(const rg_census *c, tally *t)
+{
+    PyObject *seq;
+    int st = census_objects(c->objects, &seq);
+    if (st != RG_OK)
+        return st;
+    PyObject *extra = NULL;
+    if (c->untracked)
+        st = census_reach_untracked(seq, &extra);
+    if (st == RG_OK)
+        st = tally_sequence(t, seq, c->filter);
+    if (st == RG_OK && extra != NULL)
+        st = tally_sequence(t, extra, c->filter);
+    Py_XDECREF(extra);
+    Py_DECREF(seq);
+    return st;
+}
+
+int rg_census_typestats(const rg_census *c, PyObject **stats)
+{
+    tally t = {0};
+    int st = census_tally(c, &t);
+    PyObject *d = st == RG_OK ? PyDict_New() : NULL;
+    if (st == RG_OK && d == NULL)
+        st = RG_EPYTHON;
+    for (size_t i = 0; st == RG_OK && i < t.n; i++) {
+        /* Types that share a name (shortnames) are lumped together. */
+        PyObject *name = type_name(t.types[i], c->shortnames);
+        PyObject *old = name ? PyDict_GetItemWithError(d, name) : NULL;
+        long long before = old ? PyLong_AsLongLong(old) : 0;
+        PyObject *total = name && !PyErr_Occurred() ? PyLong_FromLongLong(before + t.counts[i]) : NULL;
+        if (total == NULL || PyDict_SetItem(d, name, total) < 0)
+            st = RG_EPYTHON;
+        Py_XDECREF(total);
+        Py_XDECREF(name);
+    }
+    tally_free(&t);
+    if (st != RG_OK) {
+        Py_XDECREF(d);
+        return st;
+    }
+    *stats = d;
+    return RG_OK;
+}
+
+/* Whether tp's name is typename: long names for a dotted typename, as
+ * objgraph; cached per type in `known` (1 + match). */
+static int type_matches(rg_ptrmap *known, PyTypeObject *tp, PyObject *typename, int dotted)
+{
+    uint32_t cached;
+    if (rg_pm_get(known, tp, &cached))
+        return (int)cached - 1;
+    PyObject *name = type_name(tp, !dotted);
+    if (name == NULL)
+        return -1;
+    int match = PyUnicode_Compare(name, typename) == 0;
+    Py_DECREF(name);
+    if (PyErr_Occurred() || rg_pm_put(known, tp, (uint32_t)match + 1) != RG_OK)
+        return -1;
+    return match;
+}
+
+/* Walks c's objects, calling on_match for each whose type is typename. */
+static int census_match(const rg_census *c, PyObject *typename, PyObject *out, long long *count)
+{
+    if (!PyUnicode_Check(typename)) {
+        PyErr_Format(PyExc_TypeError, "typename must be a str, not %.80s", Py_TYPE(typename)->tp_name);
+        return RG_EPYTHON;
+    }
+    int dotted = PyUnicode_FindChar(typename, '.', 0, PyUnicode_GET_LENGTH(typename), 1) >= 0;
+    PyObject *seq;
+    int st = census_objects(c->objects, &seq);
+    if (st != RG_OK)
+        return st;
+    rg_ptrmap known = {0};
+    PyObject **items = ((PyListObject *)seq)->ob_item;
+    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(seq); i++) {
+        int m = type_matches(&known, Py_TYPE(items[i]), typename, dotted);
+        if (m < 0)
+            st = PyErr_Occurred() ? RG_EPYTHON : RG_ENOMEM;
+        else if (m && out != NULL && PyList_Append(out, items[i]) < 0)
+            st = RG_EPYTHON;
+        else
+            *count += m;
+    }
+    rg_pm_free(&known);
+    Py_DECREF(seq);
+    return st;
+}
+
+int rg_census_count(const rg_census *c, PyObject *typename, long long *count)
+{
+    *count = 0;
+    return census_match(c, typename, NULL, count);
+}
+
+int rg_census_by_type(const rg_census *c, PyObject *typename, PyObject **objects)
+{
+    long long count = 0;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return RG_EPYTHON;
+    int st = census_match(c, typename, out, &count);
+    if (st != RG_OK) {
+        Py_DECREF(out);
+        return st;
+    }
+    *objects = out;
+    return RG_OK;
+}
+
+static int visit_mark_referenced(PyObject *o, void *arg)
+{
+    rg_ptrmap *referenced = arg;
+    uint32_t v;
+    if (rg_pm_get(referenced, o, &v) && v == 0)
+        rg_pm_put(referenced, o, 1);   /* the key exists: cannot fail */
+    return 0;
+}
+
+int rg_census_leaking(const rg_census *c, PyObject **objects)
+{
+    if (c->objects == NULL || c->objects == Py_None) {
+        PyObject *gc = PyImport_ImportModule("gc");
+        PyObject *r = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+        Py_XDECREF(gc);
+        if (r == NULL)
+            return RG_EPYTHON;
+        Py_DECREF(r);
+    }
+    PyObject *seq;
+    int st = census_objects(c->objects, &seq);
+    if (st != RG_OK)
+        return st;
+    rg_ptrmap referenced = {0};
+    PyObject **items = ((PyListObject *)seq)->ob_item;
+    Py_ssize_t n = PyList_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; st == RG_OK && i < n; i++)
+        st = rg_pm_put(&referenced, items[i], 0);
+    for (Py_ssize_t i = 0; st == RG_OK && i < n; i++) {
+        traverseproc traverse = PyObject_IS_GC(items[i]) ? Py_TYPE(items[i])->tp_traverse : NULL;
+        if (traverse)
+            traverse(items[i], visit_mark_referenced, &referenced);
+    }
+    PyObject *out = st == RG_OK ? PyList_New(0) : NULL;
+    if (st == RG_OK && out == NULL)
+        st = RG_EPYTHON;
+    for (Py_ssize_t i = 0; st == RG_OK && i < n; i++) {
+        uint32_t v;
+        if (rg_pm_get(&referenced, items[i], &v) && v == 0 && PyList_Append(out, items[i]) < 0)
+            st = RG_EPYTHON;
+    }
+    rg_pm_free(&referenced);
+    Py_DECREF(seq);
+    if (st != RG_OK) {
+        Py_XDECREF(out);
+        return st;
+    }
+    *objects = out;
+    return RG_OK;
+}
+
+int rg_census_at_addrs(PyObject *addresses, PyObject **objects)
+{
+    rg_ptrmap wanted = {0};
+    PyObject *it = PyObject_GetIter(addresses);
+    if (it == NULL)
+        return RG_EPYTHON;
+    PyObject *item;
+    int st = RG_OK;
+    while (st == RG_OK && (item = PyIter_Next(it)) != NULL) {
+        if (!PyLong_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "addresses must be id() integers, not %.80s", Py_TYPE(item)->tp_name);
+            st = RG_EPYTHON;
+        } else {
+            void *p = PyLong_AsVoidPtr(item);
+            if (p == NULL && PyErr_Occurred())
+                PyErr_Clear();   /* no object has that id */
+            else if (p != NULL)
+                st = rg_pm_put(&wanted, p, 1);
+        }
+        Py_DECREF(item);
+    }
+    Py_DECREF(it);
+    if (st == RG_OK && PyErr_Occurred())
+        st = RG_EPYTHON;
+    PyObject *seq = NULL, *out = NULL;
+    if (st == RG_OK)
+        st = census_objects(NULL, &seq);
+    if (st == RG_OK && (out = PyList_New(0)) == NULL)
+        st = RG_EPYTHON;
+    for (Py_ssize_t i = 0; st == RG_OK && wanted.count > 0 && i < PyList_GET_SIZE(seq); i++) {
+        uint32_t v;
+        if (rg_pm_get(&wanted, PyList_GET_ITEM(seq, i), &v) && PyList_Append(out, PyList_GET_ITEM(seq, i)) < 0)
+            st = RG_EPYTHON;
+    }
+    Py_XDECREF(seq);
+    rg_pm_free(&wanted);
+    if (st != RG_OK) {
+        Py_XDECREF(out);
+        return st;
+    }
+    *objects = out;
+    return RG_OK;
+}
+
+int rg_census_at(void *addr, PyObject **object)
+{
+    PyObject *seq;
+    int st = census_objects(NULL, &seq);
+    if (st != RG_OK)
+        return st;
+    PyObject *found = Py_None;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(seq); i++) {
+        if ((void *)PyList_GET_ITEM(seq, i) == addr) {
+            found = PyList_GET_ITEM(seq, i);
+            break;
+        }
+    }
+    Py_INCREF(found);
+    Py_DECREF(seq);
+    *object = found;
+    return RG_OK;
+}
+
+int rg_census_ids_by_type(int shortnames, PyObject **ids)
+{
+    PyObject *seq;
+    int st = census_objects(NULL, &seq);
+    if (st != RG_OK)
+        return st;
+    rg_ptrmap set_of = {0};        /* type -> index into sets */
+    PyObject *sets = PyList_New(0), *result = PyDict_New();
+    if (sets == NULL || result == NULL)
+        st = RG_EPYTHON;
+    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(seq); i++) {
+        PyObject *o = PyList_GET_ITEM(seq, i);
+        uint32_t k;
+        if (!rg_pm_get(&set_of, Py_TYPE(o), &k)) {
+            /* Types sharing a name share the set. */
+            PyObject *name = type_name(Py_TYPE(o), shortnames);
+            PyObject *set = name ? PyDict_GetItemWithError(result, name) : NULL;
+            if (set == NULL && name != NULL && !PyErr_Occurred()) {
+                set = PySet_New(NULL);
+                if (set != NULL && PyDict_SetItem(result, name, set) < 0)
+                    Py_CLEAR(set);
+                Py_XDECREF(set);   /* the dict holds it */
+            }
+            Py_XDECREF(name);
+            k = (uint32_t)PyList_GET_SIZE(sets);
+            if (set == NULL || PyList_Append(sets, set) < 0 || rg_pm_put(&set_of, Py_TYPE(o), k) != RG_OK) {
+                st = PyErr_Occurred() ? RG_EPYTHON : RG_ENOMEM;
+                break;
+            }
+        }
+        PyObject *id = PyLong_FromVoidPtr(o);
+        if (id == NULL || PySet_Add(PyList_GET_ITEM(sets, k), id) < 0)
+            st = RG_EPYTHON;
+        Py_XDECREF(id);
+    }
+    rg_pm_free(&set_of);
+    Py_XDECREF(sets);
+    Py_DECREF(seq);
+    if (st != RG_OK) {
+        Py_XDECREF(result);
+        return st;
+    }
+    *ids = result;
+    return RG_OK;
+}

@@ -47,4 +47,40 @@ int rg_walk_chain_graph(const rg_search *s, struct _object *chains, rg_graph **o
  * raises and never runs Python code. */
 int rg_is_proper_module(struct _object *obj);
 
+/* ---------------------------------------------------------------- census
+ * Counting the heap by type.  Type names are objgraph's: type.__name__, or
+ * "module.__name__" without shortnames, read from the type object in C
+ * (no metaclass code runs).  `objects` is an iterable to count instead of
+ * the GC heap (NULL: gc.get_objects(), held in an untracked list). */
+typedef struct rg_census {
+    struct _object *objects;   /* iterable, or NULL for the GC heap */
+    struct _object *filter;    /* callable or NULL: an object counts if filter(obj) */
+    int shortnames;
+    int untracked;             /* also count untracked objects reachable from the counted ones */
+} rg_census;
+
+/* A new dict {type name: count}, names in first-seen order. */
+int rg_census_typestats(const rg_census *c, struct _object **stats);
+
+/* How many objects have the type named typename (a dotted name matches
+ * "module.name", any other the short name). */
+int rg_census_count(const rg_census *c, struct _object *typename, long long *count);
+
+/* A new list of the objects whose type is named typename (as for count). */
+int rg_census_by_type(const rg_census *c, struct _object *typename, struct _object **objects);
+
+/* A new list of the objects that no other counted object refers to, in
+ * order (gc.collect() first when c->objects is NULL, as objgraph). */
+int rg_census_leaking(const rg_census *c, struct _object **objects);
+
+/* A new list of the tracked objects whose id() is in addresses (an iterable
+ * of ints), in heap order; one pass over the heap. */
+int rg_census_at_addrs(struct _object *addresses, struct _object **objects);
+
+/* The tracked object whose id() is addr (new reference), or None. */
+int rg_census_at(void *addr, struct _object **object);
+
+/* For get_new_ids: a new dict {type name: set of id()s} of the GC heap. */
+int rg_census_ids_by_type(int shortnames, struct _object **ids);
+
 #endif
