@@ -2176,6 +2176,18 @@ static int census_tally(const rg_census *c, tally *t)
     return st;
 }
 
+/* Ends a census function: on success hands result to *out, otherwise
+ * drops it.  Returns st. */
+static int hand_over(int st, PyObject *result, PyObject **out)
+{
+    if (st != RG_OK) {
+        Py_XDECREF(result);
+        return st;
+    }
+    *out = result;
+    return RG_OK;
+}
+
 int rg_census_typestats(const rg_census *c, PyObject **stats)
 {
     tally t = {0};
@@ -2195,12 +2207,7 @@ int rg_census_typestats(const rg_census *c, PyObject **stats)
         Py_XDECREF(name);
     }
     tally_free(&t);
-    if (st != RG_OK) {
-        Py_XDECREF(d);
-        return st;
-    }
-    *stats = d;
-    return RG_OK;
+    return hand_over(st, d, stats);
 }
 
 /* Whether tp's name is typename: long names for a dotted typename, as
@@ -2261,12 +2268,7 @@ int rg_census_by_type(const rg_census *c, PyObject *typename, PyObject **objects
     if (out == NULL)
         return RG_EPYTHON;
     int st = census_match(c, typename, out, &count);
-    if (st != RG_OK) {
-        Py_DECREF(out);
-        return st;
-    }
-    *objects = out;
-    return RG_OK;
+    return hand_over(st, out, objects);
 }
 
 static int visit_mark_referenced(PyObject *o, void *arg)
@@ -2312,12 +2314,7 @@ int rg_census_leaking(const rg_census *c, PyObject **objects)
     }
     rg_pm_free(&referenced);
     Py_DECREF(seq);
-    if (st != RG_OK) {
-        Py_XDECREF(out);
-        return st;
-    }
-    *objects = out;
-    return RG_OK;
+    return hand_over(st, out, objects);
 }
 
 int rg_census_at_addrs(PyObject *addresses, PyObject **objects)
@@ -2356,12 +2353,7 @@ int rg_census_at_addrs(PyObject *addresses, PyObject **objects)
     }
     Py_XDECREF(seq);
     rg_pm_free(&wanted);
-    if (st != RG_OK) {
-        Py_XDECREF(out);
-        return st;
-    }
-    *objects = out;
-    return RG_OK;
+    return hand_over(st, out, objects);
 }
 
 int rg_census_at(void *addr, PyObject **object)
@@ -2421,10 +2413,5 @@ int rg_census_ids_by_type(int shortnames, PyObject **ids)
     rg_pm_free(&set_of);
     Py_XDECREF(sets);
     Py_DECREF(seq);
-    if (st != RG_OK) {
-        Py_XDECREF(result);
-        return st;
-    }
-    *ids = result;
-    return RG_OK;
+    return hand_over(st, result, ids);
 }
