@@ -24,9 +24,14 @@ static size_t hash_pointer(const void *key, size_t mask)
     return (size_t)(h ^ (h >> 29)) & mask;
 }
 
+/* The big index keeps neighbouring addresses in neighbouring slots, so that
+ * objects allocated together (and looked up together) share cache lines;
+ * the high bits folded in spread address ranges that would otherwise wrap
+ * onto the same slots. */
 static size_t slot_of(const rg_heapindex *hi, const void *key)
 {
-    return hash_pointer(key, hi->mask);
+    uint64_t a = (uint64_t)(uintptr_t)key >> 4;
+    return (size_t)(a ^ ((a >> 21) * 0x9E3779B97F4A7C15ull >> 40)) & hi->mask;
 }
 
 int rg_hi_new(size_t max_keys, rg_heapindex **out)

@@ -1974,6 +1974,23 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
 
 /* ------------------------------------------------------------ census */
 
+/* Loops over a million objects wait on memory, one object header at a
+ * time; asking for the header a few objects ahead overlaps those waits. */
+#if defined(__GNUC__)
+#define PREFETCH_AHEAD(items, i, n) do { if ((i) + 8 < (n)) __builtin_prefetch((items)[(i) + 8]); } while (0)
+#else
+#define PREFETCH_AHEAD(items, i, n) do { } while (0)
+#endif
+
+static int collect_garbage_now(void)
+{
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *r = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+    Py_XDECREF(gc);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
 /* type.__name__, read in C: a heap type's ht_name, a static type's tp_name
  * after its last dot.  New reference. */
 static PyObject *type_short_name(PyTypeObject *tp)
@@ -2047,6 +2064,7 @@ typedef struct tally {
     PyTypeObject **types;
     long long *counts;
     size_t n, cap;
+    uint32_t last;           /* slot of the type counted last */
 } tally;
 
 static void tally_free(tally *t)
@@ -2059,10 +2077,17 @@ static void tally_free(tally *t)
 static int tally_add(tally *t, PyTypeObject *tp)
 {
     uint32_t slot;
-    if (rg_pm_get(&t->slot_of, tp, &slot)) {
-        t->counts[slot]++;
+    /* Runs of one type are common (objects are allocated together). */
+    if (t->n > 0 && t->types[t->last] == tp) {
+        t->counts[t->last]++;
         return RG_OK;
     }
+    if (rg_pm_get(&t->slot_of, tp, &slot)) {
+        t->counts[slot]++;
+        t->last = slot;
+        return RG_OK;
+    }
+    t->last = (uint32_t)t->n;
     if (t->n == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 64;
         PyTypeObject **types = PyMem_RawRealloc(t->types, cap * sizeof *types);
@@ -2145,6 +2170,19 @@ static int census_reach_untracked(PyObject *seq, PyObject **found)
 
 static int tally_sequence(tally *t, PyObject *seq, PyObject *filter)
 {
+    if (filter == NULL) {
+        /* No Python code runs: read the list without touching refcounts,
+         * which would dirty every object's memory. */
+        PyObject **items = ((PyListObject *)seq)->ob_item;
+        Py_ssize_t n = PyList_GET_SIZE(seq);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PREFETCH_AHEAD(items, i, n);
+            int st = tally_add(t, Py_TYPE(items[i]));
+            if (st != RG_OK)
+                return st;
+        }
+        return RG_OK;
+    }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(seq); i++) {
         PyObject *o = PyList_GET_ITEM(seq, i);
         Py_INCREF(o);
@@ -2227,8 +2265,9 @@ static int type_matches(rg_ptrmap *known, PyTypeObject *tp, PyObject *typename, 
     return match;
 }
 
-/* Walks c's objects, calling on_match for each whose type is typename. */
-static int census_match(const rg_census *c, PyObject *typename, PyObject *out, long long *count)
+/* Counts c's objects whose type is named typename and, if out is not NULL,
+ * sets *out to a new list of them (sized once: it can hold most of the heap). */
+static int census_match(const rg_census *c, PyObject *typename, PyObject **out, long long *count)
 {
     if (!PyUnicode_Check(typename)) {
         PyErr_Format(PyExc_TypeError, "typename must be a str, not %.80s", Py_TYPE(typename)->tp_name);
@@ -2241,78 +2280,118 @@ static int census_match(const rg_census *c, PyObject *typename, PyObject *out, l
         return st;
     rg_ptrmap known = {0};
     PyObject **items = ((PyListObject *)seq)->ob_item;
-    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(seq); i++) {
-        int m = type_matches(&known, Py_TYPE(items[i]), typename, dotted);
-        if (m < 0)
-            st = PyErr_Occurred() ? RG_EPYTHON : RG_ENOMEM;
-        else if (m && out != NULL && PyList_Append(out, items[i]) < 0)
-            st = RG_EPYTHON;
-        else
-            *count += m;
+    Py_ssize_t n = PyList_GET_SIZE(seq);
+    PyTypeObject *last_type = NULL;
+    int last_match = 0;
+    /* Matches are taken while the object is in the cache from reading its
+     * type, then moved into a list of the right size. */
+    PyObject **found = out != NULL ? PyMem_RawMalloc(((size_t)n + 1) * sizeof *found) : NULL;
+    if (out != NULL && found == NULL)
+        st = RG_ENOMEM;
+    *count = 0;
+    for (Py_ssize_t i = 0; st == RG_OK && i < n; i++) {
+        PREFETCH_AHEAD(items, i, n);
+        PyTypeObject *tp = Py_TYPE(items[i]);
+        if (tp != last_type) {
+            last_match = type_matches(&known, tp, typename, dotted);
+            last_type = tp;
+            if (last_match < 0) {
+                st = PyErr_Occurred() ? RG_EPYTHON : RG_ENOMEM;
+                break;
+            }
+        }
+        if (last_match && found != NULL) {
+            Py_INCREF(items[i]);
+            found[*count] = items[i];
+        }
+        *count += last_match;
     }
+    PyObject *list = NULL;
+    if (st == RG_OK && out != NULL && (list = PyList_New((Py_ssize_t)*count)) == NULL)
+        st = RG_EPYTHON;
+    if (list != NULL) {
+        memcpy(((PyListObject *)list)->ob_item, found, (size_t)*count * sizeof *found);
+    } else {
+        for (long long k = 0; found != NULL && k < *count; k++)
+            Py_DECREF(found[k]);
+    }
+    PyMem_RawFree(found);
     rg_pm_free(&known);
     Py_DECREF(seq);
+    if (out != NULL)
+        return hand_over(st, list, out);
     return st;
 }
 
 int rg_census_count(const rg_census *c, PyObject *typename, long long *count)
 {
-    *count = 0;
     return census_match(c, typename, NULL, count);
 }
 
 int rg_census_by_type(const rg_census *c, PyObject *typename, PyObject **objects)
 {
-    long long count = 0;
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
-        return RG_EPYTHON;
-    int st = census_match(c, typename, out, &count);
-    return hand_over(st, out, objects);
+    long long count;
+    return census_match(c, typename, objects, &count);
 }
+
+typedef struct leak_ctx {
+    rg_heapindex *hi;
+    unsigned char *referenced;   /* per index slot */
+    int all_tracked;             /* then untracked referents need no lookup */
+} leak_ctx;
 
 static int visit_mark_referenced(PyObject *o, void *arg)
 {
-    rg_ptrmap *referenced = arg;
-    uint32_t v;
-    if (rg_pm_get(referenced, o, &v) && v == 0)
-        rg_pm_put(referenced, o, 1);   /* the key exists: cannot fail */
+    leak_ctx *c = arg;
+    if (c->all_tracked && !PyObject_GC_IsTracked(o))
+        return 0;
+    int64_t id = rg_hi_find(c->hi, o);
+    if (id >= 0)
+        c->referenced[id] = 1;
     return 0;
 }
 
 int rg_census_leaking(const rg_census *c, PyObject **objects)
 {
-    if (c->objects == NULL || c->objects == Py_None) {
-        PyObject *gc = PyImport_ImportModule("gc");
-        PyObject *r = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
-        Py_XDECREF(gc);
-        if (r == NULL)
-            return RG_EPYTHON;
-        Py_DECREF(r);
-    }
+    if ((c->objects == NULL || c->objects == Py_None) && collect_garbage_now() < 0)
+        return RG_EPYTHON;
     PyObject *seq;
     int st = census_objects(c->objects, &seq);
     if (st != RG_OK)
         return st;
-    rg_ptrmap referenced = {0};
     PyObject **items = ((PyListObject *)seq)->ob_item;
     Py_ssize_t n = PyList_GET_SIZE(seq);
-    for (Py_ssize_t i = 0; st == RG_OK && i < n; i++)
-        st = rg_pm_put(&referenced, items[i], 0);
+    leak_ctx ctx = {NULL, NULL, 1};
+    uint32_t *slot = PyMem_RawMalloc(((size_t)n + 1) * sizeof *slot);
+    st = slot ? rg_hi_new((size_t)n + 1, &ctx.hi) : RG_ENOMEM;
+    if (st == RG_OK && (ctx.referenced = PyMem_RawCalloc(rg_hi_capacity(ctx.hi), 1)) == NULL)
+        st = RG_ENOMEM;
     for (Py_ssize_t i = 0; st == RG_OK && i < n; i++) {
+        PREFETCH_AHEAD(items, i, n);
+        st = rg_hi_insert(ctx.hi, items[i], &slot[i]);
+        ctx.all_tracked &= PyObject_GC_IsTracked(items[i]);
+    }
+    for (Py_ssize_t i = 0; st == RG_OK && i < n; i++) {
+        PREFETCH_AHEAD(items, i, n);
         traverseproc traverse = PyObject_IS_GC(items[i]) ? Py_TYPE(items[i])->tp_traverse : NULL;
         if (traverse)
-            traverse(items[i], visit_mark_referenced, &referenced);
+            traverse(items[i], visit_mark_referenced, &ctx);
     }
-    PyObject *out = st == RG_OK ? PyList_New(0) : NULL;
+    Py_ssize_t leaking = 0;
+    for (Py_ssize_t i = 0; st == RG_OK && i < n; i++)
+        leaking += !ctx.referenced[slot[i]];
+    PyObject *out = st == RG_OK ? PyList_New(leaking) : NULL;
     if (st == RG_OK && out == NULL)
         st = RG_EPYTHON;
-    for (Py_ssize_t i = 0; st == RG_OK && i < n; i++) {
-        uint32_t v;
-        if (rg_pm_get(&referenced, items[i], &v) && v == 0 && PyList_Append(out, items[i]) < 0)
-            st = RG_EPYTHON;
+    for (Py_ssize_t i = 0, k = 0; st == RG_OK && i < n; i++) {
+        if (!ctx.referenced[slot[i]]) {
+            Py_INCREF(items[i]);
+            PyList_SET_ITEM(out, k++, items[i]);
+        }
     }
-    rg_pm_free(&referenced);
+    PyMem_RawFree(ctx.referenced);
+    rg_hi_free(ctx.hi);
+    PyMem_RawFree(slot);
     Py_DECREF(seq);
     return hand_over(st, out, objects);
 }
