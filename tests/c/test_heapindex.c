@@ -77,5 +77,24 @@ int main(void)
     CHECK(rg_pm_get(&pm, &objects[999], &v) == 1 && v == 2997);
     CHECK(rg_pm_put(&pm, NULL, 0) == RG_EINVAL);
     rg_pm_free(&pm);
+    /* Addresses that defeat a plain modulo: runs of neighbours (slots are
+     * kept close for locality) mixed with keys exactly one table span
+     * (capacity * 16 bytes) apart.  The keys are never dereferenced. */
+    enum { M = 4096 };
+    rg_heapindex *strided;
+    CHECK(rg_hi_new(2 * M, &strided) == RG_OK);
+    uintptr_t span = (uintptr_t)rg_hi_capacity(strided) * 16;
+    uintptr_t base = (uintptr_t)1 << 32;
+    for (uintptr_t k = 0; k < M; k++) {
+        uint32_t id;
+        CHECK(rg_hi_insert(strided, (const void *)(base + 32 * k), &id) == RG_OK);
+        CHECK(rg_hi_insert(strided, (const void *)(base + span * (k + 1)), &id) == RG_OK);
+    }
+    for (uintptr_t k = 0; k < M; k++) {
+        CHECK(rg_hi_find(strided, (const void *)(base + 32 * k)) >= 0);
+        CHECK(rg_hi_find(strided, (const void *)(base + span * (k + 1))) >= 0);
+        CHECK(rg_hi_find(strided, (const void *)(base + 32 * k + 16)) == -1);
+    }
+    rg_hi_free(strided);
     return check_result("test_heapindex");
 }
