@@ -1977,7 +1977,7 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
 /* Loops over a million objects wait on memory, one object header at a
  * time; asking for the header a few objects ahead overlaps those waits. */
 #if defined(__GNUC__)
-#define PREFETCH_AHEAD(items, i, n) do { if ((i) + 8 < (n)) __builtin_prefetch((items)[(i) + 8]); } while (0)
+#define PREFETCH_AHEAD(items, i, n) do { if ((i) + 16 < (n)) __builtin_prefetch((items)[(i) + 16]); } while (0)
 #else
 #define PREFETCH_AHEAD(items, i, n) do { } while (0)
 #endif
@@ -2064,7 +2064,8 @@ typedef struct tally {
     PyTypeObject **types;
     long long *counts;
     size_t n, cap;
-    uint32_t last;           /* slot of the type counted last */
+    PyTypeObject *cached_type[16];
+    uint32_t cached_slot[16];
 } tally;
 
 static void tally_free(tally *t)
@@ -2077,17 +2078,19 @@ static void tally_free(tally *t)
 static int tally_add(tally *t, PyTypeObject *tp)
 {
     uint32_t slot;
-    /* Runs of one type are common (objects are allocated together). */
-    if (t->n > 0 && t->types[t->last] == tp) {
-        t->counts[t->last]++;
+    /* A few types make up most of a heap: a small direct-mapped cache of
+     * type -> slot spares the map lookup per object. */
+    unsigned line = (unsigned)((uintptr_t)tp >> 4) & 15u;
+    if (t->cached_type[line] == tp) {
+        t->counts[t->cached_slot[line]]++;
         return RG_OK;
     }
     if (rg_pm_get(&t->slot_of, tp, &slot)) {
         t->counts[slot]++;
-        t->last = slot;
+        t->cached_type[line] = tp;
+        t->cached_slot[line] = slot;
         return RG_OK;
     }
-    t->last = (uint32_t)t->n;
     if (t->n == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 64;
         PyTypeObject **types = PyMem_RawRealloc(t->types, cap * sizeof *types);
@@ -2281,8 +2284,10 @@ static int census_match(const rg_census *c, PyObject *typename, PyObject **out, 
     rg_ptrmap known = {0};
     PyObject **items = ((PyListObject *)seq)->ob_item;
     Py_ssize_t n = PyList_GET_SIZE(seq);
-    PyTypeObject *last_type = NULL;
-    int last_match = 0;
+    /* A few types make up most of a heap: a small direct-mapped cache of
+     * type -> match spares the map lookup per object. */
+    PyTypeObject *cached_type[16] = {NULL};
+    int cached_match[16] = {0};
     /* Matches are taken while the object is in the cache from reading its
      * type, then moved into a list of the right size. */
     PyObject **found = out != NULL ? PyMem_RawMalloc(((size_t)n + 1) * sizeof *found) : NULL;
@@ -2292,19 +2297,21 @@ static int census_match(const rg_census *c, PyObject *typename, PyObject **out, 
     for (Py_ssize_t i = 0; st == RG_OK && i < n; i++) {
         PREFETCH_AHEAD(items, i, n);
         PyTypeObject *tp = Py_TYPE(items[i]);
-        if (tp != last_type) {
-            last_match = type_matches(&known, tp, typename, dotted);
-            last_type = tp;
-            if (last_match < 0) {
+        unsigned line = (unsigned)((uintptr_t)tp >> 4) & 15u;
+        if (cached_type[line] != tp) {
+            cached_match[line] = type_matches(&known, tp, typename, dotted);
+            cached_type[line] = tp;
+            if (cached_match[line] < 0) {
                 st = PyErr_Occurred() ? RG_EPYTHON : RG_ENOMEM;
                 break;
             }
         }
-        if (last_match && found != NULL) {
+        int match = cached_match[line];
+        if (match && found != NULL) {
             Py_INCREF(items[i]);
             found[*count] = items[i];
         }
-        *count += last_match;
+        *count += match;
     }
     PyObject *list = NULL;
     if (st == RG_OK && out != NULL && (list = PyList_New((Py_ssize_t)*count)) == NULL)
