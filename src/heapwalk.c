@@ -17,6 +17,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#ifdef Py_GIL_DISABLED
+#error "refgraph walks the heap under the GIL: free-threaded CPython builds are not supported"
+#endif
 #include <frameobject.h>
 #include <structmember.h>
 
@@ -714,13 +718,14 @@ static void label_members(labels *L, PyObject *src, PyObject *dst)
     }
 }
 
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-/* CPython 3.11 keeps the attributes of most instances inline, without a
- * dict: a values array before the object header, named by the class's
- * shared keys.  Reading obj.__dict__ would turn them into a real dict for
- * good, and every later chain through that object would grow by one hop,
- * so the layout (Objects/dictobject.c, 3.11) is read in place instead. */
-typedef struct keys311 {
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
+/* CPython 3.11 to 3.13 keep the attributes of most instances inline,
+ * without a dict: a values array named by the class's shared keys.  Reading
+ * obj.__dict__ would turn them into a real dict for good, and every later
+ * chain through that object would grow by one hop, so the layouts
+ * (Objects/dictobject.c, Include/internal/pycore_object.h of each version)
+ * are read in place instead. */
+typedef struct shared_keys {
     Py_ssize_t dk_refcnt;
     uint8_t dk_log2_size;
     uint8_t dk_log2_index_bytes;
@@ -729,20 +734,60 @@ typedef struct keys311 {
     Py_ssize_t dk_usable;
     Py_ssize_t dk_nentries;
     char dk_indices[];
-} keys311;
+} shared_keys;
 
-enum { KEYS311_SPLIT = 2 };
+enum { KEYS_SPLIT = 2 };
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* 3.13: the values follow the object header, with a validity flag. */
+typedef struct inline_values313 {
+    uint8_t capacity;
+    uint8_t size;
+    uint8_t embedded;
+    uint8_t valid;
+    PyObject *values[1];
+} inline_values313;
+#endif
+
+/* The inline values array of src, or NULL if it has none (or they moved
+ * into a real dict); *capacity bounds its length. */
+static PyObject **inline_values(PyObject *src, Py_ssize_t *capacity)
+{
+    PyTypeObject *tp = Py_TYPE(src);
+    *capacity = PY_SSIZE_T_MAX;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_INLINE_VALUES))
+        return NULL;
+    inline_values313 *v = (inline_values313 *)((char *)src + sizeof(PyObject));
+    if (!v->valid)
+        return NULL;
+    *capacity = v->capacity;
+    return v->values;
+#elif PY_VERSION_HEX >= 0x030C0000
+    /* 3.12: one slot before the GC header holds the dict, or the values
+     * pointer minus one (an odd value). */
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT))
+        return NULL;
+    uintptr_t slot = ((uintptr_t *)src)[-3];
+    return slot & 1 ? (PyObject **)(slot + 1) : NULL;
+#else
+    /* 3.11: the values pointer sits before the dict pointer. */
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT))
+        return NULL;
+    return ((PyObject ***)src)[-4];
+#endif
+}
 
 static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
 {
-    PyTypeObject *tp = Py_TYPE(src);
-    PyObject **values = ((PyObject ***)src)[-4];
-    const keys311 *keys = (const keys311 *)((PyHeapTypeObject *)tp)->ht_cached_keys;
-    if (values == NULL || keys == NULL || keys->dk_kind != KEYS311_SPLIT ||
+    Py_ssize_t capacity;
+    PyObject **values = inline_values(src, &capacity);
+    const shared_keys *keys = (const shared_keys *)((PyHeapTypeObject *)Py_TYPE(src))->ht_cached_keys;
+    if (values == NULL || keys == NULL || keys->dk_kind != KEYS_SPLIT ||
         keys->dk_log2_size > 30 || keys->dk_nentries > ((Py_ssize_t)1 << keys->dk_log2_size))
         return;
     PyObject *const *entries = (PyObject *const *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
-    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+    for (Py_ssize_t i = 0; i < keys->dk_nentries && i < capacity; i++) {
         PyObject *name = entries[2 * i];   /* {me_key, me_value} pairs */
         if (values[i] == dst && name && PyUnicode_Check(name) && label_begin(L))
             put_attr_name(L, name);
@@ -754,22 +799,25 @@ static PyObject *instance_dict(PyObject *src)
 {
     PyTypeObject *tp = Py_TYPE(src);
     PyObject *d = NULL;
-    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT))
+    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT)) {
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
+        uintptr_t slot = ((uintptr_t *)src)[-3];
+        d = slot & 1 ? NULL : (PyObject *)slot;
+#else
         d = ((PyObject **)src)[-3];
-    else if (tp->tp_dictoffset != 0) {
-        Py_ssize_t offset = tp->tp_dictoffset;
-        if (offset < 0) {
-            Py_ssize_t size = Py_SIZE(src) < 0 ? -Py_SIZE(src) : Py_SIZE(src);
-            offset += (Py_ssize_t)_PyObject_VAR_SIZE(tp, size);
-        }
+#endif
+    } else if (tp->tp_dictoffset > 0) {
+        d = *(PyObject **)((char *)src + tp->tp_dictoffset);
+    } else if (tp->tp_dictoffset < 0) {
+        Py_ssize_t size = Py_SIZE(src) < 0 ? -Py_SIZE(src) : Py_SIZE(src);
+        Py_ssize_t offset = tp->tp_dictoffset + (Py_ssize_t)_PyObject_VAR_SIZE(tp, size);
         d = *(PyObject **)((char *)src + offset);
     }
     Py_XINCREF(d);
     return d;
 }
 #else
-/* Older versions keep every attribute in a real dict; newer ones are
- * labelled only when their dict exists already (see docs). */
+/* 3.9 and 3.10 keep every instance attribute in a real dict. */
 static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
 {
     (void)L;
@@ -779,10 +827,6 @@ static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
 
 static PyObject *instance_dict(PyObject *src)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    if (PyType_HasFeature(Py_TYPE(src), Py_TPFLAGS_MANAGED_DICT))
-        return NULL;
-#endif
     if (Py_TYPE(src)->tp_dictoffset == 0)
         return NULL;
     PyObject **p = _PyObject_GetDictPtr(src);

@@ -27,6 +27,12 @@
 #endif
 
 #if PY_VERSION_HEX < 0x030A0000
+static PyObject *Py_NewRef(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+
 static int PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
 {
     Py_INCREF(value);

@@ -12,6 +12,8 @@ ROOT = os.path.dirname(HERE)
 
 
 @pytest.mark.skipif(not refgraph.features["graphviz"], reason="built --without-graphviz")
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11),
+                    reason="the committed picture is drawn by Debian 12's CPython 3.11 (make docs)")
 def test_readme_picture_is_what_the_sample_draws(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(refgraph.__file__))
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "registry_leak.py"), str(tmp_path)],

@@ -74,7 +74,7 @@ def test_svg_is_xml_with_labels_tooltips_and_the_text(module, tmp_path):
 
 @needs_graphviz
 def test_png_decodes_and_carries_text_dot_and_graph(module, tmp_path):
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image")   # Debian's PIL is built for its own Python only
     target = registry_leak(module)
     path = tmp_path / "leak.png"
     g = refgraph.show_backrefs(target, filename=path, max_depth=6)   # a PathLike works too
@@ -373,7 +373,10 @@ def test_redact_keeps_secrets_out_of_every_format(module, tmp_path):
     text = graphs[0].to_text()
     assert "[<str>]" in text and "[<int>]" in text       # non-identifier keys by type only
     assert module.__name__ + ".sessions" in text           # identifiers stay
-    assert ".<str>" in graphs[1].to_text() and ".token" in graphs[1].to_text()
+    forward = graphs[1].to_text()
+    # The odd attribute: ".<str>" inline (3.11+), "__dict__[<str>]" from a real __dict__.
+    assert ".<str>" in forward or "__dict__[<str>]" in forward, forward
+    assert ".token" in forward
     # Without redact the same search shows the values.
     assert SECRET in quiet(refgraph.show_backrefs, session).to_text()
 

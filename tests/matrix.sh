@@ -1,0 +1,59 @@
+#!/bin/bash
+# Build and test refgraph against every CPython 3.9-3.13 found (pyenv's, then
+# Debian's), one VPATH build each, warnings as errors.  Debian's pytest,
+# objgraph and hypothesis come in through PYTHONPATH; tests that need a
+# compiled module Debian built for its own Python (PIL, ipykernel) skip.
+#
+#   tests/matrix.sh [OUTDIR]        default OUTDIR: _build/matrix
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$top/_build/matrix}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+# A pristine source tree: an in-tree configured checkout refuses VPATH builds.
+src=$out/src
+rm -rf "$src"
+mkdir -p "$src"
+if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+  git -C "$top" ls-files -z | (cd "$top" && xargs -0 tar -cf -) | tar -xf - -C "$src"
+else
+  (cd "$top" && tar --exclude=./_build -cf - .) | tar -xf - -C "$src"
+fi
+(cd "$src" && autoreconf -fi >/dev/null 2>&1) || { echo "matrix: autoreconf failed"; exit 1; }
+
+failed=0
+declare -A status
+for minor in 9 10 11 12 13; do
+  py=""
+  for candidate in /root/.pyenv/versions/3.$minor.*/bin/python3.$minor "$HOME"/.pyenv/versions/3.$minor.*/bin/python3.$minor \
+                   /usr/bin/python3.$minor; do
+    if [ -x "$candidate" ]; then py=$candidate; break; fi
+  done
+  if [ -z "$py" ]; then
+    echo "=== 3.$minor: SKIPPED, no interpreter found (looked in pyenv and /usr/bin)"
+    status[3.$minor]="skipped (absent)"
+    continue
+  fi
+  build=$out/py3.$minor
+  rm -rf "$build"
+  mkdir -p "$build"
+  echo "=== 3.$minor: $py"
+  log=$build/matrix.log
+  if (cd "$build" && "$src/configure" PYTHON="$py" --enable-werror && make -j"$(nproc)" &&
+      make check PYTEST_ARGS="-q -p no:randomly" \
+        PYTHONPATH_EXTRA=/usr/lib/python3/dist-packages) >"$log" 2>&1; then
+    status[3.$minor]="passed: $(grep -E '[0-9]+ passed' "$log" | tail -1 | tr -d '=')"
+  else
+    status[3.$minor]="FAILED (see $log)"
+    failed=1
+    tail -30 "$log"
+  fi
+  echo "    ${status[3.$minor]}"
+done
+
+echo "=== matrix summary"
+for minor in 9 10 11 12 13; do
+  echo "3.$minor: ${status[3.$minor]}"
+done
+exit $failed
