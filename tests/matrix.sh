@@ -11,16 +11,9 @@ out=${1:-$top/_build/matrix}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-# A pristine source tree: an in-tree configured checkout refuses VPATH builds.
+. "$top/tests/pristine.sh"
 src=$out/src
-rm -rf "$src"
-mkdir -p "$src"
-if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-  git -C "$top" ls-files -z | (cd "$top" && xargs -0 tar -cf -) | tar -xf - -C "$src"
-else
-  (cd "$top" && tar --exclude=./_build -cf - .) | tar -xf - -C "$src"
-fi
-(cd "$src" && autoreconf -fi >/dev/null 2>&1) || { echo "matrix: autoreconf failed"; exit 1; }
+pristine_src "$top" "$src" || { echo "matrix: autoreconf failed"; exit 1; }
 
 failed=0
 declare -A status
