@@ -2361,7 +2361,8 @@ static int census_match(const rg_census *c, PyObject *typename, PyObject **out, 
     if (st == RG_OK && out != NULL && (list = PyList_New((Py_ssize_t)*count)) == NULL)
         st = RG_EPYTHON;
     if (list != NULL) {
-        memcpy(((PyListObject *)list)->ob_item, found, (size_t)*count * sizeof *found);
+        if (*count > 0)   /* an empty list has no item array */
+            memcpy(((PyListObject *)list)->ob_item, found, (size_t)*count * sizeof *found);
     } else {
         for (long long k = 0; found != NULL && k < *count; k++)
             Py_DECREF(found[k]);
