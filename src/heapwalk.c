@@ -1794,7 +1794,7 @@ static int walk_expand_scanned(walk *w, queue *q, const qitem *cur, const level_
             PyObject *m = items[pos[i]];
             if (PyModule_Check(m) && PyModule_GetDict(m) == cur->obj && rg_is_proper_module(m) &&
                 !walk_excluded(w, m))
-                return walk_link(w, q, cur, m, pos[i]);
+                return walk_consider(w, q, cur, m, pos[i], kept, skipped);
         }
     }
     int st = RG_OK;
@@ -1865,6 +1865,9 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         st = rg_graph_new(s->backwards ? RG_GRAPH_BACKREFS : RG_GRAPH_REFS, &w.g);
     level_scan ls;
     memset(&ls, 0, sizeof ls);
+    if (st == RG_OK && PyList_GET_SIZE(s->targets) == 0)
+        st = rg_graph_add_note(w.g, "no objects to start from: a list or tuple stands for the objects in it "
+                                    "(objgraph's rule); pass [obj] to start from the list itself");
     if (st == RG_OK && s->backwards) {
         w.scanning = 1;
         st = heap_snapshot(&w.h);

@@ -250,3 +250,8 @@ def test_user_repr_eq_hash_never_run(module):
     refgraph.show_backrefs(h, output=io.StringIO(), refcounts=True).to_text()
     refgraph.show_refs(module.table, output=io.StringIO()).to_text()
     assert calls == []
+
+
+def test_an_empty_list_of_targets_says_so():
+    g = refgraph.show_backrefs([], output=io.StringIO())
+    assert "a list or tuple stands for the objects in it" in g.to_text()
