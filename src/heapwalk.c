@@ -1781,30 +1781,55 @@ static int walk_consider(walk *w, queue *q, const qitem *cur, PyObject *nb, uint
     return walk_link(w, q, cur, nb, nb_id);
 }
 
-/* walk_expand_backward for level scans: referrers are snapshot positions. */
-static int walk_expand_scanned(walk *w, queue *q, const qitem *cur, const level_scan *ls, size_t *kept,
-                               size_t *skipped)
+/* Beyond this max_depth a graph search indexes the heap once instead of
+ * scanning it once per level: an index costs about as much as 8 scans. */
+enum { LEVEL_SCAN_MAX_DEPTH = 8 };
+
+static PyObject *object_at_position(const walk *w, uint32_t pos)
 {
-    PyObject **items = ((PyListObject *)w->h.snapshot)->ob_item;
-    size_t n;
-    const uint32_t *pos = level_scan_referrers(ls, cur->obj, &n);
+    return ((PyListObject *)w->h.snapshot)->ob_item[pos];
+}
+
+static PyObject *object_with_id(const walk *w, uint32_t id)
+{
+    return heap_object(&w->h, id);
+}
+
+/* Expands cur with its referrers ids[0..n) (snapshot positions or index
+ * ids, in snapshot order; object_of maps them to objects).  A module's
+ * globals dict gets only its module: the one referrer worth showing. */
+static int walk_expand_referrers(walk *w, queue *q, const qitem *cur, const uint32_t *ids, size_t n,
+                                 PyObject *(*object_of)(const walk *, uint32_t), size_t *kept,
+                                 size_t *skipped)
+{
     if (PyDict_CheckExact(cur->obj)) {
-        /* a module's globals: the module is the one referrer worth showing */
         for (size_t i = 0; i < n; i++) {
-            PyObject *m = items[pos[i]];
+            PyObject *m = object_of(w, ids[i]);
             if (PyModule_Check(m) && PyModule_GetDict(m) == cur->obj && rg_is_proper_module(m) &&
                 !walk_excluded(w, m))
-                return walk_consider(w, q, cur, m, pos[i], kept, skipped);
+                return walk_consider(w, q, cur, m, ids[i], kept, skipped);
         }
     }
     int st = RG_OK;
     for (size_t i = 0; i < n && st == RG_OK; i++) {
-        PyObject *src = items[pos[i]];
-        if ((i > 0 && pos[i] == pos[i - 1]) || walk_excluded(w, src))
+        PyObject *src = object_of(w, ids[i]);
+        if ((i > 0 && ids[i] == ids[i - 1]) || walk_excluded(w, src))
             continue;
-        st = walk_consider(w, q, cur, src, pos[i], kept, skipped);
+        st = walk_consider(w, q, cur, src, ids[i], kept, skipped);
     }
     return st;
+}
+
+static int walk_expand_backward(walk *w, queue *q, const qitem *cur, const level_scan *ls, size_t *kept,
+                                size_t *skipped)
+{
+    size_t n;
+    if (w->scanning) {
+        const uint32_t *pos = level_scan_referrers(ls, cur->obj, &n);
+        return walk_expand_referrers(w, q, cur, pos, n, object_at_position, kept, skipped);
+    }
+    const uint32_t *ids = cur->id == UINT32_MAX ? NULL : rg_hi_referrers(w->h.hi, cur->id, &n);
+    return ids ? walk_expand_referrers(w, q, cur, ids, n, object_with_id, kept, skipped) : RG_OK;
 }
 
 /* Runs the level scan for the queue items [q->head, end) that will be
@@ -1869,9 +1894,9 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         st = rg_graph_add_note(w.g, "no objects to start from: a list or tuple stands for the objects in it "
                                     "(objgraph's rule); pass [obj] to start from the list itself");
     if (st == RG_OK && s->backwards) {
-        w.scanning = 1;
-        st = heap_snapshot(&w.h);
-        if (st == RG_OK && s->refcounts)
+        w.scanning = s->max_depth <= LEVEL_SCAN_MAX_DEPTH;
+        st = w.scanning ? heap_snapshot(&w.h) : heap_build(&w.h, s, &w.ignored);
+        if (st == RG_OK && s->refcounts && w.scanning)
             st = walk_find_targets_in_snapshot(&w);
     }
     if (st == RG_OK) {
@@ -1887,13 +1912,13 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
             break;
         size_t index;
         st = walk_add_node(&w, t, 0, RG_NODE_TARGET, &index);
-        qitem item = {t, 0, 0, 0, index};
+        qitem item = {t, s->backwards && !w.scanning ? heap_id(&w.h, t) : 0, 0, 0, index};
         if (st == RG_OK)
             st = queue_push(&q, item);
     }
     size_t level_end = 0;
     while (st == RG_OK && q.head < q.len) {
-        if (s->backwards && q.head == level_end) {
+        if (s->backwards && w.scanning && q.head == level_end) {
             level_end = q.len;
             if ((st = walk_scan_level(&w, &q, level_end, &ls)) != RG_OK)
                 break;
@@ -1906,7 +1931,7 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         if (cur.depth >= s->max_depth)
             continue;
         size_t kept = 0, skipped = 0;
-        st = s->backwards ? walk_expand_scanned(&w, &q, &cur, &ls, &kept, &skipped)
+        st = s->backwards ? walk_expand_backward(&w, &q, &cur, &ls, &kept, &skipped)
                           : walk_expand_forward(&w, &q, &cur, &r, &kept, &skipped);
         if (st == RG_OK && skipped > 0)
             st = rg_graph_add_more(w.g, cur.node, skipped, cur.depth + 1);
@@ -1920,7 +1945,7 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         for (size_t i = 0; i < w.g->n_nodes; i++)
             reached_root |= (w.g->nodes[i].flags & RG_NODE_ROOT) != 0;
         /* Explaining needs the whole heap's referrers: index it now. */
-        if (!reached_root && st == RG_OK)
+        if (!reached_root && st == RG_OK && w.h.hi == NULL)
             st = heap_build(&w.h, s, &w.ignored);
         for (Py_ssize_t i = 0; !reached_root && st == RG_OK && i < PyList_GET_SIZE(s->targets); i++)
             st = diagnose(&w, PyList_GET_ITEM(s->targets, i));
