@@ -54,3 +54,12 @@ def test_every_public_function_is_in_the_reference():
         reference = f.read()
     for name in PUBLIC:
         assert "`%s(" % name in reference or "## %s(" % name in reference, name
+
+
+def test_every_test_file_is_in_the_tarball():
+    import glob
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "Makefile.am")) as f:
+        makefile = f.read()
+    for path in glob.glob(os.path.join(root, "tests", "test_*.py")):
+        assert "tests/" + os.path.basename(path) in makefile, path + " missing from EXTRA_DIST"

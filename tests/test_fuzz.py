@@ -135,7 +135,7 @@ def reference_chain_length(target, module, max_depth, own):
     return None
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(heaps())
 def test_backref_chain_matches_a_reference_bfs(heap):
     kinds, edges, root_links = heap
@@ -162,7 +162,7 @@ def test_backref_chain_matches_a_reference_bfs(heap):
         module.__dict__.clear()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(heaps(), st.integers(min_value=1, max_value=4), st.integers(min_value=1, max_value=4))
 def test_show_backrefs_edges_are_real_and_bounded(heap, max_depth, too_many):
     module, nodes = build(*heap)
