@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
 static const char MAGIC[] = "refgraph-graph 1";
 static const char *const KINDS[] = {"backrefs", "refs", "chain"};
 static const unsigned KNOWN_FLAGS = RG_NODE_TARGET | RG_NODE_ROOT | RG_NODE_HIGHLIGHT | RG_NODE_MORE |

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
 /* Longest text kept for one field, in characters; the heap side already
  * truncates values, this only guards against runaway names. */
 enum { MAX_FIELD_CHARS = 200 };

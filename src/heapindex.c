@@ -3,6 +3,9 @@
 
 #include <stdlib.h>
 
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
 /* Open addressing with linear probing at load <= 1/2; the slot number is the
  * id, so no separate id array is needed: 8 bytes per slot, 16 per key. */
 struct rg_heapindex {

@@ -12,6 +12,7 @@
 #include "refgraph/render.h"
 #include "refgraph/status.h"
 #include "refgraph/strbuf.h"
+#include "refgraph/alloc.h"
 #ifdef RG_HAVE_GRAPHVIZ
 #include "refgraph/render_gv.h"
 #endif
@@ -1597,6 +1598,18 @@ static PyObject *load(PyObject *module, PyObject *args, PyObject *kwds)
     return result;
 }
 
+#ifdef RG_FAULT_INJECTION
+static PyObject *fail_allocation(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    long before = rg_fault_count();
+    long k = PyLong_AsLong(arg);
+    if (k == -1 && PyErr_Occurred())
+        return NULL;
+    rg_fault_arm(k);
+    return PyLong_FromLong(before);
+}
+#endif
+
 /* ------------------------------------------------------------ module */
 
 #define SHOW_PARAMS "objs, max_depth=3, extra_ignore=(), filter=None, too_many=10, highlight=None, " \
@@ -1679,6 +1692,12 @@ static PyMethodDef module_methods[] = {
     {"at_addrs", at_addrs, METH_O,
      "at_addrs(address_set, /)\n--\n\n"
      "The objects tracked by the GC whose id() is in address_set, found in one pass."},
+#ifdef RG_FAULT_INJECTION
+    {"_fail_allocation", fail_allocation, METH_O,
+     "_fail_allocation(k, /)\n--\n\n"
+     "Fault-injection builds only: make refgraph's k-th allocation from now fail (0: none).\n"
+     "Returns how many allocations were counted since the previous call."},
+#endif
     {"formats", formats, METH_NOARGS,
      "formats()\n--\n\n"
      "The output formats usable here: txt, dot, gv, then every format Graphviz renders in this\n"

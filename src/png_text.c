@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
 static const unsigned char SIGNATURE[8] = {137, 80, 78, 71, 13, 10, 26, 10};
 
 /* Decompressed text larger than this is refused when reading. */

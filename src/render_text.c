@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
 /* Beyond this depth lines stop moving right and say their depth instead,
  * so a chain of thousands of hops stays readable. */
 enum { MAX_INDENT_LEVEL = 30 };

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
 static const char *const TARGET_FILL = "#ffd6d6";
 static const char *const ROOT_FILL = "#c9efc9";
 static const char *const HIGHLIGHT_FILL = "#cddcff";

@@ -1,0 +1,85 @@
+"""Allocation failures, one at a time, through every allocation refgraph makes
+in a scenario: each must end as MemoryError (or the call succeeds, when the
+failing allocation had a fallback), never a crash, a wrong answer or a leak.
+Runs only in a --enable-fault-injection build (tests/faults.sh)."""
+import gc
+import io
+import sys
+
+import pytest
+
+import refgraph
+from conftest import Leak
+
+pytestmark = pytest.mark.skipif(not hasattr(refgraph, "_fail_allocation"),
+                                reason="needs configure --enable-fault-injection (tests/faults.sh)")
+
+
+def scenarios(module):
+    target = module.items[0]
+
+    def chain():
+        c = refgraph.find_backref_chain(target, refgraph.is_proper_module)
+        assert c[0] is module and c[-1] is target
+        return refgraph.show_chain(c, output=io.StringIO()).to_text()
+
+    def backrefs():
+        return refgraph.show_backrefs(target, output=io.StringIO(), refcounts=True).to_dot()
+
+    def deep_backrefs():
+        return refgraph.show_backrefs(target, output=io.StringIO(), max_depth=10).to_text()
+
+    def refs():
+        return refgraph.show_refs(module.items, output=io.StringIO(), max_depth=2).to_text()
+
+    def nochain():
+        return refgraph.show_chain([Leak()], output=io.StringIO()).to_text()
+
+    def census():
+        return (refgraph.typestats(module.items, untracked=True), refgraph.by_type("Leak", module.items),
+                refgraph.get_leaking_objects(module.items), refgraph.most_common_types(objects=module.items))
+
+    def render():
+        g = refgraph.show_backrefs(target, output=io.StringIO())
+        if refgraph.features["graphviz"]:
+            return g.render("svg"), g.render("png")
+        return g.render("dot")
+    return [chain, backrefs, deep_backrefs, refs, nochain, census, render]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_every_allocation_failure_is_a_memoryerror(module, index):
+    module.items = [Leak(), {"k": Leak()}, [Leak()]]
+    scenario = scenarios(module)[index]
+    expected = scenario()                      # the answer without failures
+    refgraph._fail_allocation(0)
+    scenario()
+    allocations = refgraph._fail_allocation(0)
+    assert allocations > 0
+    outcomes = {"MemoryError": 0, "ok": 0}
+    for k in range(1, allocations + 1):
+        refgraph._fail_allocation(k)
+        try:
+            result = scenario()
+        except MemoryError:
+            outcomes["MemoryError"] += 1
+        else:
+            outcomes["ok"] += 1
+            if index not in (2, 4):             # deterministic answers must not change
+                assert type(result) is type(expected)
+        finally:
+            refgraph._fail_allocation(0)
+    assert outcomes["MemoryError"] > 0, outcomes
+    # Nothing leaked on the way: the heap looks as before.
+    gc.collect()
+    before = sys.getallocatedblocks()
+    for k in range(1, min(allocations, 60) + 1):
+        refgraph._fail_allocation(k)
+        try:
+            scenario()
+        except MemoryError:
+            pass
+        finally:
+            refgraph._fail_allocation(0)
+    gc.collect()
+    assert sys.getallocatedblocks() - before < 200
