@@ -6,12 +6,6 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/_build/faults}
 py=${PYTHON:-/usr/bin/python3}
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
 . "$top/tests/pristine.sh"
-pristine_src "$top" "$out/src"
-mkdir -p "$out/build"
-cd "$out/build"
-"$out/src/configure" PYTHON="$py" --enable-werror --enable-fault-injection >/dev/null
-make -j"$(nproc)" >/dev/null
-make check-local PYTEST_ARGS="-q -rs" PYTEST_TARGETS="$out/src/tests/test_faults.py"
+vpath_build "$top" "$out" "$py" --enable-fault-injection
+make check-local PYTEST_ARGS="-q -rs" PYTEST_TARGETS="$out_src/tests/test_faults.py"

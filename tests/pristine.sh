@@ -13,3 +13,19 @@ pristine_src() {
   fi
   (cd "$dest" && autoreconf -fi >/dev/null 2>&1)
 }
+
+# vpath_build TOP OUT PYTHON [CONFIGURE FLAGS...]: a pristine copy of TOP in
+# OUT/src, configured for PYTHON with -Werror and the flags, built in
+# OUT/build; leaves the shell in OUT/build with $out_src set.
+vpath_build() {
+  local top=$1 out=$2 py=$3
+  shift 3
+  mkdir -p "$out"
+  out=$(cd "$out" && pwd)
+  pristine_src "$top" "$out/src"
+  mkdir -p "$out/build"
+  cd "$out/build"
+  "$out/src/configure" PYTHON="$py" --enable-werror "$@" >/dev/null
+  make -j"$(nproc)" >/dev/null
+  out_src=$out/src
+}

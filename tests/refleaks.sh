@@ -14,13 +14,7 @@ if ! "$py" -c 'import sys; sys.gettotalrefcount' 2>/dev/null; then
   echo "refleaks: $py is not a debug build with sys.gettotalrefcount (Debian: apt-get install python3-dbg)" >&2
   exit 1
 fi
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
 . "$top/tests/pristine.sh"
-pristine_src "$top" "$out/src"
-mkdir -p "$out/build"
-cd "$out/build"
-"$out/src/configure" PYTHON="$py" --enable-werror >/dev/null
-make -j"$(nproc)" >/dev/null
-make check-local PYTEST_ARGS="-q -rs" PYTEST_TARGETS="$out/src/tests/test_refleaks.py" \
+vpath_build "$top" "$out" "$py"
+make check-local PYTEST_ARGS="-q -rs" PYTEST_TARGETS="$out_src/tests/test_refleaks.py" \
   PYTHONPATH_EXTRA=/usr/lib/python3/dist-packages

@@ -9,12 +9,6 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/_build/sanitizers}
 py=${PYTHON:-/usr/bin/python3}
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
 . "$top/tests/pristine.sh"
-pristine_src "$top" "$out/src"
-mkdir -p "$out/build"
-cd "$out/build"
-"$out/src/configure" PYTHON="$py" --enable-werror --enable-sanitizers >/dev/null
-make -j"$(nproc)" >/dev/null
+vpath_build "$top" "$out" "$py" --enable-sanitizers
 make check PYTEST_ARGS="-q -rs"
