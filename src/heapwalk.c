@@ -94,19 +94,28 @@ static int64_t referent_id(const index_ctx *c, PyObject *o)
     return rg_hi_find(c->hi, o);
 }
 
+/* Appends value to a growable array of uint32; 0, or -1 when out of memory. */
+static int u32_push(uint32_t **items, size_t *len, size_t *cap, uint32_t value)
+{
+    if (*len == *cap) {
+        size_t bigger = *cap ? 2 * *cap : 1024;
+        uint32_t *more = bigger < ((size_t)-1) / sizeof *more ? PyMem_RawRealloc(*items, bigger * sizeof *more)
+                                                              : NULL;
+        if (more == NULL)
+            return -1;
+        *items = more;
+        *cap = bigger;
+    }
+    (*items)[(*len)++] = value;
+    return 0;
+}
+
 static int record_edge(index_ctx *c, uint32_t value)
 {
-    if (c->n_edges == c->cap_edges) {
-        size_t cap = c->cap_edges ? 2 * c->cap_edges : 1u << 16;
-        uint32_t *more = cap < ((size_t)-1) / sizeof *more ? PyMem_RawRealloc(c->edges, cap * sizeof *more) : NULL;
-        if (more == NULL) {
-            c->failed = 1;
-            return -1;
-        }
-        c->edges = more;
-        c->cap_edges = cap;
+    if (u32_push(&c->edges, &c->n_edges, &c->cap_edges, value) < 0) {
+        c->failed = 1;
+        return -1;
     }
-    c->edges[c->n_edges++] = value;
     return 0;
 }
 
@@ -1672,18 +1681,11 @@ static int visit_level(PyObject *o, void *arg)
     uint32_t slot;
     if (!(ls->filter[bit / 64] & ((uint64_t)1 << (bit % 64))) || !rg_pm_get(&ls->slot_of, o, &slot))
         return 0;
-    if (ls->n_hits + 2 > ls->cap_hits) {
-        size_t cap = ls->cap_hits ? 2 * ls->cap_hits : 1024;
-        uint32_t *more = PyMem_RawRealloc(ls->hits, cap * sizeof *more);
-        if (more == NULL) {
-            ls->failed = 1;
-            return -1;
-        }
-        ls->hits = more;
-        ls->cap_hits = cap;
+    if (u32_push(&ls->hits, &ls->n_hits, &ls->cap_hits, slot) < 0 ||
+        u32_push(&ls->hits, &ls->n_hits, &ls->cap_hits, ls->scanning_pos) < 0) {
+        ls->failed = 1;
+        return -1;
     }
-    ls->hits[ls->n_hits++] = slot;
-    ls->hits[ls->n_hits++] = ls->scanning_pos;
     return 0;
 }
 
@@ -2057,7 +2059,7 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
 #define PREFETCH_AHEAD(items, i, n) do { } while (0)
 #endif
 
-static int collect_garbage_now(void)
+int rg_collect_garbage(void)
 {
     PyObject *gc = PyImport_ImportModule("gc");
     PyObject *r = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
@@ -2436,7 +2438,7 @@ static int visit_mark_referenced(PyObject *o, void *arg)
 
 int rg_census_leaking(const rg_census *c, PyObject **objects)
 {
-    if ((c->objects == NULL || c->objects == Py_None) && collect_garbage_now() < 0)
+    if ((c->objects == NULL || c->objects == Py_None) && rg_collect_garbage() < 0)
         return RG_EPYTHON;
     PyObject *seq;
     int st = census_objects(c->objects, &seq);

@@ -80,6 +80,9 @@ int rg_census_at_addrs(struct _object *addresses, struct _object **objects);
 /* The tracked object whose id() is addr (new reference), or None. */
 int rg_census_at(void *addr, struct _object **object);
 
+/* gc.collect(); 0, or -1 with an exception. */
+int rg_collect_garbage(void);
+
 /* For get_new_ids: a new dict {type name: set of id()s} of the GC heap. */
 int rg_census_ids_by_type(int shortnames, struct _object **ids);
 

@@ -1186,15 +1186,6 @@ static PyObject *show_most_common_types(PyObject *module, PyObject *args, PyObje
     Py_RETURN_NONE;
 }
 
-static int collect_garbage(void)
-{
-    PyObject *gc = PyImport_ImportModule("gc");
-    PyObject *r = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
-    Py_XDECREF(gc);
-    Py_XDECREF(r);
-    return r ? 0 : -1;
-}
-
 /* objgraph's growth(): [(name, count, delta)] of the types whose count
  * rose above peak_stats, which is updated; largest delta first. */
 static PyObject *growth_rows(module_state *st, Py_ssize_t limit, PyObject *peak_stats, int shortnames,
@@ -1204,7 +1195,7 @@ static PyObject *growth_rows(module_state *st, Py_ssize_t limit, PyObject *peak_
         PyErr_Format(PyExc_TypeError, "peak_stats must be a dict, not %.80s", Py_TYPE(peak_stats)->tp_name);
         return NULL;
     }
-    if (gc_collect && collect_garbage() < 0)
+    if (gc_collect && rg_collect_garbage() < 0)
         return NULL;
     PyObject *stats = census_stats(st, Py_None, shortnames, filter, untracked);
     if (stats == NULL)
@@ -1432,7 +1423,7 @@ static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
     else if (PyDict_SetItemString(state, "shortnames", shortnames_obj) < 0)
         return NULL;
     int shortnames = PyObject_IsTrue(shortnames_obj);
-    if (shortnames < 0 || (gc_collect && collect_garbage() < 0))
+    if (shortnames < 0 || (gc_collect && rg_collect_garbage() < 0))
         return NULL;
     PyObject *fresh = NULL;
     int status = rg_census_ids_by_type(shortnames, &fresh);
