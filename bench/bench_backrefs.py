@@ -18,6 +18,7 @@ import types
 import objgraph
 
 import refgraph
+from benchutil import best_of
 
 BACKGROUND = 1_000_000
 
@@ -56,15 +57,6 @@ def peak_extra_bytes(fn):
         # Peak not reset here and not exceeded: all we know is an upper bound.
         return None, (before_peak - base) * 1024
     return (after_peak - base) * 1024, None
-
-
-def timed(fn, repeat=3):
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def make_module(name):
@@ -124,13 +116,13 @@ def main():
         else:
             print("peak extra memory of %s: at most %.1f MiB = %.1f bytes per tracked object (peak RSS not exceeded)"
                   % (what, bound / 2**20, bound / tracked))
-    collect = timed(gc.collect)
+    collect = best_of(gc.collect)
     print("heap: %d tracked objects; one gc.collect(): %.3f s" % (tracked, collect))
     print("%-11s %-28s %10s %10s %9s %s" % ("shape", "operation", "refgraph", "objgraph", "ratio", "refgraph/gc.collect"))
     for name, (mod, target) in shapes.items():
         chain = refgraph.find_backref_chain(target, refgraph.is_proper_module, max_depth=40)
         assert chain[0] is mod, name
-        t_ours = timed(lambda: refgraph.find_backref_chain(target, refgraph.is_proper_module, max_depth=40))
+        t_ours = best_of(lambda: refgraph.find_backref_chain(target, refgraph.is_proper_module, max_depth=40))
         if name == "fan-in" and quick:
             t_theirs = float("nan")
         else:
@@ -140,7 +132,7 @@ def main():
             assert len(theirs) == len(chain), (name, len(theirs), len(chain))
         print("%-11s %-28s %9.3fs %9.3fs %8.0fx %6.2fx" % (name, "find_backref_chain", t_ours, t_theirs,
                                                         t_theirs / t_ours, t_ours / collect))
-        t_ours = timed(lambda: refgraph.show_backrefs(target, max_depth=4, output=io.StringIO()))
+        t_ours = best_of(lambda: refgraph.show_backrefs(target, max_depth=4, output=io.StringIO()))
         t = time.perf_counter()
         objgraph.show_backrefs(target, max_depth=4, output=io.StringIO())
         t_theirs = time.perf_counter() - t

@@ -10,25 +10,16 @@ Target: each at least 5x faster than objgraph.  --quick uses 200,000 objects.
 import gc
 import io
 import sys
-import time
 
 import objgraph
 
 import refgraph
+from benchutil import best_of
 
 
 class Background:
     def __init__(self, i):
         self.i = i
-
-
-def best_of(fn, repeat=3):
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main():

@@ -17,12 +17,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import types
 
 import objgraph
 
 import refgraph
+from benchutil import best_of
 
 
 class Leak:
@@ -56,15 +56,6 @@ def build_leak():
     mod.closures = [make(target) for _ in range(2)]
     mod.cache = {"last": target}
     return mod, target
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():

@@ -149,29 +149,26 @@ static void fill_recorded(const index_ctx *c)
     }
 }
 
-/* The addresses named by extra_ignore (an iterable of id()s), as a map. */
-static int collect_ignored(PyObject *extra_ignore, rg_ptrmap *ignored)
+/* Adds the addresses an iterable of id()s names to map.  A non-int item
+ * raises TypeError "<what> id() integers, not <type>"; an int no object
+ * can have is skipped. */
+static int collect_addresses(PyObject *ids, const char *what, rg_ptrmap *map)
 {
-    if (extra_ignore == NULL || extra_ignore == Py_None)
-        return RG_OK;
-    PyObject *it = PyObject_GetIter(extra_ignore);
+    PyObject *it = PyObject_GetIter(ids);
     if (it == NULL)
         return RG_EPYTHON;
     PyObject *item;
     int st = RG_OK;
     while (st == RG_OK && (item = PyIter_Next(it)) != NULL) {
         if (!PyLong_Check(item)) {
-            PyErr_Format(PyExc_TypeError,
-                         "extra_ignore must contain id() integers, not %.80s",
-                         Py_TYPE(item)->tp_name);
+            PyErr_Format(PyExc_TypeError, "%s id() integers, not %.80s", what, Py_TYPE(item)->tp_name);
             st = RG_EPYTHON;
         } else {
             void *p = PyLong_AsVoidPtr(item);
-            if (p == NULL && PyErr_Occurred()) {
-                PyErr_Clear();   /* an int no object can have */
-            } else if (p != NULL) {
-                st = rg_pm_put(ignored, p, 1);
-            }
+            if (p == NULL && PyErr_Occurred())
+                PyErr_Clear();
+            else if (p != NULL)
+                st = rg_pm_put(map, p, 1);
         }
         Py_DECREF(item);
     }
@@ -179,6 +176,14 @@ static int collect_ignored(PyObject *extra_ignore, rg_ptrmap *ignored)
     if (st == RG_OK && PyErr_Occurred())
         st = RG_EPYTHON;
     return st;
+}
+
+/* The addresses named by extra_ignore (an iterable of id()s), as a map. */
+static int collect_ignored(PyObject *extra_ignore, rg_ptrmap *ignored)
+{
+    if (extra_ignore == NULL || extra_ignore == Py_None)
+        return RG_OK;
+    return collect_addresses(extra_ignore, "extra_ignore must contain", ignored);
 }
 
 static int call_is_container(const rg_search *s, PyObject *o)
@@ -2484,27 +2489,7 @@ int rg_census_leaking(const rg_census *c, PyObject **objects)
 int rg_census_at_addrs(PyObject *addresses, PyObject **objects)
 {
     rg_ptrmap wanted = {0};
-    PyObject *it = PyObject_GetIter(addresses);
-    if (it == NULL)
-        return RG_EPYTHON;
-    PyObject *item;
-    int st = RG_OK;
-    while (st == RG_OK && (item = PyIter_Next(it)) != NULL) {
-        if (!PyLong_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "addresses must be id() integers, not %.80s", Py_TYPE(item)->tp_name);
-            st = RG_EPYTHON;
-        } else {
-            void *p = PyLong_AsVoidPtr(item);
-            if (p == NULL && PyErr_Occurred())
-                PyErr_Clear();   /* no object has that id */
-            else if (p != NULL)
-                st = rg_pm_put(&wanted, p, 1);
-        }
-        Py_DECREF(item);
-    }
-    Py_DECREF(it);
-    if (st == RG_OK && PyErr_Occurred())
-        st = RG_EPYTHON;
+    int st = collect_addresses(addresses, "addresses must be", &wanted);
     PyObject *seq = NULL, *out = NULL;
     if (st == RG_OK)
         st = census_objects(NULL, &seq);

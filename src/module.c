@@ -168,28 +168,41 @@ static int in_list(const char *const *list, const char *s)
     return 0;
 }
 
-/* max_nodes as the C layer takes it: None is no limit (0), otherwise an
- * int >= 1; `given` is NULL when the caller left it out. */
-static int parse_max_nodes(PyObject *given, size_t *max_nodes)
+/* An optional count argument (max_nodes, limit, too_many): left out (obj
+ * NULL) keeps *out; None gives none_value where allow_none; otherwise an int
+ * of at least minimum.  0, or -1 with TypeError/ValueError naming it. */
+static int parse_count(PyObject *obj, const char *name, Py_ssize_t minimum, int allow_none,
+                       Py_ssize_t none_value, Py_ssize_t *out)
 {
-    *max_nodes = RG_DEFAULT_MAX_NODES;
-    if (given == NULL)
+    const char *or_none = allow_none ? " or None" : "";
+    if (obj == NULL)
         return 0;
-    if (given == Py_None) {
-        *max_nodes = 0;
+    if (obj == Py_None && allow_none) {
+        *out = none_value;
         return 0;
     }
-    if (!PyLong_Check(given) || PyBool_Check(given)) {
-        PyErr_Format(PyExc_TypeError, "max_nodes must be an int or None, not %.80s", Py_TYPE(given)->tp_name);
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int%s, not %.80s", name, or_none, Py_TYPE(obj)->tp_name);
         return -1;
     }
-    Py_ssize_t n = PyLong_AsSsize_t(given);
+    Py_ssize_t n = PyLong_AsSsize_t(obj);
     if (n == -1 && PyErr_Occurred())
         return -1;
-    if (n < 1) {
-        PyErr_Format(PyExc_ValueError, "max_nodes must be >= 1 or None, not %zd", n);
+    if (n < minimum) {
+        PyErr_Format(PyExc_ValueError, "%s must be >= %zd%s, not %zd", name, minimum, or_none, n);
         return -1;
     }
+    *out = n;
+    return 0;
+}
+
+/* max_nodes as the C layer takes it: None is no limit (0), left out the
+ * default, otherwise an int >= 1. */
+static int parse_max_nodes(PyObject *given, size_t *max_nodes)
+{
+    Py_ssize_t n = RG_DEFAULT_MAX_NODES;
+    if (parse_count(given, "max_nodes", 1, 1, 0, &n) < 0)
+        return -1;
     *max_nodes = (size_t)n;
     return 0;
 }
@@ -846,19 +859,8 @@ static PyObject *show_graph(PyObject *module, PyObject *args, PyObject *kwds, in
                                      &output, &extra_node_attrs, &max_nodes, &redact))
         return NULL;
     Py_ssize_t too_many = 10;
-    if (too_many_obj != NULL) {
-        if (!PyLong_Check(too_many_obj) || PyBool_Check(too_many_obj)) {
-            PyErr_Format(PyExc_TypeError, "too_many must be an int, not %.80s", Py_TYPE(too_many_obj)->tp_name);
-            return NULL;
-        }
-        too_many = PyLong_AsSsize_t(too_many_obj);
-        if (too_many == -1 && PyErr_Occurred())
-            return NULL;
-        if (too_many < 0) {
-            PyErr_Format(PyExc_ValueError, "too_many must be >= 0, not %zd", too_many);
-            return NULL;
-        }
-    }
+    if (parse_count(too_many_obj, "too_many", 0, 0, 0, &too_many) < 0)
+        return NULL;
     if (check_depth(max_depth) < 0 || check_callable(&filter, "filter", 1) < 0 ||
         check_callable(&highlight, "highlight", 1) < 0 || check_callable(&extra_info, "extra_info", 1) < 0 ||
         check_callable(&extra_node_attrs, "extra_node_attrs", 1) < 0)
@@ -997,28 +999,6 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
 
 /* ------------------------------------------------------------ census */
 
-/* limit as objgraph reads it: None or 0 means all; negative is refused.
- * *limit gets 0 for "all". */
-static int parse_limit(PyObject *obj, Py_ssize_t *limit, int zero_means_all)
-{
-    *limit = 0;
-    if (obj == NULL || obj == Py_None)
-        return 0;
-    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "limit must be an int or None, not %.80s", Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    Py_ssize_t n = PyLong_AsSsize_t(obj);
-    if (n == -1 && PyErr_Occurred())
-        return -1;
-    if (n < 0) {
-        PyErr_Format(PyExc_ValueError, "limit must be >= 0 or None, not %zd", n);
-        return -1;
-    }
-    *limit = n == 0 && zero_means_all ? 0 : n;
-    return 0;
-}
-
 static int census_filter(PyObject **filter)
 {
     return check_callable(filter, "filter", 1);
@@ -1153,13 +1133,11 @@ static PyObject *most_common_types(PyObject *module, PyObject *args, PyObject *k
     static char *kwlist[] = {"limit", "objects", "shortnames", "filter", "untracked", NULL};
     PyObject *limit_obj = NULL, *objects = Py_None, *filter = Py_None;
     int shortnames = 1, untracked = 0;
-    Py_ssize_t limit;
+    Py_ssize_t limit = 10;   /* objgraph: None or 0 for all, which head() reads as 0 */
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpO$p:most_common_types", kwlist, &limit_obj, &objects,
                                      &shortnames, &filter, &untracked) ||
-        parse_limit(limit_obj ? limit_obj : NULL, &limit, 1) < 0 || census_filter(&filter) < 0)
+        parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
         return NULL;
-    if (limit_obj == NULL)
-        limit = 10;
     return common_types(state_of_module(module), limit, objects, shortnames, filter, untracked);
 }
 
@@ -1168,13 +1146,11 @@ static PyObject *show_most_common_types(PyObject *module, PyObject *args, PyObje
     static char *kwlist[] = {"limit", "objects", "shortnames", "file", "filter", "untracked", NULL};
     PyObject *limit_obj = NULL, *objects = Py_None, *file = Py_None, *filter = Py_None;
     int shortnames = 1, untracked = 0;
-    Py_ssize_t limit;
+    Py_ssize_t limit = 10;   /* objgraph: None or 0 for all, which head() reads as 0 */
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpOO$p:show_most_common_types", kwlist, &limit_obj,
                                      &objects, &shortnames, &file, &filter, &untracked) ||
-        parse_limit(limit_obj, &limit, 1) < 0 || census_filter(&filter) < 0)
+        parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
         return NULL;
-    if (limit_obj == NULL)
-        limit = 10;
     PyObject *out = output_file(file);
     if (out == NULL)
         return NULL;
@@ -1232,13 +1208,11 @@ static PyObject *growth(PyObject *module, PyObject *args, PyObject *kwds)
     module_state *st = state_of_module(module);
     PyObject *limit_obj = NULL, *peak_stats = st->peak_stats, *filter = Py_None;
     int shortnames = 1, gc_collect = 1, untracked = 0;
-    Py_ssize_t limit;
+    Py_ssize_t limit = 10;   /* objgraph: None or 0 for all, which head() reads as 0 */
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpO$pp:growth", kwlist, &limit_obj, &peak_stats,
                                      &shortnames, &filter, &gc_collect, &untracked) ||
-        parse_limit(limit_obj, &limit, 1) < 0 || census_filter(&filter) < 0)
+        parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
         return NULL;
-    if (limit_obj == NULL)
-        limit = 10;
     return growth_rows(st, limit, peak_stats, shortnames, filter, gc_collect, untracked);
 }
 
@@ -1249,13 +1223,11 @@ static PyObject *show_growth(PyObject *module, PyObject *args, PyObject *kwds)
     module_state *st = state_of_module(module);
     PyObject *limit_obj = NULL, *peak_stats = Py_None, *file = Py_None, *filter = Py_None;
     int shortnames = 1, gc_collect = 1, untracked = 0;
-    Py_ssize_t limit;
+    Py_ssize_t limit = 10;   /* objgraph: None or 0 for all, which head() reads as 0 */
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpOO$pp:show_growth", kwlist, &limit_obj, &peak_stats,
                                      &shortnames, &file, &filter, &gc_collect, &untracked) ||
-        parse_limit(limit_obj, &limit, 1) < 0 || census_filter(&filter) < 0)
+        parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
         return NULL;
-    if (limit_obj == NULL)
-        limit = 10;
     PyObject *rows = growth_rows(st, limit, peak_stats == Py_None ? st->peak_stats : peak_stats, shortnames,
                                  filter, gc_collect, untracked);
     if (rows == NULL)
@@ -1378,10 +1350,10 @@ static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
     PyObject *limit_obj = NULL, *shortnames_obj = Py_None, *file = Py_None, *state = Py_None;
     const char *sortby = "deltas";
     int skip_update = 0, gc_collect = 1;
-    Py_ssize_t limit;
+    Py_ssize_t limit = 10;   /* rows printed: None for all, 0 for none */
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pOsOOO$p:get_new_ids", kwlist, &skip_update, &limit_obj,
                                      &sortby, &shortnames_obj, &file, &state, &gc_collect) ||
-        parse_limit(limit_obj, &limit, 0) < 0)
+        parse_count(limit_obj, "limit", 0, 1, PY_SSIZE_T_MAX, &limit) < 0)
         return NULL;
     static const char *const columns[] = {"old", "current", "new", "deltas"};
     int column = -1;
@@ -1456,11 +1428,6 @@ static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
     PyObject *key = Py_BuildValue("(ii)", column, 0);
     ok = key && sort_descending(rows, key) == 0;
     Py_XDECREF(key);
-    /* limit: 10 by default, None for every row, 0 for none (objgraph). */
-    if (limit_obj == NULL)
-        limit = 10;
-    else if (limit_obj == Py_None)
-        limit = PyList_GET_SIZE(rows);
     PyObject *shown = ok ? PyList_GetSlice(rows, 0, limit) : NULL;
     Py_DECREF(rows);
     if (shown == NULL)

@@ -1,0 +1,12 @@
+"""What the benchmarks share."""
+import time
+
+
+def best_of(fn, repeat=3):
+    """The shortest of `repeat` timed calls of fn(), in seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
