@@ -8,6 +8,22 @@ import pytest
 
 import refgraph
 
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def module_root():
+    """The directory to put on PYTHONPATH for a child process to import this
+    refgraph: the build directory (refgraph.<suffix>.so) or, for an installed
+    package (refgraph/__init__.<suffix>.so), the directory holding the package."""
+    here = os.path.dirname(os.path.abspath(refgraph.__file__))
+    return os.path.dirname(here) if refgraph.__spec__.submodule_search_locations else here
+
+
+def installed():
+    """True when the suite runs against an installed refgraph package (pip or
+    make install) rather than the in-tree build."""
+    return bool(refgraph.__spec__.submodule_search_locations)
+
 
 @pytest.fixture
 def module():

@@ -1,4 +1,4 @@
-# Sourced by tests/matrix.sh and tests/refleaks.sh.
+# Sourced by tests/matrix.sh, tests/refleaks.sh, ... and setup.py.
 # pristine_src TOP DEST: copies the tracked files of the checkout at TOP (or
 # all of TOP outside git) to DEST and runs autoreconf there, because an
 # in-tree configured checkout refuses VPATH builds.
@@ -9,7 +9,11 @@ pristine_src() {
   if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
     git -C "$top" ls-files -z | (cd "$top" && xargs -0 tar -cf -) | tar -xf - -C "$dest"
   else
-    (cd "$top" && tar --exclude=./_build -cf - .) | tar -xf - -C "$dest"
+    # An unpacked tarball, perhaps built in place: leave build trees out and
+    # undo an in-place configure, whose objects may be for another Python.
+    (cd "$top" && tar --exclude=./_build --exclude=./build --exclude=./.git --exclude='*.egg-info' \
+      -cf - .) | tar -xf - -C "$dest"
+    if [ -f "$dest/Makefile" ]; then (cd "$dest" && make distclean >/dev/null 2>&1 || true); fi
   fi
   (cd "$dest" && autoreconf -fi >/dev/null 2>&1)
 }

@@ -1,6 +1,9 @@
 import os
+import re
+import sys
 
 import refgraph
+from conftest import SOURCE_ROOT, installed
 
 PUBLIC = ["find_backref_chain", "find_ref_chain", "show_backrefs", "show_refs", "show_chain",
           "is_proper_module", "formats", "load", "count", "typestats", "most_common_types",
@@ -8,10 +11,29 @@ PUBLIC = ["find_backref_chain", "find_ref_chain", "show_backrefs", "show_refs", 
           "by_type", "at", "at_addrs"]
 
 
-def test_imports_the_in_tree_module():
+def test_imports_the_module_under_test():
+    """`make check` tests the in-tree build; tests/pip_install.sh tests the
+    package pip installed into a venv (REFGRAPH_EXPECT_INSTALLED=1)."""
+    if os.environ.get("REFGRAPH_EXPECT_INSTALLED"):
+        assert installed()
+        package = os.path.dirname(os.path.abspath(refgraph.__file__))
+        assert os.path.basename(refgraph.__file__).startswith("__init__.")
+        assert os.path.abspath(package).startswith(os.path.abspath(sys.prefix))
+        for name in ("__init__.pyi", "py.typed"):
+            assert os.path.isfile(os.path.join(package, name)), name
+        return
     build_dir = os.environ.get("REFGRAPH_BUILD_DIR")
     assert build_dir, "run the suite through `make check`, which sets REFGRAPH_BUILD_DIR"
     assert os.path.dirname(os.path.abspath(refgraph.__file__)) == os.path.abspath(build_dir)
+
+
+def test_version_is_configures():
+    with open(os.path.join(SOURCE_ROOT, "configure.ac")) as f:
+        declared = re.search(r"AC_INIT\(\[refgraph\], \[([^]]+)\]", f.read()).group(1)
+    assert refgraph.__version__ == declared
+    if installed():
+        from importlib import metadata
+        assert metadata.version("refgraph") == declared
 
 
 def test_version_and_features():

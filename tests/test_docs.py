@@ -6,6 +6,7 @@ import sys
 import pytest
 
 import refgraph
+from conftest import module_root
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -15,7 +16,7 @@ ROOT = os.path.dirname(HERE)
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11),
                     reason="the committed picture is drawn by Debian 12's CPython 3.11 (make docs)")
 def test_readme_picture_is_what_the_sample_draws(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(refgraph.__file__))
+    env = dict(os.environ, PYTHONPATH=module_root())
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "registry_leak.py"), str(tmp_path)],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -27,7 +28,7 @@ def test_readme_picture_is_what_the_sample_draws(tmp_path):
 
 
 def test_sample_writes_every_format_or_falls_back(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(refgraph.__file__))
+    env = dict(os.environ, PYTHONPATH=module_root())
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "registry_leak.py"), str(tmp_path)],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

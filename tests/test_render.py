@@ -11,7 +11,7 @@ import zlib
 import pytest
 
 import refgraph
-from conftest import Leak
+from conftest import Leak, module_root
 
 needs_graphviz = pytest.mark.skipif(not refgraph.features["graphviz"],
                                     reason="built --without-graphviz")
@@ -224,7 +224,7 @@ def test_jupyter_shows_the_graph_inline(tmp_path):
         "class Leak: pass\n"
         "registry = {'k': [Leak()]}\n"
         "refgraph.show_backrefs(registry['k'][0])"))
-    env_path = os.pathsep.join([os.environ.get("PYTHONPATH", ""), os.path.dirname(refgraph.__file__)])
+    env_path = os.pathsep.join([os.environ.get("PYTHONPATH", ""), module_root()])
     os.environ["PYTHONPATH"], saved = env_path, os.environ.get("PYTHONPATH")
     try:
         client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
@@ -273,7 +273,7 @@ def run_fallback(tmp_path, env):
     out = tmp_path / "out"
     out.mkdir()
     full_env = dict(os.environ, **env)
-    full_env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(refgraph.__file__),
+    full_env["PYTHONPATH"] = os.pathsep.join([module_root(),
                                               os.environ.get("PYTHONPATH", "")])
     proc = subprocess.run([sys.executable, "-c", FALLBACK_SCRIPT, str(out)], env=full_env,
                           capture_output=True, text=True, timeout=120)
@@ -305,7 +305,7 @@ def test_graphviz_errors_are_never_printed(module, tmp_path):
               "    try: g.render(f)\n"
               "    except ValueError as e: print('ValueError')\n"
               "print(len(g.render('svg')) > 0, len(refgraph.formats()) > 10)\n")
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(refgraph.__file__))
+    env = dict(os.environ, PYTHONPATH=module_root())
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                           cwd=str(tmp_path), timeout=120)
     assert proc.returncode == 0, proc.stderr

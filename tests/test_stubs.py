@@ -1,0 +1,145 @@
+"""The type stubs say what the module does: every public name, every
+parameter's name, kind and default, checked against __text_signature__; and
+mypy reads them (in-tree through MYPYPATH, installed through py.typed)."""
+import ast
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import refgraph
+from conftest import SOURCE_ROOT, installed
+
+KINDS = {"posonlyargs": inspect.Parameter.POSITIONAL_ONLY,
+         "args": inspect.Parameter.POSITIONAL_OR_KEYWORD,
+         "kwonlyargs": inspect.Parameter.KEYWORD_ONLY}
+
+
+def stub_path():
+    if installed():
+        return os.path.join(os.path.dirname(refgraph.__file__), "__init__.pyi")
+    return os.path.join(SOURCE_ROOT, "refgraph.pyi")
+
+
+def stub_tree():
+    with open(stub_path()) as f:
+        return ast.parse(f.read())
+
+
+def stub_params(fn):
+    """[(name, kind, default or inspect.Parameter.empty)] of a stub def."""
+    a = fn.args
+    positional = [("posonlyargs", x) for x in a.posonlyargs] + [("args", x) for x in a.args]
+    defaults = [inspect.Parameter.empty] * (len(positional) - len(a.defaults)) + \
+        [ast.literal_eval(d) for d in a.defaults]
+    params = [(arg.arg, KINDS[kind], d) for (kind, arg), d in zip(positional, defaults)]
+    if a.vararg:
+        params.append((a.vararg.arg, inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.empty))
+    for arg, d in zip(a.kwonlyargs, a.kw_defaults):
+        params.append((arg.arg, KINDS["kwonlyargs"],
+                       inspect.Parameter.empty if d is None else ast.literal_eval(d)))
+    return params
+
+
+def real_params(obj):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(obj).parameters.values()]
+
+
+def test_stub_declares_every_public_name_and_nothing_else():
+    tree = stub_tree()
+    declared = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            declared.add(node.name)
+        elif isinstance(node, ast.AnnAssign):
+            declared.add(node.target.id)
+    declared = {n for n in declared if not n.startswith("_") or n == "__version__"}
+    public = {n for n in vars(refgraph) if not n.startswith("_") or n == "__version__"}
+    public.discard("_fail_allocation")   # fault-injection builds only
+    assert declared == public
+
+
+def test_every_function_signature_matches_the_module():
+    checked = 0
+    for node in stub_tree().body:
+        if isinstance(node, ast.FunctionDef):
+            assert real_params(getattr(refgraph, node.name)) == stub_params(node), node.name
+            checked += 1
+    assert checked == 19
+
+
+def test_graph_methods_match_the_type():
+    graph = next(n for n in stub_tree().body if isinstance(n, ast.ClassDef) and n.name == "Graph")
+    methods = [n for n in graph.body if isinstance(n, ast.FunctionDef)]
+    real = {n for n in vars(refgraph.Graph)
+            if callable(getattr(refgraph.Graph, n)) and (not n.startswith("__"))}
+    assert {m.name for m in methods if not any(isinstance(d, ast.Name) and d.id == "property"
+                                               for d in m.decorator_list)} == real
+    for m in methods:
+        if m.name in real:
+            # the runtime signature has ($self, /); the stub's self is ordinary
+            assert real_params(getattr(refgraph.Graph, m.name))[1:] == stub_params(m)[1:], m.name
+    assert "notes" in {m.name for m in methods}
+
+
+def test_exception_hierarchy_matches():
+    assert issubclass(refgraph.RendererUnavailable, refgraph.Error)
+    assert issubclass(refgraph.Error, Exception)
+    classes = {n.name: [b.id for b in n.bases] for n in stub_tree().body if isinstance(n, ast.ClassDef)}
+    assert classes["Error"] == ["Exception"] and classes["RendererUnavailable"] == ["Error"]
+
+
+def run_mypy(tmp_path, source, python=None):
+    script = tmp_path / "use_refgraph.py"
+    script.write_text(textwrap.dedent(source))
+    cmd = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull]
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if python:
+        cmd += ["--python-executable", python]
+    else:
+        env["MYPYPATH"] = SOURCE_ROOT      # refgraph.pyi beside the in-tree module
+    return subprocess.run(cmd + [str(script)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=300)
+
+
+def have_mypy():
+    return subprocess.run([sys.executable, "-c", "import mypy"], capture_output=True).returncode == 0
+
+
+GOOD = """
+    import io
+    import refgraph
+
+    class Leak: ...
+    leak = Leak()
+    chain = refgraph.find_backref_chain(leak, refgraph.is_proper_module, max_depth=10)
+    graph: refgraph.Graph = refgraph.show_chain(chain, output=io.StringIO())
+    text: str = graph.to_text()
+    svg: bytes = graph.render("svg", max_nodes=None)
+    stats: dict[str, int] = refgraph.typestats(untracked=True)
+    top: list[tuple[str, int]] = refgraph.most_common_types(limit=None)
+    refgraph.show_growth(gc_collect=False, file=io.StringIO())
+    print(refgraph.__version__, len(refgraph.by_type("Leak")), refgraph.formats())
+"""
+
+BAD = """
+    import refgraph
+    refgraph.show_backrefs(object(), max_depth="3")
+    n: str = refgraph.count("dict")
+"""
+
+
+@pytest.mark.skipif(not have_mypy(), reason="mypy is not installed (Debian: python3-mypy)")
+def test_mypy_reads_the_stubs(tmp_path):
+    python = sys.executable if installed() else None
+    good = run_mypy(tmp_path, GOOD, python)
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = run_mypy(tmp_path, BAD, python)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert '"show_backrefs" has incompatible type "str"' in bad.stdout
+    assert 'Incompatible types in assignment (expression has type "int", variable has type "str")' \
+        in bad.stdout
