@@ -10,9 +10,9 @@ PNG.  Without Graphviz the images fall back to text (with a RuntimeWarning).
 import os
 import sys
 import types
-import warnings
 
 import refgraph
+from leakreport import write_all
 
 # A tiny "service" module, registered like any imported module.
 service = types.ModuleType("service")
@@ -39,20 +39,6 @@ class Handler:
 handlers = [Handler()]
 on_shutdown = []
 ''', service.__dict__)
-
-
-def write_all(graph, outdir, stem):
-    """The graph (already in <stem>.txt) as .dot, .svg and .png; returns the names written."""
-    names = [stem + ".txt"]
-    for ext in ("dot", "svg", "png"):
-        name = "%s.%s" % (stem, ext)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)
-            graph.save(os.path.join(outdir, name))
-        for w in caught:
-            print("warning:", w.message)
-        names.append(name if not caught else stem + ".txt")
-    return names
 
 
 def main(outdir):

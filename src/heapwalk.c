@@ -986,6 +986,10 @@ static void label_edge(labels *L, PyObject *src, PyObject *dst)
         add_label(L, "__class__");
     if (L->count == 0 && strcmp(Py_TYPE(src)->tp_name, "functools._lru_cache_wrapper") == 0)
         add_label(L, "(cached entry)");
+    /* A threading.local keeps one dict per thread, keyed by a weak reference
+     * to that thread's slot: the hop users look for in thread-local leaks. */
+    if (L->count == 0 && strcmp(Py_TYPE(src)->tp_name, "_thread._local") == 0)
+        add_label(L, "(per-thread dicts)");
     if (L->count != 1)
         rg_sb_free(&L->attr);
 }
