@@ -76,6 +76,11 @@ def test_every_public_function_is_in_the_reference():
         reference = f.read()
     for name in PUBLIC:
         assert "`%s(" % name in reference or "## %s(" % name in reference, name
+    for name in ("__version__", "features", "Error", "RendererUnavailable"):
+        assert "`%s" % name in reference, name
+    for name in ("to_text", "to_dot", "render", "save", "_repr_svg_", "_repr_png_", "_repr_mimebundle_",
+                 "notes"):
+        assert "`%s" % name in reference, "Graph." + name
 
 
 def test_every_test_file_is_in_the_tarball():

@@ -39,3 +39,31 @@ def test_sample_writes_every_format_or_falls_back(tmp_path):
         assert {"chain.svg", "chain.png", "backrefs.svg", "backrefs.png"} <= names
     else:
         assert "warning: refgraph cannot render .svg here" in proc.stdout
+
+
+@pytest.mark.skipif(not refgraph.features["graphviz"], reason="built --without-graphviz")
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11),
+                    reason="the committed pictures are drawn by Debian 12's CPython 3.11 (make docs)")
+def test_guide_pictures_are_what_the_webshop_hunt_draws(tmp_path):
+    env = dict(os.environ, PYTHONPATH=module_root())
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "webshop.py"), str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("webshop-chain.svg", "webshop-backrefs.svg"):
+        with open(os.path.join(ROOT, "docs", "images", name), "rb") as f:
+            assert (tmp_path / name).read_bytes() == f.read(), name + ": run `make docs` to refresh it"
+
+
+def test_every_local_link_in_the_docs_resolves():
+    import glob
+    import re
+    pages = [os.path.join(ROOT, "README.md")] + glob.glob(os.path.join(ROOT, "docs", "*.md"))
+    assert len(pages) >= 7
+    for page in pages:
+        with open(page) as f:
+            text = f.read()
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" in target:
+                continue
+            path = os.path.normpath(os.path.join(os.path.dirname(page), target))
+            assert os.path.exists(path), "%s links to missing %s" % (os.path.basename(page), target)
