@@ -6,8 +6,7 @@ self, so every Report ever rendered stays alive as long as the class does.
 import functools
 import sys
 
-import refgraph
-from leakreport import report
+from leakreport import report_survivor
 
 
 class Report:
@@ -27,11 +26,9 @@ def serve(customer):
 def main(outdir):
     for customer in range(100):
         serve(customer)
-    alive = refgraph.by_type("Report")
-    print("%d Report objects alive after 100 requests that each made one\n" % len(alive))
-    target = next(r for r in alive if r.customer == 42)
-    del alive
-    report(target, outdir, "Who keeps Report(customer=42) alive?")
+    report_survivor("Report", lambda r: r.customer == 42, outdir,
+                    "%d Report objects alive after 100 requests that each made one",
+                    "Who keeps Report(customer=42) alive?")
 
 
 if __name__ == "__main__":

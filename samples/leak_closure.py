@@ -6,8 +6,7 @@ unsubscribes when the dashboard is closed.
 """
 import sys
 
-import refgraph
-from leakreport import report
+from leakreport import report_survivor
 
 listeners = []      # the module's event bus
 
@@ -34,11 +33,9 @@ def open_and_close(user):
 def main(outdir):
     for user in range(100):
         open_and_close(user)
-    alive = refgraph.by_type("Dashboard")
-    print("%d Dashboard objects alive after 100 were opened and closed\n" % len(alive))
-    target = next(d for d in alive if d.user == 42)
-    del alive
-    report(target, outdir, "Who keeps Dashboard(user=42) alive?")
+    report_survivor("Dashboard", lambda d: d.user == 42, outdir,
+                    "%d Dashboard objects alive after 100 were opened and closed",
+                    "Who keeps Dashboard(user=42) alive?")
 
 
 if __name__ == "__main__":

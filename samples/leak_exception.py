@@ -6,8 +6,7 @@ through, and their locals: every failed Upload with its data.
 """
 import sys
 
-import refgraph
-from leakreport import report
+from leakreport import report_survivor
 
 recent_errors = []      # shown on the status page, never trimmed
 
@@ -33,11 +32,9 @@ def receive(number):
 def main(outdir):
     for number in range(100):
         receive(number)
-    alive = refgraph.by_type("Upload")
-    print("%d Upload objects alive after 100 uploads, 10 of them failed\n" % len(alive))
-    target = next(u for u in alive if u.number == 42)
-    del alive
-    report(target, outdir, "Who keeps Upload(42) alive?")
+    report_survivor("Upload", lambda u: u.number == 42, outdir,
+                    "%d Upload objects alive after 100 uploads, 10 of them failed",
+                    "Who keeps Upload(42) alive?")
 
 
 if __name__ == "__main__":

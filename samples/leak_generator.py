@@ -6,8 +6,7 @@ and a suspended generator keeps its frame, and the frame keeps its locals.
 """
 import sys
 
-import refgraph
-from leakreport import report
+from leakreport import report_survivor
 
 pending = []        # downloads in progress, removed only when finished
 
@@ -33,11 +32,9 @@ def start_download(export_id):
 def main(outdir):
     for export_id in range(100):
         start_download(export_id)
-    alive = refgraph.by_type("Export")
-    print("%d Export objects alive after 100 abandoned downloads\n" % len(alive))
-    target = next(e for e in alive if e.export_id == 42)
-    del alive
-    report(target, outdir, "Who keeps Export(42) alive?")
+    report_survivor("Export", lambda e: e.export_id == 42, outdir,
+                    "%d Export objects alive after 100 abandoned downloads",
+                    "Who keeps Export(42) alive?")
 
 
 if __name__ == "__main__":

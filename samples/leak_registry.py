@@ -6,8 +6,7 @@ module, and so does every Plugin ever made.
 """
 import sys
 
-import refgraph
-from leakreport import report
+from leakreport import report_survivor
 
 
 class Plugin:
@@ -26,11 +25,9 @@ def reload_plugins(generation):
 def main(outdir):
     for generation in range(50):
         reload_plugins(generation)      # the previous generation should be gone
-    alive = refgraph.by_type("Plugin")
-    print("%d Plugin objects alive after 50 reloads of 2 plugins\n" % len(alive))
-    target = next(p for p in alive if p.name == "plugin-21-0")
-    del alive
-    report(target, outdir, "Who keeps Plugin('plugin-21-0') alive?")
+    report_survivor("Plugin", lambda p: p.name == "plugin-21-0", outdir,
+                    "%d Plugin objects alive after 50 reloads of 2 plugins",
+                    "Who keeps Plugin('plugin-21-0') alive?")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ lives as long as the signal does.
 """
 import sys
 
-import refgraph
-from leakreport import report
+from leakreport import report_survivor
 
 
 class Signal:
@@ -43,11 +42,9 @@ def show_dialog(widget_id):
 def main(outdir):
     for widget_id in range(100):
         show_dialog(widget_id)
-    alive = refgraph.by_type("Widget")
-    print("%d Widget objects alive after 100 dialogs were shown and dismissed\n" % len(alive))
-    target = next(w for w in alive if w.widget_id == 42)
-    del alive
-    report(target, outdir, "Who keeps Widget(42) alive?")
+    report_survivor("Widget", lambda w: w.widget_id == 42, outdir,
+                    "%d Widget objects alive after 100 dialogs were shown and dismissed",
+                    "Who keeps Widget(42) alive?")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,7 @@ import queue
 import sys
 import threading
 
-import refgraph
-from leakreport import report
+from leakreport import report_survivor
 
 context = threading.local()     # per-thread request context
 
@@ -35,11 +34,9 @@ def main(outdir):
     for request_id in range(100):
         jobs.put(request_id)
         done.get()              # one request at a time: the last one ends on some thread
-    alive = refgraph.by_type("Request")
-    print("%d Request objects alive after 100 requests were served\n" % len(alive))
-    target = next(r for r in alive if r.request_id == 99)
-    del alive
-    report(target, outdir, "Who keeps Request(99) alive?")
+    report_survivor("Request", lambda r: r.request_id == 99, outdir,
+                    "%d Request objects alive after 100 requests were served",
+                    "Who keeps Request(99) alive?")
     for thread in pool:
         jobs.put(None)
     for thread in pool:

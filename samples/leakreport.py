@@ -34,3 +34,13 @@ def report(target, outdir, question, max_depth=6):
     wide = refgraph.show_backrefs(target, max_depth=max_depth, filename=os.path.join(outdir, "backrefs.txt"))
     written += write_all(wide, outdir, "backrefs")
     print("Written to %s: %s" % (outdir, ", ".join(sorted(set(written)))))
+
+
+def report_survivor(typename, wanted, outdir, census, question):
+    """After the workload: print how many typename objects survive (census %
+    their number), then report on the one for which wanted(obj) is true."""
+    alive = refgraph.by_type(typename)
+    print(census % len(alive) + "\n")
+    target = next(obj for obj in alive if wanted(obj))
+    del alive   # the list holds every survivor: one more referrer otherwise
+    report(target, outdir, question)

@@ -12,14 +12,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
+def run_sample(name, outdir):
+    """Runs samples/<name> with this refgraph, writing into outdir; returns its stdout."""
+    env = dict(os.environ, PYTHONPATH=module_root())
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "samples", name), str(outdir)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 @pytest.mark.skipif(not refgraph.features["graphviz"], reason="built --without-graphviz")
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11),
                     reason="the committed picture is drawn by Debian 12's CPython 3.11 (make docs)")
 def test_readme_picture_is_what_the_sample_draws(tmp_path):
-    env = dict(os.environ, PYTHONPATH=module_root())
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "registry_leak.py"), str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    run_sample("registry_leak.py", tmp_path)
     with open(os.path.join(ROOT, "docs", "images", "registry_leak.svg"), "rb") as f:
         committed = f.read()
     assert (tmp_path / "backrefs.svg").read_bytes() == committed, "run `make docs` to refresh it"
@@ -28,27 +34,21 @@ def test_readme_picture_is_what_the_sample_draws(tmp_path):
 
 
 def test_sample_writes_every_format_or_falls_back(tmp_path):
-    env = dict(os.environ, PYTHONPATH=module_root())
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "registry_leak.py"), str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "service.on_shutdown -> list len=100" in proc.stdout
+    stdout = run_sample("registry_leak.py", tmp_path)
+    assert "service.on_shutdown -> list len=100" in stdout
     names = set(os.listdir(tmp_path))
     assert {"chain.txt", "chain.dot", "backrefs.txt", "backrefs.dot"} <= names
     if refgraph.features["graphviz"]:
         assert {"chain.svg", "chain.png", "backrefs.svg", "backrefs.png"} <= names
     else:
-        assert "warning: refgraph cannot render .svg here" in proc.stdout
+        assert "warning: refgraph cannot render .svg here" in stdout
 
 
 @pytest.mark.skipif(not refgraph.features["graphviz"], reason="built --without-graphviz")
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11),
                     reason="the committed pictures are drawn by Debian 12's CPython 3.11 (make docs)")
 def test_guide_pictures_are_what_the_webshop_hunt_draws(tmp_path):
-    env = dict(os.environ, PYTHONPATH=module_root())
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "samples", "webshop.py"), str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    run_sample("webshop.py", tmp_path)
     for name in ("webshop-chain.svg", "webshop-backrefs.svg"):
         with open(os.path.join(ROOT, "docs", "images", name), "rb") as f:
             assert (tmp_path / name).read_bytes() == f.read(), name + ": run `make docs` to refresh it"
