@@ -250,3 +250,58 @@ def test_a_raising_filter_leaks_nothing():
             refgraph.typestats(objs, filter=boom)
     gc.collect()
     assert sys.getallocatedblocks() - before < 50
+
+
+# ------------------------------------------- the whole heap (objects=None)
+
+def count_in_gc_get_objects(name):
+    """A plain loop, so that no cell, generator or list of its own is counted
+    (objgraph's count() counts the closure cell of its generator)."""
+    n = 0
+    for o in gc.get_objects():
+        if type(o).__name__ == name:
+            n += 1
+    return n
+
+
+def test_the_whole_heap_is_what_gc_get_objects_sees():
+    """With objects=None the census reads the collector's lists in place: it
+    must count exactly what gc.get_objects() holds."""
+    gc.collect()
+    widgets = [Widget() for _ in range(50)]
+    assert refgraph.count("Widget") == objgraph.count("Widget") == 50
+    assert sorted(map(id, refgraph.by_type("test_census.Widget"))) == sorted(map(id, widgets))
+    for name in ["dict", "list", "function", "type", "cell", "method"]:
+        assert refgraph.count(name) == count_in_gc_get_objects(name), name
+    # Each result list refers to what it found, so compare addresses, kept in
+    # a tuple of ints, which the next collection stops tracking.
+    walked = tuple(sorted(map(id, refgraph.get_leaking_objects())))
+    gc.collect()
+    listed = tuple(sorted(map(id, refgraph.get_leaking_objects(gc.get_objects()))))
+    assert walked == listed and len(walked) > 0
+    assert not set(walked) & set(map(id, widgets))
+
+
+class CensusInFinalizer:
+    """Runs the census from __del__, which a collection calls while its lists
+    are in use: the census must fall back, not crash or miscount."""
+    results = []
+
+    def __init__(self):
+        self.cycle = self
+
+    def __del__(self):
+        CensusInFinalizer.results.append((refgraph.count("Widget"), objgraph.count("Widget"),
+                                          len(refgraph.by_type("Widget")),
+                                          len(refgraph.get_leaking_objects()) > 0))
+
+
+def test_census_from_a_finalizer_during_collection():
+    gc.collect()
+    keep = [Widget() for _ in range(5)]
+    CensusInFinalizer.results.clear()
+    for _ in range(3):
+        CensusInFinalizer()
+    gc.collect()
+    assert CensusInFinalizer.results == [(5, 5, 5, True)] * 3
+    del keep

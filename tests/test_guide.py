@@ -63,7 +63,8 @@ def test_the_readme_example_runs(tmp_path):
     proc = subprocess.run([sys.executable, "-W", "ignore::RuntimeWarning", "-c", script], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "Chain of 4 references from module webshop to Session:" in proc.stdout
+    # 4 references from 3.11 on; one more (an instance __dict__) before
+    assert re.search(r"Chain of [45] references from module webshop to Session:", proc.stdout)
     assert re.search(r"\['tok-\d{6}'\] -> Session  \[target\]", proc.stdout)
     report = proc.stdout.rsplit("Session  [target]\n", 1)[1]      # the redacted report, read back
     assert "<- method Session.flush  via __self__" in report and "tok-" not in report

@@ -97,7 +97,6 @@ def run_mypy(tmp_path, source, python=None):
     script.write_text(textwrap.dedent(source))
     cmd = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull]
     env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
     if python:
         cmd += ["--python-executable", python]
     else:
@@ -107,7 +106,7 @@ def run_mypy(tmp_path, source, python=None):
 
 
 def have_mypy():
-    return subprocess.run([sys.executable, "-c", "import mypy"], capture_output=True).returncode == 0
+    return subprocess.run([sys.executable, "-m", "mypy", "--version"], capture_output=True).returncode == 0
 
 
 GOOD = """

@@ -1,0 +1,28 @@
+/* A set of addresses kept as bitmaps, one per 64 KiB region of the address
+ * space, one bit per 8 bytes: objects that lie close together share a
+ * bitmap, so a set of a million heap objects fits in the CPU's caches where
+ * a hash table of them would not.  For marking which objects a heap walk
+ * reached.
+ *
+ * Addresses are opaque and never dereferenced; an address is known by its
+ * 8-byte slot (p and p + 1 are the same member).  The set owns its bitmaps
+ * and nothing else. */
+#ifndef REFGRAPH_ADDRSET_H
+#define REFGRAPH_ADDRSET_H
+
+#include <stddef.h>
+
+typedef struct rg_addrset rg_addrset;
+
+/* An empty set; RG_OK or RG_ENOMEM. */
+int rg_as_new(rg_addrset **out);
+/* Frees the set; NULL is fine. */
+void rg_as_free(rg_addrset *s);
+/* Adds p; RG_OK or RG_ENOMEM (the set is unchanged then). */
+int rg_as_add(rg_addrset *s, const void *p);
+/* 1 if p was added, else 0. */
+int rg_as_has(const rg_addrset *s, const void *p);
+/* Bytes the set holds now. */
+size_t rg_as_memory(const rg_addrset *s);
+
+#endif

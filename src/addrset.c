@@ -1,0 +1,123 @@
+#include "refgraph/addrset.h"
+#include "refgraph/status.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
+#define REGION_SHIFT 16                                  /* 64 KiB regions: 1 KiB of bits each */
+#define SLOT_SHIFT 3                                     /* one bit per 8 bytes */
+#define REGION_WORDS ((1u << (REGION_SHIFT - SLOT_SHIFT)) / 64u)
+
+typedef struct region {
+    uintptr_t number;        /* address >> REGION_SHIFT, plus one: 0 marks a free entry */
+    uint64_t *bits;
+} region;
+
+struct rg_addrset {
+    region *table;           /* open addressing on the region number */
+    size_t mask, count;
+    const region *last;      /* the region of the previous lookup: most are the same */
+};
+
+static size_t region_hash(uintptr_t number)
+{
+    return (size_t)(number * UINT64_C(0x9E3779B97F4A7C15) >> 16);
+}
+
+/* The table entry for number: its region, or the free entry it would take. */
+static region *region_slot(const rg_addrset *s, uintptr_t number)
+{
+    for (size_t i = region_hash(number) & s->mask;; i = (i + 1) & s->mask) {
+        region *r = &s->table[i];
+        if (r->number == number || r->number == 0)
+            return r;
+    }
+}
+
+static int grow(rg_addrset *s)
+{
+    size_t size = (s->mask + 1) * 2;
+    region *old = s->table;
+    size_t old_size = s->mask + 1;
+    s->table = calloc(size, sizeof *s->table);
+    if (s->table == NULL) {
+        s->table = old;
+        return RG_ENOMEM;
+    }
+    s->mask = size - 1;
+    for (size_t i = 0; i < old_size; i++) {
+        if (old[i].number != 0)
+            *region_slot(s, old[i].number) = old[i];
+    }
+    free(old);
+    s->last = NULL;
+    return RG_OK;
+}
+
+int rg_as_new(rg_addrset **out)
+{
+    rg_addrset *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->table = calloc(64, sizeof *s->table)) == NULL) {
+        free(s);
+        return RG_ENOMEM;
+    }
+    s->mask = 63;
+    *out = s;
+    return RG_OK;
+}
+
+void rg_as_free(rg_addrset *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i <= s->mask; i++)
+        free(s->table[i].bits);
+    free(s->table);
+    free(s);
+}
+
+static const region *find(const rg_addrset *s, uintptr_t number)
+{
+    if (s->last != NULL && s->last->number == number)
+        return s->last;
+    const region *r = region_slot(s, number);
+    return r->number == number ? r : NULL;
+}
+
+int rg_as_add(rg_addrset *s, const void *p)
+{
+    uintptr_t a = (uintptr_t)p, number = (a >> REGION_SHIFT) + 1;
+    const region *found = find(s, number);
+    if (found == NULL) {
+        if (2 * (s->count + 1) > s->mask + 1 && grow(s) != RG_OK)
+            return RG_ENOMEM;
+        region *r = region_slot(s, number);
+        if ((r->bits = calloc(REGION_WORDS, sizeof *r->bits)) == NULL)
+            return RG_ENOMEM;
+        r->number = number;
+        s->count++;
+        found = r;
+    }
+    s->last = found;
+    size_t bit = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
+    found->bits[bit / 64] |= UINT64_C(1) << (bit % 64);
+    return RG_OK;
+}
+
+int rg_as_has(const rg_addrset *s, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    const region *r = find(s, (a >> REGION_SHIFT) + 1);
+    if (r == NULL)
+        return 0;
+    size_t bit = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
+    return (int)((r->bits[bit / 64] >> (bit % 64)) & 1);
+}
+
+size_t rg_as_memory(const rg_addrset *s)
+{
+    return sizeof *s + (s->mask + 1) * sizeof *s->table + s->count * REGION_WORDS * sizeof(uint64_t);
+}

@@ -1,0 +1,41 @@
+#include "check.h"
+#include "refgraph/addrset.h"
+#include "refgraph/status.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+int main(void)
+{
+    enum { N = 100000 };
+    rg_addrset *s;
+    CHECK(rg_as_new(&s) == RG_OK);
+    /* Every other 16-byte slot of a 3.2 MB block (four regions), and one far away. */
+    char *block = malloc(32 * (size_t)N);
+    CHECK(block != NULL);
+    for (size_t i = 0; i < N; i++)
+        CHECK(rg_as_add(s, block + 32 * i) == RG_OK);
+    CHECK(rg_as_add(s, (void *)(uintptr_t)0x7f0000000008u) == RG_OK);
+    CHECK(rg_as_add(s, block) == RG_OK);   /* again: no change */
+    for (size_t i = 0; i < N; i++) {
+        CHECK(rg_as_has(s, block + 32 * i));
+        CHECK(!rg_as_has(s, block + 32 * i + 16));
+    }
+    CHECK(rg_as_has(s, (void *)(uintptr_t)0x7f0000000008u));
+    CHECK(!rg_as_has(s, (void *)(uintptr_t)0x7f0000000000u));
+    CHECK(!rg_as_has(s, (void *)(uintptr_t)0x7f0000100008u));   /* same offset, next region */
+    CHECK(!rg_as_has(s, NULL));
+    /* Thousands of regions: the region table grows and keeps every bit. */
+    for (uintptr_t r = 1; r <= 5000; r++)
+        CHECK(rg_as_add(s, (void *)(r << 20 | 0x40)) == RG_OK);
+    for (uintptr_t r = 1; r <= 5000; r++) {
+        CHECK(rg_as_has(s, (void *)(r << 20 | 0x40)));
+        CHECK(!rg_as_has(s, (void *)(r << 20 | 0x48)));
+    }
+    CHECK(rg_as_has(s, block + 32 * 77));
+    CHECK(rg_as_memory(s) > 5000u * 1024u);
+    rg_as_free(s);
+    rg_as_free(NULL);
+    free(block);
+    return check_result("test_addrset");
+}
