@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/alloc.h"
@@ -19,7 +20,10 @@ typedef struct region {
 struct rg_addrset {
     region *table;           /* open addressing on the region number */
     size_t mask, count;
-    const region *last;      /* the region of the previous lookup: most are the same */
+    /* Recent regions, direct-mapped by region number: a traversal
+     * alternates between a few regions (an object's own, its ints', its
+     * strings'), so most lookups stop here. */
+    const region *recent[16];
 };
 
 static size_t region_hash(uintptr_t number)
@@ -53,7 +57,7 @@ static int grow(rg_addrset *s)
             *region_slot(s, old[i].number) = old[i];
     }
     free(old);
-    s->last = NULL;
+    memset(s->recent, 0, sizeof s->recent);
     return RG_OK;
 }
 
@@ -79,12 +83,16 @@ void rg_as_free(rg_addrset *s)
     free(s);
 }
 
-static const region *find(const rg_addrset *s, uintptr_t number)
+static const region *find(rg_addrset *s, uintptr_t number)
 {
-    if (s->last != NULL && s->last->number == number)
-        return s->last;
+    const region **cached = &s->recent[number & 15];
+    if (*cached != NULL && (*cached)->number == number)
+        return *cached;
     const region *r = region_slot(s, number);
-    return r->number == number ? r : NULL;
+    if (r->number != number)
+        return NULL;
+    *cached = r;
+    return r;
 }
 
 int rg_as_add(rg_addrset *s, const void *p)
@@ -100,14 +108,14 @@ int rg_as_add(rg_addrset *s, const void *p)
         r->number = number;
         s->count++;
         found = r;
+        s->recent[number & 15] = r;
     }
-    s->last = found;
     size_t bit = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
     found->bits[bit / 64] |= UINT64_C(1) << (bit % 64);
     return RG_OK;
 }
 
-int rg_as_has(const rg_addrset *s, const void *p)
+int rg_as_has(rg_addrset *s, const void *p)
 {
     uintptr_t a = (uintptr_t)p;
     const region *r = find(s, (a >> REGION_SHIFT) + 1);

@@ -2597,26 +2597,35 @@ static int visit_mark_referenced(PyObject *o, void *arg)
     return 0;
 }
 
+/* Traverses op into the address set; as a walk's keep function, every object
+ * is kept, traversed while it is in the cache. */
+static int leak_traverse(PyObject *op, void *arg)
+{
+    leak_ctx *c = arg;
+    traverseproc traverse = PyObject_IS_GC(op) ? Py_TYPE(op)->tp_traverse : NULL;
+    if (traverse)
+        traverse(op, visit_mark_referenced, c);
+    return c->failed ? RG_ENOMEM : 1;
+}
+
 int rg_census_leaking(const rg_census *c, PyObject **objects)
 {
     if ((c->objects == NULL || c->objects == Py_None) && rg_collect_garbage() < 0)
         return RG_EPYTHON;
     /* Traversing runs no Python code and allocates no GC object until the
      * leaking objects are owned: the collector's lists can be read in place. */
-    census_heap ch;
-    int st = census_open(&ch, c->objects, 1, NULL, NULL);
+    leak_ctx ctx = {NULL, 0};
+    census_heap ch = {0};
+    int st = rg_as_new(&ctx.referenced);
+    if (st == RG_OK)
+        st = census_open(&ch, c->objects, 1, leak_traverse, &ctx);
     PyObject **items = ch.items;
     Py_ssize_t n = ch.n;
-    leak_ctx ctx = {NULL, 0};
-    if (st == RG_OK)
-        st = rg_as_new(&ctx.referenced);
-    for (Py_ssize_t i = 0; st == RG_OK && i < n; i++) {
+    for (Py_ssize_t i = 0; st == RG_OK && !ch.kept_only && i < n; i++) {
         PREFETCH_AHEAD(items, i, n);
-        traverseproc traverse = PyObject_IS_GC(items[i]) ? Py_TYPE(items[i])->tp_traverse : NULL;
-        if (traverse)
-            traverse(items[i], visit_mark_referenced, &ctx);
-        if (ctx.failed)
-            st = RG_ENOMEM;
+        int kept = leak_traverse(items[i], &ctx);
+        if (kept < 0)
+            st = kept;
     }
     /* The leaking objects, owned, before the result list is allocated. */
     Py_ssize_t leaking = 0;

@@ -20,8 +20,8 @@ int rg_as_new(rg_addrset **out);
 void rg_as_free(rg_addrset *s);
 /* Adds p; RG_OK or RG_ENOMEM (the set is unchanged then). */
 int rg_as_add(rg_addrset *s, const void *p);
-/* 1 if p was added, else 0. */
-int rg_as_has(const rg_addrset *s, const void *p);
+/* 1 if p was added, else 0 (not const: it caches the region it found). */
+int rg_as_has(rg_addrset *s, const void *p);
 /* Bytes the set holds now. */
 size_t rg_as_memory(const rg_addrset *s);
 
