@@ -2489,6 +2489,24 @@ static int type_matches(rg_ptrmap *known, PyTypeObject *tp, PyObject *typename, 
     return match;
 }
 
+/* Ends a census that owns n references in found (a PyMem_Raw array, freed
+ * here): if st is RG_OK, *list gets a new list taking them over; otherwise,
+ * or if the list cannot be made, they are released.  Returns the status. */
+static int take_into_list(int st, PyObject **found, Py_ssize_t n, PyObject **list)
+{
+    *list = st == RG_OK ? PyList_New(n) : NULL;
+    if (st == RG_OK && *list == NULL)
+        st = RG_EPYTHON;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (*list != NULL)
+            PyList_SET_ITEM(*list, k, found[k]);
+        else
+            Py_DECREF(found[k]);
+    }
+    PyMem_RawFree(found);
+    return st;
+}
+
 /* Whether an object's type is named typename.  A few types make up most of
  * a heap: a small direct-mapped cache of type -> answer spares the map
  * lookup per object. */
@@ -2550,21 +2568,12 @@ static int census_match(const rg_census *c, PyObject *typename, PyObject **out, 
         *count += match;
     }
     census_close(&ch);
-    PyObject *list = NULL;
-    if (st == RG_OK && out != NULL && (list = PyList_New((Py_ssize_t)*count)) == NULL)
-        st = RG_EPYTHON;
-    if (list != NULL) {
-        if (*count > 0)   /* an empty list has no item array */
-            memcpy(((PyListObject *)list)->ob_item, found, (size_t)*count * sizeof *found);
-    } else {
-        for (long long k = 0; found != NULL && k < *count; k++)
-            Py_DECREF(found[k]);
-    }
-    PyMem_RawFree(found);
     rg_pm_free(&m.known);
-    if (out != NULL)
-        return hand_over(st, list, out);
-    return st;
+    if (out == NULL)
+        return st;
+    PyObject *list;
+    st = take_into_list(st, found, (Py_ssize_t)*count, &list);
+    return hand_over(st, list, out);
 }
 
 int rg_census_count(const rg_census *c, PyObject *typename, long long *count)
@@ -2640,16 +2649,8 @@ int rg_census_leaking(const rg_census *c, PyObject **objects)
     }
     rg_as_free(ctx.referenced);
     census_close(&ch);
-    PyObject *out = st == RG_OK ? PyList_New(leaking) : NULL;
-    if (st == RG_OK && out == NULL)
-        st = RG_EPYTHON;
-    for (Py_ssize_t k = 0; k < leaking; k++) {
-        if (out != NULL)
-            PyList_SET_ITEM(out, k, found[k]);
-        else
-            Py_DECREF(found[k]);
-    }
-    PyMem_RawFree(found);
+    PyObject *out;
+    st = take_into_list(st, found, leaking, &out);
     return hand_over(st, out, objects);
 }
 
