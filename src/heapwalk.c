@@ -2191,9 +2191,9 @@ static const gc_generation_mirror *gc_generations(void)
  * RG_E* status to stop.  It must run no Python code and allocate no GC object. */
 typedef int (*census_keep_fn)(PyObject *op, void *arg);
 
-/* Borrowed pointers to the objects of generations 0-2 that keep accepts (all
- * if keep is NULL), in gc.get_objects() order, valid until Python code runs
- * or a GC object is allocated. */
+/* Borrowed pointers to the objects of generations 0-2 that keep accepts, in
+ * gc.get_objects() order, valid until Python code runs or a GC object is
+ * allocated. */
 static int gc_walk(const gc_generation_mirror *gen, census_keep_fn keep, void *arg, PyObject ***out,
                    Py_ssize_t *n)
 {
@@ -2214,7 +2214,7 @@ static int gc_walk(const gc_generation_mirror *gen, census_keep_fn keep, void *a
                 PyMem_RawFree(items);
                 return GC_WALK_UNSURE;
             }
-            int kept = keep != NULL ? keep(op, arg) : 1;
+            int kept = keep(op, arg);
             if (kept < 0) {
                 PyMem_RawFree(items);
                 return kept;
@@ -2242,25 +2242,25 @@ static int gc_walk(const gc_generation_mirror *gen, census_keep_fn keep, void *a
 typedef struct census_heap {
     PyObject *seq;           /* a snapshot or the caller's objects (untracked list), or NULL */
     PyObject **walked;       /* or borrowed pointers read from the collector's lists */
-    int kept_only;           /* walked holds only what keep accepted */
+    int kept_only;           /* items were walked: keep has seen each, and they are what it kept */
     PyObject **items;
     Py_ssize_t n;
 } census_heap;
 
-/* Opens objects (NULL or None: the GC heap).  in_place: the caller runs no
- * Python code and allocates no GC object while it reads ch->items, so the
- * collector's lists may be read directly, and keep (if not NULL) applied
- * during that walk, while each object is in the cache (ch->kept_only says
- * so; otherwise the caller applies it). */
-static int census_open(census_heap *ch, PyObject *objects, int in_place, census_keep_fn keep, void *arg)
+/* Opens objects (NULL or None: the GC heap).  The caller runs no Python code
+ * and allocates no GC object while it reads ch->items, so for the GC heap the
+ * collector's lists are read directly and keep applied during that walk,
+ * while each object is in the cache (ch->kept_only says so; otherwise, for a
+ * snapshot or the caller's objects, the caller applies keep itself). */
+static int census_open(census_heap *ch, PyObject *objects, census_keep_fn keep, void *arg)
 {
     memset(ch, 0, sizeof *ch);
-    if ((objects == NULL || objects == Py_None) && in_place) {
+    if (objects == NULL || objects == Py_None) {
         const gc_generation_mirror *gen = gc_generations();
         int st = gen != NULL ? gc_walk(gen, keep, arg, &ch->walked, &ch->n) : GC_WALK_UNSURE;
         if (st != GC_WALK_UNSURE) {
             ch->items = ch->walked;
-            ch->kept_only = keep != NULL;
+            ch->kept_only = 1;
             return st;
         }
     }
@@ -2546,7 +2546,7 @@ static int census_match(const rg_census *c, PyObject *typename, PyObject **out, 
     /* Type names are read (no Python code, no GC allocation) until the
      * matches are owned: the collector's lists can be read in place. */
     census_heap ch;
-    int st = census_open(&ch, c->objects, 1, matcher_test, &m);
+    int st = census_open(&ch, c->objects, matcher_test, &m);
     PyObject **items = ch.items;
     Py_ssize_t n = ch.n;
     /* Matches are owned before a list of the right size is allocated. */
@@ -2627,7 +2627,7 @@ int rg_census_leaking(const rg_census *c, PyObject **objects)
     census_heap ch = {0};
     int st = rg_as_new(&ctx.referenced);
     if (st == RG_OK)
-        st = census_open(&ch, c->objects, 1, leak_traverse, &ctx);
+        st = census_open(&ch, c->objects, leak_traverse, &ctx);
     PyObject **items = ch.items;
     Py_ssize_t n = ch.n;
     for (Py_ssize_t i = 0; st == RG_OK && !ch.kept_only && i < n; i++) {
