@@ -8,8 +8,8 @@
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/alloc.h"
 
-#define REGION_SHIFT 16                                  /* 64 KiB regions: 1 KiB of bits each */
-#define SLOT_SHIFT 3                                     /* one bit per 8 bytes */
+#define REGION_SHIFT 16                                  /* 64 KiB regions: 512 bytes of bits each */
+#define SLOT_SHIFT 4                                     /* one bit per 16 bytes: no two objects share one */
 #define REGION_WORDS ((1u << (REGION_SHIFT - SLOT_SHIFT)) / 64u)
 
 typedef struct region {
@@ -83,33 +83,46 @@ void rg_as_free(rg_addrset *s)
     free(s);
 }
 
-static const region *find(rg_addrset *s, uintptr_t number)
+/* The table's region for number, remembered as recent, or NULL. */
+static __attribute__((noinline)) const region *find_in_table(rg_addrset *s, uintptr_t number)
 {
-    const region **cached = &s->recent[number & 15];
-    if (*cached != NULL && (*cached)->number == number)
-        return *cached;
     const region *r = region_slot(s, number);
     if (r->number != number)
         return NULL;
-    *cached = r;
+    s->recent[number & 15] = r;
     return r;
 }
 
+static inline const region *find(rg_addrset *s, uintptr_t number)
+{
+    const region *cached = s->recent[number & 15];
+    if (cached != NULL && cached->number == number)
+        return cached;
+    return find_in_table(s, number);
+}
+
+/* The region for a number not seen yet: a new bitmap, or NULL without memory. */
+static __attribute__((noinline)) const region *add_region(rg_addrset *s, uintptr_t number)
+{
+    if (2 * (s->count + 1) > s->mask + 1 && grow(s) != RG_OK)
+        return NULL;
+    region *r = region_slot(s, number);
+    if ((r->bits = calloc(REGION_WORDS, sizeof *r->bits)) == NULL)
+        return NULL;
+    r->number = number;
+    s->count++;
+    s->recent[number & 15] = r;
+    return r;
+}
+
+/* Called once per reference of the heap: the common case (a recent region)
+ * stays a leaf that touches two cache lines. */
 int rg_as_add(rg_addrset *s, const void *p)
 {
     uintptr_t a = (uintptr_t)p, number = (a >> REGION_SHIFT) + 1;
     const region *found = find(s, number);
-    if (found == NULL) {
-        if (2 * (s->count + 1) > s->mask + 1 && grow(s) != RG_OK)
-            return RG_ENOMEM;
-        region *r = region_slot(s, number);
-        if ((r->bits = calloc(REGION_WORDS, sizeof *r->bits)) == NULL)
-            return RG_ENOMEM;
-        r->number = number;
-        s->count++;
-        found = r;
-        s->recent[number & 15] = r;
-    }
+    if (found == NULL && (found = add_region(s, number)) == NULL)
+        return RG_ENOMEM;
     size_t bit = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
     found->bits[bit / 64] |= UINT64_C(1) << (bit % 64);
     return RG_OK;

@@ -2591,30 +2591,17 @@ int rg_census_by_type(const rg_census *c, PyObject *typename, PyObject **objects
  * bitmaps small enough to stay in the cache, where a hash table of a
  * million objects would miss on nearly every lookup.  The referents are
  * never read, only their addresses. */
-typedef struct leak_ctx {
-    rg_addrset *referenced;
-    int failed;
-} leak_ctx;
-
-static int visit_mark_referenced(PyObject *o, void *arg)
+static int visit_mark_referenced(PyObject *o, void *referenced)
 {
-    leak_ctx *c = arg;
-    if (rg_as_add(c->referenced, o) != RG_OK) {
-        c->failed = 1;
-        return -1;
-    }
-    return 0;
+    return rg_as_add(referenced, o) == RG_OK ? 0 : -1;
 }
 
-/* Traverses op into the address set; as a walk's keep function, every object
- * is kept, traversed while it is in the cache. */
-static int leak_traverse(PyObject *op, void *arg)
+/* Traverses op, an object of the collector's lists, into the address set;
+ * as a walk's keep function, every object is kept, traversed while it is in
+ * the cache. */
+static int leak_traverse(PyObject *op, void *referenced)
 {
-    leak_ctx *c = arg;
-    traverseproc traverse = PyObject_IS_GC(op) ? Py_TYPE(op)->tp_traverse : NULL;
-    if (traverse)
-        traverse(op, visit_mark_referenced, c);
-    return c->failed ? RG_ENOMEM : 1;
+    return Py_TYPE(op)->tp_traverse(op, visit_mark_referenced, referenced) == 0 ? 1 : RG_ENOMEM;
 }
 
 int rg_census_leaking(const rg_census *c, PyObject **objects)
@@ -2623,18 +2610,18 @@ int rg_census_leaking(const rg_census *c, PyObject **objects)
         return RG_EPYTHON;
     /* Traversing runs no Python code and allocates no GC object until the
      * leaking objects are owned: the collector's lists can be read in place. */
-    leak_ctx ctx = {NULL, 0};
+    rg_addrset *referenced = NULL;
     census_heap ch = {0};
-    int st = rg_as_new(&ctx.referenced);
+    int st = rg_as_new(&referenced);
     if (st == RG_OK)
-        st = census_open(&ch, c->objects, leak_traverse, &ctx);
+        st = census_open(&ch, c->objects, leak_traverse, referenced);
     PyObject **items = ch.items;
     Py_ssize_t n = ch.n;
     for (Py_ssize_t i = 0; st == RG_OK && !ch.kept_only && i < n; i++) {
         PREFETCH_AHEAD(items, i, n);
-        int kept = leak_traverse(items[i], &ctx);
-        if (kept < 0)
-            st = kept;
+        /* The caller's objects need not be containers. */
+        if (PyObject_IS_GC(items[i]) && leak_traverse(items[i], referenced) < 0)
+            st = RG_ENOMEM;
     }
     /* The leaking objects, owned, before the result list is allocated. */
     Py_ssize_t leaking = 0;
@@ -2642,12 +2629,12 @@ int rg_census_leaking(const rg_census *c, PyObject **objects)
     if (st == RG_OK && found == NULL)
         st = RG_ENOMEM;
     for (Py_ssize_t i = 0; st == RG_OK && i < n; i++) {
-        if (!rg_as_has(ctx.referenced, items[i])) {
+        if (!rg_as_has(referenced, items[i])) {
             Py_INCREF(items[i]);
             found[leaking++] = items[i];
         }
     }
-    rg_as_free(ctx.referenced);
+    rg_as_free(referenced);
     census_close(&ch);
     PyObject *out;
     st = take_into_list(st, found, leaking, &out);

@@ -1,11 +1,12 @@
 /* A set of addresses kept as bitmaps, one per 64 KiB region of the address
- * space, one bit per 8 bytes: objects that lie close together share a
+ * space, one bit per 16 bytes: objects that lie close together share a
  * bitmap, so a set of a million heap objects fits in the CPU's caches where
  * a hash table of them would not.  For marking which objects a heap walk
  * reached.
  *
  * Addresses are opaque and never dereferenced; an address is known by its
- * 8-byte slot (p and p + 1 are the same member).  The set owns its bitmaps
+ * 16-byte slot (p and p + 8 may be the same member), which tells any two
+ * Python objects apart: each is at least 16 bytes long.  The set owns its bitmaps
  * and nothing else. */
 #ifndef REFGRAPH_ADDRSET_H
 #define REFGRAPH_ADDRSET_H
