@@ -2606,8 +2606,6 @@ static int leak_traverse(PyObject *op, void *referenced)
 
 int rg_census_leaking(const rg_census *c, PyObject **objects)
 {
-    if ((c->objects == NULL || c->objects == Py_None) && rg_collect_garbage() < 0)
-        return RG_EPYTHON;
     /* Traversing runs no Python code and allocates no GC object until the
      * leaking objects are owned: the collector's lists can be read in place. */
     rg_addrset *referenced = NULL;

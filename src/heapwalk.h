@@ -70,7 +70,7 @@ int rg_census_count(const rg_census *c, struct _object *typename, long long *cou
 int rg_census_by_type(const rg_census *c, struct _object *typename, struct _object **objects);
 
 /* A new list of the objects that no other counted object refers to, in
- * order (gc.collect() first when c->objects is NULL, as objgraph). */
+ * order; no collection (the caller runs one first if it wants). */
 int rg_census_leaking(const rg_census *c, struct _object **objects);
 
 /* A new list of the tracked objects whose id() is in addresses (an iterable

@@ -1443,9 +1443,14 @@ static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
 
 static PyObject *get_leaking_objects(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"objects", NULL};
+    static char *kwlist[] = {"objects", "gc_collect", NULL};
     PyObject *objects = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get_leaking_objects", kwlist, &objects))
+    int gc_collect = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$p:get_leaking_objects", kwlist, &objects, &gc_collect))
+        return NULL;
+    /* As objgraph: the whole heap is looked at after a collection, a given
+     * list as it is. */
+    if (objects_arg(objects) == NULL && gc_collect && rg_collect_garbage() < 0)
         return NULL;
     rg_census c = {objects_arg(objects), NULL, 1, 0};
     PyObject *result = NULL;
@@ -1640,8 +1645,9 @@ static PyMethodDef module_methods[] = {
      "{type name: set of id()s} of the objects new since the last call, and a table of old,\n"
      "current and new counts per type (limit rows, None for all, 0 for none)."},
     {"get_leaking_objects", (PyCFunction)(void (*)(void))get_leaking_objects, METH_VARARGS | METH_KEYWORDS,
-     "get_leaking_objects(objects=None)\n--\n\n"
-     "The objects no other object (of objects, or of the GC heap after gc.collect()) refers to."},
+     "get_leaking_objects(objects=None, *, gc_collect=True)\n--\n\n"
+     "The objects no other object (of objects, or of the GC heap) refers to.  For the GC heap,\n"
+     "gc.collect() runs first unless gc_collect=False."},
     {"by_type", (PyCFunction)(void (*)(void))by_type, METH_VARARGS | METH_KEYWORDS,
      "by_type(typename, objects=None)\n--\n\n"
      "The objects whose type is named typename (a dotted name matches 'module.name')."},

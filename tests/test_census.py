@@ -1,4 +1,5 @@
 """The heap census: objgraph's counting, growth and lookup functions."""
+import ctypes
 import gc
 import io
 
@@ -280,6 +281,37 @@ def test_the_whole_heap_is_what_gc_get_objects_sees():
     listed = tuple(sorted(map(id, refgraph.get_leaking_objects(gc.get_objects()))))
     assert walked == listed and len(walked) > 0
     assert not set(walked) & set(map(id, widgets))
+
+
+def test_get_leaking_objects_without_a_collection():
+    """An object held by C code (an extra reference) and by a garbage cycle:
+    only a collection shows it as leaking; gc_collect=False must not collect."""
+    gc.collect()
+    held = Widget()
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(held))    # the "C extension" reference
+    held_id = id(held)
+    collections = []
+    callback = lambda phase, info: collections.append((phase, info["generation"]))
+    gc.disable()
+    gc.callbacks.append(callback)
+    try:
+        cycle = Gadget()
+        cycle.me, cycle.held = cycle, held
+        del cycle, held
+        assert held_id not in map(id, refgraph.get_leaking_objects(gc_collect=False))
+        assert collections == []
+        assert held_id in map(id, refgraph.get_leaking_objects())
+        assert collections == [("start", 2), ("stop", 2)]
+        # A given list is looked at as it is, as objgraph does.
+        refgraph.get_leaking_objects([], gc_collect=True)
+        assert len(collections) == 2
+    finally:
+        gc.callbacks.remove(callback)
+        gc.enable()
+    held = refgraph.at(held_id)
+    ctypes.pythonapi.Py_DecRef(ctypes.py_object(held))
+    with pytest.raises(TypeError):
+        refgraph.get_leaking_objects(None, True)          # keyword only
 
 
 class CensusInFinalizer:

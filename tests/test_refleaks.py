@@ -52,6 +52,7 @@ def exercise(module, tmpdir):
     refgraph.show_most_common_types(objects=module.items, file=io.StringIO())
     refgraph.by_type("Leak", module.items)
     refgraph.get_leaking_objects(module.items)
+    refgraph.get_leaking_objects(gc_collect=False)
     refgraph.growth(peak_stats={}, filter=lambda o: type(o) is Leak, gc_collect=False)
     refgraph.show_growth(peak_stats={}, filter=lambda o: type(o) is Leak, file=io.StringIO(),
                          gc_collect=False)
