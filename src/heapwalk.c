@@ -2419,9 +2419,26 @@ static int tally_sequence(tally *t, PyObject *seq, PyObject *filter)
     return RG_OK;
 }
 
+/* As a walk's keep function: counts op, keeps nothing. */
+static int tally_keep(PyObject *op, void *t)
+{
+    int st = tally_add(t, Py_TYPE(op));
+    return st == RG_OK ? 0 : st;
+}
+
 /* Counts c's objects (and with c->untracked what they reach) per type. */
 static int census_tally(const rg_census *c, tally *t)
 {
+    if (c->filter == NULL && !c->untracked) {
+        /* Counting runs no Python code and allocates no GC object: the
+         * collector's lists can be read in place. */
+        census_heap ch;
+        int st = census_open(&ch, c->objects, tally_keep, t);
+        if (st == RG_OK && !ch.kept_only)
+            st = tally_sequence(t, ch.seq, NULL);
+        census_close(&ch);
+        return st;
+    }
     PyObject *seq;
     int st = census_objects(c->objects, &seq);
     if (st != RG_OK)

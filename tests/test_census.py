@@ -274,6 +274,8 @@ def test_the_whole_heap_is_what_gc_get_objects_sees():
     assert sorted(map(id, refgraph.by_type("test_census.Widget"))) == sorted(map(id, widgets))
     for name in ["dict", "list", "function", "type", "cell", "method"]:
         assert refgraph.count(name) == count_in_gc_get_objects(name), name
+        assert refgraph.typestats()[name] == count_in_gc_get_objects(name), name
+    assert refgraph.typestats()["Widget"] == 50
     # Each result list refers to what it found, so compare addresses, kept in
     # a tuple of ints, which the next collection stops tracking.
     walked = tuple(sorted(map(id, refgraph.get_leaking_objects())))
