@@ -2675,23 +2675,164 @@ int rg_census_at_addrs(PyObject *addresses, PyObject **objects)
     return hand_over(st, out, objects);
 }
 
+/* at() called over and over looks addresses up in an index instead of
+ * walking the heap each time: the addresses of the tracked objects seen by
+ * the last walk.  Such an address may only be read while its object's
+ * memory is still allocated, so the index is kept honest the way
+ * tracemalloc watches memory: a hook on the object allocator takes out the
+ * addresses a freed or moved block held.  After as many frees as the walk
+ * saw objects the heap has changed enough that the index is dropped, which
+ * bounds what the hook costs.  The allocator is one per process, so this
+ * state is too; allocator calls and at() all hold the GIL. */
+typedef struct at_index_state {
+    PyMemAllocatorEx previous;   /* what the hook calls */
+    int hooked;
+    rg_addrset *live;            /* tracked at the last walk and not freed since, or NULL */
+    size_t frees_left;
+} at_index_state;
+
+static at_index_state at_index;
+
+static void at_hook_free(void *ctx, void *block);
+
+/* Unhooks unless another hook (tracemalloc started later) calls ours: it
+ * would be cut off, so ours stays and passes calls through.  Safe from
+ * inside the hook: a call in progress has already read the allocator. */
+static void unhook_object_allocator(void)
+{
+    PyMemAllocatorEx current;
+    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &current);
+    if (at_index.hooked && current.free == at_hook_free) {
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &at_index.previous);
+        at_index.hooked = 0;
+    }
+}
+
+void rg_census_at_release(void)
+{
+    rg_as_free(at_index.live);
+    at_index.live = NULL;
+    unhook_object_allocator();
+}
+
+/* A GC object starts after its GC header, or after a pre-header (managed
+ * dict and weakref pointers, 3.11+) and the GC header. */
+static void forget_block(void *block)
+{
+    if (at_index.live == NULL || block == NULL)
+        return;
+    rg_as_remove(at_index.live, (char *)block + sizeof(gc_head_mirror));
+    rg_as_remove(at_index.live, (char *)block + sizeof(gc_head_mirror) + 2 * sizeof(PyObject *));
+    if (--at_index.frees_left == 0)
+        rg_census_at_release();
+}
+
+/* The previous allocator's members are called in parentheses: the
+ * fault-injection build defines malloc() and friends as macros. */
+static void *at_hook_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return (at_index.previous.malloc)(at_index.previous.ctx, size);
+}
+
+static void *at_hook_calloc(void *ctx, size_t count, size_t size)
+{
+    (void)ctx;
+    return (at_index.previous.calloc)(at_index.previous.ctx, count, size);
+}
+
+static void *at_hook_realloc(void *ctx, void *block, size_t size)
+{
+    (void)ctx;
+    forget_block(block);
+    return (at_index.previous.realloc)(at_index.previous.ctx, block, size);
+}
+
+static void at_hook_free(void *ctx, void *block)
+{
+    (void)ctx;
+    forget_block(block);
+    (at_index.previous.free)(at_index.previous.ctx, block);
+}
+
+static void hook_object_allocator(void)
+{
+    if (at_index.hooked)
+        return;
+    PyMemAllocatorEx hook = {NULL, at_hook_malloc, at_hook_calloc, at_hook_realloc, at_hook_free};
+    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &at_index.previous);
+    PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook);
+    at_index.hooked = 1;
+}
+
+/* The object at addr, if the index knows it and it is tracked and in a
+ * generation now (a list's or dict's free list keeps the memory of an
+ * untracked one; a collection flags the links of those it looks at), else
+ * NULL.  The index holds 16-byte aligned addresses only. */
+static PyObject *at_from_index(void *addr)
+{
+    if (at_index.live == NULL || ((uintptr_t)addr & 15) != 0 || !rg_as_has(at_index.live, addr))
+        return NULL;
+    uintptr_t next = ((const gc_head_mirror *)addr - 1)->next;
+    return next != 0 && (next & (sizeof(void *) - 1)) == 0 ? (PyObject *)addr : NULL;
+}
+
+typedef struct at_walk {
+    void *addr;
+    PyObject *found;
+    rg_addrset *seen;    /* the new index, or NULL */
+    size_t n;
+    int aligned;         /* every object 16-byte aligned: the index can tell them apart */
+} at_walk;
+
+/* As a walk's keep function: looks at op, keeps nothing. */
+static int at_note(PyObject *op, void *arg)
+{
+    at_walk *w = arg;
+    if ((void *)op == w->addr)
+        w->found = op;
+    w->n++;
+    w->aligned &= ((uintptr_t)op & 15) == 0;
+    return w->seen == NULL || rg_as_add(w->seen, op) == RG_OK ? 0 : RG_ENOMEM;
+}
+
 int rg_census_at(void *addr, PyObject **object)
 {
-    PyObject *seq;
-    int st = census_objects(NULL, &seq);
-    if (st != RG_OK)
-        return st;
-    PyObject *found = Py_None;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(seq); i++) {
-        if ((void *)PyList_GET_ITEM(seq, i) == addr) {
-            found = PyList_GET_ITEM(seq, i);
-            break;
-        }
+    PyObject *known = at_from_index(addr);
+    if (known != NULL) {
+        *object = Py_NewRef(known);
+        return RG_OK;
     }
-    Py_INCREF(found);
-    Py_DECREF(seq);
-    *object = found;
-    return RG_OK;
+    /* Not known: one walk finds it and indexes the heap for the next calls,
+     * with the hook in place before it so that no free goes unseen. */
+    rg_census_at_release();
+    at_walk w = {addr, NULL, NULL, 0, 1};
+    if (rg_as_new(&w.seen) == RG_OK)
+        hook_object_allocator();
+    census_heap ch;
+    int st = census_open(&ch, NULL, at_note, &w);
+    if (st == RG_ENOMEM && w.seen != NULL) {
+        /* No memory for the index: the walk still answers. */
+        rg_as_free(w.seen);
+        w = (at_walk){addr, NULL, NULL, 0, 1};
+        st = census_open(&ch, NULL, at_note, &w);
+    }
+    for (Py_ssize_t i = 0; st == RG_OK && !ch.kept_only && i < ch.n; i++) {
+        if ((void *)ch.items[i] == addr)
+            w.found = ch.items[i];
+    }
+    /* gc.get_objects() instead of a walk means a collection is running:
+     * no index from that. */
+    if (st == RG_OK && ch.kept_only && w.seen != NULL && w.aligned) {
+        at_index.live = w.seen;
+        at_index.frees_left = w.n + 1;
+    } else {
+        rg_as_free(w.seen);
+        rg_census_at_release();
+    }
+    *object = st == RG_OK ? Py_NewRef(w.found != NULL ? w.found : Py_None) : NULL;
+    census_close(&ch);
+    return st;
 }
 
 int rg_census_ids_by_type(int shortnames, PyObject **ids)

@@ -1652,7 +1652,8 @@ static PyMethodDef module_methods[] = {
      "by_type(typename, objects=None)\n--\n\n"
      "The objects whose type is named typename (a dotted name matches 'module.name')."},
     {"at", at, METH_O,
-     "at(addr, /)\n--\n\nThe object tracked by the GC whose id() is addr, or None."},
+     "at(addr, /)\n--\n\nThe object tracked by the GC whose id() is addr, or None.  Repeated calls\n"
+     "use an index of the last walk of the heap."},
     {"at_addrs", at_addrs, METH_O,
      "at_addrs(address_set, /)\n--\n\n"
      "The objects tracked by the GC whose id() is in address_set, found in one pass."},
@@ -1735,6 +1736,7 @@ static int module_clear(PyObject *module)
 static void module_free(void *module)
 {
     module_clear((PyObject *)module);
+    rg_census_at_release();
 }
 
 static PyModuleDef_Slot module_slots[] = {

@@ -316,6 +316,70 @@ def test_get_leaking_objects_without_a_collection():
         refgraph.get_leaking_objects(None, True)          # keyword only
 
 
+def both_at(addr):
+    """refgraph.at(addr) and objgraph.at(addr) must be the same object (or None)."""
+    ours, theirs = refgraph.at(addr), objgraph.at(addr)
+    assert ours is theirs, (hex(addr), ours, theirs)
+    return ours
+
+
+def test_at_over_and_over_follows_the_heap():
+    """Repeated at() answers from an index of the last walk; frees, moves,
+    free lists, untracking and tracemalloc must never make it hand back
+    memory that is no longer that object."""
+    gc.collect()
+    widgets = [Widget() for _ in range(200)]
+    lists = [[i] for i in range(200)]
+    addrs = [id(o) for o in widgets + lists]
+    for o in widgets + lists:
+        assert refgraph.at(id(o)) is o
+    # Freed instances (their blocks go back to the allocator) and lists
+    # (kept untracked in the list free list): gone, whatever reuses them.
+    # Their blocks reused at once by strings, whose length lies where a GC
+    # header was (a lookup that missed would walk and index the heap anew).
+    del widgets[::2], lists[::2]
+    strings = ["%0*d" % (n, i) for n in range(64, 0, -8) for i in range(300)]
+    for a in addrs:
+        both_at(a)
+    fresh = [Widget() for _ in range(100)] + [[i] for i in range(100)]
+    for a in addrs + [id(o) for o in fresh]:
+        both_at(a)
+    # A tuple of ints stops being tracked at the next collection.
+    pair = tuple([1, 2])
+    assert refgraph.at(id(pair)) is pair
+    gc.collect()
+    assert both_at(id(pair)) is None
+    # A dict becomes tracked when it first holds a container.
+    d = {}
+    assert both_at(id(d)) is None
+    d["x"] = []
+    assert refgraph.at(id(d)) is d
+    # Addresses inside an object are not objects.
+    assert refgraph.at(id(fresh[0]) + 8) is None and refgraph.at(id(fresh[0]) + 16) is not fresh[0]
+    # tracemalloc hooks the allocator on top of refgraph's and back off.
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        gone = Widget()
+        gone_addr = id(gone)
+        assert refgraph.at(gone_addr) is gone
+        del gone
+        both_at(gone_addr)
+        assert refgraph.at(id(widgets[1])) is widgets[1]
+    finally:
+        tracemalloc.stop()
+    del fresh[:]
+    for a in addrs:
+        both_at(a)
+    # Churn: more frees than the index has objects drops it; still right.
+    assert refgraph.at(id(widgets[1])) is widgets[1]
+    for _ in range(3):
+        churn = [Widget() for _ in range(len(gc.get_objects()))]
+        del churn
+    for a in addrs:
+        both_at(a)
+
+
 class CensusInFinalizer:
     """Runs the census from __del__, which a collection calls while its lists
     are in use: the census must fall back, not crash or miscount."""

@@ -44,10 +44,14 @@ def scenarios(module):
         if refgraph.features["graphviz"]:
             return g.render("svg"), g.render("png")
         return g.render("dot")
-    return [chain, backrefs, deep_backrefs, refs, nochain, census, render]
+    def lookups():
+        # The first call misses and indexes the heap; the others use the index.
+        return [refgraph.at(1)] + [refgraph.at(id(o)) is o for o in module.items]
+
+    return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups]
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(8))
 def test_every_allocation_failure_is_a_memoryerror(module, index):
     module.items = [Leak(), {"k": Leak()}, [Leak()]]
     scenario = scenarios(module)[index]
@@ -67,9 +71,15 @@ def test_every_allocation_failure_is_a_memoryerror(module, index):
             outcomes["ok"] += 1
             if index not in (2, 4):             # deterministic answers must not change
                 assert type(result) is type(expected)
+            if index == 7:
+                assert result == expected
         finally:
             refgraph._fail_allocation(0)
-    assert outcomes["MemoryError"] > 0, outcomes
+    if index == 7:
+        # at() only allocates for its index, and answers without one.
+        assert outcomes["MemoryError"] == 0, outcomes
+    else:
+        assert outcomes["MemoryError"] > 0, outcomes
     # Nothing leaked on the way: the heap looks as before.
     gc.collect()
     before = sys.getallocatedblocks()
