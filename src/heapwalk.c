@@ -2686,26 +2686,39 @@ int rg_census_at_addrs(PyObject *addresses, PyObject **objects)
  * state is too; allocator calls and at() all hold the GIL. */
 typedef struct at_index_state {
     PyMemAllocatorEx previous;   /* what the hook calls */
-    int hooked;
     rg_addrset *live;            /* tracked at the last walk and not freed since, or NULL */
     size_t frees_left;
+    int saw_free;                /* set by the hook: see hook_sees_frees() */
 } at_index_state;
 
 static at_index_state at_index;
 
 static void at_hook_free(void *ctx, void *block);
 
-/* Unhooks unless another hook (tracemalloc started later) calls ours: it
- * would be cut off, so ours stays and passes calls through.  Safe from
- * inside the hook: a call in progress has already read the allocator. */
+/* Whether frees reach our hook: it may be on top, or called by another
+ * hook on top of it (tracemalloc started later), or taken out by one
+ * (tracemalloc started earlier and stopped, putting back what it had
+ * found).  Only a free tells them apart.  The index is trusted only while
+ * this holds. */
+static int hook_sees_frees(void)
+{
+    void *probe = PyObject_Malloc(1);
+    if (probe == NULL)
+        return 0;
+    at_index.saw_free = 0;
+    PyObject_Free(probe);
+    return at_index.saw_free;
+}
+
+/* Unhooks if ours is on top.  Under another hook it stays, passing calls
+ * through: taking it out would cut that one off.  Safe from inside the
+ * hook: a call in progress has already read the allocator. */
 static void unhook_object_allocator(void)
 {
     PyMemAllocatorEx current;
     PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &current);
-    if (at_index.hooked && current.free == at_hook_free) {
+    if (current.free == at_hook_free)
         PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &at_index.previous);
-        at_index.hooked = 0;
-    }
 }
 
 void rg_census_at_release(void)
@@ -2751,18 +2764,22 @@ static void *at_hook_realloc(void *ctx, void *block, size_t size)
 static void at_hook_free(void *ctx, void *block)
 {
     (void)ctx;
+    at_index.saw_free = 1;
     forget_block(block);
     (at_index.previous.free)(at_index.previous.ctx, block);
 }
 
-static void hook_object_allocator(void)
+/* 1 if frees reach our hook, hooking it on top if they did not (never
+ * while it is still called from below another hook: the two would call
+ * each other), 0 if the allocator cannot be read back. */
+static int hook_object_allocator(void)
 {
-    if (at_index.hooked)
-        return;
+    if (hook_sees_frees())
+        return 1;
     PyMemAllocatorEx hook = {NULL, at_hook_malloc, at_hook_calloc, at_hook_realloc, at_hook_free};
     PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &at_index.previous);
     PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook);
-    at_index.hooked = 1;
+    return hook_sees_frees();
 }
 
 /* The object at addr, if the index knows it and it is tracked and in a
@@ -2771,7 +2788,8 @@ static void hook_object_allocator(void)
  * NULL.  The index holds 16-byte aligned addresses only. */
 static PyObject *at_from_index(void *addr)
 {
-    if (at_index.live == NULL || ((uintptr_t)addr & 15) != 0 || !rg_as_has(at_index.live, addr))
+    if (at_index.live == NULL || ((uintptr_t)addr & 15) != 0 || !rg_as_has(at_index.live, addr) ||
+        !hook_sees_frees())
         return NULL;
     uintptr_t next = ((const gc_head_mirror *)addr - 1)->next;
     return next != 0 && (next & (sizeof(void *) - 1)) == 0 ? (PyObject *)addr : NULL;
@@ -2800,19 +2818,20 @@ int rg_census_at(void *addr, PyObject **object)
 {
     PyObject *known = at_from_index(addr);
     if (known != NULL) {
-        *object = Py_NewRef(known);
+        Py_INCREF(known);
+        *object = known;
         return RG_OK;
     }
     /* Not known: one walk finds it and indexes the heap for the next calls,
      * with the hook in place before it so that no free goes unseen. */
-    rg_census_at_release();
+    rg_as_free(at_index.live);
+    at_index.live = NULL;
     at_walk w = {addr, NULL, NULL, 0, 1};
-    if (rg_as_new(&w.seen) == RG_OK)
-        hook_object_allocator();
+    if (hook_object_allocator())
+        (void)rg_as_new(&w.seen);     /* without one, the walk still answers */
     census_heap ch;
     int st = census_open(&ch, NULL, at_note, &w);
     if (st == RG_ENOMEM && w.seen != NULL) {
-        /* No memory for the index: the walk still answers. */
         rg_as_free(w.seen);
         w = (at_walk){addr, NULL, NULL, 0, 1};
         st = census_open(&ch, NULL, at_note, &w);
@@ -2830,7 +2849,11 @@ int rg_census_at(void *addr, PyObject **object)
         rg_as_free(w.seen);
         rg_census_at_release();
     }
-    *object = st == RG_OK ? Py_NewRef(w.found != NULL ? w.found : Py_None) : NULL;
+    *object = NULL;
+    if (st == RG_OK) {
+        *object = w.found != NULL ? w.found : Py_None;
+        Py_INCREF(*object);
+    }
     census_close(&ch);
     return st;
 }

@@ -2,6 +2,7 @@
 import ctypes
 import gc
 import io
+import tracemalloc
 
 import objgraph
 import pytest
@@ -323,6 +324,12 @@ def both_at(addr):
     return ours
 
 
+def churn_through_the_index():
+    """Frees more objects than at()'s index holds, which drops it."""
+    churn = [Widget() for _ in range(len(gc.get_objects()) + 10)]
+    del churn
+
+
 def test_at_over_and_over_follows_the_heap():
     """Repeated at() answers from an index of the last walk; frees, moves,
     free lists, untracking and tracemalloc must never make it hand back
@@ -357,7 +364,6 @@ def test_at_over_and_over_follows_the_heap():
     # Addresses inside an object are not objects.
     assert refgraph.at(id(fresh[0]) + 8) is None and refgraph.at(id(fresh[0]) + 16) is not fresh[0]
     # tracemalloc hooks the allocator on top of refgraph's and back off.
-    import tracemalloc
     tracemalloc.start()
     try:
         gone = Widget()
@@ -373,11 +379,31 @@ def test_at_over_and_over_follows_the_heap():
         both_at(a)
     # Churn: more frees than the index has objects drops it; still right.
     assert refgraph.at(id(widgets[1])) is widgets[1]
-    for _ in range(3):
-        churn = [Widget() for _ in range(len(gc.get_objects()))]
-        del churn
+    churn_through_the_index()
     for a in addrs:
         both_at(a)
+
+
+def test_at_after_tracemalloc_took_its_hook_out():
+    """tracemalloc started before at() and stopped after it puts back the
+    allocator it found, taking refgraph's hook out: the index must not be
+    trusted any more, since frees are no longer seen."""
+    gc.collect()
+    refgraph.at(1)                    # a fresh index, hooked on top ...
+    churn_through_the_index()         # ... dropped and unhooked
+    tracemalloc.start()
+    try:
+        widgets = [Widget() for _ in range(200)]
+        addrs = [id(w) for w in widgets]
+        assert refgraph.at(addrs[0]) is widgets[0]      # indexes, hooked above tracemalloc
+    finally:
+        tracemalloc.stop()
+    del widgets[1:]
+    strings = ["%0*d" % (n, i) for n in range(64, 0, -8) for i in range(300)]
+    for a in reversed(addrs):      # the last freed blocks are the first reused
+        both_at(a)
+    assert refgraph.at(addrs[0]) is widgets[0]
+    del strings
 
 
 class CensusInFinalizer:
