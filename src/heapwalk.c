@@ -2683,10 +2683,12 @@ int rg_census_at_addrs(PyObject *addresses, PyObject **objects)
  * addresses a freed or moved block held.  After as many frees as the walk
  * saw objects the heap has changed enough that the index is dropped, which
  * bounds what the hook costs.  The allocator is one per process, so this
- * state is too; allocator calls and at() all hold the GIL. */
+ * state is too (an index is used only by the interpreter whose heap it
+ * holds); allocator calls and at() all hold the GIL. */
 typedef struct at_index_state {
     PyMemAllocatorEx previous;   /* what the hook calls */
     rg_addrset *live;            /* tracked at the last walk and not freed since, or NULL */
+    PyInterpreterState *interp;  /* whose heap that walk was */
     size_t frees_left;
     int saw_free;                /* set by the hook: see hook_sees_frees() */
 } at_index_state;
@@ -2788,8 +2790,8 @@ static int hook_object_allocator(void)
  * NULL.  The index holds 16-byte aligned addresses only. */
 static PyObject *at_from_index(void *addr)
 {
-    if (at_index.live == NULL || ((uintptr_t)addr & 15) != 0 || !rg_as_has(at_index.live, addr) ||
-        !hook_sees_frees())
+    if (at_index.live == NULL || at_index.interp != PyInterpreterState_Get() || ((uintptr_t)addr & 15) != 0 ||
+        !rg_as_has(at_index.live, addr) || !hook_sees_frees())
         return NULL;
     uintptr_t next = ((const gc_head_mirror *)addr - 1)->next;
     return next != 0 && (next & (sizeof(void *) - 1)) == 0 ? (PyObject *)addr : NULL;
@@ -2844,6 +2846,7 @@ int rg_census_at(void *addr, PyObject **object)
      * no index from that. */
     if (st == RG_OK && ch.kept_only && w.seen != NULL && w.aligned) {
         at_index.live = w.seen;
+        at_index.interp = PyInterpreterState_Get();
         at_index.frees_left = w.n + 1;
     } else {
         rg_as_free(w.seen);

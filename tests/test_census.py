@@ -2,6 +2,7 @@
 import ctypes
 import gc
 import io
+import sys
 import tracemalloc
 
 import objgraph
@@ -404,6 +405,25 @@ def test_at_after_tracemalloc_took_its_hook_out():
         both_at(a)
     assert refgraph.at(addrs[0]) is widgets[0]
     del strings
+
+
+def test_at_index_belongs_to_one_interpreter():
+    """The allocator hook is one per process, but a subinterpreter must not
+    be handed the main interpreter's objects from its index."""
+    interpreters = pytest.importorskip("_xxsubinterpreters")
+    w = Widget()
+    assert refgraph.at(id(w)) is w
+    try:
+        interp = interpreters.create(isolated=False)    # 3.12: a shared GIL, as refgraph needs
+    except TypeError:
+        interp = interpreters.create()
+    try:
+        interpreters.run_string(interp, "import sys; sys.path[:0] = %r\n"
+                                        "import refgraph\n"
+                                        "assert refgraph.at(%d) is None\n" % (sys.path, id(w)))
+    finally:
+        interpreters.destroy(interp)
+    assert refgraph.at(id(w)) is w
 
 
 class CensusInFinalizer:
