@@ -90,7 +90,7 @@ def main():
     t_first = best_of(lambda: refgraph.at(id(Background(-1))), 5)
     t_ours = best_of(lambda: [refgraph.at(a) for a in targets], 5) / len(targets)
     print("%-38s %9.3fs %9.3fs %7.1fx" % ("at(addr), a call that walks", t_first, t_theirs, t_theirs / t_first))
-    print("%-38s %8.1fus %9.3fs %7.0fx" % ("at(addr), each further call", t_ours * 1e6, t_theirs, t_theirs / t_ours))
+    print("%-38s %8.0fns %9.3fs %7.0fx" % ("at(addr), each further call", t_ours * 1e9, t_theirs, t_theirs / t_ours))
     assert refgraph.typestats() .get("Background") == objgraph.typestats().get("Background")
     t = best_of(lambda: refgraph.typestats(untracked=True))
     print("%-38s %9.3fs %10s" % ("typestats(untracked=True)", t, "(n/a)"))
