@@ -2697,16 +2697,16 @@ static at_index_state at_index;
 
 static void at_hook_free(void *ctx, void *block);
 
-/* Whether frees reach our hook: it may be on top, or called by another
- * hook on top of it (tracemalloc started later), or taken out by one
- * (tracemalloc started earlier and stopped, putting back what it had
- * found).  Only a free tells them apart.  The index is trusted only while
- * this holds. */
+/* 1 if frees reach our hook, 0 if not, -1 if that cannot be told (no
+ * memory for the probe).  It may be on top, or called by another hook on
+ * top of it (tracemalloc started later), or taken out by one (tracemalloc
+ * started earlier and stopped, putting back what it had found): only a free
+ * tells them apart.  The index is trusted only while this is 1. */
 static int hook_sees_frees(void)
 {
     void *probe = PyObject_Malloc(1);
     if (probe == NULL)
-        return 0;
+        return -1;
     at_index.saw_free = 0;
     PyObject_Free(probe);
     return at_index.saw_free;
@@ -2771,17 +2771,18 @@ static void at_hook_free(void *ctx, void *block)
     (at_index.previous.free)(at_index.previous.ctx, block);
 }
 
-/* 1 if frees reach our hook, hooking it on top if they did not (never
- * while it is still called from below another hook: the two would call
- * each other), 0 if the allocator cannot be read back. */
+/* 1 if frees reach our hook, hooking it on top if they did not; 0 if that
+ * cannot be made sure of.  Never hooks while ours may still be called from
+ * below another hook: the two would call each other. */
 static int hook_object_allocator(void)
 {
-    if (hook_sees_frees())
-        return 1;
+    int sees = hook_sees_frees();
+    if (sees != 0)
+        return sees == 1;
     PyMemAllocatorEx hook = {NULL, at_hook_malloc, at_hook_calloc, at_hook_realloc, at_hook_free};
     PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &at_index.previous);
     PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook);
-    return hook_sees_frees();
+    return hook_sees_frees() == 1;
 }
 
 /* The object at addr, if the index knows it and it is tracked and in a
@@ -2790,8 +2791,8 @@ static int hook_object_allocator(void)
  * NULL.  The index holds 16-byte aligned addresses only. */
 static PyObject *at_from_index(void *addr)
 {
-    if (at_index.live == NULL || at_index.interp != PyInterpreterState_Get() || ((uintptr_t)addr & 15) != 0 ||
-        !rg_as_has(at_index.live, addr) || !hook_sees_frees())
+    if (at_index.live == NULL || at_index.interp != PyInterpreterState_Get() ||
+        ((uintptr_t)addr & 15) != 0 || !rg_as_has(at_index.live, addr) || hook_sees_frees() != 1)
         return NULL;
     uintptr_t next = ((const gc_head_mirror *)addr - 1)->next;
     return next != 0 && (next & (sizeof(void *) - 1)) == 0 ? (PyObject *)addr : NULL;

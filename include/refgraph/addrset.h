@@ -6,8 +6,8 @@
  *
  * Addresses are opaque and never dereferenced; an address is known by its
  * 16-byte slot (p and p + 8 may be the same member), which tells any two
- * Python objects apart: each is at least 16 bytes long.  The set owns its bitmaps
- * and nothing else. */
+ * Python objects apart: each is at least 16 bytes long.  The set owns its
+ * bitmaps and nothing else. */
 #ifndef REFGRAPH_ADDRSET_H
 #define REFGRAPH_ADDRSET_H
 
