@@ -44,8 +44,8 @@ def sparse_heap(size):
 
 def mixed_heap(size):
     """Records (instance, list, dict), closures (function, cell, tuple) and
-    Background instances: about seven tracked objects per step (a collection
-    stops tracking some of the dicts)."""
+    Background instances: about six tracked objects per step (a collection
+    stops tracking the dicts that hold only a tuple of ints)."""
     heap = []
     for i in range(size // 6):
         heap += (Record(i), handler(i), Background(i))

@@ -2829,14 +2829,15 @@ int rg_census_at(void *addr, PyObject **object)
      * with the hook in place before it so that no free goes unseen. */
     rg_as_free(at_index.live);
     at_index.live = NULL;
-    at_walk w = {addr, NULL, NULL, 0, 1};
+    const at_walk none_yet = {addr, NULL, NULL, 0, 1};
+    at_walk w = none_yet;
     if (hook_object_allocator())
         (void)rg_as_new(&w.seen);     /* without one, the walk still answers */
     census_heap ch;
     int st = census_open(&ch, NULL, at_note, &w);
     if (st == RG_ENOMEM && w.seen != NULL) {
         rg_as_free(w.seen);
-        w = (at_walk){addr, NULL, NULL, 0, 1};
+        w = none_yet;
         st = census_open(&ch, NULL, at_note, &w);
     }
     for (Py_ssize_t i = 0; st == RG_OK && !ch.kept_only && i < ch.n; i++) {

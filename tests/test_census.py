@@ -325,6 +325,12 @@ def both_at(addr):
     return ours
 
 
+def reuse_freed_blocks():
+    """Strings of many sizes, so that freed blocks are reused at once, with
+    their length where a GC object's header was."""
+    return ["%0*d" % (n, i) for n in range(64, 0, -8) for i in range(300)]
+
+
 def churn_through_the_index():
     """Frees more objects than at()'s index holds, which drops it."""
     churn = [Widget() for _ in range(len(gc.get_objects()) + 10)]
@@ -343,10 +349,10 @@ def test_at_over_and_over_follows_the_heap():
         assert refgraph.at(id(o)) is o
     # Freed instances (their blocks go back to the allocator) and lists
     # (kept untracked in the list free list): gone, whatever reuses them.
-    # Their blocks reused at once by strings, whose length lies where a GC
-    # header was (a lookup that missed would walk and index the heap anew).
+    # The blocks are reused before any lookup, which would otherwise miss,
+    # walk and index the heap anew.
     del widgets[::2], lists[::2]
-    strings = ["%0*d" % (n, i) for n in range(64, 0, -8) for i in range(300)]
+    strings = reuse_freed_blocks()
     for a in addrs:
         both_at(a)
     fresh = [Widget() for _ in range(100)] + [[i] for i in range(100)]
@@ -400,7 +406,7 @@ def test_at_after_tracemalloc_took_its_hook_out():
     finally:
         tracemalloc.stop()
     del widgets[1:]
-    strings = ["%0*d" % (n, i) for n in range(64, 0, -8) for i in range(300)]
+    strings = reuse_freed_blocks()
     for a in reversed(addrs):      # the last freed blocks are the first reused
         both_at(a)
     assert refgraph.at(addrs[0]) is widgets[0]
