@@ -6,54 +6,30 @@
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/alloc.h"
 
-/* Open addressing with linear probing at load <= 1/2; the slot number is the
- * id, so no separate id array is needed: 8 bytes per slot, 16 per key. */
 struct rg_heapindex {
-    const void **keys;
-    size_t mask;
-    size_t count;
-    size_t max_keys;
-    uint32_t *offsets;   /* mask + 3 entries once counting starts */
-    uint32_t *sources;
-    size_t n_edges;
-    size_t filled;
+    size_t n;              /* ids 0 .. n-1 */
+    uint32_t *fwd_start;   /* n + 1 offsets into fwd_dst */
+    uint32_t *fwd_dst;     /* the referents of each source, sources in order */
+    size_t n_edges, cap_edges;
+    size_t next_src;       /* sources below this have their start set */
+    uint32_t *rev_start;   /* n + 1 offsets into rev_src, after finishing */
+    uint32_t *rev_src;
 };
 
-static size_t hash_pointer(const void *key, size_t mask)
+int rg_hi_new(size_t n_objects, rg_heapindex **out)
 {
-    uint64_t h = (uint64_t)(uintptr_t)key;
-    h = (h >> 4) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h ^ (h >> 29)) & mask;
-}
-
-/* The big index keeps neighbouring addresses in neighbouring slots, so that
- * objects allocated together (and looked up together) share cache lines;
- * the high bits folded in spread address ranges that would otherwise wrap
- * onto the same slots. */
-static size_t slot_of(const rg_heapindex *hi, const void *key)
-{
-    uint64_t a = (uint64_t)(uintptr_t)key >> 4;
-    return (size_t)(a ^ ((a >> 21) * 0x9E3779B97F4A7C15ull >> 40)) & hi->mask;
-}
-
-int rg_hi_new(size_t max_keys, rg_heapindex **out)
-{
-    size_t cap = 16;
-    while (cap < 2 * max_keys + 2) {
-        cap *= 2;
-        if (cap > ((size_t)1 << 31))
-            return RG_ETOOBIG;
-    }
+    if (n_objects >= UINT32_MAX)
+        return RG_ETOOBIG;
     rg_heapindex *hi = calloc(1, sizeof *hi);
     if (hi == NULL)
         return RG_ENOMEM;
-    hi->keys = calloc(cap, sizeof *hi->keys);
-    if (hi->keys == NULL) {
+    hi->n = n_objects;
+    hi->fwd_start = malloc((n_objects + 1) * sizeof *hi->fwd_start);
+    if (hi->fwd_start == NULL) {
         free(hi);
         return RG_ENOMEM;
     }
-    hi->mask = cap - 1;
-    hi->max_keys = max_keys;
+    hi->fwd_start[0] = 0;
     *out = hi;
     return RG_OK;
 }
@@ -62,126 +38,115 @@ void rg_hi_free(rg_heapindex *hi)
 {
     if (hi == NULL)
         return;
-    free(hi->keys);
-    free(hi->offsets);
-    free(hi->sources);
+    free(hi->fwd_start);
+    free(hi->fwd_dst);
+    free(hi->rev_start);
+    free(hi->rev_src);
     free(hi);
 }
 
-size_t rg_hi_capacity(const rg_heapindex *hi)
+size_t rg_hi_size(const rg_heapindex *hi)
 {
-    return hi->mask + 1;
+    return hi->n;
 }
 
-size_t rg_hi_memory(const rg_heapindex *hi)
+/* Sets the start of every source up to and including upto to the current
+ * edge count: sources without edges get empty ranges. */
+static void close_sources(rg_heapindex *hi, size_t upto)
 {
-    size_t bytes = sizeof *hi + rg_hi_capacity(hi) * sizeof *hi->keys;
-    if (hi->offsets)
-        bytes += (rg_hi_capacity(hi) + 2) * sizeof *hi->offsets;
-    if (hi->sources)
-        bytes += hi->n_edges * sizeof *hi->sources;
-    return bytes;
+    for (; hi->next_src <= upto; hi->next_src++)
+        hi->fwd_start[hi->next_src] = (uint32_t)hi->n_edges;
 }
 
-int rg_hi_insert(rg_heapindex *hi, const void *key, uint32_t *id)
+int rg_hi_begin_source(rg_heapindex *hi, uint32_t src)
 {
-    if (key == NULL)
+    if (hi->rev_start != NULL || src >= hi->n || src < hi->next_src)
         return RG_EINVAL;
-    size_t s = slot_of(hi, key);
-    while (hi->keys[s] != NULL) {
-        if (hi->keys[s] == key) {
-            *id = (uint32_t)s;
-            return RG_OK;
-        }
-        s = (s + 1) & hi->mask;
-    }
-    if (hi->count >= hi->max_keys || hi->offsets != NULL)
-        return RG_EINVAL;
-    hi->keys[s] = key;
-    hi->count++;
-    *id = (uint32_t)s;
+    close_sources(hi, src);
     return RG_OK;
 }
 
-int64_t rg_hi_find(const rg_heapindex *hi, const void *key)
+int rg_hi_add_edge(rg_heapindex *hi, uint32_t dst)
 {
-    size_t s = slot_of(hi, key);
-    const void *k;
-    while ((k = hi->keys[s]) != NULL) {
-        if (k == key)
-            return (int64_t)s;
-        s = (s + 1) & hi->mask;
-    }
-    return -1;
-}
-
-const void *rg_hi_key(const rg_heapindex *hi, uint32_t id)
-{
-    return id <= hi->mask ? hi->keys[id] : NULL;
-}
-
-int rg_hi_count_begin(rg_heapindex *hi)
-{
-    free(hi->offsets);
-    free(hi->sources);
-    hi->sources = NULL;
-    hi->n_edges = hi->filled = 0;
-    /* offsets[d + 2] counts d's referrers; after the prefix sum offsets[d + 1]
-     * is d's start, and filling advances it to d's end = (d + 1)'s start. */
-    hi->offsets = calloc(rg_hi_capacity(hi) + 2, sizeof *hi->offsets);
-    return hi->offsets ? RG_OK : RG_ENOMEM;
-}
-
-void rg_hi_count(rg_heapindex *hi, uint32_t dst)
-{
-    hi->offsets[(size_t)dst + 2]++;
-}
-
-int rg_hi_fill_begin(rg_heapindex *hi)
-{
-    size_t cap = rg_hi_capacity(hi);
-    uint64_t total = 0;
-    for (size_t i = 2; i < cap + 2; i++) {
-        total += hi->offsets[i];
-        if (total > UINT32_MAX)
+    if (dst >= hi->n || hi->next_src == 0 || hi->rev_start != NULL)
+        return RG_EINVAL;
+    if (hi->n_edges == hi->cap_edges) {
+        /* Large blocks are mapped memory: growing one moves pages, not bytes. */
+        size_t cap = hi->cap_edges ? 2 * hi->cap_edges : (hi->n > 1024 ? 2 * hi->n : 4096);
+        if (cap > UINT32_MAX)
+            cap = UINT32_MAX;
+        if (hi->n_edges >= cap)
             return RG_ETOOBIG;
-        hi->offsets[i] = (uint32_t)total;
+        uint32_t *more = realloc(hi->fwd_dst, cap * sizeof *more);
+        if (more == NULL)
+            return RG_ENOMEM;
+        hi->fwd_dst = more;
+        hi->cap_edges = cap;
     }
-    hi->n_edges = (size_t)total;
-    hi->sources = malloc((hi->n_edges ? hi->n_edges : 1) * sizeof *hi->sources);
-    return hi->sources ? RG_OK : RG_ENOMEM;
+    hi->fwd_dst[hi->n_edges++] = dst;
+    return RG_OK;
 }
 
-void rg_hi_fill(rg_heapindex *hi, uint32_t src, uint32_t dst)
+int rg_hi_finish(rg_heapindex *hi)
 {
-    uint32_t *pos = &hi->offsets[(size_t)dst + 1];
-    /* Guards against a traversal that visits more the second time than the
-     * first: an edge too many is dropped rather than written out of place. */
-    if (hi->filled >= hi->n_edges || *pos >= hi->offsets[(size_t)dst + 2])
-        return;
-    hi->sources[(*pos)++] = src;
-    hi->filled++;
+    if (hi->rev_start != NULL)
+        return RG_OK;
+    close_sources(hi, hi->n);
+    /* rev_start[d + 1] counts d's referrers; after the prefix sum rev_start[d]
+     * is d's start, and filling advances a cursor from there. */
+    uint32_t *start = calloc(hi->n + 1, sizeof *start);
+    uint32_t *src = malloc((hi->n_edges ? hi->n_edges : 1) * sizeof *src);
+    if (start == NULL || src == NULL) {
+        free(start);
+        free(src);
+        return RG_ENOMEM;
+    }
+    for (size_t k = 0; k < hi->n_edges; k++)
+        start[hi->fwd_dst[k] + 1]++;
+    for (size_t d = 1; d <= hi->n; d++)
+        start[d] += start[d - 1];
+    /* Filling moves start[d] to d's end, which is (d + 1)'s start: shifting
+     * back by one afterwards restores every start. */
+    for (size_t s = 0; s < hi->n; s++) {
+        for (uint32_t k = hi->fwd_start[s]; k < hi->fwd_start[s + 1]; k++)
+            src[start[hi->fwd_dst[k]]++] = (uint32_t)s;
+    }
+    for (size_t d = hi->n; d > 0; d--)
+        start[d] = start[d - 1];
+    start[0] = 0;
+    hi->rev_start = start;
+    hi->rev_src = src;
+    return RG_OK;
 }
 
-int rg_hi_fill_end(rg_heapindex *hi)
+const uint32_t *rg_hi_referents(const rg_heapindex *hi, uint32_t src, size_t *n)
 {
-    return hi->filled == hi->n_edges ? RG_OK : RG_EINVAL;
+    if (src >= hi->next_src || hi->fwd_dst == NULL) {
+        *n = 0;
+        return NULL;
+    }
+    uint32_t end = (size_t)src + 1 < hi->next_src ? hi->fwd_start[src + 1] : (uint32_t)hi->n_edges;
+    *n = end - hi->fwd_start[src];
+    return hi->fwd_dst + hi->fwd_start[src];
 }
 
 const uint32_t *rg_hi_referrers(const rg_heapindex *hi, uint32_t dst, size_t *n)
 {
-    if (hi->sources == NULL || dst > hi->mask) {
+    if (hi->rev_start == NULL || dst >= hi->n) {
         *n = 0;
         return NULL;
     }
-    uint32_t start = hi->offsets[dst], end = hi->offsets[(size_t)dst + 1];
-    *n = end - start;
-    return hi->sources + start;
+    *n = hi->rev_start[dst + 1] - hi->rev_start[dst];
+    return hi->rev_src + hi->rev_start[dst];
 }
 
-size_t rg_hi_edge_count(const rg_heapindex *hi)
+/* Small maps spread keys with a multiplicative hash: neighbouring addresses
+ * land far apart, so no run of addresses folds onto one run of slots. */
+static size_t hash_pointer(const void *key, size_t mask)
 {
-    return hi->filled;
+    uint64_t h = (uint64_t)(uintptr_t)key;
+    h = (h >> 4) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h ^ (h >> 29)) & mask;
 }
 
 void rg_pm_init(rg_ptrmap *pm)

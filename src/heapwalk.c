@@ -51,104 +51,7 @@ enum {
 };
 
 /* Per-id flags of the backward index. */
-enum { ID_EXCLUDED = 1, ID_SNAPSHOT = 2, ID_SEEN = 4 };
-
-/* ------------------------------------------------------------------ heap */
-
-typedef struct heap {
-    PyObject *snapshot;      /* list: a strong reference to every tracked object */
-    rg_heapindex *hi;
-    unsigned char *flags;    /* ID_* per id */
-} heap;
-
-static void heap_clear(heap *h)
-{
-    Py_CLEAR(h->snapshot);
-    rg_hi_free(h->hi);
-    h->hi = NULL;
-    PyMem_RawFree(h->flags);
-    h->flags = NULL;
-}
-
-typedef struct index_ctx {
-    rg_heapindex *hi;
-    uint32_t src;
-    int probe_all;   /* a target is not a tracked GC object: look every referent up */
-    /* The counting pass records what it found, so that filling needs no
-     * second traversal and no second hash probe: each source's id with
-     * EDGE_SOURCE set, then the ids it refers to. */
-    uint32_t *edges;
-    size_t n_edges, cap_edges;
-    int src_recorded;
-    int failed;
-} index_ctx;
-
-#define EDGE_SOURCE 0x80000000u
-
-/* The id of referent o, or -1 if it is not indexed.  Only tracked GC
- * objects are in the snapshot, so untracked referents (ints, strings...)
- * skip the hash probe, the costliest step of indexing a big heap. */
-static int64_t referent_id(const index_ctx *c, PyObject *o)
-{
-    if (!c->probe_all && !PyObject_GC_IsTracked(o))
-        return -1;
-    return rg_hi_find(c->hi, o);
-}
-
-/* Appends value to a growable array of uint32; 0, or -1 when out of memory. */
-static int u32_push(uint32_t **items, size_t *len, size_t *cap, uint32_t value)
-{
-    if (*len == *cap) {
-        size_t bigger = *cap ? 2 * *cap : 1024;
-        uint32_t *more = bigger < ((size_t)-1) / sizeof *more ? PyMem_RawRealloc(*items, bigger * sizeof *more)
-                                                              : NULL;
-        if (more == NULL)
-            return -1;
-        *items = more;
-        *cap = bigger;
-    }
-    (*items)[(*len)++] = value;
-    return 0;
-}
-
-static int record_edge(index_ctx *c, uint32_t value)
-{
-    if (u32_push(&c->edges, &c->n_edges, &c->cap_edges, value) < 0) {
-        c->failed = 1;
-        return -1;
-    }
-    return 0;
-}
-
-static int visit_count(PyObject *o, void *arg)
-{
-    index_ctx *c = arg;
-    int64_t id = referent_id(c, o);
-    if (id < 0)
-        return 0;
-    if (!c->src_recorded) {
-        if (record_edge(c, c->src | EDGE_SOURCE) < 0)
-            return -1;
-        c->src_recorded = 1;
-    }
-    if (record_edge(c, (uint32_t)id) < 0)
-        return -1;
-    rg_hi_count(c->hi, (uint32_t)id);
-    return 0;
-}
-
-/* Fills the reverse edges from what the counting pass recorded. */
-static void fill_recorded(const index_ctx *c)
-{
-    uint32_t src = 0;
-    for (size_t k = 0; k < c->n_edges; k++) {
-        uint32_t v = c->edges[k];
-        if (v & EDGE_SOURCE)
-            src = v & ~EDGE_SOURCE;
-        else
-            rg_hi_fill(c->hi, src, v);
-    }
-}
+enum { ID_EXCLUDED = 1, ID_SEEN = 2 };
 
 /* Adds the addresses an iterable of id()s names to map.  A non-int item
  * raises TypeError "<what> id() integers, not <type>"; an int no object
@@ -199,109 +102,412 @@ static int call_is_container(const rg_search *s, PyObject *o)
     return 0;
 }
 
-/* Marks the object at address p, if indexed, as never a referrer. */
-static void heap_exclude(heap *h, const void *p)
+/* ------------------------------------------------------------------ heap */
+
+/* The collector's own lists.  While no Python code runs and no GC object is
+ * allocated or freed, the lists can be read in place rather than copied
+ * with gc.get_objects(), whose list of a million new references costs more
+ * than most searches themselves.  Generation 0's head is found from a
+ * freshly tracked object (the collector links it just before the head); the
+ * layout is checked against gc.get_threshold() and against the runtime's own
+ * pointer to generation 0; anything unexpected falls back to
+ * gc.get_objects().  CPython 3.9-3.13 share this layout
+ * (Include/internal/pycore_gc.h, struct _gc_runtime_state). */
+typedef struct gc_head_mirror {
+    uintptr_t next, prev;           /* PyGC_Head */
+} gc_head_mirror;
+
+typedef struct gc_generation_mirror {
+    gc_head_mirror head;
+    int threshold, count;
+} gc_generation_mirror;
+
+#define GC_GENERATIONS 3
+
+typedef struct gc_runtime_mirror {
+    gc_generation_mirror generations[GC_GENERATIONS];
+    uintptr_t generation0;          /* &generations[0].head */
+    gc_generation_mirror permanent; /* gc.freeze()'s objects */
+    Py_ssize_t stats[GC_GENERATIONS][3];
+    int collecting;
+} gc_runtime_mirror;
+
+#define GC_WALK_UNSURE 1            /* not an error: use gc.get_objects() */
+
+/* The collector's state, or NULL where its layout is not the one expected. */
+static const gc_runtime_mirror *gc_runtime(void)
 {
-    int64_t id = rg_hi_find(h->hi, p);
-    if (id >= 0)
-        h->flags[id] |= ID_EXCLUDED;
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *thresholds = gc ? PyObject_CallMethod(gc, "get_threshold", NULL) : NULL;
+    Py_XDECREF(gc);
+    PyObject *probe = thresholds != NULL ? PyList_New(0) : NULL;
+    const gc_runtime_mirror *rt = NULL;
+    if (probe != NULL && PyObject_GC_IsTracked(probe) && PyTuple_Check(thresholds) &&
+        PyTuple_GET_SIZE(thresholds) == GC_GENERATIONS) {
+        rt = (const gc_runtime_mirror *)((gc_head_mirror *)probe - 1)->next;
+        if (rt != NULL && rt->generation0 != (uintptr_t)&rt->generations[0].head)
+            rt = NULL;
+        for (int g = 0; rt != NULL && g < GC_GENERATIONS; g++) {
+            if (PyLong_AsLong(PyTuple_GET_ITEM(thresholds, g)) != rt->generations[g].threshold)
+                rt = NULL;
+        }
+    }
+    Py_XDECREF(probe);
+    Py_XDECREF(thresholds);
+    PyErr_Clear();   /* the fallback meets any real failure again and reports it */
+    return rt;
 }
 
-/* Snapshots and indexes the heap: every tracked object plus the targets,
- * and who refers to whom.  Runs no Python code after gc.get_objects(). */
-/* Takes the snapshot: a strong reference to every tracked object, in a
- * list that is itself untracked, so callbacks and other searches never see
- * it.  Kept if it exists already. */
-static int heap_snapshot(heap *h)
+static const gc_generation_mirror *gc_generations(void)
 {
-    if (h->snapshot != NULL)
-        return RG_OK;
+    const gc_runtime_mirror *rt = gc_runtime();
+    return rt ? rt->generations : NULL;
+}
+
+/* gc.get_objects() as a new list, untracked so that no callback finds it. */
+static int gc_objects_list(PyObject **out)
+{
     PyObject *gc = PyImport_ImportModule("gc");
-    if (gc == NULL)
-        return RG_EPYTHON;
-    h->snapshot = PyObject_CallMethod(gc, "get_objects", NULL);
-    Py_DECREF(gc);
-    if (h->snapshot == NULL)
-        return RG_EPYTHON;
-    if (!PyList_CheckExact(h->snapshot)) {
-        Py_CLEAR(h->snapshot);
+    PyObject *list = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
+    Py_XDECREF(gc);
+    if (list != NULL && !PyList_CheckExact(list)) {
+        Py_CLEAR(list);
         PyErr_SetString(PyExc_RuntimeError, "gc.get_objects() did not return a list");
-        return RG_EPYTHON;
     }
-    if (PyObject_GC_IsTracked(h->snapshot))
-        PyObject_GC_UnTrack(h->snapshot);
+    if (list == NULL)
+        return RG_EPYTHON;
+    if (PyObject_GC_IsTracked(list))
+        PyObject_GC_UnTrack(list);
+    *out = list;
     return RG_OK;
 }
 
-static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
+/* Loops over a million objects wait on memory, one object header at a
+ * time; asking for the header a few objects ahead overlaps those waits. */
+#if defined(__GNUC__)
+#define PREFETCH_AHEAD(items, i, n) do { if ((i) + 16 < (n)) __builtin_prefetch((items)[(i) + 16]); } while (0)
+#else
+#define PREFETCH_AHEAD(items, i, n) do { } while (0)
+#endif
+
+/* The index of the heap: every object the collector tracks, numbered, and
+ * who refers to whom (heapindex.h).  It holds one strong reference to each
+ * object, so that callbacks run during a search cannot free one under it.
+ *
+ * Numbering without a hash table: while the edges are recorded, each
+ * object's id is written into its own GC header, in the word the collector
+ * itself borrows for reference counts during a collection (_gc_prev), so
+ * that looking a referent up costs one read of a header tp_traverse has
+ * just led to, whatever the addresses.  The two flag bits the collector
+ * keeps there stay; bit 2, never set in a real (8-byte aligned) pointer,
+ * marks the word as ours.  Every header is put back before anything else
+ * runs: from the list order (a walk in place) or from saved words (the
+ * gc.get_objects() fallback).  No Python code runs and no GC object is
+ * allocated or freed in between, so the collector never sees the ids. */
+typedef struct heap {
+    PyObject **objs;         /* id -> object, one strong reference each */
+    size_t n;
+    rg_heapindex *hi;
+    unsigned char *flags;    /* ID_* per id */
+    rg_ptrmap target_ids;    /* the search's targets -> id */
+} heap;
+
+/* Drops the index and its references; a release may run finalizers, so the
+ * heap is emptied first. */
+static void heap_clear(heap *h)
 {
-    int snap = heap_snapshot(h);
-    if (snap != RG_OK)
-        return snap;
-    Py_ssize_t n = PyList_GET_SIZE(h->snapshot);
-    Py_ssize_t n_targets = s->targets ? PyList_GET_SIZE(s->targets) : 0;
-    int st = rg_hi_new((size_t)n + (size_t)n_targets + 1, &h->hi);
+    PyObject **objs = h->objs;
+    size_t n = h->n;
+    rg_hi_free(h->hi);
+    PyMem_RawFree(h->flags);
+    rg_pm_free(&h->target_ids);
+    memset(h, 0, sizeof *h);
+    for (size_t i = 0; i < n; i++) {
+        PREFETCH_AHEAD(objs, i, n);
+        Py_DECREF(objs[i]);
+    }
+    PyMem_RawFree(objs);
+}
+
+/* PyObject_IS_GC, inlined: it runs once per edge. */
+static inline int is_gc_object(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    return PyType_IS_GC(tp) && (tp->tp_is_gc == NULL || tp->tp_is_gc(o));
+}
+
+#define ID_TAG ((uintptr_t)4)
+#define ID_TAG_SHIFT 3
+
+static gc_head_mirror *gc_head_of(PyObject *op)
+{
+    return (gc_head_mirror *)op - 1;
+}
+
+static void tag_with_id(PyObject *op, size_t id)
+{
+    gc_head_mirror *g = gc_head_of(op);
+    g->prev = ((uintptr_t)id << ID_TAG_SHIFT) | ID_TAG | (g->prev & 3);
+}
+
+/* The id written into o's header, or -1 (not a tracked GC object, or not
+ * numbered by this index). */
+static int64_t tagged_id(PyObject *o)
+{
+    if (!is_gc_object(o))
+        return -1;
+    const gc_head_mirror *g = gc_head_of(o);
+    if (g->next == 0 || !(g->prev & ID_TAG))
+        return -1;
+    return (int64_t)(g->prev >> ID_TAG_SHIFT);
+}
+
+/* Objects being numbered, with what it takes to put their headers back. */
+typedef struct numbering {
+    PyObject **objs;
+    size_t n, cap;
+    const gc_runtime_mirror *rt;   /* walked in place: lists in this order */
+    size_t list_len[GC_GENERATIONS + 1];
+    uintptr_t *saved_prev;         /* or each header's saved word */
+    rg_ptrmap extra;               /* objects numbered without a tag -> id */
+} numbering;
+
+static int numbering_push(numbering *nb, PyObject *op)
+{
+    if (nb->n == nb->cap) {
+        size_t cap = nb->cap ? 2 * nb->cap : (size_t)1 << 16;
+        PyObject **more = PyMem_RawRealloc(nb->objs, cap * sizeof *more);
+        if (more == NULL)
+            return RG_ENOMEM;
+        nb->objs = more;
+        nb->cap = cap;
+    }
+    Py_INCREF(op);
+    nb->objs[nb->n++] = op;
+    return RG_OK;
+}
+
+static const gc_generation_mirror *walked_list(const gc_runtime_mirror *rt, int k)
+{
+    return k < GC_GENERATIONS ? &rt->generations[k] : &rt->permanent;
+}
+
+/* Puts every numbered header back as the collector had it. */
+static void untag_all(numbering *nb)
+{
+    if (nb->saved_prev != NULL) {
+        for (size_t i = 0; i < nb->n; i++) {
+            if (nb->saved_prev[i] != UINTPTR_MAX)
+                gc_head_of(nb->objs[i])->prev = nb->saved_prev[i];
+        }
+        return;
+    }
+    if (nb->rt == NULL)
+        return;
+    size_t i = 0;
+    for (int k = 0; k <= GC_GENERATIONS; k++) {
+        uintptr_t prev = (uintptr_t)&walked_list(nb->rt, k)->head;
+        for (size_t j = 0; j < nb->list_len[k]; j++, i++) {
+            PREFETCH_AHEAD(nb->objs, i, nb->n);
+            gc_head_mirror *g = gc_head_of(nb->objs[i]);
+            g->prev = prev | (g->prev & 3);
+            prev = (uintptr_t)g;
+        }
+    }
+}
+
+/* Numbers the objects of the collector's lists in place (generations 0-2,
+ * then the permanent one), or GC_WALK_UNSURE where a link looks wrong.  On
+ * any failure every header is back as it was. */
+static int number_in_place(numbering *nb, const gc_runtime_mirror *rt)
+{
+    nb->rt = rt;
+    for (int k = 0; k <= GC_GENERATIONS; k++) {
+        const gc_generation_mirror *gen = walked_list(rt, k);
+        uintptr_t head = (uintptr_t)&gen->head;
+        for (uintptr_t p = gen->head.next; p != head; p = ((const gc_head_mirror *)p)->next) {
+            PyObject *op = (PyObject *)((const gc_head_mirror *)p + 1);
+            int st = (p & (sizeof(void *) - 1)) != 0 || Py_TYPE(op) == NULL ? GC_WALK_UNSURE
+                   : numbering_push(nb, op);
+            if (st != RG_OK) {
+                untag_all(nb);
+                return st;
+            }
+            tag_with_id(op, nb->n - 1);
+            nb->list_len[k]++;
+        }
+    }
+    return RG_OK;
+}
+
+/* Numbers the objects of gc.get_objects(): the path taken during a
+ * collection (a finalizer called us) or on an unexpected layout. */
+static int number_from_list(numbering *nb)
+{
+    PyObject *list;
+    int st = gc_objects_list(&list);
     if (st != RG_OK)
         return st;
-    size_t cap = rg_hi_capacity(h->hi);
-    h->flags = PyMem_RawCalloc(cap, 1);
-    uint32_t *order = PyMem_RawMalloc(((size_t)n + 1) * sizeof *order);
-    if (h->flags == NULL || order == NULL) {
-        PyMem_RawFree(order);
-        return RG_ENOMEM;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    for (Py_ssize_t i = 0; i < n && st == RG_OK; i++)
+        st = numbering_push(nb, PyList_GET_ITEM(list, i));
+    /* Released before any header changes: freeing a GC object relinks its
+     * neighbours' headers. */
+    Py_DECREF(list);
+    if (st == RG_OK) {
+        nb->saved_prev = PyMem_RawMalloc((nb->n + 1) * sizeof *nb->saved_prev);
+        if (nb->saved_prev == NULL)
+            st = RG_ENOMEM;
     }
-    PyObject **items = ((PyListObject *)h->snapshot)->ob_item;
-    for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
-        st = rg_hi_insert(h->hi, items[i], &order[i]);
-        if (st == RG_OK)
-            h->flags[order[i]] |= ID_SNAPSHOT;
+    for (size_t i = 0; st == RG_OK && i < nb->n; i++) {
+        PyObject *op = nb->objs[i];
+        /* Each object once: a duplicate would be numbered twice. */
+        if (tagged_id(op) >= 0 || !PyObject_GC_IsTracked(op)) {
+            nb->saved_prev[i] = UINTPTR_MAX;
+            continue;
+        }
+        nb->saved_prev[i] = gc_head_of(op)->prev;
+        tag_with_id(op, i);
     }
-    index_ctx ctx = {h->hi, 0, 0, NULL, 0, 0, 0, 0};
+    if (st != RG_OK)
+        untag_all(nb);
+    return st;
+}
+
+/* The id of o while the headers are numbered, or -1. */
+static int64_t numbered_id(const numbering *nb, PyObject *o)
+{
+    int64_t id = tagged_id(o);
+    uint32_t extra;
+    if (id < 0 && nb->extra.count > 0 && rg_pm_get(&nb->extra, o, &extra))
+        id = extra;
+    return id;
+}
+
+/* Gives o an id (a target the lists do not hold: an untracked object, or
+ * one a running collection has taken off them). */
+static int number_extra(numbering *nb, PyObject *o, uint32_t *id)
+{
+    int64_t have = numbered_id(nb, o);
+    if (have >= 0) {
+        *id = (uint32_t)have;
+        return RG_OK;
+    }
+    int st = numbering_push(nb, o);
+    if (st == RG_OK && nb->saved_prev != NULL) {
+        uintptr_t *more = PyMem_RawRealloc(nb->saved_prev, (nb->n + 1) * sizeof *more);
+        if (more == NULL)
+            return RG_ENOMEM;   /* o is counted in n: released with the rest */
+        nb->saved_prev = more;
+        nb->saved_prev[nb->n - 1] = UINTPTR_MAX;
+    }
+    *id = (uint32_t)(nb->n - 1);
+    return st == RG_OK ? rg_pm_put(&nb->extra, o, *id) : st;
+}
+
+typedef struct edge_ctx {
+    const numbering *nb;
+    rg_heapindex *hi;
+    int status;
+} edge_ctx;
+
+static int visit_record_edge(PyObject *o, void *arg)
+{
+    edge_ctx *c = arg;
+    int64_t id = numbered_id(c->nb, o);
+    if (id < 0)
+        return 0;
+    c->status = rg_hi_add_edge(c->hi, (uint32_t)id);
+    return c->status == RG_OK ? 0 : -1;
+}
+
+/* Records the edges of every numbered object but the excluded ones. */
+static int record_edges(heap *h, const numbering *nb)
+{
+    edge_ctx ctx = {nb, h->hi, RG_OK};
+    for (size_t i = 0; i < nb->n && ctx.status == RG_OK; i++) {
+        PREFETCH_AHEAD(nb->objs, i, nb->n);
+        PyObject *op = nb->objs[i];
+        traverseproc traverse = Py_TYPE(op)->tp_traverse;
+        if (traverse == NULL || (h->flags[i] & ID_EXCLUDED) || !is_gc_object(op))
+            continue;
+        ctx.status = rg_hi_begin_source(h->hi, (uint32_t)i);
+        if (ctx.status == RG_OK)
+            traverse(op, visit_record_edge, &ctx);
+    }
+    return ctx.status;
+}
+
+/* Indexes the heap for search s: every tracked object plus the targets, and
+ * who refers to whom.  The call's containers and the ignored addresses are
+ * never referrers.  Runs no Python code once the objects are numbered. */
+static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
+{
+    numbering nb;
+    memset(&nb, 0, sizeof nb);
+    rg_pm_init(&nb.extra);
+    const gc_runtime_mirror *rt = gc_runtime();
+    int st = rt != NULL && !rt->collecting ? number_in_place(&nb, rt) : GC_WALK_UNSURE;
+    if (st == GC_WALK_UNSURE) {
+        /* Headers are back; the references taken so far are dropped (the
+         * collector's lists hold each of these objects: none is freed). */
+        for (size_t i = 0; i < nb.n; i++)
+            Py_DECREF(nb.objs[i]);
+        nb.n = 0;
+        memset(nb.list_len, 0, sizeof nb.list_len);
+        nb.rt = NULL;
+        st = number_from_list(&nb);
+    }
+    Py_ssize_t n_targets = s->targets ? PyList_GET_SIZE(s->targets) : 0;
     for (Py_ssize_t i = 0; i < n_targets && st == RG_OK; i++) {
         uint32_t id;
         PyObject *t = PyList_GET_ITEM(s->targets, i);
-        st = rg_hi_insert(h->hi, t, &id);
-        ctx.probe_all |= !PyObject_GC_IsTracked(t);
+        st = number_extra(&nb, t, &id);
+        if (st == RG_OK)
+            st = rg_pm_put(&h->target_ids, t, id);
+    }
+    if (st == RG_OK) {
+        h->flags = PyMem_RawCalloc(nb.n + 1, 1);
+        st = h->flags == NULL ? RG_ENOMEM : rg_hi_new(nb.n, &h->hi);
     }
     /* A handful of excluded objects: look each one up, rather than testing
      * every object of the heap against them. */
-    for (Py_ssize_t i = 0; st == RG_OK && s->containers && i < PySequence_Fast_GET_SIZE(s->containers); i++)
-        heap_exclude(h, PySequence_Fast_GET_ITEM(s->containers, i));
-    for (size_t k = 0; st == RG_OK && ignored->keys && k <= ignored->mask; k++) {
-        if (ignored->keys[k] != NULL)
-            heap_exclude(h, ignored->keys[k]);
+    for (Py_ssize_t i = 0; st == RG_OK && s->containers && i < PySequence_Fast_GET_SIZE(s->containers); i++) {
+        int64_t id = numbered_id(&nb, PySequence_Fast_GET_ITEM(s->containers, i));
+        if (id >= 0)
+            h->flags[id] |= ID_EXCLUDED;
+    }
+    /* Ignored addresses are ints a caller passed: only those of numbered
+     * objects may be dereferenced, so they are matched by address. */
+    if (st == RG_OK && ignored->count > 0) {
+        for (size_t i = 0; i < nb.n; i++) {
+            uint32_t unused;
+            if (rg_pm_get(ignored, nb.objs[i], &unused))
+                h->flags[i] |= ID_EXCLUDED;
+        }
     }
     if (st == RG_OK)
-        st = rg_hi_count_begin(h->hi);
-    for (Py_ssize_t i = 0; i < n && st == RG_OK && !ctx.failed; i++) {
-        traverseproc traverse = Py_TYPE(items[i])->tp_traverse;
-        ctx.src = order[i];
-        ctx.src_recorded = 0;
-        if (traverse && !(h->flags[order[i]] & ID_EXCLUDED))
-            traverse(items[i], visit_count, &ctx);
-    }
-    PyMem_RawFree(order);
-    if (st == RG_OK && ctx.failed)
-        st = RG_ENOMEM;
+        st = record_edges(h, &nb);
+    untag_all(&nb);
     if (st == RG_OK)
-        st = rg_hi_fill_begin(h->hi);
-    if (st == RG_OK) {
-        fill_recorded(&ctx);
-        st = rg_hi_fill_end(h->hi) == RG_OK ? RG_OK : RG_EINVAL;
-    }
-    PyMem_RawFree(ctx.edges);
+        st = rg_hi_finish(h->hi);
+    PyMem_RawFree(nb.saved_prev);
+    rg_pm_free(&nb.extra);
+    h->objs = nb.objs;
+    h->n = nb.n;
     return st;
 }
 
 static PyObject *heap_object(const heap *h, uint32_t id)
 {
-    return (PyObject *)rg_hi_key(h->hi, id);
+    return h->objs[id];
 }
 
-static uint32_t heap_id(const heap *h, PyObject *o)
+/* The id of one of the search's targets, or UINT32_MAX. */
+static uint32_t heap_target_id(const heap *h, PyObject *o)
 {
-    int64_t id = rg_hi_find(h->hi, o);
-    return id < 0 ? UINT32_MAX : (uint32_t)id;
+    uint32_t id;
+    return rg_pm_get(&h->target_ids, o, &id) ? id : UINT32_MAX;
 }
 
 /* ------------------------------------------------------------ callbacks */
@@ -999,12 +1205,12 @@ static void label_edge(labels *L, PyObject *src, PyObject *dst)
 
 typedef struct walk {
     const rg_search *s;
-    heap h;                 /* backward searches; graph searches index it only to diagnose */
-    int scanning;           /* backward graph search: referrers come from level scans */
-    rg_ptrmap target_in_snapshot; /* scanning with refcounts: target -> 1 if in the snapshot */
+    heap h;                 /* backward searches, and explaining a missing root */
     rg_ptrmap ignored;      /* extra_ignore addresses */
     rg_ptrmap node_of;      /* object -> graph node */
-    PyObject *held;         /* forward searches: strong references, untracked list */
+    rg_addrset *held;       /* forward searches: objects held, one reference each */
+    PyObject **held_objs;
+    size_t n_held, cap_held;
     PyObject **node_obj;    /* graph node -> object (borrowed, kept alive as above) */
     size_t node_obj_cap;
     rg_graph *g;
@@ -1019,17 +1225,31 @@ static int walk_init(walk *w, const rg_search *s)
     return collect_ignored(s->extra_ignore, &w->ignored);
 }
 
+/* Drops the references a forward search took; the walk lets go of them
+ * first, since a release may run finalizers. */
+static void walk_release_held(walk *w)
+{
+    PyObject **objs = w->held_objs;
+    size_t n = w->n_held;
+    rg_as_free(w->held);
+    w->held = NULL;
+    w->held_objs = NULL;
+    w->n_held = w->cap_held = 0;
+    for (size_t i = 0; i < n; i++)
+        Py_DECREF(objs[i]);
+    PyMem_RawFree(objs);
+}
+
 static void walk_clear(walk *w)
 {
-    heap_clear(&w->h);
-    rg_pm_free(&w->ignored);
-    rg_pm_free(&w->target_in_snapshot);
-    rg_pm_free(&w->node_of);
-    Py_CLEAR(w->held);
-    PyMem_RawFree(w->node_obj);
-    w->node_obj = NULL;
     rg_graph_free(w->g);
     w->g = NULL;
+    PyMem_RawFree(w->node_obj);
+    w->node_obj = NULL;
+    rg_pm_free(&w->ignored);
+    rg_pm_free(&w->node_of);
+    walk_release_held(w);
+    heap_clear(&w->h);
 }
 
 static int walk_is_ignored(const walk *w, PyObject *o)
@@ -1038,16 +1258,36 @@ static int walk_is_ignored(const walk *w, PyObject *o)
     return call_is_container(w->s, o) || (w->ignored.count > 0 && rg_pm_get(&w->ignored, o, &unused));
 }
 
-/* Keeps o alive for the rest of a forward search. */
-static int walk_hold(walk *w, PyObject *o)
+/* 1 if a forward search holds o (it has seen o). */
+static int walk_holds(const walk *w, PyObject *o)
 {
-    if (w->held == NULL) {
-        w->held = PyList_New(0);
-        if (w->held == NULL)
-            return RG_EPYTHON;
-        PyObject_GC_UnTrack(w->held);
+    return w->held != NULL && rg_as_has(w->held, o);
+}
+
+/* Keeps o alive for the rest of a forward search, with one strong
+ * reference taken the first time o is seen (refcounts subtract it) and no
+ * Python allocation.  *fresh (if not NULL) tells whether o was new. */
+static int walk_hold(walk *w, PyObject *o, int *fresh)
+{
+    int st = w->held == NULL ? rg_as_new(&w->held) : RG_OK;
+    int seen = st == RG_OK && rg_as_has(w->held, o);
+    if (fresh != NULL)
+        *fresh = !seen;
+    if (st != RG_OK || seen)
+        return st;
+    if (w->n_held == w->cap_held) {
+        size_t cap = w->cap_held ? 2 * w->cap_held : 256;
+        PyObject **more = PyMem_RawRealloc(w->held_objs, cap * sizeof *more);
+        if (more == NULL)
+            return RG_ENOMEM;
+        w->held_objs = more;
+        w->cap_held = cap;
     }
-    return PyList_Append(w->held, o) == 0 ? RG_OK : RG_EPYTHON;
+    if ((st = rg_as_add(w->held, o)) != RG_OK)
+        return st;
+    Py_INCREF(o);
+    w->held_objs[w->n_held++] = o;
+    return RG_OK;
 }
 
 typedef struct refs_ctx {
@@ -1072,21 +1312,15 @@ static Py_ssize_t refs_from(PyObject *src, PyObject *o)
     return ctx.count;
 }
 
-/* References to o that exist only because of this call: our snapshot, the
- * call's containers, and the caller's own reference to a direct argument. */
-static Py_ssize_t refs_held_by_call(const walk *w, PyObject *o)
+/* References to o that exist only because of this call: the index's (o has
+ * heap id `id`, or UINT32_MAX), the forward search's, the call's containers,
+ * and the caller's own reference to a direct argument. */
+static Py_ssize_t refs_held_by_call(const walk *w, PyObject *o, uint32_t id)
 {
     Py_ssize_t held = 0;
-    if (w->scanning) {
-        /* Every node but a target was found in the snapshot. */
-        uint32_t in;
-        held += rg_pm_get(&w->target_in_snapshot, o, &in) ? (Py_ssize_t)in : 1;
-    } else if (w->h.hi) {
-        uint32_t id = heap_id(&w->h, o);
-        held += id != UINT32_MAX && (w->h.flags[id] & ID_SNAPSHOT);
-    }
-    if (w->held)
-        held += refs_from(w->held, o);
+    if (w->h.hi != NULL && id != UINT32_MAX)
+        held += 1;
+    held += walk_holds(w, o);
     if (w->s->own_targets && w->s->targets)
         held += refs_from(w->s->targets, o);
     if (w->s->containers) {
@@ -1168,7 +1402,7 @@ static int walk_set_node_obj(walk *w, size_t i, PyObject *o)
 }
 
 /* Adds o as a graph node, running highlight and extra_info on it. */
-static int walk_add_node(walk *w, PyObject *o, int depth, unsigned flags, size_t *index)
+static int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, size_t *index)
 {
     const rg_search *s = w->s;
     rg_strbuf type, summary;
@@ -1193,7 +1427,7 @@ static int walk_add_node(walk *w, PyObject *o, int depth, unsigned flags, size_t
         return st;
     if (s->refcounts)
         w->g->nodes[i].refcount = is_immortal(o) ? RG_IMMORTAL
-                                : (long long)(Py_REFCNT(o) - refs_held_by_call(w, o));
+                                : (long long)(Py_REFCNT(o) - refs_held_by_call(w, o, id));
     if (s->highlight) {
         int hl = call_predicate(s->highlight, o);
         if (hl < 0)
@@ -1363,14 +1597,14 @@ static Py_ssize_t invisible_refs(walk *w, PyObject *o, uint32_t id)
 {
     size_t n;
     rg_hi_referrers(w->h.hi, id, &n);
-    return Py_REFCNT(o) - refs_held_by_call(w, o) - (Py_ssize_t)n;
+    return Py_REFCNT(o) - refs_held_by_call(w, o, id) - (Py_ssize_t)n;
 }
 
 /* Explains why target has no chain to a module within max_depth. */
 static int diagnose(walk *w, PyObject *target)
 {
     rg_graph *g = w->g;
-    uint32_t start = heap_id(&w->h, target);
+    uint32_t start = heap_target_id(&w->h, target);
     if (start == UINT32_MAX)
         return RG_OK;
     /* An unlimited BFS over the index: which objects lead to the target? */
@@ -1526,21 +1760,25 @@ static int visit_collect(PyObject *o, void *arg)
     return 0;
 }
 
-/* Fills r with o's referents and holds each of them for the walk. */
-static int forward_neighbours(walk *w, PyObject *o, referents *r)
+/* Fills r with o's referents (borrowed: valid until Python code runs). */
+static int collect_referents(PyObject *o, referents *r)
 {
     r->len = 0;
     traverseproc traverse = Py_TYPE(o)->tp_traverse;
     if (traverse && PyObject_IS_GC(o))
         traverse(o, visit_collect, r);
-    if (r->failed)
-        return RG_ENOMEM;
-    for (size_t i = 0; i < r->len; i++) {
-        int st = walk_hold(w, r->items[i]);
-        if (st != RG_OK)
-            return st;
-    }
-    return RG_OK;
+    return r->failed ? RG_ENOMEM : RG_OK;
+}
+
+/* Fills r with o's referents and holds each of them for the walk. */
+static int forward_neighbours(walk *w, PyObject *o, referents *r)
+{
+    int st = collect_referents(o, r);
+    if (st != RG_OK)
+        return st;
+    for (size_t i = 0; i < r->len && st == RG_OK; i++)
+        st = walk_hold(w, r->items[i], NULL);
+    return st;
 }
 
 static PyObject *chain_from_queue(const queue *q, size_t at, int backwards)
@@ -1565,19 +1803,17 @@ int rg_walk_find_chain(const rg_search *s, PyObject **chain)
     walk w;
     queue q = {0};
     referents r = {0};
-    rg_ptrmap seen;
-    rg_pm_init(&seen);
     PyObject *obj = PyList_GET_ITEM(s->targets, 0);
     int st = walk_init(&w, s);
     if (st == RG_OK && s->backwards)
         st = heap_build(&w.h, s, &w.ignored);
     if (st == RG_OK) {
-        qitem start = {obj, s->backwards ? heap_id(&w.h, obj) : 0, UINT32_MAX, 0, 0};
+        qitem start = {obj, s->backwards ? heap_target_id(&w.h, obj) : UINT32_MAX, UINT32_MAX, 0, 0};
         st = queue_push(&q, start);
         if (st == RG_OK && s->backwards)
             w.h.flags[start.id] |= ID_SEEN;
         else if (st == RG_OK)
-            st = rg_pm_put(&seen, obj, 0);
+            st = walk_hold(&w, obj, NULL);
     }
     *chain = NULL;
     while (st == RG_OK && q.head < q.len) {
@@ -1606,15 +1842,16 @@ int rg_walk_find_chain(const rg_search *s, PyObject **chain)
                 st = queue_push(&q, next);
             }
         } else {
-            st = forward_neighbours(&w, cur.obj, &r);
+            /* No Python code runs from the traversal to the queue: what
+             * is queued is held, so a predicate cannot free it. */
+            st = collect_referents(cur.obj, &r);
             for (size_t i = 0; i < r.len && st == RG_OK; i++) {
-                uint32_t unused;
-                if (rg_pm_get(&seen, r.items[i], &unused) || walk_is_ignored(&w, r.items[i]))
+                int fresh;
+                st = walk_hold(&w, r.items[i], &fresh);
+                if (st != RG_OK || !fresh || walk_is_ignored(&w, r.items[i]))
                     continue;
-                st = rg_pm_put(&seen, r.items[i], 0);
-                qitem next = {r.items[i], 0, (uint32_t)at, cur.depth + 1, 0};
-                if (st == RG_OK)
-                    st = queue_push(&q, next);
+                qitem next = {r.items[i], UINT32_MAX, (uint32_t)at, cur.depth + 1, 0};
+                st = queue_push(&q, next);
             }
         }
     }
@@ -1631,125 +1868,11 @@ int rg_walk_find_chain(const rg_search *s, PyObject **chain)
         Py_CLEAR(*chain);
     PyMem_RawFree(q.items);
     PyMem_RawFree(r.items);
-    rg_pm_free(&seen);
     walk_clear(&w);
     return st;
 }
 
-/* ------------------------------------------------------------ level scans */
-
-/* A graph search goes only max_depth levels deep, so instead of indexing the
- * whole heap it finds the referrers of one BFS level at a time: one pass over
- * the snapshot per level, each referent checked against a small map of that
- * level's objects.  For the few levels of show_backrefs this costs less than
- * the index; referrers come out in snapshot order, as from the index. */
-enum { LEVEL_FILTER_SHIFT = 14, LEVEL_FILTER_BITS = 1 << LEVEL_FILTER_SHIFT };
-
-typedef struct level_scan {
-    /* A one-hash Bloom filter of the level's objects, small enough for the
-     * L1 cache: most referents fail it and skip the map lookup. */
-    uint64_t filter[LEVEL_FILTER_BITS / 64];
-    rg_ptrmap slot_of;       /* object of the level -> slot */
-    size_t n_slots;
-    uint32_t *hits;          /* (slot, snapshot position) pairs, in scan order */
-    size_t n_hits, cap_hits;
-    uint32_t *start;         /* n_slots + 1 offsets into positions */
-    uint32_t *positions;     /* referrers' snapshot positions, grouped by slot */
-    uint32_t scanning_pos;
-    int failed;
-} level_scan;
-
-static unsigned level_filter_bit(const void *o)
-{
-    uint64_t h = ((uint64_t)(uintptr_t)o >> 4) * 0x9E3779B97F4A7C15ull;
-    return (unsigned)(h >> (64 - LEVEL_FILTER_SHIFT));
-}
-
-static void level_scan_reset(level_scan *ls)
-{
-    memset(ls->filter, 0, sizeof ls->filter);
-    rg_pm_free(&ls->slot_of);
-    PyMem_RawFree(ls->start);
-    PyMem_RawFree(ls->positions);
-    ls->start = ls->positions = NULL;
-    ls->n_slots = ls->n_hits = 0;
-    ls->failed = 0;
-}
-
-static void level_scan_free(level_scan *ls)
-{
-    level_scan_reset(ls);
-    PyMem_RawFree(ls->hits);
-    ls->hits = NULL;
-    ls->cap_hits = 0;
-}
-
-static int visit_level(PyObject *o, void *arg)
-{
-    level_scan *ls = arg;
-    unsigned bit = level_filter_bit(o);
-    uint32_t slot;
-    if (!(ls->filter[bit / 64] & ((uint64_t)1 << (bit % 64))) || !rg_pm_get(&ls->slot_of, o, &slot))
-        return 0;
-    if (u32_push(&ls->hits, &ls->n_hits, &ls->cap_hits, slot) < 0 ||
-        u32_push(&ls->hits, &ls->n_hits, &ls->cap_hits, ls->scanning_pos) < 0) {
-        ls->failed = 1;
-        return -1;
-    }
-    return 0;
-}
-
-/* Adds o to the level unless it is there already. */
-static int level_scan_add(level_scan *ls, PyObject *o)
-{
-    uint32_t slot;
-    if (rg_pm_get(&ls->slot_of, o, &slot))
-        return RG_OK;
-    unsigned bit = level_filter_bit(o);
-    ls->filter[bit / 64] |= (uint64_t)1 << (bit % 64);
-    return rg_pm_put(&ls->slot_of, o, (uint32_t)ls->n_slots++);
-}
-
-/* One pass over the snapshot: the referrers of every object added, grouped
- * by object in snapshot order (a counting sort of the hits). */
-static int level_scan_run(level_scan *ls, PyObject *snapshot)
-{
-    PyObject **items = ((PyListObject *)snapshot)->ob_item;
-    Py_ssize_t n = PyList_GET_SIZE(snapshot);
-    ls->n_hits = 0;
-    for (Py_ssize_t i = 0; i < n && !ls->failed; i++) {
-        traverseproc traverse = Py_TYPE(items[i])->tp_traverse;
-        ls->scanning_pos = (uint32_t)i;
-        if (traverse)
-            traverse(items[i], visit_level, ls);
-    }
-    if (ls->failed)
-        return RG_ENOMEM;
-    size_t pairs = ls->n_hits / 2;
-    ls->start = PyMem_RawCalloc(ls->n_slots + 2, sizeof *ls->start);
-    ls->positions = PyMem_RawMalloc((pairs + 1) * sizeof *ls->positions);
-    if (ls->start == NULL || ls->positions == NULL)
-        return RG_ENOMEM;
-    for (size_t k = 0; k < pairs; k++)
-        ls->start[ls->hits[2 * k] + 2]++;
-    for (size_t i = 2; i < ls->n_slots + 2; i++)
-        ls->start[i] += ls->start[i - 1];
-    for (size_t k = 0; k < pairs; k++)
-        ls->positions[ls->start[ls->hits[2 * k] + 1]++] = ls->hits[2 * k + 1];
-    return RG_OK;
-}
-
-/* The snapshot positions of o's referrers found by the last run. */
-static const uint32_t *level_scan_referrers(const level_scan *ls, PyObject *o, size_t *n)
-{
-    uint32_t slot;
-    if (ls->start == NULL || !rg_pm_get(&ls->slot_of, o, &slot)) {
-        *n = 0;
-        return NULL;
-    }
-    *n = ls->start[slot + 1] - ls->start[slot];
-    return ls->positions + ls->start[slot];
-}
+/* ------------------------------------------------------------ graph searches */
 
 /* 1 if o is one of the call's containers or in extra_ignore. */
 static int walk_excluded(const walk *w, PyObject *o)
@@ -1767,7 +1890,7 @@ static int walk_link(walk *w, queue *q, const qitem *cur, PyObject *nb, uint32_t
     int st = RG_OK;
     if (!rg_pm_get(&w->node_of, nb, &node)) {
         size_t index;
-        st = walk_add_node(w, nb, cur->depth + 1, 0, &index);
+        st = walk_add_node(w, nb, nb_id, cur->depth + 1, 0, &index);
         if (st != RG_OK)
             return st;
         node = (uint32_t)index;
@@ -1796,30 +1919,18 @@ static int walk_consider(walk *w, queue *q, const qitem *cur, PyObject *nb, uint
     return walk_link(w, q, cur, nb, nb_id);
 }
 
-/* Beyond this max_depth a graph search indexes the heap once instead of
- * scanning it once per level: an index costs about as much as 8 scans. */
-enum { LEVEL_SCAN_MAX_DEPTH = 8 };
-
-static PyObject *object_at_position(const walk *w, uint32_t pos)
+/* Expands cur with its referrers, from the index (by increasing id, which
+ * is the collector's list order).  A module's globals dict gets only its
+ * module: the one referrer worth showing. */
+static int walk_expand_backward(walk *w, queue *q, const qitem *cur, size_t *kept, size_t *skipped)
 {
-    return ((PyListObject *)w->h.snapshot)->ob_item[pos];
-}
-
-static PyObject *object_with_id(const walk *w, uint32_t id)
-{
-    return heap_object(&w->h, id);
-}
-
-/* Expands cur with its referrers ids[0..n) (snapshot positions or index
- * ids, in snapshot order; object_of maps them to objects).  A module's
- * globals dict gets only its module: the one referrer worth showing. */
-static int walk_expand_referrers(walk *w, queue *q, const qitem *cur, const uint32_t *ids, size_t n,
-                                 PyObject *(*object_of)(const walk *, uint32_t), size_t *kept,
-                                 size_t *skipped)
-{
+    size_t n;
+    const uint32_t *ids = cur->id == UINT32_MAX ? NULL : rg_hi_referrers(w->h.hi, cur->id, &n);
+    if (ids == NULL)
+        return RG_OK;
     if (PyDict_CheckExact(cur->obj)) {
         for (size_t i = 0; i < n; i++) {
-            PyObject *m = object_of(w, ids[i]);
+            PyObject *m = heap_object(&w->h, ids[i]);
             if (PyModule_Check(m) && PyModule_GetDict(m) == cur->obj && rg_is_proper_module(m) &&
                 !walk_excluded(w, m))
                 return walk_consider(w, q, cur, m, ids[i], kept, skipped);
@@ -1827,55 +1938,10 @@ static int walk_expand_referrers(walk *w, queue *q, const qitem *cur, const uint
     }
     int st = RG_OK;
     for (size_t i = 0; i < n && st == RG_OK; i++) {
-        PyObject *src = object_of(w, ids[i]);
+        PyObject *src = heap_object(&w->h, ids[i]);
         if ((i > 0 && ids[i] == ids[i - 1]) || walk_excluded(w, src))
             continue;
         st = walk_consider(w, q, cur, src, ids[i], kept, skipped);
-    }
-    return st;
-}
-
-static int walk_expand_backward(walk *w, queue *q, const qitem *cur, const level_scan *ls, size_t *kept,
-                                size_t *skipped)
-{
-    size_t n;
-    if (w->scanning) {
-        const uint32_t *pos = level_scan_referrers(ls, cur->obj, &n);
-        return walk_expand_referrers(w, q, cur, pos, n, object_at_position, kept, skipped);
-    }
-    const uint32_t *ids = cur->id == UINT32_MAX ? NULL : rg_hi_referrers(w->h.hi, cur->id, &n);
-    return ids ? walk_expand_referrers(w, q, cur, ids, n, object_with_id, kept, skipped) : RG_OK;
-}
-
-/* Runs the level scan for the queue items [q->head, end) that will be
- * expanded: all have the same depth. */
-static int walk_scan_level(walk *w, const queue *q, size_t end, level_scan *ls)
-{
-    level_scan_reset(ls);
-    int st = RG_OK;
-    for (size_t i = q->head; i < end && st == RG_OK; i++) {
-        const qitem *it = &q->items[i];
-        if (it->depth < w->s->max_depth && !rg_is_proper_module(it->obj))
-            st = level_scan_add(ls, it->obj);
-    }
-    if (st == RG_OK && ls->n_slots > 0)
-        st = level_scan_run(ls, w->h.snapshot);
-    return st;
-}
-
-/* Scanning with refcounts: which targets the snapshot holds (it adds one
- * reference to each of them). */
-static int walk_find_targets_in_snapshot(walk *w)
-{
-    const rg_search *s = w->s;
-    int st = RG_OK;
-    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(s->targets); i++)
-        st = rg_pm_put(&w->target_in_snapshot, PyList_GET_ITEM(s->targets, i), 0);
-    PyObject **items = ((PyListObject *)w->h.snapshot)->ob_item;
-    uint32_t in;
-    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(w->h.snapshot); i++) {
-        if (rg_pm_get(&w->target_in_snapshot, items[i], &in))
-            st = rg_pm_put(&w->target_in_snapshot, items[i], 1);
     }
     return st;
 }
@@ -1903,17 +1969,11 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
     int st = walk_init(&w, s);
     if (st == RG_OK)
         st = rg_graph_new(s->backwards ? RG_GRAPH_BACKREFS : RG_GRAPH_REFS, &w.g);
-    level_scan ls;
-    memset(&ls, 0, sizeof ls);
     if (st == RG_OK && PyList_GET_SIZE(s->targets) == 0)
         st = rg_graph_add_note(w.g, "no objects to start from: a list or tuple stands for the objects in it "
                                     "(objgraph's rule); pass [obj] to start from the list itself");
-    if (st == RG_OK && s->backwards) {
-        w.scanning = s->max_depth <= LEVEL_SCAN_MAX_DEPTH;
-        st = w.scanning ? heap_snapshot(&w.h) : heap_build(&w.h, s, &w.ignored);
-        if (st == RG_OK && s->refcounts && w.scanning)
-            st = walk_find_targets_in_snapshot(&w);
-    }
+    if (st == RG_OK && s->backwards)
+        st = heap_build(&w.h, s, &w.ignored);
     if (st == RG_OK) {
         w.g->max_depth = s->max_depth;
         w.g->too_many = s->too_many;
@@ -1923,21 +1983,16 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         uint32_t existing;
         if (rg_pm_get(&w.node_of, t, &existing))
             continue;
-        if (!s->backwards && (st = walk_hold(&w, t)) != RG_OK)
+        if (!s->backwards && (st = walk_hold(&w, t, NULL)) != RG_OK)
             break;
         size_t index;
-        st = walk_add_node(&w, t, 0, RG_NODE_TARGET, &index);
-        qitem item = {t, s->backwards && !w.scanning ? heap_id(&w.h, t) : 0, 0, 0, index};
+        uint32_t id = s->backwards ? heap_target_id(&w.h, t) : UINT32_MAX;
+        st = walk_add_node(&w, t, id, 0, RG_NODE_TARGET, &index);
+        qitem item = {t, id, 0, 0, index};
         if (st == RG_OK)
             st = queue_push(&q, item);
     }
-    size_t level_end = 0;
     while (st == RG_OK && q.head < q.len) {
-        if (s->backwards && w.scanning && q.head == level_end) {
-            level_end = q.len;
-            if ((st = walk_scan_level(&w, &q, level_end, &ls)) != RG_OK)
-                break;
-        }
         qitem cur = q.items[q.head++];
         if (s->backwards && rg_is_proper_module(cur.obj)) {
             w.g->nodes[cur.node].flags |= RG_NODE_ROOT;
@@ -1946,7 +2001,7 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         if (cur.depth >= s->max_depth)
             continue;
         size_t kept = 0, skipped = 0;
-        st = s->backwards ? walk_expand_backward(&w, &q, &cur, &ls, &kept, &skipped)
+        st = s->backwards ? walk_expand_backward(&w, &q, &cur, &kept, &skipped)
                           : walk_expand_forward(&w, &q, &cur, &r, &kept, &skipped);
         if (st == RG_OK && skipped > 0)
             st = rg_graph_add_more(w.g, cur.node, skipped, cur.depth + 1);
@@ -1959,9 +2014,6 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         int reached_root = 0;
         for (size_t i = 0; i < w.g->n_nodes; i++)
             reached_root |= (w.g->nodes[i].flags & RG_NODE_ROOT) != 0;
-        /* Explaining needs the whole heap's referrers: index it now. */
-        if (!reached_root && st == RG_OK && w.h.hi == NULL)
-            st = heap_build(&w.h, s, &w.ignored);
         for (Py_ssize_t i = 0; !reached_root && st == RG_OK && i < PyList_GET_SIZE(s->targets); i++)
             st = diagnose(&w, PyList_GET_ITEM(s->targets, i));
     }
@@ -1969,7 +2021,6 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         *out = w.g;
         w.g = NULL;
     }
-    level_scan_free(&ls);
     PyMem_RawFree(q.items);
     PyMem_RawFree(r.items);
     walk_clear(&w);
@@ -2012,7 +2063,7 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
             int is_found = n > 1 && (s->backwards ? i == 0 : i == n - 1);
             unsigned flags = (is_target ? RG_NODE_TARGET : 0) | (is_found && rg_is_proper_module(o) ? RG_NODE_ROOT : 0);
             int depth = (int)(s->backwards ? n - 1 - i : i);
-            st = walk_add_node(&w, o, depth, flags, &nodes[i]);
+            st = walk_add_node(&w, o, UINT32_MAX, depth, flags, &nodes[i]);
         }
         for (Py_ssize_t i = 0; i + 1 < n && st == RG_OK; i++)
             st = rg_graph_add_edge(w.g, nodes[i], nodes[i + 1], NULL, NULL);
@@ -2060,14 +2111,6 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
 }
 
 /* ------------------------------------------------------------ census */
-
-/* Loops over a million objects wait on memory, one object header at a
- * time; asking for the header a few objects ahead overlaps those waits. */
-#if defined(__GNUC__)
-#define PREFETCH_AHEAD(items, i, n) do { if ((i) + 16 < (n)) __builtin_prefetch((items)[(i) + 16]); } while (0)
-#else
-#define PREFETCH_AHEAD(items, i, n) do { } while (0)
-#endif
 
 int rg_collect_garbage(void)
 {
@@ -2130,12 +2173,8 @@ static PyObject *type_name(PyTypeObject *tp, int shortnames)
  * the census runs can find it): the GC heap, or the caller's iterable. */
 static int census_objects(PyObject *objects, PyObject **seq)
 {
-    if (objects == NULL || objects == Py_None) {
-        heap h = {0};
-        int st = heap_snapshot(&h);
-        *seq = h.snapshot;
-        return st;
-    }
+    if (objects == NULL || objects == Py_None)
+        return gc_objects_list(seq);
     /* A private copy: callbacks (filter, __del__ during an allocation)
      * cannot resize it under the walk. */
     *seq = PySequence_List(objects);
@@ -2143,48 +2182,6 @@ static int census_objects(PyObject *objects, PyObject **seq)
         return RG_EPYTHON;
     PyObject_GC_UnTrack(*seq);
     return RG_OK;
-}
-
-/* The collector's own lists.  A census that runs no Python code and makes
- * no GC allocation while it looks can read generations 0-2 in place rather
- * than copy them with gc.get_objects(), whose list of a million new
- * references, and their release, costs more than most censuses themselves.
- * Generation 0's head is found from a freshly tracked object (the collector
- * links it just before the head) and the layout is checked against
- * gc.get_threshold() first; anything unexpected falls back to
- * gc.get_objects().  CPython 3.9-3.13 share this layout. */
-typedef struct gc_head_mirror {
-    uintptr_t next, prev;           /* PyGC_Head */
-} gc_head_mirror;
-
-typedef struct gc_generation_mirror {
-    gc_head_mirror head;
-    int threshold, count;
-} gc_generation_mirror;
-
-#define GC_GENERATIONS 3
-#define GC_WALK_UNSURE 1            /* not an error: use gc.get_objects() */
-
-/* The generation array, or NULL where its layout is not the one expected. */
-static const gc_generation_mirror *gc_generations(void)
-{
-    PyObject *gc = PyImport_ImportModule("gc");
-    PyObject *thresholds = gc ? PyObject_CallMethod(gc, "get_threshold", NULL) : NULL;
-    Py_XDECREF(gc);
-    PyObject *probe = thresholds != NULL ? PyList_New(0) : NULL;
-    const gc_generation_mirror *gen = NULL;
-    if (probe != NULL && PyObject_GC_IsTracked(probe) && PyTuple_Check(thresholds) &&
-        PyTuple_GET_SIZE(thresholds) == GC_GENERATIONS) {
-        gen = (const gc_generation_mirror *)((gc_head_mirror *)probe - 1)->next;
-        for (int g = 0; gen != NULL && g < GC_GENERATIONS; g++) {
-            if (PyLong_AsLong(PyTuple_GET_ITEM(thresholds, g)) != gen[g].threshold)
-                gen = NULL;
-        }
-    }
-    Py_XDECREF(probe);
-    Py_XDECREF(thresholds);
-    PyErr_Clear();   /* the fallback meets any real failure again and reports it */
-    return gen;
 }
 
 /* Decides during a walk whether to keep an object: 1 keep, 0 skip, or an

@@ -1,10 +1,13 @@
-/* An index of a heap snapshot: object address -> dense id, and the reverse
- * edges (who refers to whom) in compressed sparse row form.
+/* The heap's edges between dense object ids, both ways, in compressed sparse
+ * row form: who each object refers to, and who refers to it.
  *
- * Keys are opaque non-NULL pointers; the index never dereferences them.  It
- * owns its arrays and nothing else.  Ids are < rg_hi_capacity() and stay
- * valid for the life of the index.  Building the reverse edges takes two
- * passes over the same edges in the same order: count, then fill. */
+ * Ids are 0 .. n-1, given by the caller (the heap walk numbers the objects
+ * it finds).  The caller adds each source's edges in increasing source
+ * order, then rg_hi_finish() sorts them by destination with one counting
+ * pass, so every step is a sequential scan or a count: the cost grows like
+ * the number of edges, whatever the addresses.  The index owns its arrays and
+ * nothing else; it never sees an object.  Memory: 8 bytes per object and 8
+ * per edge. */
 #ifndef REFGRAPH_HEAPINDEX_H
 #define REFGRAPH_HEAPINDEX_H
 
@@ -13,40 +16,30 @@
 
 typedef struct rg_heapindex rg_heapindex;
 
-/* An index with room for max_keys keys; RG_OK or RG_ENOMEM. */
-int rg_hi_new(size_t max_keys, rg_heapindex **out);
+/* An empty index of n_objects ids; RG_OK, RG_ENOMEM, or RG_ETOOBIG when
+ * n_objects does not fit 32 bits. */
+int rg_hi_new(size_t n_objects, rg_heapindex **out);
 /* Frees the index; NULL is fine. */
 void rg_hi_free(rg_heapindex *hi);
-/* One more than the largest possible id. */
-size_t rg_hi_capacity(const rg_heapindex *hi);
-/* Bytes the index holds now. */
-size_t rg_hi_memory(const rg_heapindex *hi);
-/* Adds key (or finds it) and stores its id; RG_OK, or RG_EINVAL when full
- * or key is NULL. */
-int rg_hi_insert(rg_heapindex *hi, const void *key, uint32_t *id);
-/* The id of key, or -1 if absent. */
-int64_t rg_hi_find(const rg_heapindex *hi, const void *key);
-/* The key stored under id (NULL for an unused id). */
-const void *rg_hi_key(const rg_heapindex *hi, uint32_t id);
+/* The number of ids. */
+size_t rg_hi_size(const rg_heapindex *hi);
 
-/* Starts the counting pass; RG_OK or RG_ENOMEM. */
-int rg_hi_count_begin(rg_heapindex *hi);
-/* Counts one reference to dst (in the counting pass). */
-void rg_hi_count(rg_heapindex *hi, uint32_t dst);
-/* Ends counting and starts the filling pass; RG_OK, RG_ENOMEM, or
- * RG_ETOOBIG past 2^32 - 1 edges. */
-int rg_hi_fill_begin(rg_heapindex *hi);
-/* Records that src refers to dst (in the filling pass, same order as
- * counted).  Extra edges beyond the count are dropped. */
-void rg_hi_fill(rg_heapindex *hi, uint32_t src, uint32_t dst);
-/* Ends filling; RG_OK, or RG_EINVAL if the filling pass did not record
- * exactly the edges counted (the index must then not be used). */
-int rg_hi_fill_end(rg_heapindex *hi);
-/* The ids referring to dst, in fill order; a referrer that holds dst several
- * times appears that many times, side by side.  *n gets the count. */
+/* Starts the edges of src; sources come in increasing order, each once at
+ * most (a source never started has no edges).  RG_OK, or RG_EINVAL out of
+ * order or after rg_hi_finish. */
+int rg_hi_begin_source(rg_heapindex *hi, uint32_t src);
+/* Adds the edge (current source) -> dst; RG_OK, RG_ENOMEM, RG_EINVAL for a
+ * dst out of range, or RG_ETOOBIG past 2^32 - 1 edges. */
+int rg_hi_add_edge(rg_heapindex *hi, uint32_t dst);
+/* Ends adding and builds the reverse edges; RG_OK or RG_ENOMEM. */
+int rg_hi_finish(rg_heapindex *hi);
+
+/* The ids src refers to, in the order added; *n gets the count. */
+const uint32_t *rg_hi_referents(const rg_heapindex *hi, uint32_t src, size_t *n);
+/* The ids referring to dst (after rg_hi_finish), by increasing source id; a
+ * source that holds dst several times appears that many times, side by side.
+ * *n gets the count. */
 const uint32_t *rg_hi_referrers(const rg_heapindex *hi, uint32_t dst, size_t *n);
-/* Total number of edges recorded. */
-size_t rg_hi_edge_count(const rg_heapindex *hi);
 
 
 /* A growable map from non-NULL pointers to uint32 values, for the small sets
