@@ -266,6 +266,7 @@ static int64_t tagged_id(PyObject *o)
 typedef struct numbering {
     PyObject **objs;
     size_t n, cap;
+    int borrowed;                  /* no references taken: no Python code runs until untagged */
     const gc_runtime_mirror *rt;   /* walked in place: lists in this order */
     size_t list_len[GC_GENERATIONS + 1];
     uintptr_t *saved_prev;         /* or each header's saved word */
@@ -282,7 +283,8 @@ static int numbering_push(numbering *nb, PyObject *op)
         nb->objs = more;
         nb->cap = cap;
     }
-    Py_INCREF(op);
+    if (!nb->borrowed)
+        Py_INCREF(op);
     nb->objs[nb->n++] = op;
     return RG_OK;
 }
@@ -317,12 +319,13 @@ static void untag_all(numbering *nb)
 }
 
 /* Numbers the objects of the collector's lists in place (generations 0-2,
- * then the permanent one), or GC_WALK_UNSURE where a link looks wrong.  On
- * any failure every header is back as it was. */
-static int number_in_place(numbering *nb, const gc_runtime_mirror *rt)
+ * then, with lists = GC_GENERATIONS + 1, the permanent one), or
+ * GC_WALK_UNSURE where a link looks wrong.  On any failure every header is
+ * back as it was. */
+static int number_in_place(numbering *nb, const gc_runtime_mirror *rt, int lists)
 {
     nb->rt = rt;
-    for (int k = 0; k <= GC_GENERATIONS; k++) {
+    for (int k = 0; k < lists; k++) {
         const gc_generation_mirror *gen = walked_list(rt, k);
         uintptr_t head = (uintptr_t)&gen->head;
         for (uintptr_t p = gen->head.next; p != head; p = ((const gc_head_mirror *)p)->next) {
@@ -447,7 +450,7 @@ static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
     memset(&nb, 0, sizeof nb);
     rg_pm_init(&nb.extra);
     const gc_runtime_mirror *rt = gc_runtime();
-    int st = rt != NULL && !rt->collecting ? number_in_place(&nb, rt) : GC_WALK_UNSURE;
+    int st = rt != NULL && !rt->collecting ? number_in_place(&nb, rt, GC_GENERATIONS + 1) : GC_WALK_UNSURE;
     if (st == GC_WALK_UNSURE) {
         /* Headers are back; the references taken so far are dropped (the
          * collector's lists hold each of these objects: none is freed). */
@@ -2618,8 +2621,76 @@ static int leak_traverse(PyObject *op, void *referenced)
     return Py_TYPE(op)->tp_traverse(op, visit_mark_referenced, referenced) == 0 ? 1 : RG_ENOMEM;
 }
 
+typedef struct mark_ctx {
+    unsigned char *referenced;   /* per id */
+} mark_ctx;
+
+static int visit_mark_numbered(PyObject *o, void *arg)
+{
+    int64_t id = tagged_id(o);
+    if (id >= 0)
+        ((mark_ctx *)arg)->referenced[id] = 1;
+    return 0;
+}
+
+/* get_leaking_objects over the GC heap with the objects numbered in place
+ * (as the index numbers them): a byte per object instead of an address set,
+ * so the cost does not depend on where objects lie.  The found objects are
+ * owned (new references) in *found; GC_WALK_UNSURE where the lists cannot
+ * be read in place. */
+static int leaking_in_place(PyObject ***found, Py_ssize_t *n_found)
+{
+    const gc_runtime_mirror *rt = gc_runtime();
+    if (rt == NULL || rt->collecting)
+        return GC_WALK_UNSURE;
+    numbering nb;
+    memset(&nb, 0, sizeof nb);
+    nb.borrowed = 1;
+    int st = number_in_place(&nb, rt, GC_GENERATIONS);
+    int tagged = st == RG_OK;   /* on failure number_in_place has put the headers back */
+    mark_ctx ctx = {NULL};
+    if (st == RG_OK) {
+        ctx.referenced = PyMem_RawCalloc(nb.n + 1, 1);
+        *found = PyMem_RawMalloc((nb.n + 1) * sizeof **found);
+        if (ctx.referenced == NULL || *found == NULL)
+            st = RG_ENOMEM;
+    }
+    for (size_t i = 0; st == RG_OK && i < nb.n; i++) {
+        PREFETCH_AHEAD(nb.objs, i, nb.n);
+        PyObject *op = nb.objs[i];
+        traverseproc traverse = Py_TYPE(op)->tp_traverse;
+        if (traverse != NULL && is_gc_object(op))
+            traverse(op, visit_mark_numbered, &ctx);
+    }
+    if (tagged)
+        untag_all(&nb);
+    *n_found = 0;
+    for (size_t i = 0; st == RG_OK && i < nb.n; i++) {
+        if (!ctx.referenced[i]) {
+            Py_INCREF(nb.objs[i]);
+            (*found)[(*n_found)++] = nb.objs[i];
+        }
+    }
+    if (st != RG_OK) {
+        PyMem_RawFree(*found);
+        *found = NULL;
+    }
+    PyMem_RawFree(ctx.referenced);
+    PyMem_RawFree(nb.objs);
+    return st;
+}
+
 int rg_census_leaking(const rg_census *c, PyObject **objects)
 {
+    if (c->objects == NULL || c->objects == Py_None) {
+        PyObject **found = NULL, *out = NULL;
+        Py_ssize_t n_found = 0;
+        int st = leaking_in_place(&found, &n_found);
+        if (st != GC_WALK_UNSURE) {
+            st = take_into_list(st, found, n_found, &out);
+            return hand_over(st, out, objects);
+        }
+    }
     /* Traversing runs no Python code and allocates no GC object until the
      * leaking objects are owned: the collector's lists can be read in place. */
     rg_addrset *referenced = NULL;
