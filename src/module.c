@@ -130,13 +130,28 @@ static module_state *state_of_graph(PyObject *self)
     return module ? state_of_module(module) : NULL;
 }
 
+/* The graph behind self, or NULL with ValueError.  Graph cannot be
+ * instantiated from Python, so every Graph has one; the methods check anyway
+ * rather than dereference NULL should one ever be made some other way. */
+static rg_graph *graph_of(PyObject *self)
+{
+    rg_graph *g = ((graph_object *)self)->graph;
+    if (g == NULL)
+        PyErr_SetString(PyExc_ValueError, "this refgraph.Graph holds no graph: Graphs come from refgraph's "
+                                          "searches and refgraph.load()");
+    return g;
+}
+
 typedef int (*text_renderer)(const rg_graph *, rg_strbuf *);
 
 static PyObject *graph_render_str(PyObject *self, text_renderer render)
 {
+    const rg_graph *g = graph_of(self);
+    if (g == NULL)
+        return NULL;
     rg_strbuf sb;
     rg_sb_init(&sb);
-    int status = render(((graph_object *)self)->graph, &sb);
+    int status = render(g, &sb);
     if (status != RG_OK) {
         rg_sb_free(&sb);
         return raise_status(state_of_graph(self), status, NULL, NULL);
@@ -392,7 +407,8 @@ static int fall_back_to_text(module_state *st, PyObject *self, PyObject *filenam
 static int save_document(PyObject *self, PyObject *filename, size_t max_nodes)
 {
     module_state *st = state_of_graph(self);
-    PyObject *format_obj = format_of_filename(filename);
+    const rg_graph *g = graph_of(self);
+    PyObject *format_obj = g ? format_of_filename(filename) : NULL;
     if (format_obj == NULL)
         return -1;
     const char *format = PyUnicode_AsUTF8(format_obj);
@@ -403,7 +419,7 @@ static int save_document(PyObject *self, PyObject *filename, size_t max_nodes)
         rg_sb_init(&error);
         int status;
         Py_BEGIN_ALLOW_THREADS
-        status = rg_document_render(((graph_object *)self)->graph, format, max_nodes, &out, &error);
+        status = rg_document_render(g, format, max_nodes, &out, &error);
         Py_END_ALLOW_THREADS
         if (status == RG_OK)
             r = write_file(st, filename, out.data ? out.data : "", out.len);
@@ -442,9 +458,12 @@ static PyObject *graph_to_dot(PyObject *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$O:to_dot", kwlist, &max_obj) ||
         parse_max_nodes(max_obj, &max_nodes) < 0)
         return NULL;
+    const rg_graph *g = graph_of(self);
+    if (g == NULL)
+        return NULL;
     rg_strbuf sb;
     rg_sb_init(&sb);
-    int status = rg_render_dot(((graph_object *)self)->graph, max_nodes, &sb);
+    int status = rg_render_dot(g, max_nodes, &sb);
     PyObject *text = status == RG_OK ? PyUnicode_DecodeUTF8(sb.data ? sb.data : "", (Py_ssize_t)sb.len, "replace")
                                      : raise_status(state_of_graph(self), status, NULL, NULL);
     rg_sb_free(&sb);
@@ -459,12 +478,15 @@ static PyObject *graph_render(PyObject *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|U$O:render", kwlist, &format_obj, &max_obj) ||
         parse_max_nodes(max_obj, &max_nodes) < 0)
         return NULL;
+    const rg_graph *g = graph_of(self);
+    if (g == NULL)
+        return NULL;
     module_state *st = state_of_graph(self);
     PyObject *lower = format_obj ? PyObject_CallMethod(format_obj, "lower", NULL) : PyUnicode_FromString("svg");
     const char *format = lower ? PyUnicode_AsUTF8(lower) : NULL;
     PyObject *result = NULL;
     if (format != NULL && check_format(st, format) == 0)
-        result = render_bytes(st, ((graph_object *)self)->graph, format, max_nodes);
+        result = render_bytes(st, g, format, max_nodes);
     Py_XDECREF(lower);
     return result;
 }
@@ -491,8 +513,10 @@ static PyObject *graph_save(PyObject *self, PyObject *args, PyObject *kwds)
  * cannot be rendered here, so that the text still shows. */
 static PyObject *graph_image(PyObject *self, const char *format)
 {
-    PyObject *data = render_bytes(state_of_graph(self), ((graph_object *)self)->graph, format,
-                                  RG_DEFAULT_MAX_NODES);
+    const rg_graph *g = graph_of(self);
+    if (g == NULL)
+        return NULL;
+    PyObject *data = render_bytes(state_of_graph(self), g, format, RG_DEFAULT_MAX_NODES);
     if (data != NULL || !PyErr_ExceptionMatches(state_of_graph(self)->error))
         return data;
     PyObject *type, *value, *tb;
@@ -577,6 +601,8 @@ static PyObject *graph_repr_mimebundle(PyObject *self, PyObject *args, PyObject 
 static PyObject *graph_repr(PyObject *self)
 {
     const rg_graph *g = ((graph_object *)self)->graph;
+    if (g == NULL)
+        return PyUnicode_FromString("<refgraph.Graph: no graph>");
     static const char *const kinds[] = {"backrefs", "refs", "chain"};
     size_t nodes = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
@@ -587,8 +613,8 @@ static PyObject *graph_repr(PyObject *self)
 
 static PyObject *graph_get_notes(PyObject *self, void *Py_UNUSED(closure))
 {
-    const rg_graph *g = ((graph_object *)self)->graph;
-    PyObject *notes = PyList_New((Py_ssize_t)g->n_notes);
+    const rg_graph *g = graph_of(self);
+    PyObject *notes = g ? PyList_New((Py_ssize_t)g->n_notes) : NULL;
     for (size_t i = 0; notes && i < g->n_notes; i++) {
         PyObject *s = PyUnicode_DecodeUTF8(g->notes[i], (Py_ssize_t)strlen(g->notes[i]), "replace");
         if (s == NULL) {
@@ -648,10 +674,19 @@ static PyType_Slot graph_slots[] = {
     {0, NULL}
 };
 
+/* Graphs are made by refgraph only: Graph() from Python would have no graph
+ * behind it.  From 3.10 the flag says so; module_exec clears tp_new on 3.9,
+ * which type_call turns into the same TypeError. */
+#ifdef Py_TPFLAGS_DISALLOW_INSTANTIATION
+#define Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT Py_TPFLAGS_DISALLOW_INSTANTIATION
+#else
+#define Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT 0
+#endif
+
 static PyType_Spec graph_spec = {
     .name = "refgraph.Graph",
     .basicsize = sizeof(graph_object),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE_COMPAT,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE_COMPAT | Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT,
     .slots = graph_slots,
 };
 
@@ -1681,6 +1716,11 @@ static int module_exec(PyObject *module)
     st->graph_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &graph_spec, NULL);
     if (st->graph_type == NULL)
         return -1;
+#ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION
+    /* A heap type inherits object's tp_new; without one, Graph() raises
+     * "cannot create 'refgraph.Graph' instances" (see graph_spec). */
+    st->graph_type->tp_new = NULL;
+#endif
     if (PyModule_AddObjectRef(module, "Graph", (PyObject *)st->graph_type) < 0)
         return -1;
     st->error = PyErr_NewExceptionWithDoc("refgraph.Error", "A refgraph operation failed.", NULL, NULL);
