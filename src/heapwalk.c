@@ -1978,21 +1978,33 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
 
 int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
 {
+    /* Callbacks run during the walk: it reads only sequences no callback can
+     * change (see heapwalk.h), which also keep every node's object alive. */
+    if (!PyList_CheckExact(chains) || PyObject_GC_IsTracked(chains)) {
+        PyErr_SetString(PyExc_SystemError, "refgraph: show_chain's chains must be an untracked list");
+        return RG_EPYTHON;
+    }
+    for (Py_ssize_t c = 0; c < PyList_GET_SIZE(chains); c++) {
+        if (!PyTuple_Check(PyList_GET_ITEM(chains, c))) {
+            PyErr_SetString(PyExc_SystemError, "refgraph: show_chain's chains must be tuples");
+            return RG_EPYTHON;
+        }
+    }
     walk w;
     size_t *nodes = NULL;
     int st = walk_init(&w, s);
     if (st == RG_OK)
         st = rg_graph_new(RG_GRAPH_CHAIN, &w.g);
-    Py_ssize_t n_chains = PySequence_Fast_GET_SIZE(chains);
+    Py_ssize_t n_chains = PyList_GET_SIZE(chains);
     for (Py_ssize_t c = 0; st == RG_OK && c < n_chains; c++) {
-        PyObject *chain = PySequence_Fast_GET_ITEM(chains, c);
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(chain);
+        PyObject *chain = PyList_GET_ITEM(chains, c);
+        Py_ssize_t n = PyTuple_GET_SIZE(chain);
         if (n > w.g->max_depth)
             w.g->max_depth = (int)n;
     }
     for (Py_ssize_t c = 0; st == RG_OK && c < n_chains; c++) {
-        PyObject *chain = PySequence_Fast_GET_ITEM(chains, c);
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(chain);
+        PyObject *chain = PyList_GET_ITEM(chains, c);
+        Py_ssize_t n = PyTuple_GET_SIZE(chain);
         PyMem_RawFree(nodes);
         nodes = PyMem_RawMalloc(((size_t)n + 1) * sizeof *nodes);
         if (nodes == NULL) {
@@ -2000,7 +2012,7 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
             break;
         }
         for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
-            PyObject *o = PySequence_Fast_GET_ITEM(chain, i);
+            PyObject *o = PyTuple_GET_ITEM(chain, i);
             uint32_t existing;
             if (rg_pm_get(&w.node_of, o, &existing)) {
                 nodes[i] = existing;
@@ -2025,7 +2037,7 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
                 st = RG_EPYTHON;
                 break;
             }
-            PyObject *o = PySequence_Fast_GET_ITEM(chain, 0);
+            PyObject *o = PyTuple_GET_ITEM(chain, 0);
             Py_INCREF(o);
             PyList_SET_ITEM(alone, 0, o);
             PyObject_GC_UnTrack(alone);

@@ -973,60 +973,64 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
         check_callable(&extra_info, "extra_info", 1) < 0 ||
         check_callable(&extra_node_attrs, "extra_node_attrs", 1) < 0)
         return NULL;
-    PyObject *chains = PyList_New(0);
-    if (chains == NULL)
-        return NULL;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
-        PyObject *chain = PySequence_Fast(PyTuple_GET_ITEM(args, i), "show_chain() takes chains: lists of objects");
-        if (chain == NULL) {
-            Py_DECREF(chains);
-            return NULL;
-        }
-        /* objgraph drops empty chains. */
-        int r = PySequence_Fast_GET_SIZE(chain) > 0 ? PyList_Append(chains, chain) : 0;
-        Py_DECREF(chain);
-        if (r < 0) {
-            Py_DECREF(chains);
-            return NULL;
-        }
-    }
-    if (PyList_GET_SIZE(chains) == 0) {
-        Py_DECREF(chains);
-        PyErr_SetString(PyExc_ValueError, "show_chain() needs at least one non-empty chain");
+    /* The walk reads tuple copies of the chains: highlight, extra_info and
+     * extra_node_attrs run during it and may shrink the caller's lists, whose
+     * objects would then die under it.  The copies and the caller's own
+     * sequences are the call's containers: none is a referrer, and refcounts
+     * leave out the references they hold.  Both lists are untracked, so no
+     * callback can find them. */
+    PyObject *chains = PyList_New(0), *containers = PyList_New(0);
+    if (chains == NULL || containers == NULL) {
+        Py_XDECREF(chains);
+        Py_XDECREF(containers);
         return NULL;
     }
     PyObject_GC_UnTrack(chains);
+    PyObject_GC_UnTrack(containers);
+    ok = 1;
+    for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(args); i++) {
+        PyObject *arg = PyTuple_GET_ITEM(args, i);
+        PyObject *fast = PySequence_Fast(arg, "show_chain() takes chains: lists of objects");
+        PyObject *copy = fast ? PySequence_Tuple(fast) : NULL;
+        Py_XDECREF(fast);
+        /* objgraph drops empty chains.  A tuple argument is its own copy. */
+        ok = copy != NULL && PyList_Append(containers, arg) == 0 &&
+             (copy == arg || PyList_Append(containers, copy) == 0) &&
+             (PyTuple_GET_SIZE(copy) == 0 || PyList_Append(chains, copy) == 0);
+        Py_XDECREF(copy);
+    }
+    if (ok && PyList_GET_SIZE(chains) == 0) {
+        PyErr_SetString(PyExc_ValueError, "show_chain() needs at least one non-empty chain");
+        ok = 0;
+    }
+    ok = ok && PyList_Append(containers, args) == 0 && (!kwds || PyList_Append(containers, kwds) == 0);
+    if (!ok) {
+        Py_DECREF(chains);
+        Py_DECREF(containers);
+        return NULL;
+    }
     module_state *st = state_of_module(module);
     destination to;
     if (check_destination(st, filename, output, max_nodes, &to) < 0) {
         Py_DECREF(chains);
+        Py_DECREF(containers);
         return NULL;
     }
-    /* Every chain list is the caller's container: none is a referrer. */
-    PyObject *containers = PySequence_List(chains);
-    if (containers != NULL) {
-        PyObject_GC_UnTrack(containers);
-        if (PyList_Append(containers, args) < 0 || (kwds && PyList_Append(containers, kwds) < 0))
-            Py_CLEAR(containers);
-    }
+    rg_search s = {0};
+    s.containers = containers;
+    s.highlight = highlight;
+    s.extra_info = extra_info;
+    s.extra_node_attrs = extra_node_attrs;
+    s.backwards = backrefs;
+    s.refcounts = refcounts;
+    s.shortnames = shortnames;
+    s.redact = redact;
+    s.max_depth = 20;
+    s.too_many = 10;
     rg_graph *g = NULL;
-    int status = RG_EPYTHON;
-    if (containers != NULL) {
-        rg_search s = {0};
-        s.containers = containers;
-        s.highlight = highlight;
-        s.extra_info = extra_info;
-        s.extra_node_attrs = extra_node_attrs;
-        s.backwards = backrefs;
-        s.refcounts = refcounts;
-        s.shortnames = shortnames;
-        s.redact = redact;
-        s.max_depth = 20;
-        s.too_many = 10;
-        status = rg_walk_chain_graph(&s, chains, &g);
-    }
+    int status = rg_walk_chain_graph(&s, chains, &g);
     Py_DECREF(chains);
-    Py_XDECREF(containers);
+    Py_DECREF(containers);
     PyObject *result = status == RG_OK ? deliver(st, g, &to) : raise_status(st, status, NULL, NULL);
     destination_clear(&to);
     return result;

@@ -49,3 +49,58 @@ def test_graph_cannot_be_instantiated_from_python():
     lines = out.splitlines()
     assert lines[0] == "TypeError cannot create 'refgraph.Graph' instances", out
     assert all(line.startswith("TypeError") for line in lines), out
+
+
+# ------------------------------------------------------------ 2. callbacks that change the caller's sequences
+
+CHAIN_VANDALS = """
+    import io, refgraph
+    class Link:
+        pass
+    def make():
+        return [Link() for _ in range(40)]   # held by the chain only
+    chain = make()
+    def vandal(obj):
+        del chain[:]            # the caller's list shrinks, its objects die
+        return {}
+    for kw in ("extra_info", "highlight", "extra_node_attrs"):
+        chain = make()
+        g = refgraph.show_chain(chain, backrefs=False, refcounts=True, output=io.StringIO(), **{kw: vandal})
+        print(kw, repr(g), len(chain))
+    chains = [make(), make()]
+    def outer_vandal(obj):
+        for c in chains:
+            c.clear()
+        return "x"
+    g = refgraph.show_chain(*chains, extra_info=outer_vandal, output=io.StringIO())
+    print("two", repr(g))
+"""
+
+
+def test_show_chain_reads_its_own_copy_while_callbacks_empty_the_chain():
+    out = run_child(CHAIN_VANDALS)
+    one = "<refgraph.Graph chain: 40 nodes, 39 edges> 0"
+    assert out.splitlines() == ["extra_info " + one, "highlight " + one, "extra_node_attrs " + one,
+                                "two <refgraph.Graph chain: 80 nodes, 78 edges>"], out
+
+
+def test_graph_searches_read_their_own_copy_of_objs_and_extra_ignore():
+    out = run_child("""
+        import io, refgraph
+        class Leak:
+            pass
+        objs = [Leak() for _ in range(30)]
+        ignore = [id(objs)]
+        def vandal(obj):
+            objs.clear()
+            ignore.clear()
+            return True
+        for show in (refgraph.show_refs, refgraph.show_backrefs):
+            objs[:] = [[Leak()] for _ in range(30)]
+            for kw in ("filter", "highlight", "extra_info", "extra_node_attrs"):
+                objs[:] = [[Leak()] for _ in range(30)]
+                cb = vandal if kw in ("filter", "highlight") else (lambda o: vandal(o) and {})
+                g = show(objs, extra_ignore=ignore, max_depth=1, output=io.StringIO(), **{kw: cb})
+                print(show.__name__, kw, g.to_text().count("[target]"))
+        """)
+    assert all(line.endswith(" 30") for line in out.splitlines()), out
