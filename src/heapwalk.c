@@ -2291,10 +2291,13 @@ static void census_close(census_heap *ch)
     memset(ch, 0, sizeof *ch);
 }
 
-/* Counts per type, in the order the types were first seen. */
+/* Counts per type, in the order the types were first seen.  The types are
+ * strong references: the objects counted are released before the types are
+ * named (and __del__ or a collection may run meanwhile), and a type whose
+ * last instance goes may go with it. */
 typedef struct tally {
     rg_ptrmap slot_of;       /* type -> index */
-    PyTypeObject **types;
+    PyTypeObject **types;    /* owned references */
     long long *counts;
     size_t n, cap;
     PyTypeObject *cached_type[16];
@@ -2304,6 +2307,8 @@ typedef struct tally {
 static void tally_free(tally *t)
 {
     rg_pm_free(&t->slot_of);
+    for (size_t i = 0; i < t->n; i++)
+        Py_DECREF(t->types[i]);
     PyMem_RawFree(t->types);
     PyMem_RawFree(t->counts);
 }
@@ -2336,9 +2341,15 @@ static int tally_add(tally *t, PyTypeObject *tp)
         t->counts = counts;
         t->cap = cap;
     }
+    int st = rg_pm_put(&t->slot_of, tp, (uint32_t)t->n);
+    if (st != RG_OK)
+        return st;
+    /* No code runs and nothing is allocated by this: a walk of the
+     * collector's lists may call it (tally_keep). */
+    Py_INCREF(tp);
     t->types[t->n] = tp;
-    t->counts[t->n] = 1;
-    return rg_pm_put(&t->slot_of, tp, (uint32_t)t->n++);
+    t->counts[t->n++] = 1;
+    return RG_OK;
 }
 
 /* filter(o) as 1/0, or -1 with an exception (any truthy result counts). */

@@ -104,3 +104,35 @@ def test_graph_searches_read_their_own_copy_of_objs_and_extra_ignore():
                 print(show.__name__, kw, g.to_text().count("[target]"))
         """)
     assert all(line.endswith(" 30") for line in out.splitlines()), out
+
+
+# ------------------------------------------------------------ 3. types that die during a census
+
+def test_typestats_names_a_type_whose_last_instance_died_during_the_call():
+    # The census counts from its own list and releases it before naming the
+    # types: the Ephemeral instances die then, and Trigger (released last)
+    # collects their class, and fills the memory it had with 0xff bytes.
+    out = run_child("""
+        import gc, refgraph
+        junk = []
+        class Trigger:
+            def __del__(self):
+                gc.collect()
+                junk.extend(b"\\xff" * n for n in range(400, 1600, 8) for _ in range(4))
+        def objects():
+            yield Trigger()
+            cls = type("Ephemeral", (), {})
+            for _ in range(3):
+                yield cls()
+        for kw in ({}, {"filter": lambda o: True}, {"untracked": True}):
+            junk.clear()
+            print(sorted(refgraph.typestats(objects(), **kw).items()))
+            junk.clear()
+            print(refgraph.most_common_types(objects=objects(), **kw))
+        """)
+    lines = out.splitlines()
+    assert len(lines) == 6, out
+    for census in lines[0::2]:
+        assert census == "[('Ephemeral', 3), ('Trigger', 1)]", out
+    for common in lines[1::2]:
+        assert common == "[('Ephemeral', 3), ('Trigger', 1)]", out
