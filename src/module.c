@@ -1282,26 +1282,36 @@ static PyObject *show_growth(PyObject *module, PyObject *args, PyObject *kwds)
     Py_RETURN_NONE;
 }
 
-/* d[key], created as factory() if missing (borrowed). */
+/* d[key], created as factory() if missing: a new reference, since code
+ * that runs later (the tables are the caller's objects) may replace it. */
 static PyObject *state_entry(PyObject *d, const char *key, PyObject *factory)
 {
     PyObject *v = PyDict_GetItemString(d, key);
     if (v != NULL)
-        return v;
+        return Py_NewRef(v);
     v = PyObject_CallNoArgs(factory);
-    if (v == NULL || PyDict_SetItemString(d, key, v) < 0) {
-        Py_XDECREF(v);
-        return NULL;
-    }
-    Py_DECREF(v);
+    if (v != NULL && PyDict_SetItemString(d, key, v) < 0)
+        Py_CLEAR(v);
     return v;
 }
 
-/* The set under name in a defaultdict(set) (borrowed; created if missing). */
+/* TypeError unless v is a set: the tables hold sets of ids. */
+static int check_ids_set(PyObject *v)
+{
+    if (PySet_Check(v))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "get_new_ids: _state's tables must hold sets, not %.80s", Py_TYPE(v)->tp_name);
+    return -1;
+}
+
+/* table[name], a set: a new reference.  objgraph's defaultdict(set) creates
+ * a missing one and keeps it, but a user's mapping may hand out a new object
+ * each time, held by nobody else. */
 static PyObject *ids_of(PyObject *table, PyObject *name)
 {
-    PyObject *v = PyObject_GetItem(table, name);   /* defaultdict creates it */
-    Py_XDECREF(v);                                  /* the table holds it */
+    PyObject *v = PyObject_GetItem(table, name);
+    if (v != NULL && check_ids_set(v) < 0)
+        Py_CLEAR(v);
     return v;
 }
 
@@ -1314,22 +1324,29 @@ static PyObject *new_ids_rows(PyObject *old_ids, PyObject *current_ids, PyObject
         PyObject *name = PyList_GET_ITEM(names, i);
         PyObject *old = ids_of(old_ids, name), *cur = old ? ids_of(current_ids, name) : NULL;
         if (cur == NULL) {
+            Py_XDECREF(old);
             ok = 0;
             break;
         }
-        Py_ssize_t n_old = PySet_Size(old), n_cur = PySet_Size(cur);
+        Py_ssize_t n_old = PySet_GET_SIZE(old), n_cur = PySet_GET_SIZE(cur);
         if (n_old == 0 && n_cur == 0) {
             ok = PyList_Append(remove, name) == 0;
-            continue;
+        } else {
+            PyObject *fresh = PyNumber_Subtract(cur, old);
+            if (fresh != NULL && check_ids_set(fresh) < 0)
+                Py_CLEAR(fresh);
+            PyObject *target = fresh ? ids_of(new_ids, name) : NULL;
+            PyObject *r = target ? PyObject_CallMethod(target, "update", "O", fresh) : NULL;
+            PyObject *row = r ? Py_BuildValue("(Onnnn)", name, n_old, n_cur, PySet_GET_SIZE(fresh), n_cur - n_old)
+                              : NULL;
+            ok = row && PyList_Append(rows, row) == 0;
+            Py_XDECREF(row);
+            Py_XDECREF(r);
+            Py_XDECREF(target);
+            Py_XDECREF(fresh);
         }
-        PyObject *fresh = PyNumber_Subtract(cur, old);
-        PyObject *target = fresh ? ids_of(new_ids, name) : NULL;
-        PyObject *r = target ? PyObject_CallMethod(target, "update", "O", fresh) : NULL;
-        PyObject *row = r ? Py_BuildValue("(Onnnn)", name, n_old, n_cur, PySet_Size(fresh), n_cur - n_old) : NULL;
-        ok = row && PyList_Append(rows, row) == 0;
-        Py_XDECREF(row);
-        Py_XDECREF(r);
-        Py_XDECREF(fresh);
+        Py_DECREF(old);
+        Py_DECREF(cur);
     }
     for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(remove); i++) {
         PyObject *name = PyList_GET_ITEM(remove, i);
@@ -1352,7 +1369,8 @@ static int clear_sets(PyObject *table)
 {
     PyObject *values = PyMapping_Values(table);
     for (Py_ssize_t i = 0; values && i < PyList_GET_SIZE(values); i++) {
-        if (PySet_Clear(PyList_GET_ITEM(values, i)) < 0)
+        PyObject *ids = PyList_GET_ITEM(values, i);
+        if (check_ids_set(ids) < 0 || PySet_Clear(ids) < 0)
             Py_CLEAR(values);
     }
     int r = values ? 0 : -1;
@@ -1380,6 +1398,85 @@ static int write_new_ids_table(PyObject *file, PyObject *rows)
     Py_XDECREF(bar);
     Py_XDECREF(eq);
     return r;
+}
+
+/* old <- current, current <- the ids of the heap now, new <- current - old,
+ * per type name.  0, or -1 with an exception. */
+static int rotate_tables(PyObject *old_ids, PyObject *current_ids, PyObject *fresh)
+{
+    if (clear_sets(old_ids) < 0)
+        return -1;
+    /* By key, as the rows are made: a user's mapping need not have items(). */
+    PyObject *names = PySequence_List(current_ids);
+    int ok = names != NULL;
+    for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(names); i++) {
+        PyObject *name = PyList_GET_ITEM(names, i);
+        PyObject *cur = ids_of(current_ids, name);
+        PyObject *old = cur ? ids_of(old_ids, name) : NULL;
+        PyObject *r = old ? PyObject_CallMethod(old, "update", "O", cur) : NULL;
+        ok = r != NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(old);
+        Py_XDECREF(cur);
+    }
+    Py_XDECREF(names);
+    ok = ok && clear_sets(current_ids) == 0;
+    Py_ssize_t pos = 0;
+    PyObject *name, *ids;
+    while (ok && PyDict_Next(fresh, &pos, &name, &ids)) {
+        PyObject *cur = ids_of(current_ids, name);
+        PyObject *r = cur ? PyObject_CallMethod(cur, "update", "O", ids) : NULL;
+        ok = r != NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(cur);
+    }
+    return ok ? 0 : -1;
+}
+
+/* get_new_ids() once its tables are found (references the caller owns). */
+static PyObject *update_new_ids(module_state *st, PyObject *state, PyObject *old_ids, PyObject *current_ids,
+                                PyObject *new_ids, int skip_update, int column, Py_ssize_t limit,
+                                PyObject *shortnames_obj, PyObject *file, int gc_collect)
+{
+    if (PyDict_GetItemString(state, "shortnames") == NULL && PyDict_SetItemString(state, "shortnames", Py_True) < 0)
+        return NULL;
+    if (skip_update)
+        return Py_NewRef(new_ids);
+    if (shortnames_obj == Py_None)
+        shortnames_obj = PyDict_GetItemString(state, "shortnames");
+    else if (PyDict_SetItemString(state, "shortnames", shortnames_obj) < 0)
+        return NULL;
+    if (shortnames_obj == NULL)
+        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_KeyError, "get_new_ids: _state lost 'shortnames'");
+    /* Owned while its __bool__ runs, which could take it out of state. */
+    Py_INCREF(shortnames_obj);
+    int shortnames = PyObject_IsTrue(shortnames_obj);
+    Py_DECREF(shortnames_obj);
+    if (shortnames < 0 || (gc_collect && rg_collect_garbage() < 0))
+        return NULL;
+    PyObject *fresh = NULL;
+    int status = rg_census_ids_by_type(shortnames, &fresh);
+    if (status != RG_OK)
+        return raise_status(st, status, NULL, NULL);
+    int ok = rotate_tables(old_ids, current_ids, fresh) == 0;
+    Py_DECREF(fresh);
+    PyObject *rows = ok && clear_sets(new_ids) == 0 ? new_ids_rows(old_ids, current_ids, new_ids) : NULL;
+    if (rows == NULL)
+        return NULL;
+    PyObject *key = Py_BuildValue("(ii)", column, 0);
+    ok = key && sort_descending(rows, key) == 0;
+    Py_XDECREF(key);
+    PyObject *shown = ok ? PyList_GetSlice(rows, 0, limit) : NULL;
+    Py_DECREF(rows);
+    if (shown == NULL)
+        return NULL;
+    int r = 0;
+    if (PyList_GET_SIZE(shown) > 0) {
+        PyObject *out = output_file(file);
+        r = out ? write_new_ids_table(out, shown) : -1;
+    }
+    Py_DECREF(shown);
+    return r < 0 ? NULL : Py_NewRef(new_ids);
 }
 
 static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
@@ -1423,61 +1520,12 @@ static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
     PyObject *current_ids = old_ids ? state_entry(state, "current", make_table) : NULL;
     PyObject *new_ids = current_ids ? state_entry(state, "new", make_table) : NULL;
     Py_DECREF(make_table);
-    if (new_ids == NULL)
-        return NULL;
-    if (PyDict_GetItemString(state, "shortnames") == NULL && PyDict_SetItemString(state, "shortnames", Py_True) < 0)
-        return NULL;
-    if (skip_update)
-        return Py_NewRef(new_ids);
-    if (shortnames_obj == Py_None)
-        shortnames_obj = PyDict_GetItemString(state, "shortnames");
-    else if (PyDict_SetItemString(state, "shortnames", shortnames_obj) < 0)
-        return NULL;
-    int shortnames = PyObject_IsTrue(shortnames_obj);
-    if (shortnames < 0 || (gc_collect && rg_collect_garbage() < 0))
-        return NULL;
-    PyObject *fresh = NULL;
-    int status = rg_census_ids_by_type(shortnames, &fresh);
-    if (status != RG_OK)
-        return raise_status(st, status, NULL, NULL);
-    /* old <- current, current <- what is there now, new <- current - old */
-    int ok = clear_sets(old_ids) == 0;
-    Py_ssize_t pos = 0;
-    PyObject *name, *ids;
-    PyObject *current_items = ok ? PyDict_Items(current_ids) : NULL;
-    for (Py_ssize_t i = 0; current_items && ok && i < PyList_GET_SIZE(current_items); i++) {
-        PyObject *item = PyList_GET_ITEM(current_items, i);
-        PyObject *old = ids_of(old_ids, PyTuple_GET_ITEM(item, 0));
-        PyObject *r = old ? PyObject_CallMethod(old, "update", "O", PyTuple_GET_ITEM(item, 1)) : NULL;
-        ok = r != NULL;
-        Py_XDECREF(r);
-    }
-    Py_XDECREF(current_items);
-    ok = ok && current_items != NULL && clear_sets(current_ids) == 0;
-    while (ok && PyDict_Next(fresh, &pos, &name, &ids)) {
-        PyObject *cur = ids_of(current_ids, name);
-        PyObject *r = cur ? PyObject_CallMethod(cur, "update", "O", ids) : NULL;
-        ok = r != NULL;
-        Py_XDECREF(r);
-    }
-    Py_DECREF(fresh);
-    PyObject *rows = ok && clear_sets(new_ids) == 0 ? new_ids_rows(old_ids, current_ids, new_ids) : NULL;
-    if (rows == NULL)
-        return NULL;
-    PyObject *key = Py_BuildValue("(ii)", column, 0);
-    ok = key && sort_descending(rows, key) == 0;
-    Py_XDECREF(key);
-    PyObject *shown = ok ? PyList_GetSlice(rows, 0, limit) : NULL;
-    Py_DECREF(rows);
-    if (shown == NULL)
-        return NULL;
-    int r = 0;
-    if (PyList_GET_SIZE(shown) > 0) {
-        PyObject *out = output_file(file);
-        r = out ? write_new_ids_table(out, shown) : -1;
-    }
-    Py_DECREF(shown);
-    return r < 0 ? NULL : Py_NewRef(new_ids);
+    PyObject *result = new_ids ? update_new_ids(st, state, old_ids, current_ids, new_ids, skip_update, column, limit,
+                                                shortnames_obj, file, gc_collect) : NULL;
+    Py_XDECREF(new_ids);
+    Py_XDECREF(current_ids);
+    Py_XDECREF(old_ids);
+    return result;
 }
 
 static PyObject *get_leaking_objects(PyObject *module, PyObject *args, PyObject *kwds)

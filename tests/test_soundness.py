@@ -136,3 +136,46 @@ def test_typestats_names_a_type_whose_last_instance_died_during_the_call():
         assert census == "[('Ephemeral', 3), ('Trigger', 1)]", out
     for common in lines[1::2]:
         assert common == "[('Ephemeral', 3), ('Trigger', 1)]", out
+
+
+# ------------------------------------------------------------ 4. get_new_ids with the caller's own tables
+
+def test_get_new_ids_owns_what_a_hostile_state_mapping_hands_out():
+    out = run_child("""
+        import refgraph
+        class Fresh(dict):
+            def __getitem__(self, key):
+                return set()      # a new set each time, held by nobody else
+        state = {"old": Fresh(), "current": Fresh(), "new": Fresh()}
+        for _ in range(3):
+            print("fresh", type(refgraph.get_new_ids(_state=state, limit=0)).__name__)
+
+        class Clearing(dict):
+            def __missing__(self, key):
+                clearing.clear()  # drops the tables get_new_ids is using
+                self[key] = ids = set()
+                return ids
+        clearing = {"old": Clearing(), "current": Clearing(), "new": Clearing()}
+        print("clearing", type(refgraph.get_new_ids(_state=clearing, limit=0)).__name__)
+
+        class Vanishing:
+            def __bool__(self):
+                del lost["shortnames"]
+                return True
+        lost = {"shortnames": Vanishing()}
+        print("lost", type(refgraph.get_new_ids(_state=lost, limit=0)).__name__)
+
+        class NotSets(dict):
+            def __missing__(self, key):
+                return [1, 2]
+        for bad in ({"old": NotSets(), "current": NotSets(), "new": NotSets()}, {"old": 5}):
+            try:
+                refgraph.get_new_ids(_state=bad, limit=0)
+                print("no error")
+            except (TypeError, AttributeError) as e:
+                print(type(e).__name__, e)
+        """)
+    lines = out.splitlines()
+    assert lines[:5] == ["fresh Fresh"] * 3 + ["clearing Clearing", "lost defaultdict"], out
+    assert lines[5] == "TypeError get_new_ids: _state's tables must hold sets, not list", out
+    assert lines[6].startswith(("AttributeError", "TypeError")) and "SystemError" not in out, out
