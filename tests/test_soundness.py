@@ -2,6 +2,7 @@
 finalizers that change what a call is reading, user mappings that hand out
 fresh objects, a module whose state is gone.  Whatever could crash runs in a
 child process, so that a segfault fails the test instead of ending pytest."""
+import io
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import textwrap
 import pytest
 
 import refgraph
-from conftest import module_root
+from conftest import Leak, module_root
 
 
 def run_child(code, timeout=120):
@@ -179,3 +180,35 @@ def test_get_new_ids_owns_what_a_hostile_state_mapping_hands_out():
     assert lines[:5] == ["fresh Fresh"] * 3 + ["clearing Clearing", "lost defaultdict"], out
     assert lines[5] == "TypeError get_new_ids: _state's tables must hold sets, not list", out
     assert lines[6].startswith(("AttributeError", "TypeError")) and "SystemError" not in out, out
+
+
+# ------------------------------------------------------------ 5. show_refs of a huge container
+
+def test_show_refs_of_a_million_referents_is_linear():
+    # Telling repeated referents apart took a scan of those seen so far: a
+    # million-item list took minutes.  Structural, not timed: the child's
+    # generous timeout only catches the quadratic walk.
+    out = run_child("""
+        import io, refgraph
+        objs = [object() for _ in range(1_000_000)]
+        for big in (objs, objs * 2):          # the second holds each object twice
+            g = refgraph.show_refs([big], max_depth=1, output=io.StringIO())
+            print(repr(g))
+            print([line.strip() for line in g.to_text().splitlines() if "more" in line])
+        """, timeout=60)
+    lines = out.splitlines()
+    assert lines[0::2] == ["<refgraph.Graph refs: 11 nodes, 11 edges>"] * 2, out
+    assert lines[1::2] == ["['-> 999990 more referents (too_many=10)']"] * 2, out
+
+
+def test_a_referent_held_several_times_is_one_node():
+    shared, other = Leak(), Leak()
+    g = refgraph.show_refs([[shared, other, shared, shared]], max_depth=1, output=io.StringIO())
+    assert repr(g) == "<refgraph.Graph refs: 3 nodes, 2 edges>"
+    text = g.to_text()
+    assert text.count("-> Leak") == 2 and "via [0], [2], [3]" in text, text
+    # Repeats count once against too_many too.
+    many = [Leak() for _ in range(12)]
+    g = refgraph.show_refs([many + many + [shared] * 5], max_depth=1, output=io.StringIO(), too_many=10)
+    assert repr(g) == "<refgraph.Graph refs: 11 nodes, 11 edges>"
+    assert "-> 3 more referents (too_many=10)" in g.to_text()
