@@ -63,6 +63,28 @@ static module_state *state_of_module(PyObject *module)
     return (module_state *)PyModule_GetState(module);
 }
 
+/* The module's state is emptied by module_clear (the module object being
+ * collected, or at interpreter shutdown), and a function of the module can
+ * still run after that: a finalizer or weakref callback reached during the
+ * same collection.  Its exception types then fall back to the built-in
+ * RuntimeError; what needs the rest of the state raises state_gone(). */
+static PyObject *error_type(const module_state *st)
+{
+    return st && st->error ? st->error : PyExc_RuntimeError;
+}
+
+static PyObject *unavailable_type(const module_state *st)
+{
+    return st && st->unavailable ? st->unavailable : PyExc_RuntimeError;
+}
+
+static PyObject *state_gone(void)
+{
+    PyErr_SetString(PyExc_RuntimeError, "refgraph's module state is gone (the module was cleared, as at "
+                                        "interpreter shutdown): import refgraph again");
+    return NULL;
+}
+
 /* The single mapping from refgraph status codes to Python exceptions.
  * `detail` (may be NULL) refines the message; `filename` (may be NULL) goes
  * with I/O errors. Always returns NULL. */
@@ -89,15 +111,15 @@ static PyObject *raise_status(module_state *st, int status, const char *detail, 
         PyErr_Format(PyExc_SystemError, "refgraph: %s", detail ? detail : rg_strerror(status));
         break;
     case RG_ENORENDERER:
-        PyErr_Format(st ? st->unavailable : PyExc_RuntimeError, "%s",
+        PyErr_Format(unavailable_type(st), "%s",
                      detail && *detail ? detail : rg_strerror(status));
         break;
     case RG_ERENDER:
-        PyErr_Format(st ? st->error : PyExc_RuntimeError, "Graphviz failed: %s",
+        PyErr_Format(error_type(st), "Graphviz failed: %s",
                      detail && *detail ? detail : rg_strerror(status));
         break;
     default:
-        PyErr_Format(st ? st->error : PyExc_RuntimeError, "%s", detail ? detail : rg_strerror(status));
+        PyErr_Format(error_type(st), "%s", detail ? detail : rg_strerror(status));
         break;
     }
     return NULL;
@@ -107,6 +129,10 @@ static PyObject *raise_status(module_state *st, int status, const char *detail, 
 
 static PyObject *graph_wrap(module_state *st, rg_graph *g)
 {
+    if (st == NULL || st->graph_type == NULL) {
+        rg_graph_free(g);
+        return state_gone();
+    }
     graph_object *self = PyObject_New(graph_object, st->graph_type);
     if (self == NULL) {
         rg_graph_free(g);
@@ -384,8 +410,14 @@ static int fall_back_to_text(module_state *st, PyObject *self, PyObject *filenam
     PyObject *text = graph_to_text(self, NULL);
     PyObject *os_path = text ? PyImport_ImportModule("os.path") : NULL;
     PyObject *parts = os_path ? PyObject_CallMethod(os_path, "splitext", "O", filename) : NULL;
-    PyObject *txt_name = parts && PyTuple_Check(parts) && PyTuple_GET_SIZE(parts) == 2
-                             ? PyUnicode_FromFormat("%U.txt", PyTuple_GET_ITEM(parts, 0)) : NULL;
+    /* os.path is anyone's to replace: what came back is checked, so that
+     * every failure below has its exception. */
+    int pair = parts && PyTuple_Check(parts) && PyTuple_GET_SIZE(parts) == 2 &&
+               PyUnicode_Check(PyTuple_GET_ITEM(parts, 0));
+    if (parts != NULL && !pair)
+        PyErr_Format(PyExc_TypeError, "refgraph cannot name the text file for %R: os.path.splitext() returned "
+                     "%.80s, not a (root, ext) pair of str", filename, Py_TYPE(parts)->tp_name);
+    PyObject *txt_name = pair ? PyUnicode_FromFormat("%U.txt", PyTuple_GET_ITEM(parts, 0)) : NULL;
     int r = -1;
     if (txt_name != NULL &&
         PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "refgraph cannot render .%s here: %s; writing the text "
@@ -517,7 +549,7 @@ static PyObject *graph_image(PyObject *self, const char *format)
     if (g == NULL)
         return NULL;
     PyObject *data = render_bytes(state_of_graph(self), g, format, RG_DEFAULT_MAX_NODES);
-    if (data != NULL || !PyErr_ExceptionMatches(state_of_graph(self)->error))
+    if (data != NULL || !PyErr_ExceptionMatches(error_type(state_of_graph(self))))
         return data;
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -1252,6 +1284,8 @@ static PyObject *growth(PyObject *module, PyObject *args, PyObject *kwds)
                                      &shortnames, &filter, &gc_collect, &untracked) ||
         parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
         return NULL;
+    if (peak_stats == NULL)
+        return state_gone();
     return growth_rows(st, limit, peak_stats, shortnames, filter, gc_collect, untracked);
 }
 
@@ -1267,8 +1301,9 @@ static PyObject *show_growth(PyObject *module, PyObject *args, PyObject *kwds)
                                      &shortnames, &file, &filter, &gc_collect, &untracked) ||
         parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
         return NULL;
-    PyObject *rows = growth_rows(st, limit, peak_stats == Py_None ? st->peak_stats : peak_stats, shortnames,
-                                 filter, gc_collect, untracked);
+    if (peak_stats == Py_None && (peak_stats = st->peak_stats) == NULL)
+        return state_gone();
+    PyObject *rows = growth_rows(st, limit, peak_stats, shortnames, filter, gc_collect, untracked);
     if (rows == NULL)
         return NULL;
     int r = 0;
@@ -1499,8 +1534,8 @@ static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_ValueError, "sortby must be 'old', 'current', 'new' or 'deltas', not '%s'", sortby);
         return NULL;
     }
-    if (state == Py_None)
-        state = st->new_ids_state;
+    if (state == Py_None && (state = st->new_ids_state) == NULL)
+        return state_gone();
     if (!PyDict_Check(state)) {
         PyErr_Format(PyExc_TypeError, "_state must be a dict, not %.80s", Py_TYPE(state)->tp_name);
         return NULL;

@@ -14,10 +14,11 @@ import refgraph
 from conftest import Leak, module_root
 
 
-def run_child(code, timeout=120):
-    """Runs code in a fresh interpreter that imports this refgraph; its
-    stdout, after asserting that it exited cleanly (no crash, no traceback)."""
-    env = dict(os.environ)
+def run_child(code, timeout=120, **environ):
+    """Runs code in a fresh interpreter that imports this refgraph, with
+    environ added to its environment; its stdout, after asserting that it
+    exited cleanly (no crash, no traceback)."""
+    env = dict(os.environ, **environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [module_root(), os.environ.get("PYTHONPATH", "")] if p)
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
                           text=True, timeout=timeout)
@@ -212,3 +213,84 @@ def test_a_referent_held_several_times_is_one_node():
     g = refgraph.show_refs([many + many + [shared] * 5], max_depth=1, output=io.StringIO(), too_many=10)
     assert repr(g) == "<refgraph.Graph refs: 11 nodes, 11 edges>"
     assert "-> 3 more referents (too_many=10)" in g.to_text()
+
+
+# ------------------------------------------------------------ 6. errors with no exception, a cleared module
+
+def test_text_fallback_always_sets_an_exception(tmp_path):
+    # No Graphviz plugins: saving an image falls back to text, whose name
+    # comes from os.path.splitext, which anyone may replace.
+    empty = tmp_path / "no-plugins"
+    empty.mkdir()
+    out = run_child("""
+        import io, os, os.path, warnings
+        import refgraph
+        warnings.simplefilter("ignore")
+        g = refgraph.show_refs([1], output=io.StringIO())
+        real = os.path.splitext
+        for fake in (lambda p: None, lambda p: (1, 2), lambda p: ("a", "b", "c"), real):
+            os.path.splitext = fake
+            try:
+                g.save(os.path.join(%r, "g.svg"))
+                print("saved", sorted(os.listdir(%r)))
+            except TypeError as e:
+                print("TypeError", "splitext" in str(e))
+        """ % (str(tmp_path), str(tmp_path)), GVBINDIR=str(empty))
+    lines = [line for line in out.splitlines() if line.startswith(("TypeError", "saved"))]
+    assert lines == ["TypeError True"] * 3 + ["saved ['g.txt', 'no-plugins']"], out
+
+
+def test_the_module_after_module_clear(tmp_path):
+    # The collector calls the module's m_clear when the module is garbage,
+    # and Python code reached during that collection (a weakref callback made
+    # by a finalizer) can still call its functions.  Which object the
+    # collector clears first differs between versions, so the test calls
+    # m_clear itself, read from the module's PyModuleDef through ctypes:
+    # whatever ran after it must raise, not crash.  No Graphviz plugins, so
+    # that render() takes raise_status's RendererUnavailable path.
+    pytest.importorskip("ctypes")
+    empty = tmp_path / "no-plugins"
+    empty.mkdir()
+    out = run_child("""
+        import ctypes, io, warnings
+        import refgraph
+        warnings.simplefilter("ignore")
+        g = refgraph.show_refs([1], output=io.StringIO())
+
+        get_def = ctypes.pythonapi.PyModule_GetDef
+        get_def.argtypes, get_def.restype = [ctypes.py_object], ctypes.c_void_p
+        # PyModuleDef: PyModuleDef_Base (PyObject_HEAD, m_init, m_index,
+        # m_copy), then m_name, m_doc, m_size, m_methods, m_slots,
+        # m_traverse, m_clear.
+        pointer = ctypes.sizeof(ctypes.c_void_p)
+        m_name = object.__basicsize__ + 3 * pointer
+        assert ctypes.c_char_p.from_address(get_def(refgraph) + m_name).value == b"refgraph"
+        m_clear = m_name + 6 * pointer
+        address = ctypes.c_void_p.from_address(get_def(refgraph) + m_clear).value
+        # PYFUNCTYPE: called with the GIL held, as the collector calls it.
+        ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object)(address)(refgraph)
+
+        calls = [
+            ("render", lambda: g.render("svg")),
+            ("repr_svg", lambda: g._repr_svg_()),
+            ("to_text", lambda: type(g.to_text()).__name__),
+            ("show_refs", lambda: refgraph.show_refs([1], output=io.StringIO())),
+            ("show_chain", lambda: refgraph.show_chain([1, 2], output=io.StringIO())),
+            ("growth", lambda: refgraph.growth()),
+            ("show_growth", lambda: refgraph.show_growth(file=io.StringIO())),
+            ("get_new_ids", lambda: refgraph.get_new_ids(limit=0)),
+            ("typestats", lambda: type(refgraph.typestats([1])).__name__),
+            ("formats", lambda: "txt" in refgraph.formats()),
+        ]
+        for name, call in calls:
+            try:
+                print(name, "returned", call())
+            except Exception as e:
+                print(name, "raised", type(e).__name__, str(e).split(":")[0])
+        """, GVBINDIR=str(empty))
+    results = dict(line.split(" ", 1) for line in out.splitlines())
+    gone = "raised RuntimeError refgraph's module state is gone (the module was cleared, as at interpreter shutdown)"
+    assert results.pop("render").startswith("raised RuntimeError "), out   # the built-in stands in
+    assert results == {"repr_svg": "returned None", "to_text": "returned str", "show_refs": gone,
+                       "show_chain": gone, "growth": gone, "show_growth": gone, "get_new_ids": gone,
+                       "typestats": "returned dict", "formats": "returned True"}, out
