@@ -1744,7 +1744,17 @@ typedef struct referents {
     PyObject **items;
     size_t len, cap;
     int failed;
+    /* Graph searches: referent -> the number of the expansion that last saw
+     * it, so that telling a repeat is one lookup however many there are. */
+    rg_ptrmap stamp;
+    uint32_t expansion;
 } referents;
+
+static void referents_free(referents *r)
+{
+    PyMem_RawFree(r->items);
+    rg_pm_free(&r->stamp);
+}
 
 static int visit_collect(PyObject *o, void *arg)
 {
@@ -1949,17 +1959,22 @@ static int walk_expand_backward(walk *w, queue *q, const qitem *cur, size_t *kep
     return st;
 }
 
+/* Expands cur with its referents, each once however often cur holds it.
+ * Repeats are told by a stamp per referent rather than by comparing with
+ * the referents before it: that was quadratic, 2.5 s for a list of 128k
+ * items and minutes for a million. */
 static int walk_expand_forward(walk *w, queue *q, const qitem *cur, referents *r, size_t *kept,
                                size_t *skipped)
 {
     int st = forward_neighbours(w, cur->obj, r);
+    uint32_t expansion = ++r->expansion;
     for (size_t i = 0; i < r->len && st == RG_OK; i++) {
-        int repeat = 0;
-        for (size_t j = 0; j < i && !repeat; j++)
-            repeat = r->items[j] == r->items[i];
-        if (repeat || walk_is_ignored(w, r->items[i]))
+        uint32_t seen;
+        if (rg_pm_get(&r->stamp, r->items[i], &seen) && seen == expansion)
             continue;
-        st = walk_consider(w, q, cur, r->items[i], 0, kept, skipped);
+        st = rg_pm_put(&r->stamp, r->items[i], expansion);
+        if (st == RG_OK && !walk_is_ignored(w, r->items[i]))
+            st = walk_consider(w, q, cur, r->items[i], 0, kept, skipped);
     }
     return st;
 }
@@ -2025,28 +2040,40 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         w.g = NULL;
     }
     PyMem_RawFree(q.items);
-    PyMem_RawFree(r.items);
+    referents_free(&r);
     walk_clear(&w);
     return st;
 }
 
 int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
 {
+    /* Callbacks run during the walk: it reads only sequences no callback can
+     * change (see heapwalk.h), which also keep every node's object alive. */
+    if (!PyList_CheckExact(chains) || PyObject_GC_IsTracked(chains)) {
+        PyErr_SetString(PyExc_SystemError, "refgraph: show_chain's chains must be an untracked list");
+        return RG_EPYTHON;
+    }
+    for (Py_ssize_t c = 0; c < PyList_GET_SIZE(chains); c++) {
+        if (!PyTuple_Check(PyList_GET_ITEM(chains, c))) {
+            PyErr_SetString(PyExc_SystemError, "refgraph: show_chain's chains must be tuples");
+            return RG_EPYTHON;
+        }
+    }
     walk w;
     size_t *nodes = NULL;
     int st = walk_init(&w, s);
     if (st == RG_OK)
         st = rg_graph_new(RG_GRAPH_CHAIN, &w.g);
-    Py_ssize_t n_chains = PySequence_Fast_GET_SIZE(chains);
+    Py_ssize_t n_chains = PyList_GET_SIZE(chains);
     for (Py_ssize_t c = 0; st == RG_OK && c < n_chains; c++) {
-        PyObject *chain = PySequence_Fast_GET_ITEM(chains, c);
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(chain);
+        PyObject *chain = PyList_GET_ITEM(chains, c);
+        Py_ssize_t n = PyTuple_GET_SIZE(chain);
         if (n > w.g->max_depth)
             w.g->max_depth = (int)n;
     }
     for (Py_ssize_t c = 0; st == RG_OK && c < n_chains; c++) {
-        PyObject *chain = PySequence_Fast_GET_ITEM(chains, c);
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(chain);
+        PyObject *chain = PyList_GET_ITEM(chains, c);
+        Py_ssize_t n = PyTuple_GET_SIZE(chain);
         PyMem_RawFree(nodes);
         nodes = PyMem_RawMalloc(((size_t)n + 1) * sizeof *nodes);
         if (nodes == NULL) {
@@ -2054,7 +2081,7 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
             break;
         }
         for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
-            PyObject *o = PySequence_Fast_GET_ITEM(chain, i);
+            PyObject *o = PyTuple_GET_ITEM(chain, i);
             uint32_t existing;
             if (rg_pm_get(&w.node_of, o, &existing)) {
                 nodes[i] = existing;
@@ -2079,7 +2106,7 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
                 st = RG_EPYTHON;
                 break;
             }
-            PyObject *o = PySequence_Fast_GET_ITEM(chain, 0);
+            PyObject *o = PyTuple_GET_ITEM(chain, 0);
             Py_INCREF(o);
             PyList_SET_ITEM(alone, 0, o);
             PyObject_GC_UnTrack(alone);
@@ -2279,10 +2306,13 @@ static void census_close(census_heap *ch)
     memset(ch, 0, sizeof *ch);
 }
 
-/* Counts per type, in the order the types were first seen. */
+/* Counts per type, in the order the types were first seen.  The types are
+ * strong references: the objects counted are released before the types are
+ * named (and __del__ or a collection may run meanwhile), and a type whose
+ * last instance goes may go with it. */
 typedef struct tally {
     rg_ptrmap slot_of;       /* type -> index */
-    PyTypeObject **types;
+    PyTypeObject **types;    /* owned references */
     long long *counts;
     size_t n, cap;
     PyTypeObject *cached_type[16];
@@ -2292,6 +2322,8 @@ typedef struct tally {
 static void tally_free(tally *t)
 {
     rg_pm_free(&t->slot_of);
+    for (size_t i = 0; i < t->n; i++)
+        Py_DECREF(t->types[i]);
     PyMem_RawFree(t->types);
     PyMem_RawFree(t->counts);
 }
@@ -2324,9 +2356,15 @@ static int tally_add(tally *t, PyTypeObject *tp)
         t->counts = counts;
         t->cap = cap;
     }
+    int st = rg_pm_put(&t->slot_of, tp, (uint32_t)t->n);
+    if (st != RG_OK)
+        return st;
+    /* No code runs and nothing is allocated by this: a walk of the
+     * collector's lists may call it (tally_keep). */
+    Py_INCREF(tp);
     t->types[t->n] = tp;
-    t->counts[t->n] = 1;
-    return rg_pm_put(&t->slot_of, tp, (uint32_t)t->n++);
+    t->counts[t->n++] = 1;
+    return RG_OK;
 }
 
 /* filter(o) as 1/0, or -1 with an exception (any truthy result counts). */

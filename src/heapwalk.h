@@ -39,8 +39,11 @@ int rg_walk_find_chain(const rg_search *s, struct _object **chain);
 /* show_backrefs / show_refs: the neighbourhood of s->targets. */
 int rg_walk_graph(const rg_search *s, rg_graph **out);
 
-/* show_chain: chains is a sequence of sequences, each element referring to
- * the next.  A chain of one object explains why nothing holds it. */
+/* show_chain: chains is an untracked list of tuples, each element referring
+ * to the next.  A chain of one object explains why nothing holds it.  The
+ * callbacks may change whatever the caller can reach, so the tuples are the
+ * call's own copies (listed in s->containers), and no callback can find the
+ * list. */
 int rg_walk_chain_graph(const rg_search *s, struct _object *chains, rg_graph **out);
 
 /* 1 if obj is a module found in sys.modules under its own name. Never

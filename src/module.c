@@ -63,6 +63,28 @@ static module_state *state_of_module(PyObject *module)
     return (module_state *)PyModule_GetState(module);
 }
 
+/* The module's state is emptied by module_clear (the module object being
+ * collected, or at interpreter shutdown), and a function of the module can
+ * still run after that: a finalizer or weakref callback reached during the
+ * same collection.  Its exception types then fall back to the built-in
+ * RuntimeError; what needs the rest of the state raises state_gone(). */
+static PyObject *error_type(const module_state *st)
+{
+    return st && st->error ? st->error : PyExc_RuntimeError;
+}
+
+static PyObject *unavailable_type(const module_state *st)
+{
+    return st && st->unavailable ? st->unavailable : PyExc_RuntimeError;
+}
+
+static PyObject *state_gone(void)
+{
+    PyErr_SetString(PyExc_RuntimeError, "refgraph's module state is gone (the module was cleared, as at "
+                                        "interpreter shutdown): import refgraph again");
+    return NULL;
+}
+
 /* The single mapping from refgraph status codes to Python exceptions.
  * `detail` (may be NULL) refines the message; `filename` (may be NULL) goes
  * with I/O errors. Always returns NULL. */
@@ -89,15 +111,15 @@ static PyObject *raise_status(module_state *st, int status, const char *detail, 
         PyErr_Format(PyExc_SystemError, "refgraph: %s", detail ? detail : rg_strerror(status));
         break;
     case RG_ENORENDERER:
-        PyErr_Format(st ? st->unavailable : PyExc_RuntimeError, "%s",
+        PyErr_Format(unavailable_type(st), "%s",
                      detail && *detail ? detail : rg_strerror(status));
         break;
     case RG_ERENDER:
-        PyErr_Format(st ? st->error : PyExc_RuntimeError, "Graphviz failed: %s",
+        PyErr_Format(error_type(st), "Graphviz failed: %s",
                      detail && *detail ? detail : rg_strerror(status));
         break;
     default:
-        PyErr_Format(st ? st->error : PyExc_RuntimeError, "%s", detail ? detail : rg_strerror(status));
+        PyErr_Format(error_type(st), "%s", detail ? detail : rg_strerror(status));
         break;
     }
     return NULL;
@@ -107,6 +129,10 @@ static PyObject *raise_status(module_state *st, int status, const char *detail, 
 
 static PyObject *graph_wrap(module_state *st, rg_graph *g)
 {
+    if (st == NULL || st->graph_type == NULL) {
+        rg_graph_free(g);
+        return state_gone();
+    }
     graph_object *self = PyObject_New(graph_object, st->graph_type);
     if (self == NULL) {
         rg_graph_free(g);
@@ -130,13 +156,28 @@ static module_state *state_of_graph(PyObject *self)
     return module ? state_of_module(module) : NULL;
 }
 
+/* The graph behind self, or NULL with ValueError.  Graph cannot be
+ * instantiated from Python, so every Graph has one; the methods check anyway
+ * rather than dereference NULL should one ever be made some other way. */
+static rg_graph *graph_of(PyObject *self)
+{
+    rg_graph *g = ((graph_object *)self)->graph;
+    if (g == NULL)
+        PyErr_SetString(PyExc_ValueError, "this refgraph.Graph holds no graph: Graphs come from refgraph's "
+                                          "searches and refgraph.load()");
+    return g;
+}
+
 typedef int (*text_renderer)(const rg_graph *, rg_strbuf *);
 
 static PyObject *graph_render_str(PyObject *self, text_renderer render)
 {
+    const rg_graph *g = graph_of(self);
+    if (g == NULL)
+        return NULL;
     rg_strbuf sb;
     rg_sb_init(&sb);
-    int status = render(((graph_object *)self)->graph, &sb);
+    int status = render(g, &sb);
     if (status != RG_OK) {
         rg_sb_free(&sb);
         return raise_status(state_of_graph(self), status, NULL, NULL);
@@ -369,8 +410,14 @@ static int fall_back_to_text(module_state *st, PyObject *self, PyObject *filenam
     PyObject *text = graph_to_text(self, NULL);
     PyObject *os_path = text ? PyImport_ImportModule("os.path") : NULL;
     PyObject *parts = os_path ? PyObject_CallMethod(os_path, "splitext", "O", filename) : NULL;
-    PyObject *txt_name = parts && PyTuple_Check(parts) && PyTuple_GET_SIZE(parts) == 2
-                             ? PyUnicode_FromFormat("%U.txt", PyTuple_GET_ITEM(parts, 0)) : NULL;
+    /* os.path is anyone's to replace: what came back is checked, so that
+     * every failure below has its exception. */
+    int pair = parts && PyTuple_Check(parts) && PyTuple_GET_SIZE(parts) == 2 &&
+               PyUnicode_Check(PyTuple_GET_ITEM(parts, 0));
+    if (parts != NULL && !pair)
+        PyErr_Format(PyExc_TypeError, "refgraph cannot name the text file for %R: os.path.splitext() returned "
+                     "%.80s, not a (root, ext) pair of str", filename, Py_TYPE(parts)->tp_name);
+    PyObject *txt_name = pair ? PyUnicode_FromFormat("%U.txt", PyTuple_GET_ITEM(parts, 0)) : NULL;
     int r = -1;
     if (txt_name != NULL &&
         PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "refgraph cannot render .%s here: %s; writing the text "
@@ -392,7 +439,8 @@ static int fall_back_to_text(module_state *st, PyObject *self, PyObject *filenam
 static int save_document(PyObject *self, PyObject *filename, size_t max_nodes)
 {
     module_state *st = state_of_graph(self);
-    PyObject *format_obj = format_of_filename(filename);
+    const rg_graph *g = graph_of(self);
+    PyObject *format_obj = g ? format_of_filename(filename) : NULL;
     if (format_obj == NULL)
         return -1;
     const char *format = PyUnicode_AsUTF8(format_obj);
@@ -403,7 +451,7 @@ static int save_document(PyObject *self, PyObject *filename, size_t max_nodes)
         rg_sb_init(&error);
         int status;
         Py_BEGIN_ALLOW_THREADS
-        status = rg_document_render(((graph_object *)self)->graph, format, max_nodes, &out, &error);
+        status = rg_document_render(g, format, max_nodes, &out, &error);
         Py_END_ALLOW_THREADS
         if (status == RG_OK)
             r = write_file(st, filename, out.data ? out.data : "", out.len);
@@ -442,9 +490,12 @@ static PyObject *graph_to_dot(PyObject *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$O:to_dot", kwlist, &max_obj) ||
         parse_max_nodes(max_obj, &max_nodes) < 0)
         return NULL;
+    const rg_graph *g = graph_of(self);
+    if (g == NULL)
+        return NULL;
     rg_strbuf sb;
     rg_sb_init(&sb);
-    int status = rg_render_dot(((graph_object *)self)->graph, max_nodes, &sb);
+    int status = rg_render_dot(g, max_nodes, &sb);
     PyObject *text = status == RG_OK ? PyUnicode_DecodeUTF8(sb.data ? sb.data : "", (Py_ssize_t)sb.len, "replace")
                                      : raise_status(state_of_graph(self), status, NULL, NULL);
     rg_sb_free(&sb);
@@ -459,12 +510,15 @@ static PyObject *graph_render(PyObject *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|U$O:render", kwlist, &format_obj, &max_obj) ||
         parse_max_nodes(max_obj, &max_nodes) < 0)
         return NULL;
+    const rg_graph *g = graph_of(self);
+    if (g == NULL)
+        return NULL;
     module_state *st = state_of_graph(self);
     PyObject *lower = format_obj ? PyObject_CallMethod(format_obj, "lower", NULL) : PyUnicode_FromString("svg");
     const char *format = lower ? PyUnicode_AsUTF8(lower) : NULL;
     PyObject *result = NULL;
     if (format != NULL && check_format(st, format) == 0)
-        result = render_bytes(st, ((graph_object *)self)->graph, format, max_nodes);
+        result = render_bytes(st, g, format, max_nodes);
     Py_XDECREF(lower);
     return result;
 }
@@ -491,9 +545,11 @@ static PyObject *graph_save(PyObject *self, PyObject *args, PyObject *kwds)
  * cannot be rendered here, so that the text still shows. */
 static PyObject *graph_image(PyObject *self, const char *format)
 {
-    PyObject *data = render_bytes(state_of_graph(self), ((graph_object *)self)->graph, format,
-                                  RG_DEFAULT_MAX_NODES);
-    if (data != NULL || !PyErr_ExceptionMatches(state_of_graph(self)->error))
+    const rg_graph *g = graph_of(self);
+    if (g == NULL)
+        return NULL;
+    PyObject *data = render_bytes(state_of_graph(self), g, format, RG_DEFAULT_MAX_NODES);
+    if (data != NULL || !PyErr_ExceptionMatches(error_type(state_of_graph(self))))
         return data;
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -577,6 +633,8 @@ static PyObject *graph_repr_mimebundle(PyObject *self, PyObject *args, PyObject 
 static PyObject *graph_repr(PyObject *self)
 {
     const rg_graph *g = ((graph_object *)self)->graph;
+    if (g == NULL)
+        return PyUnicode_FromString("<refgraph.Graph: no graph>");
     static const char *const kinds[] = {"backrefs", "refs", "chain"};
     size_t nodes = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
@@ -587,8 +645,8 @@ static PyObject *graph_repr(PyObject *self)
 
 static PyObject *graph_get_notes(PyObject *self, void *Py_UNUSED(closure))
 {
-    const rg_graph *g = ((graph_object *)self)->graph;
-    PyObject *notes = PyList_New((Py_ssize_t)g->n_notes);
+    const rg_graph *g = graph_of(self);
+    PyObject *notes = g ? PyList_New((Py_ssize_t)g->n_notes) : NULL;
     for (size_t i = 0; notes && i < g->n_notes; i++) {
         PyObject *s = PyUnicode_DecodeUTF8(g->notes[i], (Py_ssize_t)strlen(g->notes[i]), "replace");
         if (s == NULL) {
@@ -648,10 +706,19 @@ static PyType_Slot graph_slots[] = {
     {0, NULL}
 };
 
+/* Graphs are made by refgraph only: Graph() from Python would have no graph
+ * behind it.  From 3.10 the flag says so; module_exec clears tp_new on 3.9,
+ * which type_call turns into the same TypeError. */
+#ifdef Py_TPFLAGS_DISALLOW_INSTANTIATION
+#define Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT Py_TPFLAGS_DISALLOW_INSTANTIATION
+#else
+#define Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT 0
+#endif
+
 static PyType_Spec graph_spec = {
     .name = "refgraph.Graph",
     .basicsize = sizeof(graph_object),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE_COMPAT,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE_COMPAT | Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT,
     .slots = graph_slots,
 };
 
@@ -938,60 +1005,64 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
         check_callable(&extra_info, "extra_info", 1) < 0 ||
         check_callable(&extra_node_attrs, "extra_node_attrs", 1) < 0)
         return NULL;
-    PyObject *chains = PyList_New(0);
-    if (chains == NULL)
-        return NULL;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
-        PyObject *chain = PySequence_Fast(PyTuple_GET_ITEM(args, i), "show_chain() takes chains: lists of objects");
-        if (chain == NULL) {
-            Py_DECREF(chains);
-            return NULL;
-        }
-        /* objgraph drops empty chains. */
-        int r = PySequence_Fast_GET_SIZE(chain) > 0 ? PyList_Append(chains, chain) : 0;
-        Py_DECREF(chain);
-        if (r < 0) {
-            Py_DECREF(chains);
-            return NULL;
-        }
-    }
-    if (PyList_GET_SIZE(chains) == 0) {
-        Py_DECREF(chains);
-        PyErr_SetString(PyExc_ValueError, "show_chain() needs at least one non-empty chain");
+    /* The walk reads tuple copies of the chains: highlight, extra_info and
+     * extra_node_attrs run during it and may shrink the caller's lists, whose
+     * objects would then die under it.  The copies and the caller's own
+     * sequences are the call's containers: none is a referrer, and refcounts
+     * leave out the references they hold.  Both lists are untracked, so no
+     * callback can find them. */
+    PyObject *chains = PyList_New(0), *containers = PyList_New(0);
+    if (chains == NULL || containers == NULL) {
+        Py_XDECREF(chains);
+        Py_XDECREF(containers);
         return NULL;
     }
     PyObject_GC_UnTrack(chains);
+    PyObject_GC_UnTrack(containers);
+    ok = 1;
+    for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(args); i++) {
+        PyObject *arg = PyTuple_GET_ITEM(args, i);
+        PyObject *fast = PySequence_Fast(arg, "show_chain() takes chains: lists of objects");
+        PyObject *copy = fast ? PySequence_Tuple(fast) : NULL;
+        Py_XDECREF(fast);
+        /* objgraph drops empty chains.  A tuple argument is its own copy. */
+        ok = copy != NULL && PyList_Append(containers, arg) == 0 &&
+             (copy == arg || PyList_Append(containers, copy) == 0) &&
+             (PyTuple_GET_SIZE(copy) == 0 || PyList_Append(chains, copy) == 0);
+        Py_XDECREF(copy);
+    }
+    if (ok && PyList_GET_SIZE(chains) == 0) {
+        PyErr_SetString(PyExc_ValueError, "show_chain() needs at least one non-empty chain");
+        ok = 0;
+    }
+    ok = ok && PyList_Append(containers, args) == 0 && (!kwds || PyList_Append(containers, kwds) == 0);
+    if (!ok) {
+        Py_DECREF(chains);
+        Py_DECREF(containers);
+        return NULL;
+    }
     module_state *st = state_of_module(module);
     destination to;
     if (check_destination(st, filename, output, max_nodes, &to) < 0) {
         Py_DECREF(chains);
+        Py_DECREF(containers);
         return NULL;
     }
-    /* Every chain list is the caller's container: none is a referrer. */
-    PyObject *containers = PySequence_List(chains);
-    if (containers != NULL) {
-        PyObject_GC_UnTrack(containers);
-        if (PyList_Append(containers, args) < 0 || (kwds && PyList_Append(containers, kwds) < 0))
-            Py_CLEAR(containers);
-    }
+    rg_search s = {0};
+    s.containers = containers;
+    s.highlight = highlight;
+    s.extra_info = extra_info;
+    s.extra_node_attrs = extra_node_attrs;
+    s.backwards = backrefs;
+    s.refcounts = refcounts;
+    s.shortnames = shortnames;
+    s.redact = redact;
+    s.max_depth = 20;
+    s.too_many = 10;
     rg_graph *g = NULL;
-    int status = RG_EPYTHON;
-    if (containers != NULL) {
-        rg_search s = {0};
-        s.containers = containers;
-        s.highlight = highlight;
-        s.extra_info = extra_info;
-        s.extra_node_attrs = extra_node_attrs;
-        s.backwards = backrefs;
-        s.refcounts = refcounts;
-        s.shortnames = shortnames;
-        s.redact = redact;
-        s.max_depth = 20;
-        s.too_many = 10;
-        status = rg_walk_chain_graph(&s, chains, &g);
-    }
+    int status = rg_walk_chain_graph(&s, chains, &g);
     Py_DECREF(chains);
-    Py_XDECREF(containers);
+    Py_DECREF(containers);
     PyObject *result = status == RG_OK ? deliver(st, g, &to) : raise_status(st, status, NULL, NULL);
     destination_clear(&to);
     return result;
@@ -1213,6 +1284,8 @@ static PyObject *growth(PyObject *module, PyObject *args, PyObject *kwds)
                                      &shortnames, &filter, &gc_collect, &untracked) ||
         parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
         return NULL;
+    if (peak_stats == NULL)
+        return state_gone();
     return growth_rows(st, limit, peak_stats, shortnames, filter, gc_collect, untracked);
 }
 
@@ -1228,8 +1301,9 @@ static PyObject *show_growth(PyObject *module, PyObject *args, PyObject *kwds)
                                      &shortnames, &file, &filter, &gc_collect, &untracked) ||
         parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
         return NULL;
-    PyObject *rows = growth_rows(st, limit, peak_stats == Py_None ? st->peak_stats : peak_stats, shortnames,
-                                 filter, gc_collect, untracked);
+    if (peak_stats == Py_None && (peak_stats = st->peak_stats) == NULL)
+        return state_gone();
+    PyObject *rows = growth_rows(st, limit, peak_stats, shortnames, filter, gc_collect, untracked);
     if (rows == NULL)
         return NULL;
     int r = 0;
@@ -1243,26 +1317,36 @@ static PyObject *show_growth(PyObject *module, PyObject *args, PyObject *kwds)
     Py_RETURN_NONE;
 }
 
-/* d[key], created as factory() if missing (borrowed). */
+/* d[key], created as factory() if missing: a new reference, since code
+ * that runs later (the tables are the caller's objects) may replace it. */
 static PyObject *state_entry(PyObject *d, const char *key, PyObject *factory)
 {
     PyObject *v = PyDict_GetItemString(d, key);
     if (v != NULL)
-        return v;
+        return Py_NewRef(v);
     v = PyObject_CallNoArgs(factory);
-    if (v == NULL || PyDict_SetItemString(d, key, v) < 0) {
-        Py_XDECREF(v);
-        return NULL;
-    }
-    Py_DECREF(v);
+    if (v != NULL && PyDict_SetItemString(d, key, v) < 0)
+        Py_CLEAR(v);
     return v;
 }
 
-/* The set under name in a defaultdict(set) (borrowed; created if missing). */
+/* TypeError unless v is a set: the tables hold sets of ids. */
+static int check_ids_set(PyObject *v)
+{
+    if (PySet_Check(v))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "get_new_ids: _state's tables must hold sets, not %.80s", Py_TYPE(v)->tp_name);
+    return -1;
+}
+
+/* table[name], a set: a new reference.  objgraph's defaultdict(set) creates
+ * a missing one and keeps it, but a user's mapping may hand out a new object
+ * each time, held by nobody else. */
 static PyObject *ids_of(PyObject *table, PyObject *name)
 {
-    PyObject *v = PyObject_GetItem(table, name);   /* defaultdict creates it */
-    Py_XDECREF(v);                                  /* the table holds it */
+    PyObject *v = PyObject_GetItem(table, name);
+    if (v != NULL && check_ids_set(v) < 0)
+        Py_CLEAR(v);
     return v;
 }
 
@@ -1275,22 +1359,29 @@ static PyObject *new_ids_rows(PyObject *old_ids, PyObject *current_ids, PyObject
         PyObject *name = PyList_GET_ITEM(names, i);
         PyObject *old = ids_of(old_ids, name), *cur = old ? ids_of(current_ids, name) : NULL;
         if (cur == NULL) {
+            Py_XDECREF(old);
             ok = 0;
             break;
         }
-        Py_ssize_t n_old = PySet_Size(old), n_cur = PySet_Size(cur);
+        Py_ssize_t n_old = PySet_GET_SIZE(old), n_cur = PySet_GET_SIZE(cur);
         if (n_old == 0 && n_cur == 0) {
             ok = PyList_Append(remove, name) == 0;
-            continue;
+        } else {
+            PyObject *fresh = PyNumber_Subtract(cur, old);
+            if (fresh != NULL && check_ids_set(fresh) < 0)
+                Py_CLEAR(fresh);
+            PyObject *target = fresh ? ids_of(new_ids, name) : NULL;
+            PyObject *r = target ? PyObject_CallMethod(target, "update", "O", fresh) : NULL;
+            PyObject *row = r ? Py_BuildValue("(Onnnn)", name, n_old, n_cur, PySet_GET_SIZE(fresh), n_cur - n_old)
+                              : NULL;
+            ok = row && PyList_Append(rows, row) == 0;
+            Py_XDECREF(row);
+            Py_XDECREF(r);
+            Py_XDECREF(target);
+            Py_XDECREF(fresh);
         }
-        PyObject *fresh = PyNumber_Subtract(cur, old);
-        PyObject *target = fresh ? ids_of(new_ids, name) : NULL;
-        PyObject *r = target ? PyObject_CallMethod(target, "update", "O", fresh) : NULL;
-        PyObject *row = r ? Py_BuildValue("(Onnnn)", name, n_old, n_cur, PySet_Size(fresh), n_cur - n_old) : NULL;
-        ok = row && PyList_Append(rows, row) == 0;
-        Py_XDECREF(row);
-        Py_XDECREF(r);
-        Py_XDECREF(fresh);
+        Py_DECREF(old);
+        Py_DECREF(cur);
     }
     for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(remove); i++) {
         PyObject *name = PyList_GET_ITEM(remove, i);
@@ -1313,7 +1404,8 @@ static int clear_sets(PyObject *table)
 {
     PyObject *values = PyMapping_Values(table);
     for (Py_ssize_t i = 0; values && i < PyList_GET_SIZE(values); i++) {
-        if (PySet_Clear(PyList_GET_ITEM(values, i)) < 0)
+        PyObject *ids = PyList_GET_ITEM(values, i);
+        if (check_ids_set(ids) < 0 || PySet_Clear(ids) < 0)
             Py_CLEAR(values);
     }
     int r = values ? 0 : -1;
@@ -1343,6 +1435,85 @@ static int write_new_ids_table(PyObject *file, PyObject *rows)
     return r;
 }
 
+/* old <- current, current <- the ids of the heap now, new <- current - old,
+ * per type name.  0, or -1 with an exception. */
+static int rotate_tables(PyObject *old_ids, PyObject *current_ids, PyObject *fresh)
+{
+    if (clear_sets(old_ids) < 0)
+        return -1;
+    /* By key, as the rows are made: a user's mapping need not have items(). */
+    PyObject *names = PySequence_List(current_ids);
+    int ok = names != NULL;
+    for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(names); i++) {
+        PyObject *name = PyList_GET_ITEM(names, i);
+        PyObject *cur = ids_of(current_ids, name);
+        PyObject *old = cur ? ids_of(old_ids, name) : NULL;
+        PyObject *r = old ? PyObject_CallMethod(old, "update", "O", cur) : NULL;
+        ok = r != NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(old);
+        Py_XDECREF(cur);
+    }
+    Py_XDECREF(names);
+    ok = ok && clear_sets(current_ids) == 0;
+    Py_ssize_t pos = 0;
+    PyObject *name, *ids;
+    while (ok && PyDict_Next(fresh, &pos, &name, &ids)) {
+        PyObject *cur = ids_of(current_ids, name);
+        PyObject *r = cur ? PyObject_CallMethod(cur, "update", "O", ids) : NULL;
+        ok = r != NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(cur);
+    }
+    return ok ? 0 : -1;
+}
+
+/* get_new_ids() once its tables are found (references the caller owns). */
+static PyObject *update_new_ids(module_state *st, PyObject *state, PyObject *old_ids, PyObject *current_ids,
+                                PyObject *new_ids, int skip_update, int column, Py_ssize_t limit,
+                                PyObject *shortnames_obj, PyObject *file, int gc_collect)
+{
+    if (PyDict_GetItemString(state, "shortnames") == NULL && PyDict_SetItemString(state, "shortnames", Py_True) < 0)
+        return NULL;
+    if (skip_update)
+        return Py_NewRef(new_ids);
+    if (shortnames_obj == Py_None)
+        shortnames_obj = PyDict_GetItemString(state, "shortnames");
+    else if (PyDict_SetItemString(state, "shortnames", shortnames_obj) < 0)
+        return NULL;
+    if (shortnames_obj == NULL)
+        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_KeyError, "get_new_ids: _state lost 'shortnames'");
+    /* Owned while its __bool__ runs, which could take it out of state. */
+    Py_INCREF(shortnames_obj);
+    int shortnames = PyObject_IsTrue(shortnames_obj);
+    Py_DECREF(shortnames_obj);
+    if (shortnames < 0 || (gc_collect && rg_collect_garbage() < 0))
+        return NULL;
+    PyObject *fresh = NULL;
+    int status = rg_census_ids_by_type(shortnames, &fresh);
+    if (status != RG_OK)
+        return raise_status(st, status, NULL, NULL);
+    int ok = rotate_tables(old_ids, current_ids, fresh) == 0;
+    Py_DECREF(fresh);
+    PyObject *rows = ok && clear_sets(new_ids) == 0 ? new_ids_rows(old_ids, current_ids, new_ids) : NULL;
+    if (rows == NULL)
+        return NULL;
+    PyObject *key = Py_BuildValue("(ii)", column, 0);
+    ok = key && sort_descending(rows, key) == 0;
+    Py_XDECREF(key);
+    PyObject *shown = ok ? PyList_GetSlice(rows, 0, limit) : NULL;
+    Py_DECREF(rows);
+    if (shown == NULL)
+        return NULL;
+    int r = 0;
+    if (PyList_GET_SIZE(shown) > 0) {
+        PyObject *out = output_file(file);
+        r = out ? write_new_ids_table(out, shown) : -1;
+    }
+    Py_DECREF(shown);
+    return r < 0 ? NULL : Py_NewRef(new_ids);
+}
+
 static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"skip_update", "limit", "sortby", "shortnames", "file", "_state", "gc_collect", NULL};
@@ -1363,8 +1534,8 @@ static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_ValueError, "sortby must be 'old', 'current', 'new' or 'deltas', not '%s'", sortby);
         return NULL;
     }
-    if (state == Py_None)
-        state = st->new_ids_state;
+    if (state == Py_None && (state = st->new_ids_state) == NULL)
+        return state_gone();
     if (!PyDict_Check(state)) {
         PyErr_Format(PyExc_TypeError, "_state must be a dict, not %.80s", Py_TYPE(state)->tp_name);
         return NULL;
@@ -1384,61 +1555,12 @@ static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
     PyObject *current_ids = old_ids ? state_entry(state, "current", make_table) : NULL;
     PyObject *new_ids = current_ids ? state_entry(state, "new", make_table) : NULL;
     Py_DECREF(make_table);
-    if (new_ids == NULL)
-        return NULL;
-    if (PyDict_GetItemString(state, "shortnames") == NULL && PyDict_SetItemString(state, "shortnames", Py_True) < 0)
-        return NULL;
-    if (skip_update)
-        return Py_NewRef(new_ids);
-    if (shortnames_obj == Py_None)
-        shortnames_obj = PyDict_GetItemString(state, "shortnames");
-    else if (PyDict_SetItemString(state, "shortnames", shortnames_obj) < 0)
-        return NULL;
-    int shortnames = PyObject_IsTrue(shortnames_obj);
-    if (shortnames < 0 || (gc_collect && rg_collect_garbage() < 0))
-        return NULL;
-    PyObject *fresh = NULL;
-    int status = rg_census_ids_by_type(shortnames, &fresh);
-    if (status != RG_OK)
-        return raise_status(st, status, NULL, NULL);
-    /* old <- current, current <- what is there now, new <- current - old */
-    int ok = clear_sets(old_ids) == 0;
-    Py_ssize_t pos = 0;
-    PyObject *name, *ids;
-    PyObject *current_items = ok ? PyDict_Items(current_ids) : NULL;
-    for (Py_ssize_t i = 0; current_items && ok && i < PyList_GET_SIZE(current_items); i++) {
-        PyObject *item = PyList_GET_ITEM(current_items, i);
-        PyObject *old = ids_of(old_ids, PyTuple_GET_ITEM(item, 0));
-        PyObject *r = old ? PyObject_CallMethod(old, "update", "O", PyTuple_GET_ITEM(item, 1)) : NULL;
-        ok = r != NULL;
-        Py_XDECREF(r);
-    }
-    Py_XDECREF(current_items);
-    ok = ok && current_items != NULL && clear_sets(current_ids) == 0;
-    while (ok && PyDict_Next(fresh, &pos, &name, &ids)) {
-        PyObject *cur = ids_of(current_ids, name);
-        PyObject *r = cur ? PyObject_CallMethod(cur, "update", "O", ids) : NULL;
-        ok = r != NULL;
-        Py_XDECREF(r);
-    }
-    Py_DECREF(fresh);
-    PyObject *rows = ok && clear_sets(new_ids) == 0 ? new_ids_rows(old_ids, current_ids, new_ids) : NULL;
-    if (rows == NULL)
-        return NULL;
-    PyObject *key = Py_BuildValue("(ii)", column, 0);
-    ok = key && sort_descending(rows, key) == 0;
-    Py_XDECREF(key);
-    PyObject *shown = ok ? PyList_GetSlice(rows, 0, limit) : NULL;
-    Py_DECREF(rows);
-    if (shown == NULL)
-        return NULL;
-    int r = 0;
-    if (PyList_GET_SIZE(shown) > 0) {
-        PyObject *out = output_file(file);
-        r = out ? write_new_ids_table(out, shown) : -1;
-    }
-    Py_DECREF(shown);
-    return r < 0 ? NULL : Py_NewRef(new_ids);
+    PyObject *result = new_ids ? update_new_ids(st, state, old_ids, current_ids, new_ids, skip_update, column, limit,
+                                                shortnames_obj, file, gc_collect) : NULL;
+    Py_XDECREF(new_ids);
+    Py_XDECREF(current_ids);
+    Py_XDECREF(old_ids);
+    return result;
 }
 
 static PyObject *get_leaking_objects(PyObject *module, PyObject *args, PyObject *kwds)
@@ -1681,6 +1803,11 @@ static int module_exec(PyObject *module)
     st->graph_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &graph_spec, NULL);
     if (st->graph_type == NULL)
         return -1;
+#ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION
+    /* A heap type inherits object's tp_new; without one, Graph() raises
+     * "cannot create 'refgraph.Graph' instances" (see graph_spec). */
+    st->graph_type->tp_new = NULL;
+#endif
     if (PyModule_AddObjectRef(module, "Graph", (PyObject *)st->graph_type) < 0)
         return -1;
     st->error = PyErr_NewExceptionWithDoc("refgraph.Error", "A refgraph operation failed.", NULL, NULL);
