@@ -2045,6 +2045,37 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
     return st;
 }
 
+/* show_chain: explains why each chain of one object found no root. */
+static int explain_lone_chains(walk *w, PyObject *chains)
+{
+    PyObject *alone = PyList_New(0);
+    if (alone == NULL)
+        return RG_EPYTHON;
+    PyObject_GC_UnTrack(alone);
+    int st = RG_OK;
+    for (Py_ssize_t c = 0; st == RG_OK && c < PyList_GET_SIZE(chains); c++) {
+        PyObject *chain = PyList_GET_ITEM(chains, c);
+        if (PyTuple_GET_SIZE(chain) == 1 && PyList_Append(alone, PyTuple_GET_ITEM(chain, 0)) < 0)
+            st = RG_EPYTHON;
+    }
+    const rg_search *s = w->s;
+    rg_search lone = *s;
+    lone.targets = alone;
+    lone.own_targets = 1;
+    lone.max_depth = 20;
+    w->s = &lone;
+    if (st == RG_OK && PyList_GET_SIZE(alone) > 0)
+        st = heap_build(&w->h, &lone, &w->ignored);
+    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(alone); i++)
+        st = diagnose(w, PyList_GET_ITEM(alone, i));
+    w->s = s;
+    /* The index goes first: it holds references the list's release must not
+     * outlive. */
+    heap_clear(&w->h);
+    Py_DECREF(alone);
+    return st;
+}
+
 int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
 {
     /* Callbacks run during the walk: it reads only sequences no callback can
@@ -2099,29 +2130,12 @@ int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
             st = rg_graph_add_edge(w.g, nodes[i], nodes[i + 1], NULL, NULL);
         if (st == RG_OK)
             st = rg_graph_add_chain(w.g, nodes, (size_t)n);
-        if (st == RG_OK && n == 1 && s->backwards) {
-            rg_search one = *s;
-            PyObject *alone = PyList_New(1);
-            if (alone == NULL) {
-                st = RG_EPYTHON;
-                break;
-            }
-            PyObject *o = PyTuple_GET_ITEM(chain, 0);
-            Py_INCREF(o);
-            PyList_SET_ITEM(alone, 0, o);
-            PyObject_GC_UnTrack(alone);
-            one.targets = alone;
-            one.own_targets = 1;
-            one.max_depth = 20;
-            w.s = &one;
-            if (w.h.hi == NULL)
-                st = heap_build(&w.h, &one, &w.ignored);
-            if (st == RG_OK)
-                st = diagnose(&w, o);
-            w.s = s;
-            Py_DECREF(alone);
-        }
     }
+    /* Chains of one object are explained once every node is in (the index
+     * holds a reference to each object, which refcounts must not see), with
+     * one index for all of them. */
+    if (st == RG_OK && s->backwards)
+        st = explain_lone_chains(&w, chains);
     if (st == RG_OK)
         st = walk_label_edges(&w);
     if (st == RG_OK) {

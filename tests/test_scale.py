@@ -145,3 +145,12 @@ def test_index_agrees_with_get_referrers(module):
         found = sum(1 for line in g.to_text().splitlines() if line.startswith("  <- "))
         expected = [r for r in gc.get_referrers(o) if gc.is_tracked(r) and not isinstance(r, frame_type)]
         assert found == len(expected), (g.to_text(), expected)
+
+
+def test_show_chain_explains_every_lone_chain():
+    # Two chains that found no root: each gets its own explanation from one
+    # index (the first index used to know only the first object).
+    a, b = Leak(), Leak()
+    g = refgraph.show_chain([a], [b], output=io.StringIO())
+    notes = g.notes
+    assert sum(1 for n in notes if "Leak" in n or "arguments" in n or "frame" in n) >= 2, notes
