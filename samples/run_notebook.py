@@ -1,6 +1,8 @@
 """Execute a notebook with a real kernel and save it with its outputs:
     PYTHONPATH=<dir holding refgraph> python3 samples/run_notebook.py samples/leak_hunt.ipynb [OUT]
-(`make docs` refreshes leak_hunt.ipynb this way; tests/test_notebook.py runs it too)."""
+(`make docs` refreshes leak_hunt.ipynb this way; tests/test_notebook.py executes a
+copy in a temporary directory and saves nothing).  The kernel runs in the
+notebook's directory."""
 import os
 import sys
 

@@ -1,6 +1,10 @@
+import atexit
+import importlib.util
 import io
 import os
+import shutil
 import sys
+import tempfile
 import types
 import uuid
 
@@ -9,6 +13,51 @@ import pytest
 import refgraph
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _isolate_hypothesis():
+    """Runs before anything imports hypothesis (tests/test_fuzz.py does, at
+    collection; make check disables pytest's plugin autoloading, so no
+    third-party pytest plugin can import it earlier).
+
+    - Its storage (the unicode charmap cache, the example database) goes to a
+      temporary directory removed at exit, never to ./.hypothesis in the
+      source or build directory: `make distcheck` requires distclean to leave
+      the build directory empty.
+    - The "hypothesis" entry points of unrelated installed packages are not
+      run.  Debian's python3-pydantic registers one; it imports pydantic and
+      Debian's typing_extensions, built for 3.11, which fail on 3.12 and 3.13
+      (tests/matrix.sh), and it fills the charmap cache at import.  Later
+      hypothesis releases skip entry points under HYPOTHESIS_NO_PLUGINS;
+      Debian 12's (6.67) does not read it: `import hypothesis` calls
+      hypothesis/entry_points.py's run(), which loads every entry point.  For
+      a hypothesis whose entry_points.py does not mention the variable, that
+      module is replaced by one whose run() does nothing.  tests/test_fuzz.py
+      checks both.
+    """
+    if "hypothesis" in sys.modules:
+        return   # imported before this conftest: tests/test_fuzz.py says so
+    storage = tempfile.mkdtemp(prefix="refgraph-hypothesis-")
+    atexit.register(shutil.rmtree, storage, True)
+    os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = storage
+    os.environ["HYPOTHESIS_NO_PLUGINS"] = "1"
+    spec = importlib.util.find_spec("hypothesis")   # finds it without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return
+    try:
+        with open(os.path.join(spec.submodule_search_locations[0], "entry_points.py")) as f:
+            honours_variable = "HYPOTHESIS_NO_PLUGINS" in f.read()
+    except OSError:
+        return
+    if not honours_variable:
+        no_plugins = types.ModuleType("hypothesis.entry_points")
+        no_plugins.__doc__ = "tests/conftest.py: third-party hypothesis plugins are not loaded"
+        no_plugins.run = lambda: None
+        no_plugins.get_entry_points = lambda: iter(())
+        sys.modules["hypothesis.entry_points"] = no_plugins
+
+
+_isolate_hypothesis()
 
 
 def module_root():

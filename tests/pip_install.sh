@@ -14,5 +14,12 @@ out=$(cd "$out" && pwd)
 "$py" -m venv --system-site-packages "$out/venv"
 "$out/venv/bin/python" -m pip install --quiet --no-build-isolation --no-index "$src"
 cd "$out"
+# As make check runs it (Makefile.am): no pytest plugin from entry points but
+# hypothesis's, no bytecode written into the source tree.
+plugins=()
+if env -u PYTHONPATH "$out/venv/bin/python" -c 'import _hypothesis_pytestplugin' 2>/dev/null; then
+  plugins=(-p _hypothesis_pytestplugin)
+fi
 env -u PYTHONPATH -u REFGRAPH_BUILD_DIR REFGRAPH_EXPECT_INSTALLED=1 \
-  "$out/venv/bin/python" -m pytest -p no:cacheprovider -q "$src/tests"
+  PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 \
+  "$out/venv/bin/python" -m pytest -p no:cacheprovider "${plugins[@]}" -q "$src/tests"

@@ -90,3 +90,21 @@ def test_every_test_file_is_in_the_tarball():
         makefile = f.read()
     for path in glob.glob(os.path.join(root, "tests", "test_*.py")):
         assert "tests/" + os.path.basename(path) in makefile, path + " missing from EXTRA_DIST"
+
+
+def test_the_tarball_carries_every_doc_page_and_names_no_phony_target():
+    """make dist depends on every EXTRA_DIST entry: one named like a phony
+    target (`docs`, the directory, against `make docs`) runs that target, and
+    make docs rewrote samples/leak_hunt.ipynb on every make distcheck."""
+    import glob
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "Makefile.am")) as f:
+        makefile = f.read().replace("\\\n", " ")
+    extra = {word for line in re.findall(r"^EXTRA_DIST\s*\+?=(.*)$", makefile, re.M) for word in line.split()}
+    phony = {word for line in re.findall(r"^\.PHONY\s*:(.*)$", makefile, re.M) for word in line.split()}
+    assert "docs" in phony and "README.md" in extra
+    assert not extra & phony, "EXTRA_DIST names phony targets: %s" % sorted(extra & phony)
+    for path in glob.glob(os.path.join(root, "docs", "*.md")):
+        assert "docs/" + os.path.basename(path) in extra, path + " missing from EXTRA_DIST"
+    for path in glob.glob(os.path.join(root, "docs", "*", "")):
+        assert "docs/" + os.path.basename(os.path.dirname(path)) in extra, path + " missing from EXTRA_DIST"

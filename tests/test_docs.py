@@ -67,3 +67,76 @@ def test_every_local_link_in_the_docs_resolves():
                 continue
             path = os.path.normpath(os.path.join(os.path.dirname(page), target))
             assert os.path.exists(path), "%s links to missing %s" % (os.path.basename(page), target)
+
+
+def quoted_sessions(page, marker):
+    """The interactive sessions quoted in the fenced blocks of docs/<page>
+    that mention `marker`: a list of (source line, [expected output lines])."""
+    import re
+    with open(os.path.join(ROOT, "docs", page)) as f:
+        blocks = re.findall(r"^ *```\n(.*?)^ *```", f.read(), re.S | re.M)
+    sessions = []
+    for block in (b for b in blocks if marker in b):
+        for line in (line.strip() for line in block.splitlines()):
+            if line.startswith(">>> "):
+                sessions.append((line[4:], []))
+            elif line:
+                sessions[-1][1].append(line)
+    assert sessions, "no %s session in %s" % (marker, page)
+    return sessions
+
+
+# Runs each line as the interactive interpreter does (a value other than None
+# is printed with repr), after echoing it.
+SESSION_RUNNER = """
+import sys
+namespace = {}
+for source in sys.argv[1:]:
+    print(">>> " + source)
+    exec(compile(source, "<session>", "single"), namespace)
+"""
+
+
+def expected_transcript(sessions):
+    return [line for source, out in sessions for line in [">>> " + source] + out]
+
+
+def test_coming_from_objgraph_quotes_what_objgraph_prints_for_a_filename(tmp_path):
+    """objgraph prints where it wrote a graph; the page quotes it exactly (its
+    temporary file's name aside)."""
+    import re
+    import shutil
+    pytest.importorskip("objgraph")
+    if shutil.which("dot") is None:
+        pytest.skip("objgraph renders images with Graphviz's dot, not installed here")
+    sessions = quoted_sessions("coming-from-objgraph.md", "objgraph.show_refs")
+    # objgraph runs dot: without the sanitizer runtime (tests/sanitizers.sh
+    # preloads it), and writes its temporary DOT file into tmp_path.
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC")}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", SESSION_RUNNER, "import objgraph"] + [s for s, _ in sessions],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+    def normalized(lines):
+        return [re.sub(r"/\S*/objgraph-\w+\.dot", "TMPDIR/objgraph-XXXX.dot", line) for line in lines]
+    expected = normalized([">>> import objgraph"] + expected_transcript(sessions))
+    assert normalized(proc.stdout.splitlines()) == expected
+    assert any("TMPDIR/objgraph-XXXX.dot" in line for line in expected)   # the image case is quoted
+    assert (tmp_path / "refs.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_coming_from_objgraph_shows_what_refgraph_does_for_a_filename(tmp_path):
+    """refgraph prints nothing for a filename and returns a Graph, whose repr
+    the page quotes."""
+    if not refgraph.features["graphviz"]:
+        pytest.skip("built --without-graphviz: a .png falls back to text, printed")
+    setup = [s for s, _ in quoted_sessions("coming-from-objgraph.md", "objgraph.show_refs") if s.startswith("obj =")]
+    sessions = quoted_sessions("coming-from-objgraph.md", "refgraph.show_refs")
+    env = dict(os.environ, PYTHONPATH=module_root())
+    proc = subprocess.run([sys.executable, "-c", SESSION_RUNNER, "import refgraph"] + setup + [s for s, _ in sessions],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    expected = [">>> import refgraph"] + [">>> " + s for s in setup] + expected_transcript(sessions)
+    assert proc.stdout.splitlines() == expected
+    assert (tmp_path / "refs.png").read_bytes().startswith(b"\x89PNG")

@@ -8,6 +8,7 @@ reference, and every edge of show_backrefs must be one too.
 """
 import gc
 import io
+import os
 import sys
 import types
 import uuid
@@ -18,6 +19,32 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 import refgraph  # noqa: E402
+from conftest import SOURCE_ROOT  # noqa: E402
+
+
+def test_hypothesis_stores_nothing_in_the_source_or_build_tree():
+    """conftest.py points hypothesis's storage at a temporary directory:
+    ./.hypothesis would be left in make distcheck's build directory."""
+    from hypothesis.configuration import storage_directory
+    storage = os.path.realpath(str(storage_directory()))
+    trees = [SOURCE_ROOT, os.getcwd(), os.environ.get("REFGRAPH_BUILD_DIR")]
+    for tree in filter(None, trees):
+        tree = os.path.realpath(tree)
+        assert os.path.commonpath([storage, tree]) != tree, (storage, tree)
+    assert os.path.basename(storage).startswith("refgraph-hypothesis-"), storage
+
+
+def test_no_third_party_hypothesis_plugin_was_loaded():
+    """conftest.py keeps the "hypothesis" entry points of installed packages
+    (Debian's python3-pydantic has one) from running at `import hypothesis`."""
+    from importlib import metadata
+    try:
+        entry_points = metadata.entry_points(group="hypothesis")
+    except TypeError:   # Python < 3.10
+        entry_points = metadata.entry_points().get("hypothesis", [])
+    for entry_point in entry_points:
+        module = entry_point.value.split(":")[0].strip()
+        assert module not in sys.modules, entry_point
 
 
 class Plain:
