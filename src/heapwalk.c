@@ -396,14 +396,15 @@ static int number_extra(numbering *nb, PyObject *o, uint32_t *id)
         *id = (uint32_t)have;
         return RG_OK;
     }
-    int st = numbering_push(nb, o);
-    if (st == RG_OK && nb->saved_prev != NULL) {
-        uintptr_t *more = PyMem_RawRealloc(nb->saved_prev, (nb->n + 1) * sizeof *more);
+    if (nb->saved_prev != NULL) {
+        /* Room for o's entry first: untag_all reads one per object. */
+        uintptr_t *more = PyMem_RawRealloc(nb->saved_prev, (nb->n + 2) * sizeof *more);
         if (more == NULL)
-            return RG_ENOMEM;   /* o is counted in n: released with the rest */
+            return RG_ENOMEM;
         nb->saved_prev = more;
-        nb->saved_prev[nb->n - 1] = UINTPTR_MAX;
+        nb->saved_prev[nb->n] = UINTPTR_MAX;
     }
+    int st = numbering_push(nb, o);
     *id = (uint32_t)(nb->n - 1);
     return st == RG_OK ? rg_pm_put(&nb->extra, o, *id) : st;
 }
@@ -418,7 +419,9 @@ static int visit_record_edge(PyObject *o, void *arg)
 {
     edge_ctx *c = arg;
     int64_t id = numbered_id(c->nb, o);
-    if (id < 0)
+    /* A number past the end is not this index's (another interpreter's
+     * object, in the middle of its own walk): not a referent it knows. */
+    if (id < 0 || (uint64_t)id >= c->nb->n)
         return 0;
     c->status = rg_hi_add_edge(c->hi, (uint32_t)id);
     return c->status == RG_OK ? 0 : -1;
@@ -2675,13 +2678,15 @@ static int leak_traverse(PyObject *op, void *referenced)
 
 typedef struct mark_ctx {
     unsigned char *referenced;   /* per id */
+    size_t n;
 } mark_ctx;
 
 static int visit_mark_numbered(PyObject *o, void *arg)
 {
+    mark_ctx *c = arg;
     int64_t id = tagged_id(o);
-    if (id >= 0)
-        ((mark_ctx *)arg)->referenced[id] = 1;
+    if (id >= 0 && (uint64_t)id < c->n)
+        c->referenced[id] = 1;
     return 0;
 }
 
@@ -2700,7 +2705,7 @@ static int leaking_in_place(PyObject ***found, Py_ssize_t *n_found)
     nb.borrowed = 1;
     int st = number_in_place(&nb, rt, GC_GENERATIONS);
     int tagged = st == RG_OK;   /* on failure number_in_place has put the headers back */
-    mark_ctx ctx = {NULL};
+    mark_ctx ctx = {NULL, nb.n};
     if (st == RG_OK) {
         ctx.referenced = PyMem_RawCalloc(nb.n + 1, 1);
         *found = PyMem_RawMalloc((nb.n + 1) * sizeof **found);
