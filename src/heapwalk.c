@@ -684,31 +684,6 @@ static void label_sequence(labels *L, PyObject *const *items, Py_ssize_t n, PyOb
     }
 }
 
-/* Labels the locals of a frame (f_locals, a dict or a 3.13 proxy) holding dst. */
-static void label_frame_locals(labels *L, PyObject *frame, PyObject *dst)
-{
-    PyObject *locals = PyObject_GetAttrString(frame, "f_locals");
-    if (locals == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    PyObject *items = PyDict_Check(locals) ? PyDict_Items(locals) : PyMapping_Items(locals);
-    Py_DECREF(locals);
-    if (items == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
-        PyObject *kv = PyList_GET_ITEM(items, i);
-        if (PyTuple_Check(kv) && PyTuple_GET_SIZE(kv) == 2 && PyTuple_GET_ITEM(kv, 1) == dst &&
-            PyUnicode_Check(PyTuple_GET_ITEM(kv, 0)) && label_begin(L)) {
-            put_str(&L->text, PyTuple_GET_ITEM(kv, 0));
-            rg_sb_puts(&L->text, " (local)");
-        }
-    }
-    Py_DECREF(items);
-}
-
 #define LABEL_FIELD(L, field, dst, name) \
     do {                                 \
         if ((PyObject *)(field) == (dst)) \
@@ -734,6 +709,230 @@ static void label_members(labels *L, PyObject *src, PyObject *dst)
             }
         }
     }
+}
+
+/* ================================================= CPython private layouts
+ *
+ * Everything from here to "end of CPython private layouts" reads structures
+ * that CPython does not promise to keep: the fast locals of frames and
+ * generators, and the inline attribute values of 3.11-3.13 instances.  Each
+ * mirror below is the layout of the CPython version named by its
+ * PY_VERSION_HEX guard (Include/cpython/frameobject.h for 3.9 and 3.10,
+ * Include/internal/pycore_frame.h and Include/cpython/genobject.h for 3.11
+ * to 3.13, Objects/dictobject.c for the shared keys).  The 3.11+ frame
+ * mirrors are trusted only while they agree with the interpreter's object
+ * sizes and with the code object CPython's own accessors return.  The rest
+ * of heapwalk.c uses only the functions of this section, so that it can
+ * move to a pyinternals.c of its own.
+ *
+ * Why frames are read in place: frame.f_locals (PyFrame_GetLocals,
+ * PyFrame_FastToLocals) before 3.13 copies the fast locals into a dict kept
+ * on the frame, a snapshot that holds every local until the frame dies (a
+ * function's local outlives its `del`) and shows up in later searches as one
+ * more referrer.  On 3.13, f_locals is a proxy, but generators would still
+ * need their frame object created for it. */
+
+/* A frame's local variables, seen in place (all borrowed). */
+typedef struct frame_view {
+    PyCodeObject *code;
+    PyObject *const *slots;   /* the locals, then the cell and free variables */
+    Py_ssize_t n_slots;
+    PyObject *f_locals;       /* the frame's locals dict: the namespace of
+                               * module, class and exec code; a snapshot made
+                               * by f_locals before 3.13; or NULL */
+    PyObject *gen;            /* the generator or coroutine the frame belongs to, or NULL */
+    PyObject *back;           /* a frame object's f_back as stored (never created), or NULL */
+} frame_view;
+
+#if PY_VERSION_HEX >= 0x030B0000
+/* _PyInterpreterFrame up to its locals, and the head of PyFrameObject. */
+typedef struct iframe_mirror {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *f_executable;      /* the code object (or None for C-stack shims) */
+    void *previous;
+    PyObject *f_funcobj, *f_globals, *f_builtins, *f_locals;
+    PyFrameObject *frame_obj;
+    void *instr_ptr;
+    int stacktop;
+    uint16_t return_offset;
+    char owner;
+#elif PY_VERSION_HEX >= 0x030C0000
+    PyObject *f_executable;      /* f_code */
+    void *previous;
+    PyObject *f_funcobj, *f_globals, *f_builtins, *f_locals;
+    PyFrameObject *frame_obj;
+    void *prev_instr;
+    int stacktop;
+    uint16_t return_offset;
+    char owner;
+#else
+    PyObject *f_func, *f_globals, *f_builtins, *f_locals;
+    PyObject *f_executable;      /* f_code */
+    PyFrameObject *frame_obj;
+    void *previous;
+    void *prev_instr;
+    int stacktop;
+    char is_entry;               /* bool */
+    char owner;
+#endif
+    PyObject *localsplus[1];
+} iframe_mirror;
+
+enum { MIRROR_OWNED_BY_GENERATOR = 1, MIRROR_FRAME_COMPLETED = 1 };   /* _frameowner, _framestate */
+enum { FAST_CELL = 0x40, FAST_FREE = 0x80 };   /* CO_FAST_CELL, CO_FAST_FREE */
+
+typedef struct frame_mirror {
+    PyObject_HEAD
+    PyFrameObject *f_back;
+    iframe_mirror *f_frame;
+    PyObject *f_trace;
+    int f_lineno;
+    char f_trace_lines, f_trace_opcodes;
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *f_extra_locals, *f_locals_cache;
+#else
+    char f_fast_as_locals;
+#endif
+    PyObject *_f_frame_data[1];
+} frame_mirror;
+
+/* 1 if the mirrors agree with this interpreter's object sizes: a frame
+ * object and a generator end with an interpreter frame, whose locals
+ * start where the type's fixed size ends. */
+static int layouts_match(void)
+{
+    size_t locals = offsetof(iframe_mirror, localsplus);
+    return (size_t)PyFrame_Type.tp_basicsize == offsetof(frame_mirror, _f_frame_data) + locals &&
+           (size_t)PyGen_Type.tp_basicsize == offsetof(PyGenObject, gi_iframe) + locals &&
+           (size_t)PyCoro_Type.tp_basicsize == offsetof(PyCoroObject, cr_iframe) + locals &&
+           (size_t)PyAsyncGen_Type.tp_basicsize == offsetof(PyAsyncGenObject, ag_iframe) + locals;
+}
+
+/* Fills v from an interpreter frame whose code object must be `code`. */
+static int view_iframe(iframe_mirror *f, PyCodeObject *code, frame_view *v)
+{
+    static int checked = -1;
+    if (checked < 0)
+        checked = layouts_match();
+    if (!checked || f == NULL || code == NULL || f->f_executable != (PyObject *)code || !PyCode_Check(code))
+        return -1;
+    v->code = code;
+    v->slots = f->localsplus;
+    v->n_slots = code->co_nlocalsplus;
+    v->f_locals = f->f_locals;
+    v->gen = f->owner == MIRROR_OWNED_BY_GENERATOR
+           ? (PyObject *)((char *)f - offsetof(PyGenObject, gi_iframe)) : NULL;
+    return 0;
+}
+
+static int frame_view_of_frame(PyObject *frame, frame_view *v)
+{
+    memset(v, 0, sizeof *v);
+    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+    int r = view_iframe(((frame_mirror *)frame)->f_frame, code, v);
+    Py_DECREF(code);   /* the frame holds it */
+    v->back = r == 0 ? (PyObject *)((frame_mirror *)frame)->f_back : NULL;
+    return r;
+}
+
+/* The locals a generator, coroutine or async generator holds itself: its
+ * frame is part of it.  None once it has finished (the frame is cleared,
+ * its slots released). */
+static int frame_view_of_gen(PyObject *gen, frame_view *v)
+{
+    memset(v, 0, sizeof *v);
+    PyGenObject *g = (PyGenObject *)gen;   /* the three share this head */
+    if (g->gi_frame_state >= MIRROR_FRAME_COMPLETED)
+        return -1;
+    /* The code attribute is a getter of the built-in (final) type: it
+     * checks the mirror against what CPython itself reads. */
+    PyObject *code = PyObject_GetAttrString(gen, PyGen_Check(gen) ? "gi_code"
+                                                 : PyCoro_CheckExact(gen) ? "cr_code" : "ag_code");
+    if (code == NULL)
+        PyErr_Clear();
+    int r = view_iframe((iframe_mirror *)g->gi_iframe, (PyCodeObject *)code, v);
+    Py_XDECREF(code);   /* the generator holds it */
+    return r;
+}
+
+/* The name of slot i, and whether the slot holds a cell (cell and free
+ * variables; a cell variable that is also an argument holds the argument
+ * itself until the function's first instruction makes its cell). */
+static PyObject *frame_slot_name(const frame_view *v, Py_ssize_t i, int *is_cell)
+{
+    PyObject *names = v->code->co_localsplusnames;
+    PyObject *kinds = v->code->co_localspluskinds;
+    *is_cell = 0;
+    if (!PyTuple_Check(names) || i >= PyTuple_GET_SIZE(names))
+        return NULL;
+    if (PyBytes_Check(kinds) && i < PyBytes_GET_SIZE(kinds))
+        *is_cell = (((unsigned char *)PyBytes_AS_STRING(kinds))[i] & (FAST_CELL | FAST_FREE)) &&
+                   v->slots[i] != NULL && PyCell_Check(v->slots[i]);
+    return PyTuple_GET_ITEM(names, i);
+}
+
+/* The name of a function's free variable i (the i-th item of __closure__). */
+static PyObject *code_freevar_name(PyCodeObject *code, Py_ssize_t i)
+{
+    Py_ssize_t at = code->co_nlocalsplus - code->co_nfreevars + i;
+    PyObject *names = code->co_localsplusnames;
+    return i < code->co_nfreevars && PyTuple_Check(names) && at < PyTuple_GET_SIZE(names)
+         ? PyTuple_GET_ITEM(names, at) : NULL;
+}
+#else
+/* 3.9 and 3.10: every frame is a PyFrameObject holding its locals, cells
+ * and free variables in f_localsplus, named by co_varnames, co_cellvars and
+ * co_freevars; a generator refers to its frame object. */
+static int frame_view_of_frame(PyObject *frame, frame_view *v)
+{
+    PyFrameObject *f = (PyFrameObject *)frame;
+    PyCodeObject *code = f->f_code;
+    memset(v, 0, sizeof *v);
+    if (code == NULL || !PyTuple_Check(code->co_varnames) || !PyTuple_Check(code->co_cellvars) ||
+        !PyTuple_Check(code->co_freevars))
+        return -1;
+    v->code = code;
+    v->slots = f->f_localsplus;
+    v->n_slots = code->co_nlocals + PyTuple_GET_SIZE(code->co_cellvars) + PyTuple_GET_SIZE(code->co_freevars);
+    v->f_locals = f->f_locals;
+    v->gen = f->f_gen;
+    v->back = (PyObject *)f->f_back;
+    return 0;
+}
+
+/* A generator holds its frame object, not the locals (that object has
+ * them, labelled as a frame's). */
+static int frame_view_of_gen(PyObject *gen, frame_view *v)
+{
+    (void)gen;
+    memset(v, 0, sizeof *v);
+    return -1;
+}
+
+static PyObject *frame_slot_name(const frame_view *v, Py_ssize_t i, int *is_cell)
+{
+    PyCodeObject *code = v->code;
+    Py_ssize_t n_locals = code->co_nlocals, n_cells = PyTuple_GET_SIZE(code->co_cellvars);
+    *is_cell = i >= n_locals && v->slots[i] != NULL && PyCell_Check(v->slots[i]);
+    if (i < n_locals)
+        return i < PyTuple_GET_SIZE(code->co_varnames) ? PyTuple_GET_ITEM(code->co_varnames, i) : NULL;
+    if (i < n_locals + n_cells)
+        return PyTuple_GET_ITEM(code->co_cellvars, i - n_locals);
+    return PyTuple_GET_ITEM(code->co_freevars, i - n_locals - n_cells);
+}
+
+static PyObject *code_freevar_name(PyCodeObject *code, Py_ssize_t i)
+{
+    PyObject *names = code->co_freevars;
+    return PyTuple_Check(names) && i < PyTuple_GET_SIZE(names) ? PyTuple_GET_ITEM(names, i) : NULL;
+}
+#endif
+
+/* 1 if the frame's locals dict is its namespace (module, class body, exec)
+ * rather than a snapshot of its fast locals. */
+static int frame_has_namespace(const frame_view *v)
+{
+    return v->f_locals != NULL && !(v->code->co_flags & CO_OPTIMIZED);
 }
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
@@ -796,20 +995,23 @@ static PyObject **inline_values(PyObject *src, Py_ssize_t *capacity)
 #endif
 }
 
-static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+/* The inline attribute values of src, *n of them, each named by
+ * (*names)[2 * i] (the shared keys' {me_key, me_value} pairs); NULL if src
+ * keeps none. */
+static PyObject *const *inline_attrs(PyObject *src, PyObject *const **names, Py_ssize_t *n)
 {
     Py_ssize_t capacity;
+    *n = 0;
+    if (!PyType_HasFeature(Py_TYPE(src), Py_TPFLAGS_HEAPTYPE))
+        return NULL;
     PyObject **values = inline_values(src, &capacity);
     const shared_keys *keys = (const shared_keys *)((PyHeapTypeObject *)Py_TYPE(src))->ht_cached_keys;
     if (values == NULL || keys == NULL || keys->dk_kind != KEYS_SPLIT ||
         keys->dk_log2_size > 30 || keys->dk_nentries > ((Py_ssize_t)1 << keys->dk_log2_size))
-        return;
-    PyObject *const *entries = (PyObject *const *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
-    for (Py_ssize_t i = 0; i < keys->dk_nentries && i < capacity; i++) {
-        PyObject *name = entries[2 * i];   /* {me_key, me_value} pairs */
-        if (values[i] == dst && name && PyUnicode_Check(name) && label_begin(L))
-            put_attr_name(L, name);
-    }
+        return NULL;
+    *names = (PyObject *const *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
+    *n = keys->dk_nentries < capacity ? keys->dk_nentries : capacity;
+    return values;
 }
 
 /* The materialized __dict__ of src (new reference) or NULL; never creates one. */
@@ -836,11 +1038,12 @@ static PyObject *instance_dict(PyObject *src)
 }
 #else
 /* 3.9 and 3.10 keep every instance attribute in a real dict. */
-static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+static PyObject *const *inline_attrs(PyObject *src, PyObject *const **names, Py_ssize_t *n)
 {
-    (void)L;
     (void)src;
-    (void)dst;
+    *names = NULL;
+    *n = 0;
+    return NULL;
 }
 
 static PyObject *instance_dict(PyObject *src)
@@ -854,6 +1057,72 @@ static PyObject *instance_dict(PyObject *src)
     return *p;
 }
 #endif
+
+/* ============================================ end of CPython private layouts */
+
+/* 1 if key is a str whose characters are exactly the ASCII string name
+ * (compared in C: nothing of a str subclass runs). */
+static int is_name(PyObject *key, const char *name)
+{
+    return key != NULL && PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, name) == 0;
+}
+
+/* The attribute `name` stored on instance o (borrowed), from its __dict__
+ * or its inline values; NULL if stored in neither.  Looked up by walking the
+ * entries, not by hashing: no descriptor, __getattr__ or key's __eq__ runs. */
+static PyObject *stored_attr(PyObject *o, const char *name)
+{
+    PyObject *found = NULL;
+    PyObject *d = instance_dict(o);
+    if (d != NULL && PyDict_Check(d)) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (found == NULL && PyDict_Next(d, &pos, &key, &value)) {
+            if (is_name(key, name))
+                found = value;
+        }
+    }
+    Py_XDECREF(d);   /* o holds its dict, and the dict the value */
+    Py_ssize_t n;
+    PyObject *const *names;
+    PyObject *const *values = found ? NULL : inline_attrs(o, &names, &n);
+    for (Py_ssize_t i = 0; values != NULL && i < n && found == NULL; i++) {
+        if (is_name(names[2 * i], name))
+            found = values[i];
+    }
+    return found;
+}
+
+static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+{
+    Py_ssize_t n;
+    PyObject *const *names;
+    PyObject *const *values = inline_attrs(src, &names, &n);
+    for (Py_ssize_t i = 0; values != NULL && i < n; i++) {
+        PyObject *name = names[2 * i];
+        if (values[i] == dst && name && PyUnicode_Check(name) && label_begin(L))
+            put_attr_name(L, name);
+    }
+}
+
+/* Labels the slots through which a frame (or the generator or coroutine
+ * running it) holds dst: "name (local)", "name (cell)" for the cell of a
+ * cell or free variable, "f_locals" for its locals dict. */
+static void label_frame_locals(labels *L, const frame_view *v, PyObject *dst)
+{
+    for (Py_ssize_t i = 0; i < v->n_slots; i++) {
+        int is_cell;
+        if (v->slots[i] != dst)
+            continue;
+        PyObject *name = frame_slot_name(v, i, &is_cell);
+        if (name != NULL && PyUnicode_Check(name) && label_begin(L)) {
+            put_str(&L->text, name);
+            rg_sb_puts(&L->text, is_cell ? " (cell)" : " (local)");
+        }
+    }
+    if (v->f_locals != NULL && v->f_locals == dst)
+        add_label(L, "f_locals");
+}
 
 static void label_exception(labels *L, PyObject *src, PyObject *dst)
 {
@@ -947,18 +1216,20 @@ static void label_edge(labels *L, PyObject *src, PyObject *dst)
         LABEL_FIELD(L, tb->tb_frame, dst, "tb_frame");
         LABEL_FIELD(L, tb->tb_next, dst, "tb_next");
     } else if (PyFrame_Check(src)) {
-        PyFrameObject *f = (PyFrameObject *)src;
-        PyFrameObject *back = PyFrame_GetBack(f);
-        LABEL_FIELD(L, back, dst, "f_back");
-        Py_XDECREF(back);
-        label_frame_locals(L, src, dst);
+        /* Read in place: PyFrame_GetBack would create the caller's frame
+         * object, f_locals a snapshot of the locals (see frame_view). */
+        frame_view v;
+        if (frame_view_of_frame(src, &v) == 0) {
+            LABEL_FIELD(L, v.back, dst, "f_back");
+            label_frame_locals(L, &v, dst);
+        }
     } else if (PyGen_Check(src) || PyCoro_CheckExact(src) || PyAsyncGen_CheckExact(src)) {
-        const char *frame_attr = PyGen_Check(src) ? "gi_frame" : PyCoro_CheckExact(src) ? "cr_frame" : "ag_frame";
-        PyObject *frame = PyObject_GetAttrString(src, frame_attr);
-        if (frame && PyFrame_Check(frame))
-            label_frame_locals(L, frame, dst);
-        Py_XDECREF(frame);
-        PyErr_Clear();
+        /* 3.11+: the generator holds its frame's locals itself; gi_frame
+         * would create a frame object for good.  3.9 and 3.10: the
+         * generator holds its frame object, labelled .gi_frame below. */
+        frame_view v;
+        if (frame_view_of_gen(src, &v) == 0 && v.gen == src)
+            label_frame_locals(L, &v, dst);
     } else if (PyWeakref_Check(src)) {
         LABEL_FIELD(L, ((PyWeakReference *)src)->wr_callback, dst, "__callback__");
     }
@@ -1236,20 +1507,17 @@ static int closure_variable(const walk *w, size_t cell_node, rg_strbuf *out)
             if (g->edges[j].dst != g->edges[k].src || fn == NULL || !PyFunction_Check(fn) ||
                 ((PyFunctionObject *)fn)->func_closure != tuple)
                 continue;
-            PyObject *freevars = PyObject_GetAttrString(((PyFunctionObject *)fn)->func_code, "co_freevars");
-            int found = 0;
-            for (Py_ssize_t i = 0; freevars && PyTuple_Check(freevars) && i < PyTuple_GET_SIZE(tuple) &&
-                                   i < PyTuple_GET_SIZE(freevars); i++) {
-                if (PyTuple_GET_ITEM(tuple, i) == cell && PyUnicode_Check(PyTuple_GET_ITEM(freevars, i))) {
-                    put_str(out, PyTuple_GET_ITEM(freevars, i));
-                    found = 1;
-                    break;
+            /* Not code.co_freevars: 3.11+ builds that tuple on each read,
+             * and 3.12 keeps it on the code object. */
+            PyObject *code = ((PyFunctionObject *)fn)->func_code;
+            for (Py_ssize_t i = 0; code && PyCode_Check(code) && i < PyTuple_GET_SIZE(tuple); i++) {
+                PyObject *name = PyTuple_GET_ITEM(tuple, i) == cell
+                               ? code_freevar_name((PyCodeObject *)code, i) : NULL;
+                if (name != NULL && PyUnicode_Check(name)) {
+                    put_str(out, name);
+                    return 1;
                 }
             }
-            Py_XDECREF(freevars);
-            PyErr_Clear();
-            if (found)
-                return 1;
         }
     }
     return 0;
@@ -1296,6 +1564,40 @@ typedef struct frame_hit {
     rg_strbuf text;
 } frame_hit;
 
+/* Names the local variables of a running frame that hold o, as
+ * "name (local)": its fast locals, the contents of its cell and free
+ * variables, and the namespace of module, class and exec code.  Returns how
+ * many of its slots refer to o themselves (not through a cell or dict). */
+static int frame_local_holds(const frame_view *v, PyObject *o, labels *L)
+{
+    int direct = 0;
+    for (Py_ssize_t i = 0; i < v->n_slots; i++) {
+        int is_cell;
+        PyObject *slot = v->slots[i];
+        if (slot == NULL)
+            continue;
+        PyObject *name = frame_slot_name(v, i, &is_cell);
+        if (slot != o && !(is_cell && PyCell_GET(slot) == o))
+            continue;
+        direct += slot == o && !is_cell;
+        if (name != NULL && PyUnicode_Check(name) && label_begin(L)) {
+            put_str(&L->text, name);
+            rg_sb_puts(&L->text, " (local)");
+        }
+    }
+    if (frame_has_namespace(v) && PyDict_Check(v->f_locals)) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(v->f_locals, &pos, &key, &value)) {
+            if (value == o && PyUnicode_Check(key) && label_begin(L)) {
+                put_str(&L->text, key);
+                rg_sb_puts(&L->text, " (local)");
+            }
+        }
+    }
+    return direct;
+}
+
 /* Notes the running frames (any thread) whose local variables hold o. */
 static int note_running_frames(walk *w, PyObject *o, int *holders)
 {
@@ -1320,7 +1622,9 @@ static int note_running_frames(walk *w, PyObject *o, int *holders)
         while (f != NULL && PyFrame_Check(f) && st == RG_OK) {
             labels L;
             labels_init(&L, w->s->redact);
-            label_frame_locals(&L, f, o);
+            frame_view v;
+            if (frame_view_of_frame(f, &v) == 0)
+                frame_local_holds(&v, o, &L);
             if (L.count > 0) {
                 (*holders) += L.count;
                 rg_strbuf note;
@@ -1328,17 +1632,15 @@ static int note_running_frames(walk *w, PyObject *o, int *holders)
                 rg_sb_puts(&note, "held by a running frame: thread ");
                 PyObject *thread = active && PyDict_Check(active) ? PyDict_GetItem(active, ident) : NULL;
                 /* A thread's name is the program's data: redact shows its id. */
-                PyObject *name = thread && !w->s->redact ? PyObject_GetAttrString(thread, "_name") : NULL;
+                PyObject *name = thread && !w->s->redact ? stored_attr(thread, "_name") : NULL;
                 if (name && PyUnicode_Check(name)) {
                     rg_sb_putc(&note, '\'');
                     put_str(&note, name);
                     rg_sb_putc(&note, '\'');
                 } else {
-                    PyErr_Clear();
                     rg_sb_printf(&note, "%lu", PyLong_AsUnsignedLong(ident));
                     PyErr_Clear();
                 }
-                Py_XDECREF(name);
                 rg_sb_puts(&note, ", ");
                 put_summary(&note, f, w->s->redact);
                 rg_sb_puts(&note, ", as ");
@@ -1431,7 +1733,6 @@ static int diagnose(walk *w, PyObject *target)
         st = rg_graph_add_note(g, "it is immortal (a static or interned object): nothing needs to hold it");
         goto done;
     }
-    /* Count before looking at frames: reading f_locals can add references. */
     Py_ssize_t hidden_target = invisible_refs(w, target, start);
     size_t hidden_objects = 0, leaking_in_cycle = 0;
     for (size_t i = 1; i < len; i++) {
