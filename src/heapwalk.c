@@ -624,26 +624,142 @@ static int is_identifier(PyObject *key)
     return PyUnicode_CheckExact(key) && PyUnicode_IsIdentifier(key) == 1;
 }
 
-/* Appends "['key']" for a dict key that is safe to show, "[<T>]" if not,
- * or if redact is set and the key is not an identifier. */
-static void put_key(rg_strbuf *out, PyObject *key, int redact)
+static PyObject *stored_attr(PyObject *o, const char *name);
+
+/* The enum module's Enum class (borrowed), or NULL if enum is not imported:
+ * read from sys.modules each time, so that nothing is kept. */
+static PyTypeObject *enum_base(void)
 {
-    rg_sb_putc(out, '[');
-    if (redact && !is_identifier(key) && key != Py_None && !PyBool_Check(key)) {
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *mod = modules && PyDict_Check(modules) ? PyDict_GetItemString(modules, "enum") : NULL;
+    PyObject *dict = mod && PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;
+    PyObject *base = dict ? PyDict_GetItemString(dict, "Enum") : NULL;
+    return base && PyType_Check(base) ? (PyTypeObject *)base : NULL;
+}
+
+/* The name of an enum member (its _name_ as stored, borrowed), or NULL if o
+ * is not the member of a class derived from enum.Enum.  No descriptor of
+ * the enum runs: _name_ is read from the member's attributes in place. */
+static PyObject *enum_member_name(PyObject *o)
+{
+    PyTypeObject *base = enum_base();
+    if (base == NULL || Py_TYPE(o) == base || !PyType_IsSubtype(Py_TYPE(o), base) ||
+        !PyType_HasFeature(Py_TYPE(o), Py_TPFLAGS_HEAPTYPE))
+        return NULL;
+    PyObject *name = stored_attr(o, "_name_");
+    return name != NULL && PyUnicode_CheckExact(name) ? name : NULL;
+}
+
+/* Appends repr(o) by the built-in type's own tp_repr, of o's first
+ * KEY_CHARS characters (or bytes) only: the key is cut there anyway. */
+static void put_key_repr(rg_strbuf *out, PyTypeObject *base, PyObject *o, Py_ssize_t len)
+{
+    PyObject *head = len <= KEY_CHARS ? (Py_INCREF(o), o)
+                   : base == &PyUnicode_Type ? PyUnicode_Substring(o, 0, KEY_CHARS)
+                   : PyBytes_FromStringAndSize(PyBytes_AS_STRING(o), KEY_CHARS);
+    if (head == NULL) {
+        PyErr_Clear();
+        rg_sb_puts(out, "?");
+        return;
+    }
+    put_builtin_repr(out, base, head, PY_SSIZE_T_MAX);
+    Py_DECREF(head);
+}
+
+enum { KEY_DEPTH = 3 };   /* tuples and frozensets nested in a key, counting the key */
+
+/* Appends a summary of dict key (part) o made by the built-in types' own
+ * code, with no Python code run: str, bytes, int, float, bool and None by
+ * their repr, an enum member as Class.MEMBER, tuples and frozensets of those
+ * as Python writes them, anything else (subclasses too) as <Type>.  Under
+ * redact, a key part that is a value (str, bytes, number) shows its type
+ * only; names (enum members) and shapes stay.  Stops adding items once out
+ * holds more than the label can show. */
+static void put_key_part(rg_strbuf *out, PyObject *o, int depth, int redact)
+{
+    PyObject *member;
+    if (o == Py_None || PyBool_Check(o)) {
+        rg_sb_puts(out, o == Py_None ? "None" : o == Py_True ? "True" : "False");
+    } else if (redact && (PyUnicode_CheckExact(o) || PyBytes_CheckExact(o) || PyLong_CheckExact(o) ||
+                          PyFloat_CheckExact(o))) {
         rg_sb_putc(out, '<');
-        put_type_name(out, Py_TYPE(key), 1);
+        put_type_name(out, Py_TYPE(o), 1);
         rg_sb_putc(out, '>');
-    } else if (PyUnicode_CheckExact(key))
-        put_builtin_repr(out, &PyUnicode_Type, key, KEY_CHARS);
-    else if (PyLong_CheckExact(key) || PyBool_Check(key) || PyFloat_CheckExact(key) || key == Py_None ||
-             PyBytes_CheckExact(key))
-        put_summary(out, key, 0);
-    else {
+    } else if (PyUnicode_CheckExact(o)) {
+        put_key_repr(out, &PyUnicode_Type, o, PyUnicode_GET_LENGTH(o));
+    } else if (PyBytes_CheckExact(o)) {
+        put_key_repr(out, &PyBytes_Type, o, PyBytes_GET_SIZE(o));
+    } else if (PyLong_CheckExact(o) || PyFloat_CheckExact(o)) {
+        put_summary(out, o, 0);   /* the base type's repr; huge ints as "(N bits)" */
+    } else if ((member = enum_member_name(o)) != NULL) {
+        put_str(out, ((PyHeapTypeObject *)Py_TYPE(o))->ht_name);
+        rg_sb_putc(out, '.');
+        put_str(out, member);
+    } else if ((PyTuple_CheckExact(o) || PyFrozenSet_CheckExact(o)) && depth > KEY_DEPTH) {
+        rg_sb_puts(out, PyTuple_CheckExact(o) ? "(...)" : "frozenset({...})");
+    } else if (PyTuple_CheckExact(o)) {
+        Py_ssize_t n = PyTuple_GET_SIZE(o);
+        rg_sb_putc(out, '(');
+        for (Py_ssize_t i = 0; i < n && out->len <= 4 * KEY_CHARS; i++) {
+            if (i > 0)
+                rg_sb_puts(out, ", ");
+            put_key_part(out, PyTuple_GET_ITEM(o, i), depth + 1, redact);
+        }
+        rg_sb_puts(out, n == 1 ? ",)" : ")");
+    } else if (PyFrozenSet_CheckExact(o)) {
+        if (PySet_GET_SIZE(o) == 0) {
+            rg_sb_puts(out, "frozenset()");
+            return;
+        }
+        /* The set's own C iterator: no item's __hash__ or __eq__ runs. */
+        PyObject *it = PyFrozenSet_Type.tp_iter(o);
+        PyObject *item;
+        rg_sb_puts(out, "frozenset({");
+        for (int first = 1; it && out->len <= 4 * KEY_CHARS && (item = PyIter_Next(it)) != NULL; first = 0) {
+            if (!first)
+                rg_sb_puts(out, ", ");
+            put_key_part(out, item, depth + 1, redact);
+            Py_DECREF(item);
+        }
+        Py_XDECREF(it);
+        PyErr_Clear();
+        rg_sb_puts(out, "})");
+    } else {
         rg_sb_putc(out, '<');
-        put_type_name(out, Py_TYPE(key), 1);
+        put_type_name(out, Py_TYPE(o), 1);
         rg_sb_putc(out, '>');
     }
+}
+
+/* Appends "[key]": a key's summary (see put_key_part), cut to KEY_CHARS
+ * characters with "..."; a str key under redact shows as "[<str>]" unless
+ * it is an identifier. */
+static void put_key(rg_strbuf *out, PyObject *key, int redact)
+{
+    rg_strbuf text;
+    rg_sb_init(&text);
+    if (is_identifier(key))
+        put_key_repr(&text, &PyUnicode_Type, key, PyUnicode_GET_LENGTH(key));
+    else
+        put_key_part(&text, key, 1, redact);
+    /* Counts characters (UTF-8 continuation bytes are 10xxxxxx) and where
+     * character KEY_CHARS - 3 starts, to cut there if the text is longer. */
+    size_t chars = 0, keep = 0;
+    for (size_t i = 0; i < text.len; i++) {
+        if (((unsigned char)text.data[i] & 0xC0) != 0x80 && chars++ == KEY_CHARS - 3)
+            keep = i;
+    }
+    rg_sb_putc(out, '[');
+    if (rg_sb_status(&text) != RG_OK) {
+        rg_sb_puts(out, "?");
+    } else if (chars <= KEY_CHARS) {
+        rg_sb_append(out, text.data, text.len);
+    } else {
+        rg_sb_append(out, text.data, keep);
+        rg_sb_puts(out, "...");
+    }
     rg_sb_putc(out, ']');
+    rg_sb_free(&text);
 }
 
 /* Appends ".name" for an attribute; ".<str>" under redact when the name
