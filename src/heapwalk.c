@@ -30,6 +30,7 @@
 #include "refgraph/status.h"
 #include "refgraph/strbuf.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -47,7 +48,7 @@ enum {
     SUMMARY_CHARS = 48,   /* value summaries, in characters */
     KEY_CHARS = 40,       /* dict keys inside edge labels */
     MAX_LABELS = 4,       /* slots named on one edge before "..." */
-    MAX_NOTED_FRAMES = 3
+    MAX_NOTED_FRAMES = 5  /* running frames named in notes, for the target and for what leads to it */
 };
 
 /* Per-id flags of the backward index. */
@@ -835,26 +836,142 @@ static int is_identifier(PyObject *key)
     return PyUnicode_CheckExact(key) && PyUnicode_IsIdentifier(key) == 1;
 }
 
-/* Appends "['key']" for a dict key that is safe to show, "[<T>]" if not,
- * or if redact is set and the key is not an identifier. */
-static void put_key(rg_strbuf *out, PyObject *key, int redact)
+static PyObject *stored_attr(PyObject *o, const char *name);
+
+/* The enum module's Enum class (borrowed), or NULL if enum is not imported:
+ * read from sys.modules each time, so that nothing is kept. */
+static PyTypeObject *enum_base(void)
 {
-    rg_sb_putc(out, '[');
-    if (redact && !is_identifier(key) && key != Py_None && !PyBool_Check(key)) {
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *mod = modules && PyDict_Check(modules) ? PyDict_GetItemString(modules, "enum") : NULL;
+    PyObject *dict = mod && PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;
+    PyObject *base = dict ? PyDict_GetItemString(dict, "Enum") : NULL;
+    return base && PyType_Check(base) ? (PyTypeObject *)base : NULL;
+}
+
+/* The name of an enum member (its _name_ as stored, borrowed), or NULL if o
+ * is not the member of a class derived from enum.Enum.  No descriptor of
+ * the enum runs: _name_ is read from the member's attributes in place. */
+static PyObject *enum_member_name(PyObject *o)
+{
+    PyTypeObject *base = enum_base();
+    if (base == NULL || Py_TYPE(o) == base || !PyType_IsSubtype(Py_TYPE(o), base) ||
+        !PyType_HasFeature(Py_TYPE(o), Py_TPFLAGS_HEAPTYPE))
+        return NULL;
+    PyObject *name = stored_attr(o, "_name_");
+    return name != NULL && PyUnicode_CheckExact(name) ? name : NULL;
+}
+
+/* Appends repr(o) by the built-in type's own tp_repr, of o's first
+ * KEY_CHARS characters (or bytes) only: the key is cut there anyway. */
+static void put_key_repr(rg_strbuf *out, PyTypeObject *base, PyObject *o, Py_ssize_t len)
+{
+    PyObject *head = len <= KEY_CHARS ? (Py_INCREF(o), o)
+                   : base == &PyUnicode_Type ? PyUnicode_Substring(o, 0, KEY_CHARS)
+                   : PyBytes_FromStringAndSize(PyBytes_AS_STRING(o), KEY_CHARS);
+    if (head == NULL) {
+        PyErr_Clear();
+        rg_sb_puts(out, "?");
+        return;
+    }
+    put_builtin_repr(out, base, head, PY_SSIZE_T_MAX);
+    Py_DECREF(head);
+}
+
+enum { KEY_DEPTH = 3 };   /* tuples and frozensets nested in a key, counting the key */
+
+/* Appends a summary of dict key (part) o made by the built-in types' own
+ * code, with no Python code run: str, bytes, int, float, bool and None by
+ * their repr, an enum member as Class.MEMBER, tuples and frozensets of those
+ * as Python writes them, anything else (subclasses too) as <Type>.  Under
+ * redact, a key part that is a value (str, bytes, number) shows its type
+ * only; names (enum members) and shapes stay.  Stops adding items once out
+ * holds more than the label can show. */
+static void put_key_part(rg_strbuf *out, PyObject *o, int depth, int redact)
+{
+    PyObject *member;
+    if (o == Py_None || PyBool_Check(o)) {
+        rg_sb_puts(out, o == Py_None ? "None" : o == Py_True ? "True" : "False");
+    } else if (redact && (PyUnicode_CheckExact(o) || PyBytes_CheckExact(o) || PyLong_CheckExact(o) ||
+                          PyFloat_CheckExact(o))) {
         rg_sb_putc(out, '<');
-        put_type_name(out, Py_TYPE(key), 1);
+        put_type_name(out, Py_TYPE(o), 1);
         rg_sb_putc(out, '>');
-    } else if (PyUnicode_CheckExact(key))
-        put_builtin_repr(out, &PyUnicode_Type, key, KEY_CHARS);
-    else if (PyLong_CheckExact(key) || PyBool_Check(key) || PyFloat_CheckExact(key) || key == Py_None ||
-             PyBytes_CheckExact(key))
-        put_summary(out, key, 0);
-    else {
+    } else if (PyUnicode_CheckExact(o)) {
+        put_key_repr(out, &PyUnicode_Type, o, PyUnicode_GET_LENGTH(o));
+    } else if (PyBytes_CheckExact(o)) {
+        put_key_repr(out, &PyBytes_Type, o, PyBytes_GET_SIZE(o));
+    } else if (PyLong_CheckExact(o) || PyFloat_CheckExact(o)) {
+        put_summary(out, o, 0);   /* the base type's repr; huge ints as "(N bits)" */
+    } else if ((member = enum_member_name(o)) != NULL) {
+        put_str(out, ((PyHeapTypeObject *)Py_TYPE(o))->ht_name);
+        rg_sb_putc(out, '.');
+        put_str(out, member);
+    } else if ((PyTuple_CheckExact(o) || PyFrozenSet_CheckExact(o)) && depth > KEY_DEPTH) {
+        rg_sb_puts(out, PyTuple_CheckExact(o) ? "(...)" : "frozenset({...})");
+    } else if (PyTuple_CheckExact(o)) {
+        Py_ssize_t n = PyTuple_GET_SIZE(o);
+        rg_sb_putc(out, '(');
+        for (Py_ssize_t i = 0; i < n && out->len <= 4 * KEY_CHARS; i++) {
+            if (i > 0)
+                rg_sb_puts(out, ", ");
+            put_key_part(out, PyTuple_GET_ITEM(o, i), depth + 1, redact);
+        }
+        rg_sb_puts(out, n == 1 ? ",)" : ")");
+    } else if (PyFrozenSet_CheckExact(o)) {
+        if (PySet_GET_SIZE(o) == 0) {
+            rg_sb_puts(out, "frozenset()");
+            return;
+        }
+        /* The set's own C iterator: no item's __hash__ or __eq__ runs. */
+        PyObject *it = PyFrozenSet_Type.tp_iter(o);
+        PyObject *item;
+        rg_sb_puts(out, "frozenset({");
+        for (int first = 1; it && out->len <= 4 * KEY_CHARS && (item = PyIter_Next(it)) != NULL; first = 0) {
+            if (!first)
+                rg_sb_puts(out, ", ");
+            put_key_part(out, item, depth + 1, redact);
+            Py_DECREF(item);
+        }
+        Py_XDECREF(it);
+        PyErr_Clear();
+        rg_sb_puts(out, "})");
+    } else {
         rg_sb_putc(out, '<');
-        put_type_name(out, Py_TYPE(key), 1);
+        put_type_name(out, Py_TYPE(o), 1);
         rg_sb_putc(out, '>');
     }
+}
+
+/* Appends "[key]": a key's summary (see put_key_part), cut to KEY_CHARS
+ * characters with "..."; a str key under redact shows as "[<str>]" unless
+ * it is an identifier. */
+static void put_key(rg_strbuf *out, PyObject *key, int redact)
+{
+    rg_strbuf text;
+    rg_sb_init(&text);
+    if (is_identifier(key))
+        put_key_repr(&text, &PyUnicode_Type, key, PyUnicode_GET_LENGTH(key));
+    else
+        put_key_part(&text, key, 1, redact);
+    /* Counts characters (UTF-8 continuation bytes are 10xxxxxx) and where
+     * character KEY_CHARS - 3 starts, to cut there if the text is longer. */
+    size_t chars = 0, keep = 0;
+    for (size_t i = 0; i < text.len; i++) {
+        if (((unsigned char)text.data[i] & 0xC0) != 0x80 && chars++ == KEY_CHARS - 3)
+            keep = i;
+    }
+    rg_sb_putc(out, '[');
+    if (rg_sb_status(&text) != RG_OK) {
+        rg_sb_puts(out, "?");
+    } else if (chars <= KEY_CHARS) {
+        rg_sb_append(out, text.data, text.len);
+    } else {
+        rg_sb_append(out, text.data, keep);
+        rg_sb_puts(out, "...");
+    }
     rg_sb_putc(out, ']');
+    rg_sb_free(&text);
 }
 
 /* Appends ".name" for an attribute; ".<str>" under redact when the name
@@ -896,31 +1013,6 @@ static void label_sequence(labels *L, PyObject *const *items, Py_ssize_t n, PyOb
     }
 }
 
-/* Labels the locals of a frame (f_locals, a dict or a 3.13 proxy) holding dst. */
-static void label_frame_locals(labels *L, PyObject *frame, PyObject *dst)
-{
-    PyObject *locals = PyObject_GetAttrString(frame, "f_locals");
-    if (locals == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    PyObject *items = PyDict_Check(locals) ? PyDict_Items(locals) : PyMapping_Items(locals);
-    Py_DECREF(locals);
-    if (items == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
-        PyObject *kv = PyList_GET_ITEM(items, i);
-        if (PyTuple_Check(kv) && PyTuple_GET_SIZE(kv) == 2 && PyTuple_GET_ITEM(kv, 1) == dst &&
-            PyUnicode_Check(PyTuple_GET_ITEM(kv, 0)) && label_begin(L)) {
-            put_str(&L->text, PyTuple_GET_ITEM(kv, 0));
-            rg_sb_puts(&L->text, " (local)");
-        }
-    }
-    Py_DECREF(items);
-}
-
 #define LABEL_FIELD(L, field, dst, name) \
     do {                                 \
         if ((PyObject *)(field) == (dst)) \
@@ -946,6 +1038,236 @@ static void label_members(labels *L, PyObject *src, PyObject *dst)
             }
         }
     }
+}
+
+/* ================================================= CPython private layouts
+ *
+ * Everything from here to "end of CPython private layouts" reads structures
+ * that CPython does not promise to keep: the fast locals of frames and
+ * generators, and the inline attribute values of 3.11-3.13 instances.  Each
+ * mirror below is the layout of the CPython version named by its
+ * PY_VERSION_HEX guard (Include/cpython/frameobject.h for 3.9 and 3.10,
+ * Include/internal/pycore_frame.h and Include/cpython/genobject.h for 3.11
+ * to 3.13, Objects/dictobject.c for the shared keys).  The 3.11+ frame
+ * mirrors are trusted only while they agree with the interpreter's object
+ * sizes and with the code object CPython's own accessors return.  The rest
+ * of heapwalk.c uses only the functions of this section, so that it can
+ * move to a pyinternals.c of its own.
+ *
+ * Why frames are read in place: frame.f_locals (PyFrame_GetLocals,
+ * PyFrame_FastToLocals) before 3.13 copies the fast locals into a dict kept
+ * on the frame, a snapshot that holds every local until the frame dies (a
+ * function's local outlives its `del`) and shows up in later searches as one
+ * more referrer.  On 3.13, f_locals is a proxy, but generators would still
+ * need their frame object created for it. */
+
+/* A frame's local variables, seen in place (all borrowed). */
+typedef struct frame_view {
+    PyCodeObject *code;
+    PyObject *const *slots;   /* the locals, then the cell and free variables */
+    Py_ssize_t n_slots;
+    PyObject *f_locals;       /* the frame's locals dict: the namespace of
+                               * module, class and exec code; a snapshot made
+                               * by f_locals before 3.13; or NULL */
+    PyObject *func;           /* 3.11+: the function the frame runs, which it holds; or NULL */
+    PyObject *gen;            /* the generator or coroutine the frame belongs to, or NULL */
+    PyObject *back;           /* a frame object's f_back as stored (never created), or NULL */
+} frame_view;
+
+#if PY_VERSION_HEX >= 0x030B0000
+/* _PyInterpreterFrame up to its locals, and the head of PyFrameObject. */
+typedef struct iframe_mirror {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *f_executable;      /* the code object (or None for C-stack shims) */
+    void *previous;
+    PyObject *f_funcobj, *f_globals, *f_builtins, *f_locals;
+    PyFrameObject *frame_obj;
+    void *instr_ptr;
+    int stacktop;
+    uint16_t return_offset;
+    char owner;
+#elif PY_VERSION_HEX >= 0x030C0000
+    PyObject *f_executable;      /* f_code */
+    void *previous;
+    PyObject *f_funcobj, *f_globals, *f_builtins, *f_locals;
+    PyFrameObject *frame_obj;
+    void *prev_instr;
+    int stacktop;
+    uint16_t return_offset;
+    char owner;
+#else
+    PyObject *f_func, *f_globals, *f_builtins, *f_locals;
+    PyObject *f_executable;      /* f_code */
+    PyFrameObject *frame_obj;
+    void *previous;
+    void *prev_instr;
+    int stacktop;
+    char is_entry;               /* bool */
+    char owner;
+#endif
+    PyObject *localsplus[1];
+} iframe_mirror;
+
+enum { MIRROR_OWNED_BY_GENERATOR = 1, MIRROR_FRAME_COMPLETED = 1 };   /* _frameowner, _framestate */
+enum { FAST_CELL = 0x40, FAST_FREE = 0x80 };   /* CO_FAST_CELL, CO_FAST_FREE */
+
+typedef struct frame_mirror {
+    PyObject_HEAD
+    PyFrameObject *f_back;
+    iframe_mirror *f_frame;
+    PyObject *f_trace;
+    int f_lineno;
+    char f_trace_lines, f_trace_opcodes;
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *f_extra_locals, *f_locals_cache;
+#else
+    char f_fast_as_locals;
+#endif
+    PyObject *_f_frame_data[1];
+} frame_mirror;
+
+/* 1 if the mirrors agree with this interpreter's object sizes: a frame
+ * object and a generator end with an interpreter frame, whose locals
+ * start where the type's fixed size ends. */
+static int layouts_match(void)
+{
+    size_t locals = offsetof(iframe_mirror, localsplus);
+    return (size_t)PyFrame_Type.tp_basicsize == offsetof(frame_mirror, _f_frame_data) + locals &&
+           (size_t)PyGen_Type.tp_basicsize == offsetof(PyGenObject, gi_iframe) + locals &&
+           (size_t)PyCoro_Type.tp_basicsize == offsetof(PyCoroObject, cr_iframe) + locals &&
+           (size_t)PyAsyncGen_Type.tp_basicsize == offsetof(PyAsyncGenObject, ag_iframe) + locals;
+}
+
+/* Fills v from an interpreter frame whose code object must be `code`. */
+static int view_iframe(iframe_mirror *f, PyCodeObject *code, frame_view *v)
+{
+    static int checked = -1;
+    if (checked < 0)
+        checked = layouts_match();
+    if (!checked || f == NULL || code == NULL || f->f_executable != (PyObject *)code || !PyCode_Check(code))
+        return -1;
+    v->code = code;
+    v->slots = f->localsplus;
+    v->n_slots = code->co_nlocalsplus;
+    v->f_locals = f->f_locals;
+#if PY_VERSION_HEX >= 0x030C0000
+    v->func = f->f_funcobj;
+#else
+    v->func = f->f_func;
+#endif
+    v->gen = f->owner == MIRROR_OWNED_BY_GENERATOR
+           ? (PyObject *)((char *)f - offsetof(PyGenObject, gi_iframe)) : NULL;
+    return 0;
+}
+
+static int frame_view_of_frame(PyObject *frame, frame_view *v)
+{
+    memset(v, 0, sizeof *v);
+    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+    int r = view_iframe(((frame_mirror *)frame)->f_frame, code, v);
+    Py_DECREF(code);   /* the frame holds it */
+    v->back = r == 0 ? (PyObject *)((frame_mirror *)frame)->f_back : NULL;
+    return r;
+}
+
+/* The locals a generator, coroutine or async generator holds itself: its
+ * frame is part of it.  None once it has finished (the frame is cleared,
+ * its slots released). */
+static int frame_view_of_gen(PyObject *gen, frame_view *v)
+{
+    memset(v, 0, sizeof *v);
+    PyGenObject *g = (PyGenObject *)gen;   /* the three share this head */
+    if (g->gi_frame_state >= MIRROR_FRAME_COMPLETED)
+        return -1;
+    /* The code attribute is a getter of the built-in (final) type: it
+     * checks the mirror against what CPython itself reads. */
+    PyObject *code = PyObject_GetAttrString(gen, PyGen_Check(gen) ? "gi_code"
+                                                 : PyCoro_CheckExact(gen) ? "cr_code" : "ag_code");
+    if (code == NULL)
+        PyErr_Clear();
+    int r = view_iframe((iframe_mirror *)g->gi_iframe, (PyCodeObject *)code, v);
+    Py_XDECREF(code);   /* the generator holds it */
+    return r;
+}
+
+/* The name of slot i, and whether the slot holds a cell (cell and free
+ * variables; a cell variable that is also an argument holds the argument
+ * itself until the function's first instruction makes its cell). */
+static PyObject *frame_slot_name(const frame_view *v, Py_ssize_t i, int *is_cell)
+{
+    PyObject *names = v->code->co_localsplusnames;
+    PyObject *kinds = v->code->co_localspluskinds;
+    *is_cell = 0;
+    if (!PyTuple_Check(names) || i >= PyTuple_GET_SIZE(names))
+        return NULL;
+    if (PyBytes_Check(kinds) && i < PyBytes_GET_SIZE(kinds))
+        *is_cell = (((unsigned char *)PyBytes_AS_STRING(kinds))[i] & (FAST_CELL | FAST_FREE)) &&
+                   v->slots[i] != NULL && PyCell_Check(v->slots[i]);
+    return PyTuple_GET_ITEM(names, i);
+}
+
+/* The name of a function's free variable i (the i-th item of __closure__). */
+static PyObject *code_freevar_name(PyCodeObject *code, Py_ssize_t i)
+{
+    Py_ssize_t at = code->co_nlocalsplus - code->co_nfreevars + i;
+    PyObject *names = code->co_localsplusnames;
+    return i < code->co_nfreevars && PyTuple_Check(names) && at < PyTuple_GET_SIZE(names)
+         ? PyTuple_GET_ITEM(names, at) : NULL;
+}
+#else
+/* 3.9 and 3.10: every frame is a PyFrameObject holding its locals, cells
+ * and free variables in f_localsplus, named by co_varnames, co_cellvars and
+ * co_freevars; a generator refers to its frame object. */
+static int frame_view_of_frame(PyObject *frame, frame_view *v)
+{
+    PyFrameObject *f = (PyFrameObject *)frame;
+    PyCodeObject *code = f->f_code;
+    memset(v, 0, sizeof *v);
+    if (code == NULL || !PyTuple_Check(code->co_varnames) || !PyTuple_Check(code->co_cellvars) ||
+        !PyTuple_Check(code->co_freevars))
+        return -1;
+    v->code = code;
+    v->slots = f->f_localsplus;
+    v->n_slots = code->co_nlocals + PyTuple_GET_SIZE(code->co_cellvars) + PyTuple_GET_SIZE(code->co_freevars);
+    v->f_locals = f->f_locals;
+    v->gen = f->f_gen;
+    v->back = (PyObject *)f->f_back;
+    return 0;
+}
+
+/* A generator holds its frame object, not the locals (that object has
+ * them, labelled as a frame's). */
+static int frame_view_of_gen(PyObject *gen, frame_view *v)
+{
+    (void)gen;
+    memset(v, 0, sizeof *v);
+    return -1;
+}
+
+static PyObject *frame_slot_name(const frame_view *v, Py_ssize_t i, int *is_cell)
+{
+    PyCodeObject *code = v->code;
+    Py_ssize_t n_locals = code->co_nlocals, n_cells = PyTuple_GET_SIZE(code->co_cellvars);
+    *is_cell = i >= n_locals && v->slots[i] != NULL && PyCell_Check(v->slots[i]);
+    if (i < n_locals)
+        return i < PyTuple_GET_SIZE(code->co_varnames) ? PyTuple_GET_ITEM(code->co_varnames, i) : NULL;
+    if (i < n_locals + n_cells)
+        return PyTuple_GET_ITEM(code->co_cellvars, i - n_locals);
+    return PyTuple_GET_ITEM(code->co_freevars, i - n_locals - n_cells);
+}
+
+static PyObject *code_freevar_name(PyCodeObject *code, Py_ssize_t i)
+{
+    PyObject *names = code->co_freevars;
+    return PyTuple_Check(names) && i < PyTuple_GET_SIZE(names) ? PyTuple_GET_ITEM(names, i) : NULL;
+}
+#endif
+
+/* 1 if the frame's locals dict is its namespace (module, class body, exec)
+ * rather than a snapshot of its fast locals. */
+static int frame_has_namespace(const frame_view *v)
+{
+    return v->f_locals != NULL && !(v->code->co_flags & CO_OPTIMIZED);
 }
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
@@ -1008,20 +1330,23 @@ static PyObject **inline_values(PyObject *src, Py_ssize_t *capacity)
 #endif
 }
 
-static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+/* The inline attribute values of src, *n of them, each named by
+ * (*names)[2 * i] (the shared keys' {me_key, me_value} pairs); NULL if src
+ * keeps none. */
+static PyObject *const *inline_attrs(PyObject *src, PyObject *const **names, Py_ssize_t *n)
 {
     Py_ssize_t capacity;
+    *n = 0;
+    if (!PyType_HasFeature(Py_TYPE(src), Py_TPFLAGS_HEAPTYPE))
+        return NULL;
     PyObject **values = inline_values(src, &capacity);
     const shared_keys *keys = (const shared_keys *)((PyHeapTypeObject *)Py_TYPE(src))->ht_cached_keys;
     if (values == NULL || keys == NULL || keys->dk_kind != KEYS_SPLIT ||
         keys->dk_log2_size > 30 || keys->dk_nentries > ((Py_ssize_t)1 << keys->dk_log2_size))
-        return;
-    PyObject *const *entries = (PyObject *const *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
-    for (Py_ssize_t i = 0; i < keys->dk_nentries && i < capacity; i++) {
-        PyObject *name = entries[2 * i];   /* {me_key, me_value} pairs */
-        if (values[i] == dst && name && PyUnicode_Check(name) && label_begin(L))
-            put_attr_name(L, name);
-    }
+        return NULL;
+    *names = (PyObject *const *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
+    *n = keys->dk_nentries < capacity ? keys->dk_nentries : capacity;
+    return values;
 }
 
 /* The materialized __dict__ of src (new reference) or NULL; never creates one. */
@@ -1048,11 +1373,12 @@ static PyObject *instance_dict(PyObject *src)
 }
 #else
 /* 3.9 and 3.10 keep every instance attribute in a real dict. */
-static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+static PyObject *const *inline_attrs(PyObject *src, PyObject *const **names, Py_ssize_t *n)
 {
-    (void)L;
     (void)src;
-    (void)dst;
+    *names = NULL;
+    *n = 0;
+    return NULL;
 }
 
 static PyObject *instance_dict(PyObject *src)
@@ -1066,6 +1392,72 @@ static PyObject *instance_dict(PyObject *src)
     return *p;
 }
 #endif
+
+/* ============================================ end of CPython private layouts */
+
+/* 1 if key is a str whose characters are exactly the ASCII string name
+ * (compared in C: nothing of a str subclass runs). */
+static int is_name(PyObject *key, const char *name)
+{
+    return key != NULL && PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, name) == 0;
+}
+
+/* The attribute `name` stored on instance o (borrowed), from its __dict__
+ * or its inline values; NULL if stored in neither.  Looked up by walking the
+ * entries, not by hashing: no descriptor, __getattr__ or key's __eq__ runs. */
+static PyObject *stored_attr(PyObject *o, const char *name)
+{
+    PyObject *found = NULL;
+    PyObject *d = instance_dict(o);
+    if (d != NULL && PyDict_Check(d)) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (found == NULL && PyDict_Next(d, &pos, &key, &value)) {
+            if (is_name(key, name))
+                found = value;
+        }
+    }
+    Py_XDECREF(d);   /* o holds its dict, and the dict the value */
+    Py_ssize_t n;
+    PyObject *const *names;
+    PyObject *const *values = found ? NULL : inline_attrs(o, &names, &n);
+    for (Py_ssize_t i = 0; values != NULL && i < n && found == NULL; i++) {
+        if (is_name(names[2 * i], name))
+            found = values[i];
+    }
+    return found;
+}
+
+static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+{
+    Py_ssize_t n;
+    PyObject *const *names;
+    PyObject *const *values = inline_attrs(src, &names, &n);
+    for (Py_ssize_t i = 0; values != NULL && i < n; i++) {
+        PyObject *name = names[2 * i];
+        if (values[i] == dst && name && PyUnicode_Check(name) && label_begin(L))
+            put_attr_name(L, name);
+    }
+}
+
+/* Labels the slots through which a frame (or the generator or coroutine
+ * running it) holds dst: "name (local)", "name (cell)" for the cell of a
+ * cell or free variable, "f_locals" for its locals dict. */
+static void label_frame_locals(labels *L, const frame_view *v, PyObject *dst)
+{
+    for (Py_ssize_t i = 0; i < v->n_slots; i++) {
+        int is_cell;
+        if (v->slots[i] != dst)
+            continue;
+        PyObject *name = frame_slot_name(v, i, &is_cell);
+        if (name != NULL && PyUnicode_Check(name) && label_begin(L)) {
+            put_str(&L->text, name);
+            rg_sb_puts(&L->text, is_cell ? " (cell)" : " (local)");
+        }
+    }
+    if (v->f_locals != NULL && v->f_locals == dst)
+        add_label(L, "f_locals");
+}
 
 static void label_exception(labels *L, PyObject *src, PyObject *dst)
 {
@@ -1159,18 +1551,20 @@ static void label_edge(labels *L, PyObject *src, PyObject *dst)
         LABEL_FIELD(L, tb->tb_frame, dst, "tb_frame");
         LABEL_FIELD(L, tb->tb_next, dst, "tb_next");
     } else if (PyFrame_Check(src)) {
-        PyFrameObject *f = (PyFrameObject *)src;
-        PyFrameObject *back = PyFrame_GetBack(f);
-        LABEL_FIELD(L, back, dst, "f_back");
-        Py_XDECREF(back);
-        label_frame_locals(L, src, dst);
+        /* Read in place: PyFrame_GetBack would create the caller's frame
+         * object, f_locals a snapshot of the locals (see frame_view). */
+        frame_view v;
+        if (frame_view_of_frame(src, &v) == 0) {
+            LABEL_FIELD(L, v.back, dst, "f_back");
+            label_frame_locals(L, &v, dst);
+        }
     } else if (PyGen_Check(src) || PyCoro_CheckExact(src) || PyAsyncGen_CheckExact(src)) {
-        const char *frame_attr = PyGen_Check(src) ? "gi_frame" : PyCoro_CheckExact(src) ? "cr_frame" : "ag_frame";
-        PyObject *frame = PyObject_GetAttrString(src, frame_attr);
-        if (frame && PyFrame_Check(frame))
-            label_frame_locals(L, frame, dst);
-        Py_XDECREF(frame);
-        PyErr_Clear();
+        /* 3.11+: the generator holds its frame's locals itself; gi_frame
+         * would create a frame object for good.  3.9 and 3.10: the
+         * generator holds its frame object, labelled .gi_frame below. */
+        frame_view v;
+        if (frame_view_of_gen(src, &v) == 0 && v.gen == src)
+            label_frame_locals(L, &v, dst);
     } else if (PyWeakref_Check(src)) {
         LABEL_FIELD(L, ((PyWeakReference *)src)->wr_callback, dst, "__callback__");
     }
@@ -1476,20 +1870,17 @@ static int closure_variable(const walk *w, size_t cell_node, rg_strbuf *out)
             if (g->edges[j].dst != g->edges[k].src || fn == NULL || !PyFunction_Check(fn) ||
                 ((PyFunctionObject *)fn)->func_closure != tuple)
                 continue;
-            PyObject *freevars = PyObject_GetAttrString(((PyFunctionObject *)fn)->func_code, "co_freevars");
-            int found = 0;
-            for (Py_ssize_t i = 0; freevars && PyTuple_Check(freevars) && i < PyTuple_GET_SIZE(tuple) &&
-                                   i < PyTuple_GET_SIZE(freevars); i++) {
-                if (PyTuple_GET_ITEM(tuple, i) == cell && PyUnicode_Check(PyTuple_GET_ITEM(freevars, i))) {
-                    put_str(out, PyTuple_GET_ITEM(freevars, i));
-                    found = 1;
-                    break;
+            /* Not code.co_freevars: 3.11+ builds that tuple on each read,
+             * and 3.12 keeps it on the code object. */
+            PyObject *code = ((PyFunctionObject *)fn)->func_code;
+            for (Py_ssize_t i = 0; code && PyCode_Check(code) && i < PyTuple_GET_SIZE(tuple); i++) {
+                PyObject *name = PyTuple_GET_ITEM(tuple, i) == cell
+                               ? code_freevar_name((PyCodeObject *)code, i) : NULL;
+                if (name != NULL && PyUnicode_Check(name)) {
+                    put_str(out, name);
+                    return 1;
                 }
             }
-            Py_XDECREF(freevars);
-            PyErr_Clear();
-            if (found)
-                return 1;
         }
     }
     return 0;
@@ -1531,70 +1922,223 @@ static int walk_label_edges(walk *w)
 
 /* ------------------------------------------------------------ diagnosis */
 
-typedef struct frame_hit {
-    int count;
-    rg_strbuf text;
-} frame_hit;
-
-/* Notes the running frames (any thread) whose local variables hold o. */
-static int note_running_frames(walk *w, PyObject *o, int *holders)
+/* Appends how a note names an object: its type and summary as node labels
+ * show them, and its address ("Leak object at 0x...", "list len=1 at
+ * 0x..."), so that each note says which object it is about. */
+static void put_object_name(rg_strbuf *out, const walk *w, PyObject *o)
 {
-    *holders = 0;
+    rg_strbuf summary;
+    rg_sb_init(&summary);
+    put_summary(&summary, o, w->s->redact);
+    put_type_name(out, Py_TYPE(o), w->s->shortnames);
+    rg_sb_putc(out, ' ');
+    if (summary.len > 0 && rg_sb_status(&summary) == RG_OK)
+        rg_sb_append(out, summary.data, summary.len);
+    else
+        rg_sb_puts(out, "object");
+    rg_sb_free(&summary);
+    rg_sb_printf(out, " at 0x%llx", (unsigned long long)(uintptr_t)o);
+}
+
+/* Adds the note "<o>: <text>", or "<o>, which leads to <target>: <text>". */
+static int add_note_about(walk *w, PyObject *o, PyObject *target, const char *text, size_t len)
+{
+    rg_strbuf note;
+    rg_sb_init(&note);
+    put_object_name(&note, w, o);
+    if (o != target) {
+        rg_sb_puts(&note, ", which leads to ");
+        put_object_name(&note, w, target);
+    }
+    rg_sb_puts(&note, ": ");
+    rg_sb_append(&note, text, len);
+    int st = rg_sb_status(&note) != RG_OK ? RG_ENOMEM : rg_graph_add_note(w->g, note.data);
+    rg_sb_free(&note);
+    return st;
+}
+
+static int add_note_printf(walk *w, PyObject *o, PyObject *target, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static int add_note_printf(walk *w, PyObject *o, PyObject *target, const char *fmt, ...)
+{
+    char text[320];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return RG_EINVAL;
+    return add_note_about(w, o, target, text, strlen(text));
+}
+
+/* Names how a running frame holds o in L: "name (local)" for a fast local,
+ * the contents of a cell or free variable, or an entry of the namespace of
+ * module, class and exec code; "f_locals" for its locals dict.  Returns how
+ * many references the frame itself has to o: a slot holding o, o as its
+ * locals dict or (3.11+) as the function it runs.  A cell slot holding o is
+ * counted but not named: the cell's contents are, under the variable's
+ * name; nor is the function, which every call holds while it runs. */
+static Py_ssize_t frame_holds(const frame_view *v, PyObject *o, labels *L)
+{
+    Py_ssize_t own = 0;
+    for (Py_ssize_t i = 0; i < v->n_slots; i++) {
+        int is_cell;
+        PyObject *slot = v->slots[i];
+        if (slot == NULL)
+            continue;
+        PyObject *name = frame_slot_name(v, i, &is_cell);
+        own += slot == o;
+        if ((slot == o && !is_cell) || (is_cell && PyCell_GET(slot) == o)) {
+            if (name != NULL && PyUnicode_Check(name) && label_begin(L)) {
+                put_str(&L->text, name);
+                rg_sb_puts(&L->text, " (local)");
+            }
+        }
+    }
+    if (frame_has_namespace(v) && PyDict_Check(v->f_locals)) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(v->f_locals, &pos, &key, &value)) {
+            if (value == o && PyUnicode_Check(key) && label_begin(L)) {
+                put_str(&L->text, key);
+                rg_sb_puts(&L->text, " (local)");
+            }
+        }
+    }
+    if (v->f_locals == o) {
+        own++;
+        add_label(L, "f_locals");
+    }
+    return own + (v->func == o);
+}
+
+/* The frames running now, in every thread, innermost first: strong
+ * references, all released by running_clear (the dict of
+ * sys._current_frames() included), so that explaining keeps nothing. */
+typedef struct running {
+    PyObject *current;      /* sys._current_frames(): {thread ident: frame} */
+    PyObject *active;       /* threading._active, borrowed, or NULL */
+    PyObject **frames;
+    PyObject **idents;      /* borrowed from current */
+    PyObject **gens;        /* the generator running each frame, or NULL (borrowed) */
+    size_t n, cap;
+} running;
+
+static void running_clear(running *r)
+{
+    for (size_t k = 0; k < r->n; k++)
+        Py_DECREF(r->frames[k]);
+    PyMem_RawFree(r->frames);
+    PyMem_RawFree(r->idents);
+    PyMem_RawFree(r->gens);
+    Py_CLEAR(r->current);
+    memset(r, 0, sizeof *r);
+}
+
+/* Finds the running frames; none if sys._current_frames() fails. */
+static int running_collect(running *r)
+{
+    memset(r, 0, sizeof *r);
     PyObject *sys = PyImport_ImportModule("sys");
-    PyObject *frames = sys ? PyObject_CallMethod(sys, "_current_frames", NULL) : NULL;
+    r->current = sys ? PyObject_CallMethod(sys, "_current_frames", NULL) : NULL;
     Py_XDECREF(sys);
-    if (frames == NULL || !PyDict_Check(frames)) {
-        Py_XDECREF(frames);
+    if (r->current == NULL || !PyDict_Check(r->current)) {
+        Py_CLEAR(r->current);
         PyErr_Clear();
         return RG_OK;
     }
     PyObject *threading = PyDict_GetItemString(PyImport_GetModuleDict(), "threading");
-    PyObject *active = threading && PyModule_Check(threading)
-                     ? PyDict_GetItemString(PyModule_GetDict(threading), "_active") : NULL;
+    r->active = threading && PyModule_Check(threading)
+              ? PyDict_GetItemString(PyModule_GetDict(threading), "_active") : NULL;
     Py_ssize_t pos = 0;
-    PyObject *ident, *frame;
-    int st = RG_OK;
-    while (st == RG_OK && PyDict_Next(frames, &pos, &ident, &frame)) {
-        PyObject *f = frame;
-        Py_XINCREF(f);
-        while (f != NULL && PyFrame_Check(f) && st == RG_OK) {
-            labels L;
-            labels_init(&L, w->s->redact);
-            label_frame_locals(&L, f, o);
-            if (L.count > 0) {
-                (*holders) += L.count;
-                rg_strbuf note;
-                rg_sb_init(&note);
-                rg_sb_puts(&note, "held by a running frame: thread ");
-                PyObject *thread = active && PyDict_Check(active) ? PyDict_GetItem(active, ident) : NULL;
-                /* A thread's name is the program's data: redact shows its id. */
-                PyObject *name = thread && !w->s->redact ? PyObject_GetAttrString(thread, "_name") : NULL;
-                if (name && PyUnicode_Check(name)) {
-                    rg_sb_putc(&note, '\'');
-                    put_str(&note, name);
-                    rg_sb_putc(&note, '\'');
-                } else {
-                    PyErr_Clear();
-                    rg_sb_printf(&note, "%lu", PyLong_AsUnsignedLong(ident));
-                    PyErr_Clear();
+    PyObject *ident, *top;
+    while (PyDict_Next(r->current, &pos, &ident, &top)) {
+        PyObject *f = top;
+        Py_INCREF(f);
+        /* PyFrame_GetBack makes the frame objects of callers (3.11+); each
+         * belongs to its running frame and goes when that frame returns. */
+        while (f != NULL && PyFrame_Check(f)) {
+            if (r->n == r->cap) {
+                size_t cap = r->cap ? 2 * r->cap : 32;
+                PyObject **frames = PyMem_RawRealloc(r->frames, cap * sizeof *frames);
+                if (frames != NULL)
+                    r->frames = frames;
+                PyObject **idents = PyMem_RawRealloc(r->idents, cap * sizeof *idents);
+                if (idents != NULL)
+                    r->idents = idents;
+                PyObject **gens = PyMem_RawRealloc(r->gens, cap * sizeof *gens);
+                if (gens != NULL)
+                    r->gens = gens;
+                if (frames == NULL || idents == NULL || gens == NULL) {
+                    Py_DECREF(f);
+                    return RG_ENOMEM;
                 }
-                Py_XDECREF(name);
-                rg_sb_puts(&note, ", ");
-                put_summary(&note, f, w->s->redact);
-                rg_sb_puts(&note, ", as ");
-                rg_sb_append(&note, L.text.data, L.text.len);
-                st = rg_sb_status(&note) != RG_OK ? RG_ENOMEM : rg_graph_add_note(w->g, note.data);
-                rg_sb_free(&note);
+                r->cap = cap;
             }
-            labels_free(&L);
-            PyObject *back = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
-            Py_DECREF(f);
-            f = back;
+            frame_view v;
+            r->gens[r->n] = frame_view_of_frame(f, &v) == 0 ? v.gen : NULL;
+            r->frames[r->n] = f;
+            r->idents[r->n++] = ident;
+            f = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
         }
         Py_XDECREF(f);
     }
-    Py_DECREF(frames);
-    PyErr_Clear();
+    return RG_OK;
+}
+
+/* 1 if o is a running frame, or the generator or coroutine running one:
+ * what holds it is its thread, and its caller while it runs. */
+static int is_running(const running *r, PyObject *o)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        if (r->frames[k] == o || r->gens[k] == o)
+            return 1;
+    }
+    return 0;
+}
+
+/* How many of a running frame's own references to o the collector sees:
+ * those its frame object or its generator (which holds a 3.11+ frame's
+ * locals) report, if tracked, as the snapshot holds only tracked objects.
+ * 3.9 and 3.10 track a function's frame only once it outlives its call;
+ * 3.11+ frames report their locals only while suspended. */
+static Py_ssize_t frame_visible_refs(PyObject *frame, const frame_view *v, PyObject *o)
+{
+    Py_ssize_t seen = PyObject_GC_IsTracked(frame) ? refs_from(frame, o) : 0;
+    if (v->gen != NULL && PyObject_GC_IsTracked(v->gen))
+        seen += refs_from(v->gen, o);
+    return seen;
+}
+
+/* Notes that running frame k holds o (the target, or an object leading to
+ * it), as the names in L. */
+static int note_frame_hold(walk *w, const running *r, size_t k, PyObject *o, PyObject *target, const labels *L)
+{
+    rg_strbuf text;
+    rg_sb_init(&text);
+    rg_sb_puts(&text, "held by a running frame: thread ");
+    PyObject *thread = r->active && PyDict_Check(r->active) ? PyDict_GetItem(r->active, r->idents[k]) : NULL;
+    /* A thread's name is the program's data: redact shows its id.  Read
+     * from the Thread's attributes as stored: no property runs. */
+    PyObject *name = thread && !w->s->redact ? stored_attr(thread, "_name") : NULL;
+    if (name && PyUnicode_Check(name)) {
+        rg_sb_putc(&text, '\'');
+        put_str(&text, name);
+        rg_sb_putc(&text, '\'');
+    } else {
+        rg_sb_printf(&text, "%lu", PyLong_AsUnsignedLong(r->idents[k]));
+        PyErr_Clear();
+    }
+    rg_sb_puts(&text, ", ");
+    put_summary(&text, r->frames[k], w->s->redact);
+    rg_sb_puts(&text, ", as ");
+    rg_sb_append(&text, L->text.data, L->text.len);
+    int st = rg_sb_status(&text) != RG_OK ? RG_ENOMEM : add_note_about(w, o, target, text.data, text.len);
+    rg_sb_free(&text);
     return st;
 }
 
@@ -1606,10 +2150,166 @@ static Py_ssize_t invisible_refs(walk *w, PyObject *o, uint32_t id)
     return Py_REFCNT(o) - refs_held_by_call(w, o, id) - (Py_ssize_t)n;
 }
 
+/* Notes why target, whose referrers' BFS found the objects queue[0..len)
+ * (queue[0] the target), has no chain to a module within max_depth: every
+ * reason that applies, each note naming the object it is about.  found_depth
+ * is the depth of the module the BFS reached, or 0 if none. */
+static int explain(walk *w, PyObject *target, const uint32_t *queue, size_t len, uint32_t found_depth)
+{
+    int st = RG_OK;
+    if (found_depth > 0)
+        st = add_note_printf(w, target, target, "a chain to a module exists %u references away, beyond "
+                             "max_depth=%d; pass max_depth=%u", found_depth, w->s->max_depth, found_depth);
+    if (st != RG_OK || is_immortal(target)) {
+        if (st == RG_OK && found_depth == 0)
+            st = add_note_printf(w, target, target, "it is immortal (a static or interned object): nothing "
+                                 "needs to hold it");
+        return st;
+    }
+    /* Past a module, the BFS stopped: the objects it found are not all the
+     * objects that lead to the target. */
+    size_t n_leading = found_depth > 0 ? 0 : len - 1;
+    running r;
+    rg_ptrmap leading;   /* object that leads to the target -> its queue position */
+    rg_pm_init(&leading);
+    Py_ssize_t *framed = PyMem_RawCalloc(len, sizeof *framed);   /* references running frames hide */
+    uint32_t *seen_in = PyMem_RawCalloc(len, sizeof *seen_in);   /* last frame (k + 1) that noted it */
+    if (framed == NULL || seen_in == NULL)
+        st = RG_ENOMEM;
+    for (size_t i = 1; st == RG_OK && i <= n_leading; i++)
+        st = rg_pm_put(&leading, heap_object(&w->h, queue[i]), (uint32_t)i);
+    if (st == RG_OK)
+        st = running_collect(&r);
+    else
+        memset(&r, 0, sizeof r);
+
+    /* 1. Running frames holding the target. */
+    size_t target_frames = 0;
+    for (size_t k = 0; st == RG_OK && k < r.n; k++) {
+        frame_view v;
+        labels L;
+        labels_init(&L, w->s->redact);
+        if (frame_view_of_frame(r.frames[k], &v) == 0) {
+            Py_ssize_t own = frame_holds(&v, target, &L);
+            Py_ssize_t seen = frame_visible_refs(r.frames[k], &v, target);
+            framed[0] += own > seen ? own - seen : 0;
+        }
+        if (L.count > 0 && target_frames++ < MAX_NOTED_FRAMES)
+            st = note_frame_hold(w, &r, k, target, target, &L);
+        labels_free(&L);
+    }
+    if (st == RG_OK && target_frames > MAX_NOTED_FRAMES)
+        st = add_note_printf(w, target, target, "held by %zu more running frames", target_frames - MAX_NOTED_FRAMES);
+
+    /* 2. References to the target that nothing visible explains. */
+    Py_ssize_t hidden = st == RG_OK ? invisible_refs(w, target, queue[0]) - framed[0] : 0;
+    if (st == RG_OK && hidden > 0)
+        st = add_note_printf(w, target, target,
+                             "%zd reference%s to it %s not visible to the garbage collector (C code, an "
+                             "untracked container, or a call in progress)",
+                             hidden, hidden == 1 ? "" : "s", hidden == 1 ? "is" : "are");
+
+    /* 3. Running frames holding objects that lead to the target: each
+     * frame's slots, cells' contents, namespace and locals dict. */
+    size_t leading_frames = 0;
+    for (size_t k = 0; st == RG_OK && n_leading > 0 && k < r.n; k++) {
+        frame_view v;
+        if (frame_view_of_frame(r.frames[k], &v) != 0)
+            continue;
+        Py_ssize_t n_ns = frame_has_namespace(&v) && PyDict_Check(v.f_locals) ? PyDict_GET_SIZE(v.f_locals) : 0;
+        Py_ssize_t pos = 0;
+        for (Py_ssize_t i = -2; st == RG_OK && i < v.n_slots + n_ns; i++) {
+            PyObject *held = NULL, *key;
+            if (i < -1)
+                held = v.func;
+            else if (i < 0)
+                held = v.f_locals;
+            else if (i < v.n_slots)
+                held = v.slots[i];
+            else if (!PyDict_Next(v.f_locals, &pos, &key, &held))
+                break;
+            for (int deref = 0; deref < 2 && held != NULL && st == RG_OK; deref++) {
+                if (deref)
+                    held = PyCell_Check(held) ? PyCell_GET(held) : NULL;
+                uint32_t at;
+                if (held == NULL || held == target || !rg_pm_get(&leading, held, &at) || seen_in[at] == k + 1)
+                    continue;
+                seen_in[at] = (uint32_t)k + 1;
+                labels L;
+                labels_init(&L, w->s->redact);
+                Py_ssize_t own = frame_holds(&v, held, &L);
+                Py_ssize_t seen = frame_visible_refs(r.frames[k], &v, held);
+                framed[at] += own > seen ? own - seen : 0;
+                if (L.count > 0 && leading_frames++ < MAX_NOTED_FRAMES)
+                    st = note_frame_hold(w, &r, k, held, target, &L);
+                labels_free(&L);
+            }
+        }
+    }
+    if (st == RG_OK && leading_frames > MAX_NOTED_FRAMES)
+        st = add_note_printf(w, target, target, "running frames hold %zu more objects that lead to it",
+                             leading_frames - MAX_NOTED_FRAMES);
+
+    /* 4. Objects that lead to the target, referenced from outside what the
+     * collector sees (running frames and the generators running them are
+     * held by their threads and callers). */
+    size_t outside = 0, running_ones = 0;
+    rg_strbuf examples;
+    rg_sb_init(&examples);
+    for (size_t i = 1; st == RG_OK && i <= n_leading; i++) {
+        PyObject *o = heap_object(&w->h, queue[i]);
+        if (is_immortal(o))
+            continue;
+        if (is_running(&r, o)) {
+            running_ones++;
+            continue;
+        }
+        if (invisible_refs(w, o, queue[i]) - framed[i] <= 0)
+            continue;
+        if (outside++ < 2) {
+            rg_sb_puts(&examples, outside == 1 ? ": " : ", ");
+            put_object_name(&examples, w, o);
+        }
+    }
+    if (outside > 2)
+        rg_sb_puts(&examples, ", ...");
+    if (st == RG_OK && outside > 0) {
+        rg_strbuf text;
+        rg_sb_init(&text);
+        rg_sb_printf(&text, "no module leads to it; %zu of the %zu objects that lead to it %s referenced from "
+                     "outside the garbage collector's view (C code, an untracked container, or a call in progress)",
+                     outside, n_leading, outside == 1 ? "is" : "are");
+        rg_sb_append(&text, examples.data, examples.len);
+        st = rg_sb_status(&text) != RG_OK || rg_sb_status(&examples) != RG_OK
+           ? RG_ENOMEM : add_note_about(w, target, target, text.data, text.len);
+        rg_sb_free(&text);
+    }
+    rg_sb_free(&examples);
+
+    /* 5. Nothing outside holds it: garbage, or only this call. */
+    if (st == RG_OK && found_depth == 0 && target_frames == 0 && hidden <= 0 && leading_frames == 0 &&
+        outside == 0 && running_ones == 0) {
+        if (n_leading > 0)
+            st = add_note_printf(w, target, target,
+                                 "it is unreachable garbage: it and %zu object%s that lead to it only refer to "
+                                 "each other (a reference cycle awaiting collection; gc.collect() frees it)",
+                                 n_leading, n_leading == 1 ? "" : "s");
+        else if (refs_from(target, target) > 0)
+            st = add_note_printf(w, target, target, "it is unreachable garbage: only it refers to itself (a "
+                                 "reference cycle awaiting collection; gc.collect() frees it)");
+        else
+            st = add_note_printf(w, target, target, "nothing else refers to it: only this call's arguments hold it");
+    }
+    running_clear(&r);
+    rg_pm_free(&leading);
+    PyMem_RawFree(framed);
+    PyMem_RawFree(seen_in);
+    return st;
+}
+
 /* Explains why target has no chain to a module within max_depth. */
 static int diagnose(walk *w, PyObject *target)
 {
-    rg_graph *g = w->g;
     uint32_t start = heap_target_id(&w->h, target);
     if (start == UINT32_MAX)
         return RG_OK;
@@ -1657,54 +2357,10 @@ static int diagnose(walk *w, PyObject *target)
             depth[len++] = d + 1;
         }
     }
-    char note[256];
-    if (found != NULL) {
-        if ((int)found_depth > w->s->max_depth) {
-            snprintf(note, sizeof note,
-                     "a chain to a module exists %u references away, beyond max_depth=%d; pass max_depth=%u",
-                     found_depth, w->s->max_depth, found_depth);
-            st = rg_graph_add_note(g, note);
-        }
-        goto done;
-    }
-    if (is_immortal(target)) {
-        st = rg_graph_add_note(g, "it is immortal (a static or interned object): nothing needs to hold it");
-        goto done;
-    }
-    /* Count before looking at frames: reading f_locals can add references. */
-    Py_ssize_t hidden_target = invisible_refs(w, target, start);
-    size_t hidden_objects = 0, leaking_in_cycle = 0;
-    for (size_t i = 1; i < len; i++) {
-        PyObject *o = heap_object(&w->h, queue[i]);
-        if (!is_immortal(o) && invisible_refs(w, o, queue[i]) > 0)
-            hidden_objects++;
-    }
-    leaking_in_cycle = len - 1;
-    int frame_holders = 0;
-    if ((st = note_running_frames(w, target, &frame_holders)) != RG_OK)
-        goto done;
-    Py_ssize_t unexplained = hidden_target - frame_holders;
-    if (unexplained > 0) {
-        snprintf(note, sizeof note,
-                 "%zd reference%s to it %s not visible to the garbage collector (C code, an untracked "
-                 "container, or a running frame's locals)",
-                 unexplained, unexplained == 1 ? "" : "s", unexplained == 1 ? "is" : "are");
-        st = rg_graph_add_note(g, note);
-    } else if (frame_holders == 0 && hidden_objects > 0) {
-        snprintf(note, sizeof note,
-                 "no module leads to it; %zu of the %zu objects that lead to it %s referenced from outside "
-                 "the garbage collector's view (C code or an untracked container)",
-                 hidden_objects, len - 1, hidden_objects == 1 ? "is" : "are");
-        st = rg_graph_add_note(g, note);
-    } else if (frame_holders == 0 && leaking_in_cycle > 0) {
-        snprintf(note, sizeof note,
-                 "it is unreachable garbage: it and %zu object%s that lead to it only refer to each other "
-                 "(a reference cycle awaiting collection; gc.collect() frees it)",
-                 leaking_in_cycle, leaking_in_cycle == 1 ? "" : "s");
-        st = rg_graph_add_note(g, note);
-    } else if (frame_holders == 0) {
-        st = rg_graph_add_note(g, "nothing else refers to it: only this call's arguments hold it");
-    }
+    /* A module within max_depth: a root the search left out (filter,
+     * too_many) is not a reason to explain. */
+    if (found == NULL || (int)found_depth > w->s->max_depth)
+        st = explain(w, target, queue, len, found ? found_depth : 0);
 done:
     for (size_t i = 0; i < len; i++)
         w->h.flags[queue[i]] &= (unsigned char)~ID_SEEN;

@@ -1,7 +1,11 @@
-"""When nothing leads to a module, the text says why."""
+"""When nothing leads to a module, the text says why: every reason that
+applies, each note naming the object it is about."""
+import ctypes
 import gc
 import io
 import threading
+
+import pytest
 
 import refgraph
 from conftest import Leak, backref_chain, chain_text
@@ -59,5 +63,129 @@ def test_unreachable_cycle_awaiting_collection():
 def test_chain_beyond_max_depth_is_reported(module):
     target = Leak()
     module.deep = [[[[[target]]]]]
-    text = refgraph.show_backrefs(target, max_depth=2, output=io.StringIO()).to_text()
-    assert "pass max_depth=7" in text
+    notes = refgraph.show_backrefs(target, max_depth=2, output=io.StringIO()).notes
+    assert notes[0] == "%s: a chain to a module exists 7 references away, beyond max_depth=2; " \
+                       "pass max_depth=7" % note_name(target)
+    assert notes[1].startswith("%s: held by a running frame: " % note_name(target))   # both reasons
+    assert notes[1].endswith(", as target (local)") and len(notes) == 2, notes
+
+
+# ------------------------------------------------------------ every reason, named
+
+def note_name(obj, summary="object"):
+    """How notes name obj: its type, its summary, its address."""
+    return "%s %s at %#x" % (type(obj).__name__, summary, id(obj))
+
+
+def c_reference(obj):
+    """A reference from C code: nothing the garbage collector sees holds it."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+def drop_c_reference(obj):
+    ctypes.pythonapi.Py_DecRef(ctypes.py_object(obj))
+
+
+def by_address(address):
+    return ctypes.cast(address, ctypes.py_object).value
+
+
+INVISIBLE = ("1 reference to it is not visible to the garbage collector "
+             "(C code, an untracked container, or a call in progress)")
+
+
+def fresh_bytes(text):
+    """A bytes object of its own (a literal would be a constant of the code too)."""
+    return bytes(bytearray(text))
+
+
+@pytest.mark.parametrize("make, summary", [(Leak, "object"), (lambda: fresh_bytes(b"payload"), "b'payload'")],
+                         ids=["tracked object", "untracked object"])
+def test_object_held_only_by_c_code(make, summary):
+    """A numpy view's .base without numpy: nothing the collector sees holds
+    the object, and the caller asks about a temporary reference to it."""
+    held = make()
+    address = id(held)
+    c_reference(held)
+    del held
+    try:
+        backrefs = refgraph.show_backrefs(by_address(address), output=io.StringIO())
+        chain = refgraph.show_chain(backref_chain(by_address(address)), output=io.StringIO())
+        expected = ["%s: %s" % (note_name(by_address(address), summary), INVISIBLE)]
+        assert backrefs.notes == expected
+        assert chain.notes == expected
+    finally:
+        drop_c_reference(by_address(address))
+
+
+def test_numpy_view_base():
+    try:
+        import numpy
+    except Exception:   # pyenv's interpreters other than 3.11 see Debian's numpy, built for 3.11, and fail
+        pytest.skip("numpy is not importable by this interpreter (Debian's python3-numpy is for /usr/bin/python3)")
+    a = numpy.arange(10)
+    v = a[2:]
+    del a
+    backrefs = refgraph.show_backrefs(v.base, output=io.StringIO())
+    chain = refgraph.show_chain(backref_chain(v.base), output=io.StringIO())
+    expected = ["%s: %s" % (note_name(v.base, "len=10"), INVISIBLE)]
+    assert backrefs.notes == expected, backrefs.notes
+    assert chain.notes == expected, chain.notes
+
+
+@pytest.mark.parametrize("shape", ["local", "cell variable", "untracked local"])
+def test_a_running_frame_does_not_hide_a_reference_from_c_code(shape):
+    suspect = fresh_bytes(b"suspect") if shape == "untracked local" else Leak()
+    keep = (lambda: suspect) if shape == "cell variable" else None
+    c_reference(suspect)
+    try:
+        name = note_name(suspect, "b'suspect'" if shape == "untracked local" else "object")
+        for graph in [refgraph.show_backrefs(suspect, output=io.StringIO()),
+                      refgraph.show_chain(backref_chain(suspect), output=io.StringIO())]:
+            held = [n for n in graph.notes if n.startswith(name + ": held by a running frame: thread ")]
+            assert len(held) == 1 and held[0].endswith(", as suspect (local)"), graph.notes
+            assert name + ": " + INVISIBLE in graph.notes, graph.notes
+    finally:
+        drop_c_reference(suspect)
+    assert keep or shape != "cell variable"
+
+
+def test_a_running_frame_holding_what_leads_to_it_is_named():
+    suspect = Leak()
+    box = [suspect]
+    address = id(suspect)
+    del suspect
+    notes = refgraph.show_chain(backref_chain(box[0]), output=io.StringIO()).notes
+    leak = "Leak object at %#x" % address
+    assert "%s, which leads to %s: held by a running frame: thread 'MainThread', " % (
+        note_name(box, "len=1"), leak) in notes[0], notes
+    assert notes[0].endswith(", as box (local)"), notes
+    assert len(notes) == 1, notes    # nothing outside the collector's view: the frame explains it
+
+
+def test_each_note_names_its_target():
+    first, second = Leak(), Leak()
+    notes = refgraph.show_backrefs([first, second], output=io.StringIO()).notes
+    assert [n.split(": ")[0] for n in notes] == [note_name(first), note_name(second)], notes
+
+
+class Node:
+    __slots__ = ("next",)   # no __dict__ in the cycle, on any version
+
+
+@pytest.mark.parametrize("cycle", [1, 2])
+def test_garbage_note_names_the_object(cycle):
+    gc.disable()
+    try:
+        a = Node()
+        a.next = Node() if cycle == 2 else a
+        a.next.next = a
+        box = [a]
+        name = note_name(a)
+        del a
+        notes = refgraph.show_chain(backref_chain(box.pop()), output=io.StringIO()).notes
+    finally:
+        gc.enable()
+    why = "only it refers to itself" if cycle == 1 else "it and 1 object that lead to it only refer to each other"
+    assert notes == [name + ": it is unreachable garbage: " + why +
+                     " (a reference cycle awaiting collection; gc.collect() frees it)"]

@@ -119,8 +119,9 @@ def test_unknown_format_lists_the_available_ones(module, tmp_path):
 
 
 def test_dot_and_svg_are_deterministic(module):
+    target = registry_leak(module)   # one object: the notes name it by its address
+
     def picture():
-        target = registry_leak(module)
         g = quiet(refgraph.show_backrefs, target, max_depth=4)
         return g.to_dot(), (g.render("svg") if refgraph.features["graphviz"] else b"")
     first, second = picture(), picture()
