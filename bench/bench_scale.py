@@ -5,7 +5,7 @@ several heap sizes, each size in several fresh processes.
         [--layouts ordered,fragmented] [--runs 3] [--limit RATIO]
 
 Every cell is a ratio: the operation's time over one gc.collect() of the
-same heap, timed in the same process (best of two for each).  Each heap size
+same heap, timed in the same process (best of two for each, by default).  Each heap size
 and layout is built in --runs fresh processes, because where a heap lands in
 memory changes from run to run; a cell shows the worst ratio of those runs.
 The last column and the last line give the worst ratio overall.  Peak extra
@@ -23,7 +23,9 @@ Layouts:
 The target hangs a few references under a module in both layouts.
 --limit makes the run fail (exit 1) when the worst ratio exceeds it: CI
 runs one size with a loose limit as a guard against cliffs, not noise.
-BENCH_SCALE_SKIP=name,name leaves operations out (while working on one).
+BENCH_SCALE_SKIP=name,name leaves operations out (while working on one);
+BENCH_SCALE_BEST_OF=1 times each operation once instead of best of two (for
+the largest heaps, where one fragmented gc.collect() takes a minute).
 """
 import argparse
 import gc
@@ -114,7 +116,9 @@ def peak_extra_bytes(fn):
     return (rss_kib("VmHWM") - base) * 1024
 
 
-def best_of(fn, runs=2):
+def best_of(fn, runs=None):
+    if runs is None:
+        runs = int(os.environ.get("BENCH_SCALE_BEST_OF", "2"))
     best = None
     for _ in range(runs):
         t0 = time.perf_counter()

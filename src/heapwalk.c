@@ -3466,125 +3466,9 @@ int rg_census_at_addrs(PyObject *addresses, PyObject **objects)
  * bounds what the hook costs.  The allocator is one per process, so this
  * state is too (an index is used only by the interpreter whose heap it
  * holds); allocator calls and at() all hold the GIL. */
-typedef struct at_index_state {
-    PyMemAllocatorEx previous;   /* what the hook calls */
-    rg_addrset *live;            /* tracked at the last walk and not freed since, or NULL */
-    PyInterpreterState *interp;  /* whose heap that walk was */
-    size_t frees_left;
-    int saw_free;                /* set by the hook: see hook_sees_frees() */
-} at_index_state;
-
-static at_index_state at_index;
-
-static void at_hook_free(void *ctx, void *block);
-
-/* 1 if frees reach our hook, 0 if not, -1 if that cannot be told (no
- * memory for the probe).  It may be on top, or called by another hook on
- * top of it (tracemalloc started later), or taken out by one (tracemalloc
- * started earlier and stopped, putting back what it had found): only a free
- * tells them apart.  The index is trusted only while this is 1. */
-static int hook_sees_frees(void)
-{
-    void *probe = PyObject_Malloc(1);
-    if (probe == NULL)
-        return -1;
-    at_index.saw_free = 0;
-    PyObject_Free(probe);
-    return at_index.saw_free;
-}
-
-/* Unhooks if ours is on top.  Under another hook it stays, passing calls
- * through: taking it out would cut that one off.  Safe from inside the
- * hook: a call in progress has already read the allocator. */
-static void unhook_object_allocator(void)
-{
-    PyMemAllocatorEx current;
-    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &current);
-    if (current.free == at_hook_free)
-        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &at_index.previous);
-}
-
-void rg_census_at_release(void)
-{
-    rg_as_free(at_index.live);
-    at_index.live = NULL;
-    unhook_object_allocator();
-}
-
-/* A GC object starts after its GC header, or after a pre-header (managed
- * dict and weakref pointers, 3.11+) and the GC header. */
-static void forget_block(void *block)
-{
-    if (at_index.live == NULL || block == NULL)
-        return;
-    rg_as_remove(at_index.live, (char *)block + sizeof(gc_head_mirror));
-    rg_as_remove(at_index.live, (char *)block + sizeof(gc_head_mirror) + 2 * sizeof(PyObject *));
-    if (--at_index.frees_left == 0)
-        rg_census_at_release();
-}
-
-/* The previous allocator's members are called in parentheses: the
- * fault-injection build defines malloc() and friends as macros. */
-static void *at_hook_malloc(void *ctx, size_t size)
-{
-    (void)ctx;
-    return (at_index.previous.malloc)(at_index.previous.ctx, size);
-}
-
-static void *at_hook_calloc(void *ctx, size_t count, size_t size)
-{
-    (void)ctx;
-    return (at_index.previous.calloc)(at_index.previous.ctx, count, size);
-}
-
-static void *at_hook_realloc(void *ctx, void *block, size_t size)
-{
-    (void)ctx;
-    forget_block(block);
-    return (at_index.previous.realloc)(at_index.previous.ctx, block, size);
-}
-
-static void at_hook_free(void *ctx, void *block)
-{
-    (void)ctx;
-    at_index.saw_free = 1;
-    forget_block(block);
-    (at_index.previous.free)(at_index.previous.ctx, block);
-}
-
-/* 1 if frees reach our hook, hooking it on top if they did not; 0 if that
- * cannot be made sure of.  Never hooks while ours may still be called from
- * below another hook: the two would call each other. */
-static int hook_object_allocator(void)
-{
-    int sees = hook_sees_frees();
-    if (sees != 0)
-        return sees == 1;
-    PyMemAllocatorEx hook = {NULL, at_hook_malloc, at_hook_calloc, at_hook_realloc, at_hook_free};
-    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &at_index.previous);
-    PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &hook);
-    return hook_sees_frees() == 1;
-}
-
-/* The object at addr, if the index knows it and it is tracked and in a
- * generation now (a list's or dict's free list keeps the memory of an
- * untracked one; a collection flags the links of those it looks at), else
- * NULL.  The index holds 16-byte aligned addresses only. */
-static PyObject *at_from_index(void *addr)
-{
-    if (at_index.live == NULL || at_index.interp != PyInterpreterState_Get() ||
-        ((uintptr_t)addr & 15) != 0 || !rg_as_has(at_index.live, addr) || hook_sees_frees() != 1)
-        return NULL;
-    uintptr_t next = ((const gc_head_mirror *)addr - 1)->next;
-    return next != 0 && (next & (sizeof(void *) - 1)) == 0 ? (PyObject *)addr : NULL;
-}
-
 typedef struct at_walk {
     void *addr;
     PyObject *found;
-    rg_addrset *seen;    /* the new index, or NULL */
-    size_t n;
-    int aligned;         /* every object 16-byte aligned: the index can tell them apart */
 } at_walk;
 
 /* As a walk's keep function: looks at op, keeps nothing. */
@@ -3593,47 +3477,21 @@ static int at_note(PyObject *op, void *arg)
     at_walk *w = arg;
     if ((void *)op == w->addr)
         w->found = op;
-    w->n++;
-    w->aligned &= ((uintptr_t)op & 15) == 0;
-    return w->seen == NULL || rg_as_add(w->seen, op) == RG_OK ? 0 : RG_ENOMEM;
+    return 0;
 }
 
+/* One walk of the collector's lists per call: an index kept between calls
+ * would have to learn of every free in the process, which only a hook on
+ * the process-wide allocator can (at_addrs finds many addresses in one
+ * walk; a snapshot serves repeated questions). */
 int rg_census_at(void *addr, PyObject **object)
 {
-    PyObject *known = at_from_index(addr);
-    if (known != NULL) {
-        Py_INCREF(known);
-        *object = known;
-        return RG_OK;
-    }
-    /* Not known: one walk finds it and indexes the heap for the next calls,
-     * with the hook in place before it so that no free goes unseen. */
-    rg_as_free(at_index.live);
-    at_index.live = NULL;
-    const at_walk none_yet = {addr, NULL, NULL, 0, 1};
-    at_walk w = none_yet;
-    if (hook_object_allocator())
-        (void)rg_as_new(&w.seen);     /* without one, the walk still answers */
+    at_walk w = {addr, NULL};
     census_heap ch;
     int st = census_open(&ch, NULL, at_note, &w);
-    if (st == RG_ENOMEM && w.seen != NULL) {
-        rg_as_free(w.seen);
-        w = none_yet;
-        st = census_open(&ch, NULL, at_note, &w);
-    }
     for (Py_ssize_t i = 0; st == RG_OK && !ch.kept_only && i < ch.n; i++) {
         if ((void *)ch.items[i] == addr)
             w.found = ch.items[i];
-    }
-    /* gc.get_objects() instead of a walk means a collection is running:
-     * no index from that. */
-    if (st == RG_OK && ch.kept_only && w.seen != NULL && w.aligned) {
-        at_index.live = w.seen;
-        at_index.interp = PyInterpreterState_Get();
-        at_index.frees_left = w.n + 1;
-    } else {
-        rg_as_free(w.seen);
-        rg_census_at_release();
     }
     *object = NULL;
     if (st == RG_OK) {

@@ -80,12 +80,9 @@ int rg_census_leaking(const rg_census *c, struct _object **objects);
  * of ints), in heap order; one pass over the heap. */
 int rg_census_at_addrs(struct _object *addresses, struct _object **objects);
 
-/* The tracked object whose id() is addr (new reference), or None.  Indexes
- * the heap for the next calls (see rg_census_at_release). */
+/* The tracked object whose id() is addr (new reference), or None; one walk
+ * of the heap per call. */
 int rg_census_at(void *addr, struct _object **object);
-
-/* Drops at()'s index and its allocator hook (when nothing hooked on top). */
-void rg_census_at_release(void);
 
 /* gc.collect(); 0, or -1 with an exception. */
 int rg_collect_garbage(void);

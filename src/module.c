@@ -1863,7 +1863,6 @@ static int module_clear(PyObject *module)
 static void module_free(void *module)
 {
     module_clear((PyObject *)module);
-    rg_census_at_release();
 }
 
 static PyModuleDef_Slot module_slots[] = {

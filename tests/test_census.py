@@ -2,6 +2,7 @@
 import ctypes
 import gc
 import io
+import os
 import sys
 import tracemalloc
 
@@ -9,6 +10,7 @@ import objgraph
 import pytest
 
 import refgraph
+from conftest import SOURCE_ROOT
 
 
 class Widget:
@@ -331,15 +333,9 @@ def reuse_freed_blocks():
     return ["%0*d" % (n, i) for n in range(64, 0, -8) for i in range(300)]
 
 
-def churn_through_the_index():
-    """Frees more objects than at()'s index holds, which drops it."""
-    churn = [Widget() for _ in range(len(gc.get_objects()) + 10)]
-    del churn
-
-
 def test_at_over_and_over_follows_the_heap():
-    """Repeated at() answers from an index of the last walk; frees, moves,
-    free lists, untracking and tracemalloc must never make it hand back
+    """Repeated at() calls see the heap as it is at each call: frees, block
+    reuse, free lists, untracking and tracemalloc never make it hand back
     memory that is no longer that object."""
     gc.collect()
     widgets = [Widget() for _ in range(200)]
@@ -349,8 +345,6 @@ def test_at_over_and_over_follows_the_heap():
         assert refgraph.at(id(o)) is o
     # Freed instances (their blocks go back to the allocator) and lists
     # (kept untracked in the list free list): gone, whatever reuses them.
-    # The blocks are reused before any lookup, which would otherwise miss,
-    # walk and index the heap anew.
     del widgets[::2], lists[::2]
     strings = reuse_freed_blocks()
     for a in addrs:
@@ -370,7 +364,6 @@ def test_at_over_and_over_follows_the_heap():
     assert refgraph.at(id(d)) is d
     # Addresses inside an object are not objects.
     assert refgraph.at(id(fresh[0]) + 8) is None and refgraph.at(id(fresh[0]) + 16) is not fresh[0]
-    # tracemalloc hooks the allocator on top of refgraph's and back off.
     tracemalloc.start()
     try:
         gone = Widget()
@@ -381,28 +374,20 @@ def test_at_over_and_over_follows_the_heap():
         assert refgraph.at(id(widgets[1])) is widgets[1]
     finally:
         tracemalloc.stop()
-    del fresh[:]
-    for a in addrs:
-        both_at(a)
-    # Churn: more frees than the index has objects drops it; still right.
-    assert refgraph.at(id(widgets[1])) is widgets[1]
-    churn_through_the_index()
+    del fresh[:], strings
     for a in addrs:
         both_at(a)
 
 
-def test_at_after_tracemalloc_took_its_hook_out():
-    """tracemalloc started before at() and stopped after it puts back the
-    allocator it found, taking refgraph's hook out: the index must not be
-    trusted any more, since frees are no longer seen."""
-    gc.collect()
-    refgraph.at(1)                    # a fresh index, hooked on top ...
-    churn_through_the_index()         # ... dropped and unhooked
+def test_at_leaves_the_allocator_alone():
+    """at() hooks nothing: tracemalloc started and stopped around it sees
+    the allocator it found, and a freed object's block reused right away is
+    never handed back as the old object."""
     tracemalloc.start()
     try:
         widgets = [Widget() for _ in range(200)]
         addrs = [id(w) for w in widgets]
-        assert refgraph.at(addrs[0]) is widgets[0]      # indexes, hooked above tracemalloc
+        assert refgraph.at(addrs[0]) is widgets[0]
     finally:
         tracemalloc.stop()
     del widgets[1:]
@@ -411,11 +396,18 @@ def test_at_after_tracemalloc_took_its_hook_out():
         both_at(a)
     assert refgraph.at(addrs[0]) is widgets[0]
     del strings
+    # No hook in the sources at all (the allocator table is process-wide).
+    src = os.path.join(SOURCE_ROOT, "src")
+    if os.path.isdir(src):
+        for name in os.listdir(src):
+            if name.endswith(".c"):
+                with open(os.path.join(src, name)) as f:
+                    assert "PyMem_SetAllocator" not in f.read(), name
 
 
-def test_at_index_belongs_to_one_interpreter():
-    """The allocator hook is one per process, but a subinterpreter must not
-    be handed the main interpreter's objects from its index."""
+def test_at_from_two_interpreters():
+    """A subinterpreter's at() finds its own objects and none of the main
+    interpreter's; the main interpreter's at() is unchanged after it."""
     interpreters = pytest.importorskip("_xxsubinterpreters")
     w = Widget()
     assert refgraph.at(id(w)) is w
@@ -426,6 +418,10 @@ def test_at_index_belongs_to_one_interpreter():
     try:
         interpreters.run_string(interp, "import sys; sys.path[:0] = %r\n"
                                         "import refgraph\n"
+                                        "class Mine: pass\n"
+                                        "mine = [Mine()]\n"
+                                        "assert refgraph.at(id(mine)) is mine\n"
+                                        "assert refgraph.at(id(mine[0])) is mine[0]\n"
                                         "assert refgraph.at(%d) is None\n" % (sys.path, id(w)))
     finally:
         interpreters.destroy(interp)
