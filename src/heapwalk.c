@@ -345,8 +345,10 @@ static int number_in_place(numbering *nb, const gc_runtime_mirror *rt, int lists
 }
 
 /* Numbers the objects of gc.get_objects(): the path taken during a
- * collection (a finalizer called us) or on an unexpected layout. */
-static int number_from_list(numbering *nb)
+ * collection (a finalizer called us) or on an unexpected layout.  A
+ * collection leaves the permanent generation alone, so where the layout is
+ * known (rt not NULL) its objects are numbered too, as on the other path. */
+static int number_from_list(numbering *nb, const gc_runtime_mirror *rt)
 {
     PyObject *list;
     int st = gc_objects_list(&list);
@@ -358,6 +360,11 @@ static int number_from_list(numbering *nb)
     /* Released before any header changes: freeing a GC object relinks its
      * neighbours' headers. */
     Py_DECREF(list);
+    if (rt != NULL) {
+        uintptr_t head = (uintptr_t)&rt->permanent.head;
+        for (uintptr_t p = rt->permanent.head.next; st == RG_OK && p != head; p = ((const gc_head_mirror *)p)->next)
+            st = (p & (sizeof(void *) - 1)) != 0 ? RG_OK : numbering_push(nb, (PyObject *)((const gc_head_mirror *)p + 1));
+    }
     if (st == RG_OK) {
         nb->saved_prev = PyMem_RawMalloc((nb->n + 1) * sizeof *nb->saved_prev);
         if (nb->saved_prev == NULL)
@@ -463,7 +470,7 @@ static int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
         nb.n = 0;
         memset(nb.list_len, 0, sizeof nb.list_len);
         nb.rt = NULL;
-        st = number_from_list(&nb);
+        st = number_from_list(&nb, rt);
     }
     Py_ssize_t n_targets = s->targets ? PyList_GET_SIZE(s->targets) : 0;
     for (Py_ssize_t i = 0; i < n_targets && st == RG_OK; i++) {

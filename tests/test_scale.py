@@ -154,3 +154,29 @@ def test_show_chain_explains_every_lone_chain():
     g = refgraph.show_chain([a], [b], output=io.StringIO())
     notes = "\n".join(g.notes)
     assert f"Leak object at {id(a):#x}" in notes and f"Leak object at {id(b):#x}" in notes, notes
+
+
+def test_frozen_holder_found_during_a_collection(module):
+    # The same answer from a finalizer (the gc.get_objects() path) as outside
+    # a collection: the permanent generation is numbered on both paths.
+    holder = []
+    module.holder = holder
+    gc.freeze()
+    results = {}
+    try:
+        target = Leak()
+        holder.append(target)
+
+        class Probe:
+            def __del__(self):
+                results["chain"] = refgraph.find_backref_chain(target, refgraph.is_proper_module)
+
+        p = Probe()
+        p.self = p
+        del p
+        gc.collect()
+        outside = backref_chain(target)
+    finally:
+        gc.unfreeze()
+    assert [type(o) for o in results["chain"]] == [type(o) for o in outside]
+    assert results["chain"][0] is module and results["chain"][-1] is target
