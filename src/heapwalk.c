@@ -2328,7 +2328,8 @@ static int explain(walk *w, PyObject *target, const uint32_t *queue, size_t len,
                              hidden, hidden == 1 ? "" : "s", hidden == 1 ? "is" : "are");
 
     /* 3. Running frames holding objects that lead to the target: each
-     * frame's slots, cells' contents, namespace and locals dict. */
+     * frame's function, locals dict, slots, cells' contents and namespace
+     * are looked up among those objects. */
     size_t leading_frames = 0;
     for (size_t k = 0; st == RG_OK && n_leading > 0 && k < r.n; k++) {
         frame_view v;

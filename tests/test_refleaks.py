@@ -19,6 +19,14 @@ def exercise(module, tmpdir):
     chain = refgraph.find_backref_chain(target, refgraph.is_proper_module)
     refgraph.show_chain(chain, output=io.StringIO()).to_text()
     refgraph.show_chain([Leak()], output=io.StringIO(), redact=True)      # no chain: diagnosis
+    suspect = Leak()
+    box = [suspect]                     # running frames hold it, and what leads to it
+    refgraph.show_chain([suspect], output=io.StringIO()).to_text()
+    keyed = {(("GET", 1), frozenset({b"x"}), None, 2.5): box}              # a key with content
+    gen = (item for item in [box])      # a suspended generator's locals
+    next(gen)
+    refgraph.show_backrefs([box], output=io.StringIO(), max_depth=2).to_text()
+    del keyed, gen
     g = refgraph.show_backrefs(target, output=io.StringIO(), extra_info=str, refcounts=True)
     g.to_text()
     g.to_dot(max_nodes=None)
