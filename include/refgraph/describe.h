@@ -1,0 +1,25 @@
+/* Describing objects in text (src/describe.c).  Include after Python.h. */
+#ifndef REFGRAPH_DESCRIBE_H
+#define REFGRAPH_DESCRIBE_H
+
+#include <Python.h>
+
+#include "refgraph/strbuf.h"
+
+/* Appends str o as UTF-8 (lone surrogates become \\udcxx escapes). */
+void put_str(rg_strbuf *out, PyObject *o);
+/* Appends at most max_chars characters of the str o, "..." marking a cut. */
+void put_str_truncated(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars);
+/* A graph label's type name. */
+void put_type_name(rg_strbuf *out, PyTypeObject *tp, int shortnames);
+/* Appends a short, safe summary of o (see describe.c). */
+void put_summary(rg_strbuf *out, PyObject *o, int redact);
+int is_identifier(PyObject *key);
+/* Appends "[key]": a key's summary. */
+void put_key(rg_strbuf *out, PyObject *key, int redact);
+/* The attribute `name` stored on instance o (borrowed), or NULL. */
+PyObject *stored_attr(PyObject *o, const char *name);
+/* The census's type name, new reference. */
+PyObject *type_name(PyTypeObject *tp, int shortnames);
+
+#endif
