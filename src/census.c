@@ -2,9 +2,10 @@
  * and the ids of get_new_ids; gc.collect().
  *
  * Type names are objgraph's (describe.h), read from the type object in C:
- * no metaclass code runs.  Only the filter callback, gc.collect() and
- * gc.get_objects() run Python code; a walk of the collector's lists in
- * place (snapshot.h) runs none and allocates no GC object. */
+ * no metaclass code runs.  Python code runs through the filter callback,
+ * gc.collect(), and the finalizers of a collection that an allocation may
+ * start; a walk of the collector's lists in place (snapshot.h) runs none
+ * and allocates no GC object. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -14,9 +15,12 @@
 #include "refgraph/prefetch.h"
 #include "refgraph/pyinternals.h"
 #include "refgraph/snapshot.h"
+#include "refgraph/search.h"
 #include "refgraph/status.h"
+#include "refgraph/vec.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"   /* RG_FAULT_INJECTION */
@@ -31,78 +35,83 @@ int rg_collect_garbage(void)
     return r ? 0 : -1;
 }
 
+/* A few types make up most of a heap: a small direct-mapped cache of
+ * type -> a number (a tally's index, a matcher's answer) spares a map
+ * lookup per object. */
+typedef struct type_cache {
+    PyTypeObject *type[16];
+    uint32_t value[16];
+} type_cache;
+
+static unsigned type_cache_line(PyTypeObject *tp)
+{
+    return (unsigned)((uintptr_t)tp >> 4) & 15u;
+}
+
+/* 1 and *value if tp is cached, otherwise 0. */
+static int type_cache_get(const type_cache *c, PyTypeObject *tp, uint32_t *value)
+{
+    unsigned line = type_cache_line(tp);
+    if (c->type[line] != tp)
+        return 0;
+    *value = c->value[line];
+    return 1;
+}
+
+static void type_cache_put(type_cache *c, PyTypeObject *tp, uint32_t value)
+{
+    unsigned line = type_cache_line(tp);
+    c->type[line] = tp;
+    c->value[line] = value;
+}
+
+typedef struct tally_entry {
+    PyTypeObject *type;      /* an owned reference */
+    long long count;
+} tally_entry;
+
 /* Counts per type, in the order the types were first seen.  The types are
  * strong references: the objects counted are released before the types are
  * named (and __del__ or a collection may run meanwhile), and a type whose
  * last instance goes may go with it. */
 typedef struct tally {
     rg_ptrmap slot_of;       /* type -> index */
-    PyTypeObject **types;    /* owned references */
-    long long *counts;
+    tally_entry *entries;
     size_t n, cap;
-    PyTypeObject *cached_type[16];
-    uint32_t cached_slot[16];
+    type_cache cache;        /* type -> index */
 } tally;
 
 static void tally_free(tally *t)
 {
     rg_pm_free(&t->slot_of);
     for (size_t i = 0; i < t->n; i++)
-        Py_DECREF(t->types[i]);
-    PyMem_RawFree(t->types);
-    PyMem_RawFree(t->counts);
+        Py_DECREF(t->entries[i].type);
+    free(t->entries);
 }
 
 static int tally_add(tally *t, PyTypeObject *tp)
 {
     uint32_t slot;
-    /* A few types make up most of a heap: a small direct-mapped cache of
-     * type -> slot spares the map lookup per object. */
-    unsigned line = (unsigned)((uintptr_t)tp >> 4) & 15u;
-    if (t->cached_type[line] == tp) {
-        t->counts[t->cached_slot[line]]++;
+    if (type_cache_get(&t->cache, tp, &slot)) {
+        t->entries[slot].count++;
         return RG_OK;
     }
     if (rg_pm_get(&t->slot_of, tp, &slot)) {
-        t->counts[slot]++;
-        t->cached_type[line] = tp;
-        t->cached_slot[line] = slot;
+        t->entries[slot].count++;
+        type_cache_put(&t->cache, tp, slot);
         return RG_OK;
     }
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        PyTypeObject **types = PyMem_RawRealloc(t->types, cap * sizeof *types);
-        if (types == NULL)
-            return RG_ENOMEM;
-        t->types = types;
-        long long *counts = PyMem_RawRealloc(t->counts, cap * sizeof *counts);
-        if (counts == NULL)
-            return RG_ENOMEM;
-        t->counts = counts;
-        t->cap = cap;
-    }
-    int st = rg_pm_put(&t->slot_of, tp, (uint32_t)t->n);
+    int st = rg_vec_grow((void **)&t->entries, &t->cap, t->n + 1, sizeof *t->entries, 64);
+    if (st == RG_OK)
+        st = rg_pm_put(&t->slot_of, tp, (uint32_t)t->n);
     if (st != RG_OK)
         return st;
-    /* No code runs and nothing is allocated by this: a walk of the
-     * collector's lists may call it (tally_keep). */
+    /* No code runs and no Python object is allocated by this: a walk of
+     * the collector's lists may call it (tally_keep). */
     Py_INCREF(tp);
-    t->types[t->n] = tp;
-    t->counts[t->n++] = 1;
+    t->entries[t->n].type = tp;
+    t->entries[t->n++].count = 1;
     return RG_OK;
-}
-
-/* filter(o) as 1/0, or -1 with an exception (any truthy result counts). */
-static int census_keep(PyObject *filter, PyObject *o)
-{
-    if (filter == NULL)
-        return 1;
-    PyObject *r = PyObject_CallOneArg(filter, o);
-    if (r == NULL)
-        return -1;
-    int keep = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return keep;
 }
 
 typedef struct reach_ctx {
@@ -173,7 +182,7 @@ static int tally_sequence(tally *t, PyObject *seq, PyObject *filter)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(seq); i++) {
         PyObject *o = PyList_GET_ITEM(seq, i);
         Py_INCREF(o);
-        int keep = census_keep(filter, o);
+        int keep = call_predicate(filter, o);
         int st = keep > 0 ? tally_add(t, Py_TYPE(o)) : keep < 0 ? RG_EPYTHON : RG_OK;
         Py_DECREF(o);
         if (st != RG_OK)
@@ -239,10 +248,10 @@ int rg_census_typestats(const rg_census *c, PyObject **stats)
         st = RG_EPYTHON;
     for (size_t i = 0; st == RG_OK && i < t.n; i++) {
         /* Types that share a name (shortnames) are lumped together. */
-        PyObject *name = type_name(t.types[i], c->shortnames);
+        PyObject *name = type_name(t.entries[i].type, c->shortnames);
         PyObject *old = name ? PyDict_GetItemWithError(d, name) : NULL;
         long long before = old ? PyLong_AsLongLong(old) : 0;
-        PyObject *total = name && !PyErr_Occurred() ? PyLong_FromLongLong(before + t.counts[i]) : NULL;
+        PyObject *total = name && !PyErr_Occurred() ? PyLong_FromLongLong(before + t.entries[i].count) : NULL;
         if (total == NULL || PyDict_SetItem(d, name, total) < 0)
             st = RG_EPYTHON;
         Py_XDECREF(total);
@@ -287,30 +296,26 @@ static int take_into_list(int st, PyObject **found, Py_ssize_t n, PyObject **lis
     return st;
 }
 
-/* Whether an object's type is named typename.  A few types make up most of
- * a heap: a small direct-mapped cache of type -> answer spares the map
- * lookup per object. */
+/* Whether an object's type is named typename. */
 typedef struct type_matcher {
     rg_ptrmap known;
     PyObject *typename;
     int dotted;
-    PyTypeObject *cached_type[16];
-    int cached_match[16];
+    type_cache cache;        /* type -> match */
 } type_matcher;
 
 static int matcher_test(PyObject *op, void *arg)
 {
     type_matcher *m = arg;
     PyTypeObject *tp = Py_TYPE(op);
-    unsigned line = (unsigned)((uintptr_t)tp >> 4) & 15u;
-    if (m->cached_type[line] != tp) {
-        int match = type_matches(&m->known, tp, m->typename, m->dotted);
-        if (match < 0)
-            return PyErr_Occurred() ? RG_EPYTHON : RG_ENOMEM;
-        m->cached_match[line] = match;
-        m->cached_type[line] = tp;
-    }
-    return m->cached_match[line];
+    uint32_t cached;
+    if (type_cache_get(&m->cache, tp, &cached))
+        return (int)cached;
+    int match = type_matches(&m->known, tp, m->typename, m->dotted);
+    if (match < 0)
+        return PyErr_Occurred() ? RG_EPYTHON : RG_ENOMEM;
+    type_cache_put(&m->cache, tp, (uint32_t)match);
+    return match;
 }
 
 /* Counts c's objects whose type is named typename and, if out is not NULL,
@@ -321,7 +326,7 @@ static int census_match(const rg_census *c, PyObject *typename, PyObject **out, 
         PyErr_Format(PyExc_TypeError, "typename must be a str, not %.80s", Py_TYPE(typename)->tp_name);
         return RG_EPYTHON;
     }
-    type_matcher m = {{0}, typename, 0, {NULL}, {0}};
+    type_matcher m = {{0}, typename, 0, {{NULL}, {0}}};
     m.dotted = PyUnicode_FindChar(typename, '.', 0, PyUnicode_GET_LENGTH(typename), 1) >= 0;
     /* Type names are read (no Python code, no GC allocation) until the
      * matches are owned: the collector's lists can be read in place. */
@@ -406,7 +411,7 @@ static int visit_mark_numbered(PyObject *o, void *arg)
 static int leaking_in_place(PyObject ***found, Py_ssize_t *n_found)
 {
     const gc_runtime_mirror *rt = gc_runtime();
-    if (rt == NULL || rt->collecting)
+    if (rt == NULL || gc_collecting(rt))
         return GC_WALK_UNSURE;
     numbering nb;
     memset(&nb, 0, sizeof nb);
@@ -441,7 +446,7 @@ static int leaking_in_place(PyObject ***found, Py_ssize_t *n_found)
         *found = NULL;
     }
     PyMem_RawFree(ctx.referenced);
-    PyMem_RawFree(nb.objs);
+    free(nb.objs);   /* numbered by a growable array (vec.h) */
     return st;
 }
 
@@ -508,16 +513,8 @@ int rg_census_at_addrs(PyObject *addresses, PyObject **objects)
     return hand_over(st, out, objects);
 }
 
-/* at() called over and over looks addresses up in an index instead of
- * walking the heap each time: the addresses of the tracked objects seen by
- * the last walk.  Such an address may only be read while its object's
- * memory is still allocated, so the index is kept honest the way
- * tracemalloc watches memory: a hook on the object allocator takes out the
- * addresses a freed or moved block held.  After as many frees as the walk
- * saw objects the heap has changed enough that the index is dropped, which
- * bounds what the hook costs.  The allocator is one per process, so this
- * state is too (an index is used only by the interpreter whose heap it
- * holds); allocator calls and at() all hold the GIL. */
+/* at(): the address looked for, and the tracked object found there.  The
+ * address is only compared, never dereferenced. */
 typedef struct at_walk {
     void *addr;
     PyObject *found;

@@ -1,11 +1,13 @@
 /* Describing objects in text: type names (graph labels and the census),
  * value summaries, dict keys, and attributes read as stored.
  *
- * No user code runs: no __repr__, __eq__, __hash__, __len__, descriptor or
- * metaclass code; values are summarized with the built-in base type's own
- * slots, and attributes are read from the instance's dict or inline values
- * in place.  Nothing here fails the caller: what cannot be read is left out
- * or shown as "?". */
+ * No code of the objects described runs: no __repr__, __eq__, __hash__,
+ * __len__, descriptor or metaclass code; values are summarized with the
+ * built-in base type's own slots, and attributes are read from the
+ * instance's dict or inline values in place.  Python objects are allocated
+ * (reprs, substrings), so a collection and its finalizers may run: callers
+ * keep what they describe alive.  Nothing here fails the caller: what
+ * cannot be read is left out or shown as "?". */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>

@@ -16,9 +16,11 @@
 #include "refgraph/pyinternals.h"
 #include "refgraph/search.h"
 #include "refgraph/status.h"
+#include "refgraph/vec.h"
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"   /* RG_FAULT_INJECTION */
@@ -123,22 +125,24 @@ static Py_ssize_t frame_holds(const frame_view *v, PyObject *o, labels *L)
 /* The frames running now, in every thread, innermost first: strong
  * references, all released by running_clear (the dict of
  * sys._current_frames() included), so that explaining keeps nothing. */
+typedef struct running_frame {
+    PyObject *frame;
+    PyObject *ident;        /* its thread's, borrowed from current */
+    PyObject *gen;          /* the generator running the frame, or NULL (borrowed) */
+} running_frame;
+
 typedef struct running {
     PyObject *current;      /* sys._current_frames(): {thread ident: frame} */
     PyObject *active;       /* threading._active, borrowed, or NULL */
-    PyObject **frames;
-    PyObject **idents;      /* borrowed from current */
-    PyObject **gens;        /* the generator running each frame, or NULL (borrowed) */
+    running_frame *frames;
     size_t n, cap;
 } running;
 
 static void running_clear(running *r)
 {
     for (size_t k = 0; k < r->n; k++)
-        Py_DECREF(r->frames[k]);
-    PyMem_RawFree(r->frames);
-    PyMem_RawFree(r->idents);
-    PyMem_RawFree(r->gens);
+        Py_DECREF(r->frames[k].frame);
+    free(r->frames);
     Py_CLEAR(r->current);
     memset(r, 0, sizeof *r);
 }
@@ -166,27 +170,12 @@ static int running_collect(running *r)
         /* PyFrame_GetBack makes the frame objects of callers (3.11+); each
          * belongs to its running frame and goes when that frame returns. */
         while (f != NULL && PyFrame_Check(f)) {
-            if (r->n == r->cap) {
-                size_t cap = r->cap ? 2 * r->cap : 32;
-                PyObject **frames = PyMem_RawRealloc(r->frames, cap * sizeof *frames);
-                if (frames != NULL)
-                    r->frames = frames;
-                PyObject **idents = PyMem_RawRealloc(r->idents, cap * sizeof *idents);
-                if (idents != NULL)
-                    r->idents = idents;
-                PyObject **gens = PyMem_RawRealloc(r->gens, cap * sizeof *gens);
-                if (gens != NULL)
-                    r->gens = gens;
-                if (frames == NULL || idents == NULL || gens == NULL) {
-                    Py_DECREF(f);
-                    return RG_ENOMEM;
-                }
-                r->cap = cap;
-            }
             frame_view v;
-            r->gens[r->n] = frame_view_of_frame(f, &v) == 0 ? v.gen : NULL;
-            r->frames[r->n] = f;
-            r->idents[r->n++] = ident;
+            running_frame rf = {f, ident, frame_view_of_frame(f, &v) == 0 ? v.gen : NULL};
+            if (RG_VEC_PUSH(r->frames, r->n, r->cap, 32, rf) != RG_OK) {
+                Py_DECREF(f);
+                return RG_ENOMEM;
+            }
             f = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
         }
         Py_XDECREF(f);
@@ -199,7 +188,7 @@ static int running_collect(running *r)
 static int is_running(const running *r, PyObject *o)
 {
     for (size_t k = 0; k < r->n; k++) {
-        if (r->frames[k] == o || r->gens[k] == o)
+        if (r->frames[k].frame == o || r->frames[k].gen == o)
             return 1;
     }
     return 0;
@@ -225,7 +214,7 @@ static int note_frame_hold(walk *w, const running *r, size_t k, PyObject *o, PyO
     rg_strbuf text;
     rg_sb_init(&text);
     rg_sb_puts(&text, "held by a running frame: thread ");
-    PyObject *thread = r->active && PyDict_Check(r->active) ? PyDict_GetItem(r->active, r->idents[k]) : NULL;
+    PyObject *thread = r->active && PyDict_Check(r->active) ? PyDict_GetItem(r->active, r->frames[k].ident) : NULL;
     /* A thread's name is the program's data: redact shows its id.  Read
      * from the Thread's attributes as stored: no property runs. */
     PyObject *name = thread && !w->s->redact ? stored_attr(thread, "_name") : NULL;
@@ -234,11 +223,11 @@ static int note_frame_hold(walk *w, const running *r, size_t k, PyObject *o, PyO
         put_str(&text, name);
         rg_sb_putc(&text, '\'');
     } else {
-        rg_sb_printf(&text, "%lu", PyLong_AsUnsignedLong(r->idents[k]));
+        rg_sb_printf(&text, "%lu", PyLong_AsUnsignedLong(r->frames[k].ident));
         PyErr_Clear();
     }
     rg_sb_puts(&text, ", ");
-    put_summary(&text, r->frames[k], w->s->redact);
+    put_summary(&text, r->frames[k].frame, w->s->redact);
     rg_sb_puts(&text, ", as ");
     rg_sb_append(&text, L->text.data, L->text.len);
     int st = rg_sb_status(&text) != RG_OK ? RG_ENOMEM : add_note_about(w, o, target, text.data, text.len);
@@ -293,9 +282,9 @@ static int explain(walk *w, PyObject *target, const uint32_t *queue, size_t len,
         frame_view v;
         labels L;
         labels_init(&L, w->s->redact);
-        if (frame_view_of_frame(r.frames[k], &v) == 0) {
+        if (frame_view_of_frame(r.frames[k].frame, &v) == 0) {
             Py_ssize_t own = frame_holds(&v, target, &L);
-            Py_ssize_t seen = frame_visible_refs(r.frames[k], &v, target);
+            Py_ssize_t seen = frame_visible_refs(r.frames[k].frame, &v, target);
             framed[0] += own > seen ? own - seen : 0;
         }
         if (L.count > 0 && target_frames++ < MAX_NOTED_FRAMES)
@@ -318,7 +307,7 @@ static int explain(walk *w, PyObject *target, const uint32_t *queue, size_t len,
     size_t leading_frames = 0;
     for (size_t k = 0; st == RG_OK && n_leading > 0 && k < r.n; k++) {
         frame_view v;
-        if (frame_view_of_frame(r.frames[k], &v) != 0)
+        if (frame_view_of_frame(r.frames[k].frame, &v) != 0)
             continue;
         Py_ssize_t n_ns = frame_has_namespace(&v) && PyDict_Check(v.f_locals) ? PyDict_GET_SIZE(v.f_locals) : 0;
         Py_ssize_t pos = 0;
@@ -342,7 +331,7 @@ static int explain(walk *w, PyObject *target, const uint32_t *queue, size_t len,
                 labels L;
                 labels_init(&L, w->s->redact);
                 Py_ssize_t own = frame_holds(&v, held, &L);
-                Py_ssize_t seen = frame_visible_refs(r.frames[k], &v, held);
+                Py_ssize_t seen = frame_visible_refs(r.frames[k].frame, &v, held);
                 framed[at] += own > seen ? own - seen : 0;
                 if (L.count > 0 && leading_frames++ < MAX_NOTED_FRAMES)
                     st = note_frame_hold(w, &r, k, held, target, &L);
@@ -411,6 +400,13 @@ static int explain(walk *w, PyObject *target, const uint32_t *queue, size_t len,
     return st;
 }
 
+/* Makes room for n entries in diagnose's queue and their depths. */
+static int grow_queue(uint32_t **queue, size_t *queue_cap, uint32_t **depth, size_t *depth_cap, size_t n)
+{
+    int st = rg_vec_grow((void **)queue, queue_cap, n, sizeof **queue, 64);
+    return st == RG_OK ? rg_vec_grow((void **)depth, depth_cap, n, sizeof **depth, 64) : st;
+}
+
 /* Explains why target has no chain to a module within max_depth. */
 int diagnose(walk *w, PyObject *target)
 {
@@ -418,13 +414,11 @@ int diagnose(walk *w, PyObject *target)
     if (start == UINT32_MAX)
         return RG_OK;
     /* An unlimited BFS over the index: which objects lead to the target? */
-    uint32_t *queue = PyMem_RawMalloc(sizeof *queue * 64), *depth = PyMem_RawMalloc(sizeof *depth * 64);
-    size_t cap = 64, len = 0, head = 0;
-    int st = RG_OK;
-    if (queue == NULL || depth == NULL) {
-        st = RG_ENOMEM;
+    uint32_t *queue = NULL, *depth = NULL;
+    size_t queue_cap = 0, depth_cap = 0, len = 0, head = 0;
+    int st = grow_queue(&queue, &queue_cap, &depth, &depth_cap, 1);
+    if (st != RG_OK)
         goto done;
-    }
     queue[len] = start;
     depth[len++] = 0;
     w->h.flags[start] |= ID_SEEN;
@@ -444,19 +438,8 @@ int diagnose(walk *w, PyObject *target)
             if (w->h.flags[src[i]] & (ID_SEEN | ID_EXCLUDED))
                 continue;
             w->h.flags[src[i]] |= ID_SEEN;
-            if (len == cap) {
-                cap *= 2;
-                uint32_t *q2 = PyMem_RawRealloc(queue, cap * sizeof *q2);
-                if (q2)
-                    queue = q2;
-                uint32_t *d2 = PyMem_RawRealloc(depth, cap * sizeof *d2);
-                if (d2)
-                    depth = d2;
-                if (!q2 || !d2) {
-                    st = RG_ENOMEM;
-                    goto done;
-                }
-            }
+            if ((st = grow_queue(&queue, &queue_cap, &depth, &depth_cap, len + 1)) != RG_OK)
+                goto done;
             queue[len] = src[i];
             depth[len++] = d + 1;
         }
@@ -468,8 +451,8 @@ int diagnose(walk *w, PyObject *target)
 done:
     for (size_t i = 0; i < len; i++)
         w->h.flags[queue[i]] &= (unsigned char)~ID_SEEN;
-    PyMem_RawFree(queue);
-    PyMem_RawFree(depth);
+    free(queue);
+    free(depth);
     return st;
 }
 

@@ -1,9 +1,11 @@
 /* Edge labels: naming every slot through which one object holds another
  * ("['key']", ".attr", "[3]", "name (local)", "__dict__"...).
  *
- * It runs no Python code: dicts, sets and members are read with the
- * built-in types' own C code, frames and inline values in place
- * (pyinternals.h), and no Python callback is called. */
+ * It calls no Python callback and no code of the objects it names: dicts,
+ * sets and members are read with the built-in types' own C code, frames and
+ * inline values in place (pyinternals.h).  It allocates Python objects
+ * (substrings, reprs), so a collection, and the finalizers it runs, may
+ * happen meanwhile: the caller keeps both objects of an edge alive. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>

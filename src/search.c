@@ -16,8 +16,10 @@
 #include "refgraph/pyinternals.h"
 #include "refgraph/snapshot.h"
 #include "refgraph/status.h"
+#include "refgraph/vec.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"   /* RG_FAULT_INJECTION */
@@ -36,7 +38,7 @@ static int call_is_container(const rg_search *s, PyObject *o)
 }
 
 /* Calls fn(o); 1 if the result is true, 0 if false, -1 with an exception. */
-static int call_predicate(PyObject *fn, PyObject *o)
+int call_predicate(PyObject *fn, PyObject *o)
 {
     PyObject *r = PyObject_CallOneArg(fn, o);
     if (r == NULL)
@@ -88,14 +90,14 @@ static void walk_release_held(walk *w)
     w->n_held = w->cap_held = 0;
     for (size_t i = 0; i < n; i++)
         Py_DECREF(objs[i]);
-    PyMem_RawFree(objs);
+    free(objs);
 }
 
 void walk_clear(walk *w)
 {
     rg_graph_free(w->g);
     w->g = NULL;
-    PyMem_RawFree(w->node_obj);
+    free(w->node_obj);
     w->node_obj = NULL;
     rg_pm_free(&w->ignored);
     rg_pm_free(&w->node_of);
@@ -103,7 +105,9 @@ void walk_clear(walk *w)
     heap_clear(&w->h);
 }
 
-static int walk_is_ignored(const walk *w, PyObject *o)
+/* 1 if o is one of the call's containers or in extra_ignore: never a
+ * neighbour. */
+static int walk_excluded(const walk *w, PyObject *o)
 {
     uint32_t unused;
     return call_is_container(w->s, o) || (w->ignored.count > 0 && rg_pm_get(&w->ignored, o, &unused));
@@ -126,15 +130,9 @@ static int walk_hold(walk *w, PyObject *o, int *fresh)
         *fresh = !seen;
     if (st != RG_OK || seen)
         return st;
-    if (w->n_held == w->cap_held) {
-        size_t cap = w->cap_held ? 2 * w->cap_held : 256;
-        PyObject **more = PyMem_RawRealloc(w->held_objs, cap * sizeof *more);
-        if (more == NULL)
-            return RG_ENOMEM;
-        w->held_objs = more;
-        w->cap_held = cap;
-    }
-    if ((st = rg_as_add(w->held, o)) != RG_OK)
+    /* Room first: once in the set, o must be in the array (released once). */
+    st = rg_vec_grow((void **)&w->held_objs, &w->cap_held, w->n_held + 1, sizeof *w->held_objs, 256);
+    if (st != RG_OK || (st = rg_as_add(w->held, o)) != RG_OK)
         return st;
     Py_INCREF(o);
     w->held_objs[w->n_held++] = o;
@@ -228,18 +226,10 @@ static int add_node_attrs(walk *w, size_t i, PyObject *o)
 /* Records that graph node i stands for o (NULL for a "N more" node). */
 static int walk_set_node_obj(walk *w, size_t i, PyObject *o)
 {
-    if (i >= w->node_obj_cap) {
-        size_t cap = w->node_obj_cap ? 2 * w->node_obj_cap : 64;
-        while (cap <= i)
-            cap *= 2;
-        PyObject **p = PyMem_RawRealloc(w->node_obj, cap * sizeof *p);
-        if (p == NULL)
-            return RG_ENOMEM;
-        w->node_obj = p;
-        w->node_obj_cap = cap;
-    }
-    w->node_obj[i] = o;
-    return RG_OK;
+    int st = rg_vec_grow((void **)&w->node_obj, &w->node_obj_cap, i + 1, sizeof *w->node_obj, 64);
+    if (st == RG_OK)
+        w->node_obj[i] = o;
+    return st;
 }
 
 /* Adds o as a graph node, running highlight and extra_info on it. */
@@ -327,7 +317,11 @@ static int closure_variable(const walk *w, size_t cell_node, rg_strbuf *out)
     return 0;
 }
 
-/* Labels every edge of the graph; no Python callback runs here. */
+/* Labels every edge of the graph.  No callback of the search runs here, but
+ * Python code may: labelling allocates Python objects (substrings, reprs),
+ * and an allocation may start a collection that runs finalizers.  Every
+ * node's object stays alive through the index or `held`, and the labels
+ * read only the two objects of each edge. */
 int walk_label_edges(walk *w)
 {
     rg_graph *g = w->g;
@@ -378,16 +372,7 @@ typedef struct queue {
 
 static int queue_push(queue *q, qitem item)
 {
-    if (q->len == q->cap) {
-        size_t cap = q->cap ? 2 * q->cap : 256;
-        qitem *p = PyMem_RawRealloc(q->items, cap * sizeof *p);
-        if (p == NULL)
-            return RG_ENOMEM;
-        q->items = p;
-        q->cap = cap;
-    }
-    q->items[q->len++] = item;
-    return RG_OK;
+    return RG_VEC_PUSH(q->items, q->len, q->cap, 256, item);
 }
 
 /* Collects the referents of o (borrowed) into a growing array. */
@@ -403,25 +388,17 @@ typedef struct referents {
 
 static void referents_free(referents *r)
 {
-    PyMem_RawFree(r->items);
+    free(r->items);
     rg_pm_free(&r->stamp);
 }
 
 static int visit_collect(PyObject *o, void *arg)
 {
     referents *r = arg;
-    if (r->len == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 32;
-        PyObject **p = PyMem_RawRealloc(r->items, cap * sizeof *p);
-        if (p == NULL) {
-            r->failed = 1;
-            return 1;
-        }
-        r->items = p;
-        r->cap = cap;
-    }
-    r->items[r->len++] = o;
-    return 0;
+    if (RG_VEC_PUSH(r->items, r->len, r->cap, 32, o) == RG_OK)
+        return 0;
+    r->failed = 1;
+    return 1;
 }
 
 /* Fills r with o's referents (borrowed: valid until Python code runs). */
@@ -512,7 +489,7 @@ int rg_walk_find_chain(const rg_search *s, PyObject **chain)
             for (size_t i = 0; i < r.len && st == RG_OK; i++) {
                 int fresh;
                 st = walk_hold(&w, r.items[i], &fresh);
-                if (st != RG_OK || !fresh || walk_is_ignored(&w, r.items[i]))
+                if (st != RG_OK || !fresh || walk_excluded(&w, r.items[i]))
                     continue;
                 qitem next = {r.items[i], UINT32_MAX, (uint32_t)at, cur.depth + 1, 0};
                 st = queue_push(&q, next);
@@ -530,20 +507,13 @@ int rg_walk_find_chain(const rg_search *s, PyObject **chain)
     }
     if (st != RG_OK)
         Py_CLEAR(*chain);
-    PyMem_RawFree(q.items);
-    PyMem_RawFree(r.items);
+    free(q.items);
+    free(r.items);
     walk_clear(&w);
     return st;
 }
 
 /* ------------------------------------------------------------ graph searches */
-
-/* 1 if o is one of the call's containers or in extra_ignore. */
-static int walk_excluded(const walk *w, PyObject *o)
-{
-    uint32_t ignored;
-    return call_is_container(w->s, o) || rg_pm_get(&w->ignored, o, &ignored);
-}
 
 
 /* Adds the edge neighbour -> cur (backwards) or cur -> neighbour, creating the
@@ -624,7 +594,7 @@ static int walk_expand_forward(walk *w, queue *q, const qitem *cur, referents *r
         if (rg_pm_get(&r->stamp, r->items[i], &seen) && seen == expansion)
             continue;
         st = rg_pm_put(&r->stamp, r->items[i], expansion);
-        if (st == RG_OK && !walk_is_ignored(w, r->items[i]))
+        if (st == RG_OK && !walk_excluded(w, r->items[i]))
             st = walk_consider(w, q, cur, r->items[i], 0, kept, skipped);
     }
     return st;
@@ -690,7 +660,7 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         *out = w.g;
         w.g = NULL;
     }
-    PyMem_RawFree(q.items);
+    free(q.items);
     referents_free(&r);
     walk_clear(&w);
     return st;

@@ -13,8 +13,10 @@
 #include "refgraph/pyinternals.h"
 #include "refgraph/prefetch.h"
 #include "refgraph/status.h"
+#include "refgraph/vec.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"   /* RG_FAULT_INJECTION */
@@ -89,23 +91,15 @@ void heap_clear(heap *h)
         PREFETCH_AHEAD(objs, i, n);
         Py_DECREF(objs[i]);
     }
-    PyMem_RawFree(objs);
+    free(objs);
 }
 
 static int numbering_push(numbering *nb, PyObject *op)
 {
-    if (nb->n == nb->cap) {
-        size_t cap = nb->cap ? 2 * nb->cap : (size_t)1 << 16;
-        PyObject **more = PyMem_RawRealloc(nb->objs, cap * sizeof *more);
-        if (more == NULL)
-            return RG_ENOMEM;
-        nb->objs = more;
-        nb->cap = cap;
-    }
-    if (!nb->borrowed)
+    int st = RG_VEC_PUSH(nb->objs, nb->n, nb->cap, (size_t)1 << 16, op);
+    if (st == RG_OK && !nb->borrowed)
         Py_INCREF(op);
-    nb->objs[nb->n++] = op;
-    return RG_OK;
+    return st;
 }
 
 /* Puts every numbered header back as the collector had it. */
@@ -114,22 +108,28 @@ void untag_all(numbering *nb)
     if (nb->saved_prev != NULL) {
         for (size_t i = 0; i < nb->n; i++) {
             if (nb->saved_prev[i] != UINTPTR_MAX)
-                gc_head_of(nb->objs[i])->prev = nb->saved_prev[i];
+                gc_set_header_word(nb->objs[i], nb->saved_prev[i]);
         }
         return;
     }
-    if (nb->rt == NULL)
-        return;
-    size_t i = 0;
-    for (int k = 0; k <= GC_GENERATIONS; k++) {
-        uintptr_t prev = (uintptr_t)&walked_list(nb->rt, k)->head;
-        for (size_t j = 0; j < nb->list_len[k]; j++, i++) {
-            PREFETCH_AHEAD(nb->objs, i, nb->n);
-            gc_head_mirror *g = gc_head_of(nb->objs[i]);
-            g->prev = prev | (g->prev & 3);
-            prev = (uintptr_t)g;
-        }
-    }
+    if (nb->rt != NULL)
+        gc_relink_lists(nb->rt, GC_GENERATIONS + 1, nb->list_len, nb->objs);
+}
+
+typedef struct number_ctx {
+    numbering *nb;
+    int k;                 /* the list walked */
+} number_ctx;
+
+static int visit_number(PyObject *op, void *arg)
+{
+    number_ctx *c = arg;
+    int st = numbering_push(c->nb, op);
+    if (st != RG_OK)
+        return st;
+    tag_with_id(op, c->nb->n - 1);
+    c->nb->list_len[c->k]++;
+    return RG_OK;
 }
 
 /* Numbers the objects of the collector's lists in place (generations 0-2,
@@ -139,19 +139,12 @@ void untag_all(numbering *nb)
 int number_in_place(numbering *nb, const gc_runtime_mirror *rt, int lists)
 {
     nb->rt = rt;
-    for (int k = 0; k < lists; k++) {
-        const gc_generation_mirror *gen = walked_list(rt, k);
-        uintptr_t head = (uintptr_t)&gen->head;
-        for (uintptr_t p = gen->head.next; p != head; p = ((const gc_head_mirror *)p)->next) {
-            PyObject *op = (PyObject *)((const gc_head_mirror *)p + 1);
-            int st = (p & (sizeof(void *) - 1)) != 0 || Py_TYPE(op) == NULL ? GC_WALK_UNSURE
-                   : numbering_push(nb, op);
-            if (st != RG_OK) {
-                untag_all(nb);
-                return st;
-            }
-            tag_with_id(op, nb->n - 1);
-            nb->list_len[k]++;
+    number_ctx ctx = {nb, 0};
+    for (; ctx.k < lists; ctx.k++) {
+        int st = gc_walk_list(rt, ctx.k, visit_number, &ctx);
+        if (st != RG_OK) {
+            untag_all(nb);
+            return st;
         }
     }
     return RG_OK;
@@ -183,7 +176,7 @@ static int number_from_list(numbering *nb)
             nb->saved_prev[i] = UINTPTR_MAX;
             continue;
         }
-        nb->saved_prev[i] = gc_head_of(op)->prev;
+        nb->saved_prev[i] = gc_header_word(op);
         tag_with_id(op, i);
     }
     if (st != RG_OK)
@@ -267,7 +260,7 @@ int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
     memset(&nb, 0, sizeof nb);
     rg_pm_init(&nb.extra);
     const gc_runtime_mirror *rt = gc_runtime();
-    int st = rt != NULL && !rt->collecting ? number_in_place(&nb, rt, GC_GENERATIONS + 1) : GC_WALK_UNSURE;
+    int st = rt != NULL && !gc_collecting(rt) ? number_in_place(&nb, rt, GC_GENERATIONS + 1) : GC_WALK_UNSURE;
     if (st == GC_WALK_UNSURE) {
         /* Headers are back; the references taken so far are dropped (the
          * collector's lists hold each of these objects: none is freed). */
@@ -345,50 +338,38 @@ int census_objects(PyObject *objects, PyObject **seq)
     return RG_OK;
 }
 
+typedef struct walk_ctx {
+    census_keep_fn keep;
+    void *arg;
+    PyObject **items;
+    size_t n, cap;
+} walk_ctx;
+
+static int visit_keep(PyObject *op, void *arg)
+{
+    walk_ctx *c = arg;
+    int kept = c->keep(op, c->arg);
+    if (kept <= 0)
+        return kept;
+    return RG_VEC_PUSH(c->items, c->n, c->cap, (size_t)1 << 16, op);
+}
+
 /* Borrowed pointers to the objects of generations 0-2 that keep accepts, in
  * gc.get_objects() order, valid until Python code runs or a GC object is
- * allocated. */
-static int gc_walk(const gc_generation_mirror *gen, census_keep_fn keep, void *arg, PyObject ***out,
+ * allocated (*out: free() it). */
+static int gc_walk(const gc_runtime_mirror *rt, census_keep_fn keep, void *arg, PyObject ***out,
                    Py_ssize_t *n)
 {
-    size_t cap = (size_t)1 << 16, count = 0;
-    PyObject **items = PyMem_RawMalloc(cap * sizeof *items);
-    if (items == NULL)
-        return RG_ENOMEM;
-    for (int g = 0; g < GC_GENERATIONS; g++) {
-        uintptr_t head = (uintptr_t)&gen[g].head;
-        for (uintptr_t p = gen[g].head.next; p != head; p = ((const gc_head_mirror *)p)->next) {
-            PyObject *op = (PyObject *)((const gc_head_mirror *)p + 1);
-            /* A flag in the link means a collection is running (a finalizer
-             * called us): its lists are not ours to read.  Reading the type
-             * here also keeps the walk fast: measured on this machine, a
-             * chase that loads only the links is 5x slower than one that
-             * also loads from each object. */
-            if ((p & (sizeof(void *) - 1)) != 0 || Py_TYPE(op) == NULL) {
-                PyMem_RawFree(items);
-                return GC_WALK_UNSURE;
-            }
-            int kept = keep(op, arg);
-            if (kept < 0) {
-                PyMem_RawFree(items);
-                return kept;
-            }
-            if (!kept)
-                continue;
-            if (count == cap) {
-                PyObject **more = PyMem_RawRealloc(items, 2 * cap * sizeof *items);
-                if (more == NULL) {
-                    PyMem_RawFree(items);
-                    return RG_ENOMEM;
-                }
-                items = more;
-                cap *= 2;
-            }
-            items[count++] = op;
-        }
+    walk_ctx ctx = {keep, arg, NULL, 0, 0};
+    int st = RG_OK;
+    for (int k = 0; k < GC_GENERATIONS && st == RG_OK; k++)
+        st = gc_walk_list(rt, k, visit_keep, &ctx);
+    if (st != RG_OK) {
+        free(ctx.items);
+        return st;
     }
-    *out = items;
-    *n = (Py_ssize_t)count;
+    *out = ctx.items;
+    *n = (Py_ssize_t)ctx.n;
     return RG_OK;
 }
 
@@ -401,8 +382,8 @@ int census_open(census_heap *ch, PyObject *objects, census_keep_fn keep, void *a
 {
     memset(ch, 0, sizeof *ch);
     if (objects == NULL || objects == Py_None) {
-        const gc_generation_mirror *gen = gc_generations();
-        int st = gen != NULL ? gc_walk(gen, keep, arg, &ch->walked, &ch->n) : GC_WALK_UNSURE;
+        const gc_runtime_mirror *rt = gc_runtime();
+        int st = rt != NULL ? gc_walk(rt, keep, arg, &ch->walked, &ch->n) : GC_WALK_UNSURE;
         if (st != GC_WALK_UNSURE) {
             ch->items = ch->walked;
             ch->kept_only = 1;
@@ -419,7 +400,7 @@ int census_open(census_heap *ch, PyObject *objects, census_keep_fn keep, void *a
 
 void census_close(census_heap *ch)
 {
-    PyMem_RawFree(ch->walked);
+    free(ch->walked);
     Py_XDECREF(ch->seq);
     memset(ch, 0, sizeof *ch);
 }

@@ -8,41 +8,33 @@
 #include <Python.h>
 #include <stdint.h>
 
-/* The collector's own lists.  While no Python code runs and no GC object is
- * allocated or freed, the lists can be read in place rather than copied
- * with gc.get_objects(), whose list of a million new references costs more
- * than most searches themselves.  Generation 0's head is found from a
- * freshly tracked object (the collector links it just before the head); the
- * layout is checked against gc.get_threshold() and against the runtime's own
- * pointer to generation 0; anything unexpected falls back to
- * gc.get_objects().  CPython 3.9-3.13 share this layout
- * (Include/internal/pycore_gc.h, struct _gc_runtime_state). */
+/* An object's GC header (PyGC_Head), as the numbering reads and writes it. */
 typedef struct gc_head_mirror {
-    uintptr_t next, prev;           /* PyGC_Head */
+    uintptr_t next, prev;
 } gc_head_mirror;
 
-typedef struct gc_generation_mirror {
-    gc_head_mirror head;
-    int threshold, count;
-} gc_generation_mirror;
+/* The collector's state (opaque): its lists, read in place. */
+typedef struct gc_runtime_mirror gc_runtime_mirror;
 
-#define GC_GENERATIONS 3
-
-typedef struct gc_runtime_mirror {
-    gc_generation_mirror generations[GC_GENERATIONS];
-    uintptr_t generation0;          /* &generations[0].head */
-    gc_generation_mirror permanent; /* gc.freeze()'s objects */
-    Py_ssize_t stats[GC_GENERATIONS][3];
-    int collecting;
-} gc_runtime_mirror;
-
+#define GC_GENERATIONS 3            /* lists 0-2; list GC_GENERATIONS is the permanent one */
 #define GC_WALK_UNSURE 1            /* not an error: use gc.get_objects() */
 
-/* The collector's state, or NULL where its layout is not the one expected. */
+/* The collector's state, or NULL where its layout is not the one expected
+ * (see pyinternals.c). */
 const gc_runtime_mirror *gc_runtime(void);
-const gc_generation_mirror *gc_generations(void);
-/* Generation k's list (k < GC_GENERATIONS), or the permanent one. */
-const gc_generation_mirror *walked_list(const gc_runtime_mirror *rt, int k);
+/* 1 while a collection runs (a finalizer called us): the lists move. */
+int gc_collecting(const gc_runtime_mirror *rt);
+
+/* Calls visit(op, arg) on each object of list k, in list order, until one
+ * returns non-zero: RG_OK, that value, or GC_WALK_UNSURE where a link looks
+ * wrong.  visit must run no Python code and allocate no GC object. */
+typedef int (*gc_visit_fn)(PyObject *op, void *arg);
+int gc_walk_list(const gc_runtime_mirror *rt, int k, gc_visit_fn visit, void *arg);
+
+/* Puts back the header words (_gc_prev) of objs, the objects of lists
+ * 0..lists-1 in list order, list k holding list_len[k] of them, as the
+ * collector links them: each one's predecessor, and its two flag bits. */
+void gc_relink_lists(const gc_runtime_mirror *rt, int lists, const size_t *list_len, PyObject *const *objs);
 
 /* PyObject_IS_GC, inlined: it runs once per edge. */
 static inline int is_gc_object(PyObject *o)
@@ -57,6 +49,17 @@ static inline int is_gc_object(PyObject *o)
 static inline gc_head_mirror *gc_head_of(PyObject *op)
 {
     return (gc_head_mirror *)op - 1;
+}
+
+/* The header word the numbering writes (_gc_prev), to save and put back. */
+static inline uintptr_t gc_header_word(PyObject *op)
+{
+    return gc_head_of(op)->prev;
+}
+
+static inline void gc_set_header_word(PyObject *op, uintptr_t word)
+{
+    gc_head_of(op)->prev = word;
 }
 
 static inline void tag_with_id(PyObject *op, size_t id)

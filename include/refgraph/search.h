@@ -27,6 +27,8 @@ void walk_clear(walk *w);
 int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, size_t *index);
 /* Labels every edge of the graph. */
 int walk_label_edges(walk *w);
+/* Calls fn(o); 1 if the result is true, 0 if false, -1 with an exception. */
+int call_predicate(PyObject *fn, PyObject *o);
 /* How many references to o does src hold, according to its tp_traverse. */
 Py_ssize_t refs_from(PyObject *src, PyObject *o);
 /* References to o that exist only because of this call. */
