@@ -248,7 +248,7 @@ int rg_census_typestats(const rg_census *c, PyObject **stats)
         st = RG_EPYTHON;
     for (size_t i = 0; st == RG_OK && i < t.n; i++) {
         /* Types that share a name (shortnames) are lumped together. */
-        PyObject *name = type_name(t.entries[i].type, c->shortnames);
+        PyObject *name = type_name(t.entries[i].type, c->shortnames, 0);
         PyObject *old = name ? PyDict_GetItemWithError(d, name) : NULL;
         long long before = old ? PyLong_AsLongLong(old) : 0;
         PyObject *total = name && !PyErr_Occurred() ? PyLong_FromLongLong(before + t.entries[i].count) : NULL;
@@ -268,7 +268,7 @@ static int type_matches(rg_ptrmap *known, PyTypeObject *tp, PyObject *typename, 
     uint32_t cached;
     if (rg_pm_get(known, tp, &cached))
         return (int)cached - 1;
-    PyObject *name = type_name(tp, !dotted);
+    PyObject *name = type_name(tp, !dotted, 0);
     if (name == NULL)
         return -1;
     int match = PyUnicode_Compare(name, typename) == 0;
@@ -566,7 +566,7 @@ int rg_census_ids_by_type(int shortnames, PyObject **ids)
         uint32_t k;
         if (!rg_pm_get(&set_of, Py_TYPE(o), &k)) {
             /* Types sharing a name share the set. */
-            PyObject *name = type_name(Py_TYPE(o), shortnames);
+            PyObject *name = type_name(Py_TYPE(o), shortnames, 0);
             PyObject *set = name ? PyDict_GetItemWithError(result, name) : NULL;
             if (set == NULL && name != NULL && !PyErr_Occurred()) {
                 set = PySet_New(NULL);

@@ -43,6 +43,19 @@ void put_str(rg_strbuf *out, PyObject *o)
     Py_DECREF(b);
 }
 
+/* Appends the str s, a new reference it releases; "?" if s is NULL (its
+ * exception is cleared). */
+static void put_owned_str(rg_strbuf *out, PyObject *s)
+{
+    if (s == NULL) {
+        PyErr_Clear();
+        rg_sb_puts(out, "?");
+        return;
+    }
+    put_str(out, s);
+    Py_DECREF(s);
+}
+
 /* Appends at most max_chars characters of the str o, "..." marking a cut. */
 void put_str_truncated(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars)
 {
@@ -56,14 +69,9 @@ void put_str_truncated(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars)
         return;
     }
     PyObject *head = PyUnicode_Substring(o, 0, max_chars - 3);
-    if (head == NULL) {
-        PyErr_Clear();
-        rg_sb_puts(out, "?");
-        return;
-    }
-    put_str(out, head);
-    Py_DECREF(head);
-    rg_sb_puts(out, "...");
+    put_owned_str(out, head);
+    if (head != NULL)
+        rg_sb_puts(out, "...");
 }
 
 /* Appends repr(o) computed by the built-in base type's tp_repr, so a
@@ -115,40 +123,16 @@ static void put_code_location(rg_strbuf *out, PyCodeObject *code, int line)
 
 static void put_code_name(rg_strbuf *out, PyCodeObject *code)
 {
-#if PY_VERSION_HEX >= 0x030B0000
-    PyObject *name = code->co_qualname;
-#else
-    PyObject *name = code->co_name;
-#endif
+    PyObject *name = code_qualname(code);
     if (name && PyUnicode_Check(name))
         put_str(out, name);
 }
 
+/* Appends tp's name as graph labels show it: type_name() with __qualname__
+ * ("?" if it cannot be made). */
 void put_type_name(rg_strbuf *out, PyTypeObject *tp, int shortnames)
 {
-    const char *name = tp->tp_name;
-    int is_heap = PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE);
-    if (shortnames) {
-        if (is_heap) {
-            put_str(out, ((PyHeapTypeObject *)tp)->ht_name);
-        } else {
-            const char *dot = strrchr(name, '.');
-            rg_sb_puts(out, dot ? dot + 1 : name);
-        }
-        return;
-    }
-    if (is_heap) {
-        PyObject *module = tp->tp_dict ? PyDict_GetItemString(tp->tp_dict, "__module__") : NULL;
-        if (module && PyUnicode_Check(module)) {
-            put_str(out, module);
-            rg_sb_putc(out, '.');
-        }
-        put_str(out, ((PyHeapTypeObject *)tp)->ht_qualname);
-    } else {
-        if (strchr(name, '.') == NULL)
-            rg_sb_puts(out, "builtins.");
-        rg_sb_puts(out, name);
-    }
+    put_owned_str(out, type_name(tp, shortnames, 1));
 }
 
 /* 1 for the objects whose summary is their content: strings, bytes and
@@ -427,12 +411,14 @@ PyObject *stored_attr(PyObject *o, const char *name)
     return found;
 }
 
-/* type.__name__, read in C: a heap type's ht_name, a static type's tp_name
- * after its last dot.  New reference. */
-static PyObject *type_short_name(PyTypeObject *tp)
+/* type.__name__ (or __qualname__ if qualified), read in C: a heap type's
+ * ht_name (ht_qualname), a static type's tp_name after its last dot.  New
+ * reference. */
+static PyObject *type_own_name(PyTypeObject *tp, int qualified)
 {
     if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
-        PyObject *name = ((PyHeapTypeObject *)tp)->ht_name;
+        PyHeapTypeObject *ht = (PyHeapTypeObject *)tp;
+        PyObject *name = qualified ? ht->ht_qualname : ht->ht_name;
         if (name != NULL && PyUnicode_Check(name)) {
             Py_INCREF(name);
             return name;
@@ -442,14 +428,11 @@ static PyObject *type_short_name(PyTypeObject *tp)
     return PyUnicode_FromString(dot ? dot + 1 : tp->tp_name);
 }
 
-/* objgraph's long name, "module.name": the module is a heap type's
- * __dict__['__module__'] (when a str), a static type's tp_name up to its
- * last dot, or "builtins".  New reference. */
-static PyObject *type_long_name(PyTypeObject *tp)
+PyObject *type_name(PyTypeObject *tp, int shortnames, int qualified)
 {
-    PyObject *name = type_short_name(tp);
-    if (name == NULL)
-        return NULL;
+    PyObject *name = type_own_name(tp, qualified && !shortnames);
+    if (name == NULL || shortnames)
+        return name;
     PyObject *full = NULL;
     if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
         PyObject *module = tp->tp_dict ? PyDict_GetItemString(tp->tp_dict, "__module__") : NULL;
@@ -468,9 +451,4 @@ static PyObject *type_long_name(PyTypeObject *tp)
         full = (Py_INCREF(name), name);
     Py_DECREF(name);
     return full;
-}
-
-PyObject *type_name(PyTypeObject *tp, int shortnames)
-{
-    return shortnames ? type_short_name(tp) : type_long_name(tp);
 }

@@ -203,9 +203,9 @@ static void label_function(labels *L, PyFunctionObject *f, PyObject *dst)
     LABEL_FIELD(L, f->func_dict, dst, "__dict__");
     LABEL_FIELD(L, f->func_module, dst, "__module__");
     LABEL_FIELD(L, f->func_annotations, dst, "__annotations__");
-#if PY_VERSION_HEX >= 0x030A0000
-    LABEL_FIELD(L, f->func_builtins, dst, "__builtins__");
-#endif
+    PyObject *builtins = function_builtins(f);
+    if (builtins != NULL)
+        LABEL_FIELD(L, builtins, dst, "__builtins__");
     if (f->func_dict && (PyObject *)f->func_dict == dst)
         L->owned_dict = 1;
 }

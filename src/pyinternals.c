@@ -5,9 +5,11 @@
  * frame.f_locals, the inline attribute values and managed dicts of
  * 3.11-3.13 instances, and immortality.  Every PY_VERSION_HEX branch about a
  * layout lives here or in refgraph/pyinternals.h; the other files call the
- * small functions declared there.  It runs no Python code but the getters of
- * built-in types (gc.get_threshold(), a generator's code attribute), and it
- * never writes an object header but through the numbering primitives. */
+ * small functions declared there.  It calls no Python code but
+ * gc.get_threshold() and a generator's built-in code getter, and allocates
+ * no Python object but gc_runtime()'s probe list (where a collection may
+ * start: nothing else here may run while the lists are read).  Object
+ * headers are written only by the numbering primitives of pyinternals.h. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -461,5 +463,24 @@ int is_immortal(PyObject *o)
 #else
     (void)o;
     return 0;
+#endif
+}
+
+PyObject *code_qualname(PyCodeObject *code)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return code->co_qualname;
+#else
+    return code->co_name;
+#endif
+}
+
+PyObject *function_builtins(PyFunctionObject *f)
+{
+#if PY_VERSION_HEX >= 0x030A0000
+    return f->func_builtins;
+#else
+    (void)f;
+    return NULL;
 #endif
 }

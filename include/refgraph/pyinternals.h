@@ -1,7 +1,8 @@
-/* CPython's private layouts (src/pyinternals.c): the mirrors of the
- * collector's state and object headers, and the frame and instance readers.
- * Include after Python.h.  The numbering primitives are inline here: they
- * run once per edge of the heap. */
+/* CPython's private layouts (src/pyinternals.c): walking the collector's
+ * lists, numbering objects in their GC headers, and reading frames and
+ * instances in place.  The collector's state is opaque; only the GC header
+ * is laid out here, for the numbering primitives, which are inline: they
+ * run once per edge of the heap.  Include after Python.h. */
 #ifndef REFGRAPH_PYINTERNALS_H
 #define REFGRAPH_PYINTERNALS_H
 
@@ -101,5 +102,9 @@ int frame_has_namespace(const frame_view *v);
 PyObject *const *inline_attrs(PyObject *src, PyObject *const **names, Py_ssize_t *n);
 PyObject *instance_dict(PyObject *src);
 int is_immortal(PyObject *o);
+/* A code object's co_qualname (3.11+) or co_name, borrowed. */
+PyObject *code_qualname(PyCodeObject *code);
+/* A function's __builtins__ (3.10+), borrowed, or NULL. */
+PyObject *function_builtins(PyFunctionObject *f);
 
 #endif
