@@ -147,8 +147,3 @@ int rg_as_has(rg_addrset *s, const void *p)
     size_t bit = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
     return (int)((r->bits[bit / 64] >> (bit % 64)) & 1);
 }
-
-size_t rg_as_memory(const rg_addrset *s)
-{
-    return sizeof *s + (s->mask + 1) * sizeof *s->table + s->count * REGION_WORDS * sizeof(uint64_t);
-}

@@ -81,19 +81,6 @@ int rg_text_sanitize(rg_strbuf *out, const char *s, size_t len, size_t max_chars
     return 0;
 }
 
-void rg_escape_dot(rg_strbuf *out, const char *s)
-{
-    const char *run = s;
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"') {
-            rg_sb_append(out, run, (size_t)(s - run));
-            rg_sb_putc(out, '\\');
-            run = s;
-        }
-    }
-    rg_sb_append(out, run, (size_t)(s - run));
-}
-
 void rg_escape_xml(rg_strbuf *out, const char *s)
 {
     const char *run = s;

@@ -1,6 +1,7 @@
 #include "refgraph/graph.h"
 #include "refgraph/escape.h"
 #include "refgraph/status.h"
+#include "refgraph/vec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,24 +13,6 @@
 /* Longest text kept for one field, in characters; the heap side already
  * truncates values, this only guards against runaway names. */
 enum { MAX_FIELD_CHARS = 200 };
-
-/* Grows *items (of *cap elements of size each) to hold need; RG_OK or RG_ENOMEM. */
-static int grow(void **items, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return RG_OK;
-    size_t cap2 = *cap ? *cap * 2 : 16;
-    while (cap2 < need)
-        cap2 *= 2;
-    if (cap2 > (size_t)-1 / size)
-        return RG_ENOMEM;
-    void *p = realloc(*items, cap2 * size);
-    if (p == NULL)
-        return RG_ENOMEM;
-    *items = p;
-    *cap = cap2;
-    return RG_OK;
-}
 
 /* A sanitized malloc'd copy of s into *out (NULL stays NULL). */
 static int copy_text(const char *s, char **out)
@@ -82,7 +65,7 @@ void rg_graph_free(rg_graph *g)
 int rg_graph_add_node(rg_graph *g, const char *type_name, const char *summary,
                       int depth, unsigned flags, size_t *index)
 {
-    int st = grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes);
+    int st = rg_vec_grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes, 0);
     if (st != RG_OK)
         return st;
     rg_node node = {0};
@@ -154,7 +137,7 @@ int rg_graph_add_edge(rg_graph *g, size_t src, size_t dst, const char *label,
 {
     if (src >= g->n_nodes || dst >= g->n_nodes)
         return RG_EINVAL;
-    int st = grow((void **)&g->edges, &g->cap_edges, g->n_edges + 1, sizeof *g->edges);
+    int st = rg_vec_grow((void **)&g->edges, &g->cap_edges, g->n_edges + 1, sizeof *g->edges, 0);
     if (st != RG_OK)
         return st;
     rg_edge e = {src, dst, NULL, NULL};
@@ -184,7 +167,7 @@ int rg_graph_set_edge_label(rg_graph *g, size_t k, const char *label, const char
 
 int rg_graph_add_note(rg_graph *g, const char *text)
 {
-    int st = grow((void **)&g->notes, &g->cap_notes, g->n_notes + 1, sizeof *g->notes);
+    int st = rg_vec_grow((void **)&g->notes, &g->cap_notes, g->n_notes + 1, sizeof *g->notes, 0);
     if (st != RG_OK)
         return st;
     /* Notes are sentences of our own making; only keep them printable. */
@@ -200,8 +183,8 @@ int rg_graph_add_note(rg_graph *g, const char *text)
 
 int rg_graph_add_chain(rg_graph *g, const size_t *nodes, size_t n)
 {
-    int st = grow((void **)&g->chains, &g->cap_chains_items, g->n_chains_items + n + 1,
-                  sizeof *g->chains);
+    int st = rg_vec_grow((void **)&g->chains, &g->cap_chains_items, g->n_chains_items + n + 1,
+                         sizeof *g->chains, 0);
     if (st != RG_OK)
         return st;
     for (size_t i = 0; i < n; i++) {

@@ -5,7 +5,7 @@
 #include <Python.h>
 
 #include "config.h"
-#include "heapwalk.h"
+#include "refgraph/walk.h"
 #include "refgraph/document.h"
 #include "refgraph/graph.h"
 #include "refgraph/style.h"

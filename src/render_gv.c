@@ -184,7 +184,8 @@ static int probe_formats_locked(rg_strbuf *error)
     char **names = gvPluginList(gv_context, "device", &count, NULL);
     if (names == NULL && count > 0)
         return RG_ENOMEM;
-    qsort(names, (size_t)count, sizeof *names, compare_names);
+    if (count > 0)   /* no plugins: names may be NULL, which qsort must not get */
+        qsort(names, (size_t)count, sizeof *names, compare_names);
     rg_graph *probe;
     status = rg_graph_new(RG_GRAPH_REFS, &probe);
     if (status == RG_OK)

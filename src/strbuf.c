@@ -111,19 +111,3 @@ char *rg_sb_detach(rg_strbuf *sb)
     rg_sb_init(sb);
     return data;
 }
-
-const char *rg_strerror(int status)
-{
-    switch (status) {
-    case RG_OK: return "success";
-    case RG_ENOMEM: return "out of memory";
-    case RG_EPYTHON: return "a Python exception was raised";
-    case RG_EINVAL: return "invalid argument";
-    case RG_EIO: return "input/output error";
-    case RG_EFORMAT: return "unsupported output format";
-    case RG_ETOOBIG: return "the heap has too many references to index";
-    case RG_ERENDER: return "the renderer failed";
-    case RG_ENORENDERER: return "no renderer is available";
-    default: return "unknown error";
-    }
-}

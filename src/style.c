@@ -46,8 +46,9 @@ void rg_style_escstring(rg_strbuf *out, const char *text)
     rg_sb_append(out, run, (size_t)(text - run));
 }
 
-/* Runs one sink call unless an earlier one failed; a full buffer counts as
- * a failure too. */
+/* Records the status of a sink call, which has already run (the argument is
+ * evaluated first), keeping the first failure; a full buffer counts as a
+ * failure too. */
 static void call(emitter *em, int status)
 {
     if (em->status == RG_OK)
@@ -377,12 +378,4 @@ int rg_style_emit(const rg_graph *g, size_t max_nodes, const rg_style_sink *sink
     }
     release(&em);
     return status;
-}
-
-size_t rg_style_visible_nodes(const rg_graph *g)
-{
-    emitter em;
-    size_t n = prepare(&em, g, 0) == RG_OK ? em.n_visible : g->n_nodes;
-    release(&em);
-    return n;
 }

@@ -221,6 +221,18 @@ def test_shortnames_false(module):
     assert "builtins.list" in text
 
 
+def test_type_name_with_empty_module(module):
+    """A class whose __module__ is "" is named by its qualified name alone
+    (never ".Foo"), as the census names it by its __name__ alone."""
+    Foo = type("Foo", (), {"__module__": ""})
+    module.items = [Foo()]
+    text = refgraph.show_backrefs(module.items[0], shortnames=False, output=io.StringIO()).to_text()
+    assert ".Foo" not in text
+    assert "Foo" in text
+    assert "builtins.list" in text
+    assert refgraph.typestats(module.items, shortnames=False) == {"Foo": 1}
+
+
 def test_user_repr_eq_hash_never_run(module):
     calls = []
 

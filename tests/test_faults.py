@@ -45,7 +45,7 @@ def scenarios(module):
             return g.render("svg"), g.render("png")
         return g.render("dot")
     def lookups():
-        # The first call misses and indexes the heap; the others use the index.
+        # Each call walks the collector's lists once and keeps nothing.
         return [refgraph.at(1)] + [refgraph.at(id(o)) is o for o in module.items]
 
     return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups]
@@ -59,6 +59,11 @@ def test_every_allocation_failure_is_a_memoryerror(module, index):
     refgraph._fail_allocation(0)
     scenario()
     allocations = refgraph._fail_allocation(0)
+    if index == 7:
+        # at() allocates nothing of its own: its walk keeps no object, so it
+        # holds no array (src/snapshot.c, gc_walk), and no failure can reach it.
+        assert allocations == 0
+        return
     assert allocations > 0
     outcomes = {"MemoryError": 0, "ok": 0}
     for k in range(1, allocations + 1):

@@ -25,7 +25,5 @@ int rg_as_add(rg_addrset *s, const void *p);
 void rg_as_remove(rg_addrset *s, const void *p);
 /* 1 if p was added, else 0 (not const: it caches the region it found). */
 int rg_as_has(rg_addrset *s, const void *p);
-/* Bytes the set holds now. */
-size_t rg_as_memory(const rg_addrset *s);
 
 #endif

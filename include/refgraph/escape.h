@@ -15,11 +15,6 @@
  * cut.  Returns 1 if it cut, 0 otherwise. */
 int rg_text_sanitize(rg_strbuf *out, const char *s, size_t len, size_t max_chars);
 
-/* Appends the NUL-terminated s for use inside a DOT double-quoted string:
- * backslash and double quote are escaped, so Graphviz's \N-style
- * sequences never fire.  s must already be sanitized. */
-void rg_escape_dot(rg_strbuf *out, const char *s);
-
 /* Appends the NUL-terminated s escaped for XML text and attribute values
  * (&, <, >, ", '). */
 void rg_escape_xml(rg_strbuf *out, const char *s);

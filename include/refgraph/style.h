@@ -39,10 +39,6 @@ typedef struct rg_style_sink {
  * RG_OK, RG_ENOMEM, or the first non-zero status a sink call returned. */
 int rg_style_emit(const rg_graph *g, size_t max_nodes, const rg_style_sink *sink, void *ctx);
 
-/* Number of nodes rg_style_emit would lay out for g with no limit: nodes
- * that are not folded into their owner. */
-size_t rg_style_visible_nodes(const rg_graph *g);
-
 /* Appends text (already sanitized) as a Graphviz label: backslashes
  * doubled, and & written &amp; because Graphviz decodes HTML entities in
  * labels and SVG tooltips. */

@@ -38,7 +38,6 @@ int main(void)
     rg_as_remove(s, (void *)(uintptr_t)0x5f0000000040u);    /* never added: nothing */
     CHECK(!rg_as_has(s, block + 32 * 77));
     CHECK(rg_as_has(s, block + 32 * 76) && rg_as_has(s, block + 32 * 78));
-    CHECK(rg_as_memory(s) > 5000u * 512u);   /* a bitmap per region */
     rg_as_free(s);
     rg_as_free(NULL);
     free(block);

@@ -11,14 +11,6 @@ static char *sanitize(const char *s, size_t len, size_t max)
     return rg_sb_detach(&sb);
 }
 
-static char *dot(const char *s)
-{
-    rg_strbuf sb;
-    rg_sb_init(&sb);
-    rg_escape_dot(&sb, s);
-    return rg_sb_detach(&sb);
-}
-
 static char *xml(const char *s)
 {
     rg_strbuf sb;
@@ -57,9 +49,6 @@ int main(void)
     CHECK_STR(s, "abc");
     free(s);
 
-    s = dot("say \"hi\" \\N \\l");
-    CHECK_STR(s, "say \\\"hi\\\" \\\\N \\\\l");
-    free(s);
     s = xml("<a href=\"x\">&'</a>");
     CHECK_STR(s, "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
     free(s);

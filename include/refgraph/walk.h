@@ -1,12 +1,14 @@
 /* The heap walk: searches over the live CPython heap that fill a graph
- * model.  Implemented in heapwalk.c, one of the two files that include
- * Python.h; this header does not, so it names PyObject by its struct tag.
+ * model, and the census; what the binding (src/module.c) calls.
+ * Implemented in search.c and census.c over pyinternals.c, snapshot.c,
+ * describe.c, labels.c and diagnose.c; this header does not include
+ * Python.h, so it names PyObject by its struct tag.
  *
  * Ownership: every PyObject argument is borrowed.  Functions return RG_OK or
  * a negative status; RG_EPYTHON means a Python exception is set (a callback
  * raised, or a type was wrong). */
-#ifndef REFGRAPH_HEAPWALK_H
-#define REFGRAPH_HEAPWALK_H
+#ifndef REFGRAPH_WALK_H
+#define REFGRAPH_WALK_H
 
 #include <stddef.h>
 #include "refgraph/graph.h"
@@ -26,7 +28,7 @@ typedef struct rg_search {
     int backwards;               /* referrers (1) or referents (0) */
     int refcounts;
     int shortnames;
-    int redact;                  /* value summaries show their type only (see heapwalk.c) */
+    int redact;                  /* value summaries show their type only (see describe.c) */
     struct _object *extra_node_attrs; /* callable or NULL: a dict of extra DOT attributes */
     int direct_arg;              /* targets[0] came as a positional argument */
     int own_targets;             /* targets is a list this call made (untracked) */

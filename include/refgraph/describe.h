@@ -1,0 +1,31 @@
+/* Describing objects in text (src/describe.c).  Include after Python.h. */
+#ifndef REFGRAPH_DESCRIBE_H
+#define REFGRAPH_DESCRIBE_H
+
+#include <Python.h>
+
+#include "refgraph/strbuf.h"
+
+/* Appends str o as UTF-8 (lone surrogates become \\udcxx escapes). */
+void put_str(rg_strbuf *out, PyObject *o);
+/* Appends at most max_chars characters of the str o, "..." marking a cut. */
+void put_str_truncated(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars);
+/* Appends tp's name as graph labels show it: type_name(tp, shortnames, 1). */
+void put_type_name(rg_strbuf *out, PyTypeObject *tp, int shortnames);
+/* Appends a short, safe summary of o (see describe.c). */
+void put_summary(rg_strbuf *out, PyObject *o, int redact);
+int is_identifier(PyObject *key);
+/* Appends "[key]": a key's summary. */
+void put_key(rg_strbuf *out, PyObject *key, int redact);
+/* The attribute `name` stored on instance o (borrowed), or NULL. */
+PyObject *stored_attr(PyObject *o, const char *name);
+/* The one type-name function, read from the type object in C (no metaclass
+ * code runs); a new reference, or NULL with an exception.  With shortnames,
+ * type.__name__; otherwise "module.name": the module is a heap type's
+ * __dict__['__module__'] when a non-empty str (a name alone otherwise), a
+ * static type's tp_name up to its last dot, or "builtins".  name is
+ * __qualname__ if qualified (graph labels), __name__ otherwise (the census:
+ * objgraph's names). */
+PyObject *type_name(PyTypeObject *tp, int shortnames, int qualified);
+
+#endif

@@ -1,0 +1,37 @@
+/* The walk state shared by the searches (src/search.c) and the no-chain
+ * diagnosis (src/diagnose.c).  Include after Python.h. */
+#ifndef REFGRAPH_SEARCH_H
+#define REFGRAPH_SEARCH_H
+
+#include <Python.h>
+
+#include "refgraph/snapshot.h"
+#include "refgraph/walk.h"
+
+typedef struct walk {
+    const rg_search *s;
+    heap h;                 /* backward searches, and explaining a missing root */
+    rg_ptrmap ignored;      /* extra_ignore addresses */
+    rg_ptrmap node_of;      /* object -> graph node */
+    rg_addrset *held;       /* forward searches: objects held, one reference each */
+    PyObject **held_objs;
+    size_t n_held, cap_held;
+    PyObject **node_obj;    /* graph node -> object (borrowed, kept alive as above) */
+    size_t node_obj_cap;
+    rg_graph *g;
+} walk;
+
+int walk_init(walk *w, const rg_search *s);
+void walk_clear(walk *w);
+/* Adds o as a graph node, running highlight and extra_info on it. */
+int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, size_t *index);
+/* Labels every edge of the graph. */
+int walk_label_edges(walk *w);
+/* Calls fn(o); 1 if the result is true, 0 if false, -1 with an exception. */
+int call_predicate(PyObject *fn, PyObject *o);
+/* How many references to o does src hold, according to its tp_traverse. */
+Py_ssize_t refs_from(PyObject *src, PyObject *o);
+/* References to o that exist only because of this call. */
+Py_ssize_t refs_held_by_call(const walk *w, PyObject *o, uint32_t id);
+
+#endif

@@ -1,0 +1,79 @@
+/* The heap snapshot (src/snapshot.c): the index of the heap for backward
+ * searches, and the objects a census looks at.  Include after Python.h. */
+#ifndef REFGRAPH_SNAPSHOT_H
+#define REFGRAPH_SNAPSHOT_H
+
+#include <Python.h>
+#include <stdint.h>
+
+#include "refgraph/addrset.h"
+#include "refgraph/heapindex.h"
+#include "refgraph/pyinternals.h"
+#include "refgraph/walk.h"
+
+/* Per-id flags of the backward index. */
+enum { ID_EXCLUDED = 1, ID_SEEN = 2 };
+
+/* The index of the heap: every object the collector tracks, numbered, and
+ * who refers to whom (heapindex.h).  It holds one strong reference to each
+ * object, so that callbacks run during a search cannot free one under it.
+ *
+ * Numbering without a hash table: while the edges are recorded, each
+ * object's id is written into its own GC header, in the word the collector
+ * itself borrows for reference counts during a collection (_gc_prev), so
+ * that looking a referent up costs one read of a header tp_traverse has
+ * just led to, whatever the addresses.  The two flag bits the collector
+ * keeps there stay; bit 2, never set in a real (8-byte aligned) pointer,
+ * marks the word as ours.  Every header is put back before anything else
+ * runs: from the list order (a walk in place) or from saved words (the
+ * gc.get_objects() fallback).  No Python code runs and no GC object is
+ * allocated or freed in between, so the collector never sees the ids. */
+typedef struct heap {
+    PyObject **objs;         /* id -> object, one strong reference each */
+    size_t n;
+    rg_heapindex *hi;
+    unsigned char *flags;    /* ID_* per id */
+    rg_ptrmap target_ids;    /* the search's targets -> id */
+} heap;
+
+/* Objects being numbered, with what it takes to put their headers back. */
+typedef struct numbering {
+    PyObject **objs;
+    size_t n, cap;
+    int borrowed;                  /* no references taken: no Python code runs until untagged */
+    const gc_runtime_mirror *rt;   /* walked in place: lists in this order */
+    size_t list_len[GC_GENERATIONS + 1];
+    uintptr_t *saved_prev;         /* or each header's saved word */
+    rg_ptrmap extra;               /* objects numbered without a tag -> id */
+} numbering;
+
+int collect_addresses(PyObject *ids, const char *what, rg_ptrmap *map);
+int collect_ignored(PyObject *extra_ignore, rg_ptrmap *ignored);
+void heap_clear(heap *h);
+void untag_all(numbering *nb);
+int number_in_place(numbering *nb, const gc_runtime_mirror *rt, int lists);
+int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored);
+PyObject *heap_object(const heap *h, uint32_t id);
+uint32_t heap_target_id(const heap *h, PyObject *o);
+
+/* The objects a census looks at, as a new untracked list (so that nothing
+ * the census runs can find it): the GC heap, or the caller's iterable. */
+int census_objects(PyObject *objects, PyObject **seq);
+
+/* Decides during a walk whether to keep an object: 1 keep, 0 skip, or an
+ * RG_E* status to stop.  It must run no Python code and allocate no GC object. */
+typedef int (*census_keep_fn)(PyObject *op, void *arg);
+
+/* The objects one census function looks at, as an array. */
+typedef struct census_heap {
+    PyObject *seq;           /* a snapshot or the caller's objects (untracked list), or NULL */
+    PyObject **walked;       /* or borrowed pointers read from the collector's lists */
+    int kept_only;           /* items were walked: keep has seen each, and they are what it kept */
+    PyObject **items;
+    Py_ssize_t n;
+} census_heap;
+
+int census_open(census_heap *ch, PyObject *objects, census_keep_fn keep, void *arg);
+void census_close(census_heap *ch);
+
+#endif

@@ -1,0 +1,811 @@
+/* The searches: walk state, find_chain, the graph searches of show_backrefs
+ * and show_refs, and show_chain's graph.
+ *
+ * Backward searches walk the heap index (snapshot.h), which holds every
+ * object it numbers; forward searches hold each object they reach (`held`).
+ * Both keep what they touch alive while Python callbacks (predicate,
+ * filter, highlight, extra_info, extra_node_attrs) run, and those run only
+ * during the walk: edge labels are computed afterwards (labels.h). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "refgraph/search.h"
+#include "refgraph/describe.h"
+#include "refgraph/diagnose.h"
+#include "refgraph/labels.h"
+#include "refgraph/pyinternals.h"
+#include "refgraph/snapshot.h"
+#include "refgraph/status.h"
+#include "refgraph/vec.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
+static int call_is_container(const rg_search *s, PyObject *o)
+{
+    if (s->containers == NULL)
+        return 0;
+    PyObject *seq = s->containers;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        if (PySequence_Fast_GET_ITEM(seq, i) == o)
+            return 1;
+    }
+    return 0;
+}
+
+/* Calls fn(o); 1 if the result is true, 0 if false, -1 with an exception. */
+int call_predicate(PyObject *fn, PyObject *o)
+{
+    PyObject *r = PyObject_CallOneArg(fn, o);
+    if (r == NULL)
+        return -1;
+    int truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth;
+}
+
+int rg_is_proper_module(PyObject *o)
+{
+    if (!PyModule_Check(o))
+        return 0;
+    PyObject *dict = PyModule_GetDict(o);
+    if (dict == NULL || !PyDict_Check(dict))
+        return 0;
+    PyObject *name = PyDict_GetItemString(dict, "__name__");
+    if (name == NULL || !PyUnicode_CheckExact(name))
+        return 0;
+    PyObject *modules = PyImport_GetModuleDict();
+    if (modules == NULL || !PyDict_Check(modules))
+        return 0;
+    return PyDict_GetItem(modules, name) == o;
+}
+
+static int matches(const rg_search *s, PyObject *o)
+{
+    return s->predicate ? call_predicate(s->predicate, o) : rg_is_proper_module(o);
+}
+
+int walk_init(walk *w, const rg_search *s)
+{
+    memset(w, 0, sizeof *w);
+    w->s = s;
+    rg_pm_init(&w->ignored);
+    rg_pm_init(&w->node_of);
+    return collect_ignored(s->extra_ignore, &w->ignored);
+}
+
+/* Drops the references a forward search took; the walk lets go of them
+ * first, since a release may run finalizers. */
+static void walk_release_held(walk *w)
+{
+    PyObject **objs = w->held_objs;
+    size_t n = w->n_held;
+    rg_as_free(w->held);
+    w->held = NULL;
+    w->held_objs = NULL;
+    w->n_held = w->cap_held = 0;
+    for (size_t i = 0; i < n; i++)
+        Py_DECREF(objs[i]);
+    free(objs);
+}
+
+void walk_clear(walk *w)
+{
+    rg_graph_free(w->g);
+    w->g = NULL;
+    free(w->node_obj);
+    w->node_obj = NULL;
+    rg_pm_free(&w->ignored);
+    rg_pm_free(&w->node_of);
+    walk_release_held(w);
+    heap_clear(&w->h);
+}
+
+/* 1 if o is one of the call's containers or in extra_ignore: never a
+ * neighbour. */
+static int walk_excluded(const walk *w, PyObject *o)
+{
+    uint32_t unused;
+    return call_is_container(w->s, o) || (w->ignored.count > 0 && rg_pm_get(&w->ignored, o, &unused));
+}
+
+/* 1 if a forward search holds o (it has seen o). */
+static int walk_holds(const walk *w, PyObject *o)
+{
+    return w->held != NULL && rg_as_has(w->held, o);
+}
+
+/* Keeps o alive for the rest of a forward search, with one strong
+ * reference taken the first time o is seen (refcounts subtract it) and no
+ * Python allocation.  *fresh (if not NULL) tells whether o was new. */
+static int walk_hold(walk *w, PyObject *o, int *fresh)
+{
+    int st = w->held == NULL ? rg_as_new(&w->held) : RG_OK;
+    int seen = st == RG_OK && rg_as_has(w->held, o);
+    if (fresh != NULL)
+        *fresh = !seen;
+    if (st != RG_OK || seen)
+        return st;
+    /* Room first: once in the set, o must be in the array (released once). */
+    st = rg_vec_grow((void **)&w->held_objs, &w->cap_held, w->n_held + 1, sizeof *w->held_objs, 256);
+    if (st != RG_OK || (st = rg_as_add(w->held, o)) != RG_OK)
+        return st;
+    Py_INCREF(o);
+    w->held_objs[w->n_held++] = o;
+    return RG_OK;
+}
+
+typedef struct refs_ctx {
+    PyObject *of;
+    Py_ssize_t count;
+} refs_ctx;
+
+static int visit_count_refs(PyObject *o, void *arg)
+{
+    refs_ctx *c = arg;
+    c->count += o == c->of;
+    return 0;
+}
+
+/* How many references to o does src hold, according to its tp_traverse. */
+Py_ssize_t refs_from(PyObject *src, PyObject *o)
+{
+    refs_ctx ctx = {o, 0};
+    traverseproc traverse = Py_TYPE(src)->tp_traverse;
+    if (traverse && PyObject_IS_GC(src))
+        traverse(src, visit_count_refs, &ctx);
+    return ctx.count;
+}
+
+/* References to o that exist only because of this call: the index's (o has
+ * heap id `id`, or UINT32_MAX), the forward search's, the call's containers,
+ * and the caller's own reference to a direct argument. */
+Py_ssize_t refs_held_by_call(const walk *w, PyObject *o, uint32_t id)
+{
+    Py_ssize_t held = 0;
+    if (w->h.hi != NULL && id != UINT32_MAX)
+        held += 1;
+    held += walk_holds(w, o);
+    if (w->s->own_targets && w->s->targets)
+        held += refs_from(w->s->targets, o);
+    if (w->s->containers) {
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(w->s->containers); i++)
+            held += refs_from(PySequence_Fast_GET_ITEM(w->s->containers, i), o);
+    }
+    if (w->s->direct_arg && w->s->targets && PyList_GET_SIZE(w->s->targets) > 0 &&
+        PyList_GET_ITEM(w->s->targets, 0) == o)
+        held += 1;
+    return held;
+}
+
+/* Runs extra_node_attrs(o) and keeps the str items of the dict it returns. */
+static int add_node_attrs(walk *w, size_t i, PyObject *o)
+{
+    PyObject *attrs = PyObject_CallOneArg(w->s->extra_node_attrs, o);
+    if (attrs == NULL)
+        return RG_EPYTHON;
+    if (!PyDict_Check(attrs)) {
+        PyErr_Format(PyExc_TypeError, "extra_node_attrs must return a dict, not %.80s",
+                     Py_TYPE(attrs)->tp_name);
+        Py_DECREF(attrs);
+        return RG_EPYTHON;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    int st = RG_OK;
+    while (st == RG_OK && PyDict_Next(attrs, &pos, &key, &value)) {
+        if (value == Py_None)
+            continue;
+        if (!PyUnicode_Check(key) || !PyUnicode_Check(value)) {
+            PyErr_SetString(PyExc_TypeError, "extra_node_attrs must return a dict of str to str");
+            st = RG_EPYTHON;
+            break;
+        }
+        rg_strbuf name, text;
+        rg_sb_init(&name);
+        rg_sb_init(&text);
+        put_str(&name, key);
+        put_str(&text, value);
+        st = rg_sb_status(&name) != RG_OK || rg_sb_status(&text) != RG_OK ? RG_ENOMEM
+           : rg_graph_add_node_attr(w->g, i, name.data, text.data);
+        if (st == RG_EINVAL) {
+            PyErr_Format(PyExc_ValueError, "extra_node_attrs: %R is not a Graphviz attribute name", key);
+            st = RG_EPYTHON;
+        }
+        rg_sb_free(&name);
+        rg_sb_free(&text);
+    }
+    Py_DECREF(attrs);
+    return st;
+}
+
+/* Records that graph node i stands for o (NULL for a "N more" node). */
+static int walk_set_node_obj(walk *w, size_t i, PyObject *o)
+{
+    int st = rg_vec_grow((void **)&w->node_obj, &w->node_obj_cap, i + 1, sizeof *w->node_obj, 64);
+    if (st == RG_OK)
+        w->node_obj[i] = o;
+    return st;
+}
+
+/* Adds o as a graph node, running highlight and extra_info on it. */
+int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, size_t *index)
+{
+    const rg_search *s = w->s;
+    rg_strbuf type, summary;
+    rg_sb_init(&type);
+    rg_sb_init(&summary);
+    if (PyModule_Check(o))
+        flags |= RG_NODE_MODULE;
+    if (PyType_HasFeature(Py_TYPE(o), Py_TPFLAGS_HEAPTYPE) && Py_TYPE(o)->tp_finalize != NULL)
+        flags |= RG_NODE_HAS_DEL;
+    put_type_name(&type, Py_TYPE(o), s->shortnames);
+    put_summary(&summary, o, s->redact);
+    int st = rg_sb_status(&type) != RG_OK || rg_sb_status(&summary) != RG_OK ? RG_ENOMEM
+           : rg_graph_add_node(w->g, type.data, summary.len ? summary.data : NULL, depth, flags, index);
+    rg_sb_free(&type);
+    rg_sb_free(&summary);
+    if (st != RG_OK)
+        return st;
+    size_t i = *index;
+    if ((st = walk_set_node_obj(w, i, o)) != RG_OK)
+        return st;
+    if ((st = rg_pm_put(&w->node_of, o, (uint32_t)i)) != RG_OK)
+        return st;
+    if (s->refcounts)
+        w->g->nodes[i].refcount = is_immortal(o) ? RG_IMMORTAL
+                                : (long long)(Py_REFCNT(o) - refs_held_by_call(w, o, id));
+    if (s->highlight) {
+        int hl = call_predicate(s->highlight, o);
+        if (hl < 0)
+            return RG_EPYTHON;
+        if (hl)
+            w->g->nodes[i].flags |= RG_NODE_HIGHLIGHT;
+    }
+    /* What extra_info and extra_node_attrs return cannot be vetted, so
+     * redact leaves them out (and does not call them). */
+    if (s->extra_info && !s->redact) {
+        PyObject *r = PyObject_CallOneArg(s->extra_info, o);
+        PyObject *text = r ? PyObject_Str(r) : NULL;
+        Py_XDECREF(r);
+        if (text == NULL)
+            return RG_EPYTHON;
+        rg_strbuf sb;
+        rg_sb_init(&sb);
+        put_str_truncated(&sb, text, 200);
+        Py_DECREF(text);
+        st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_set_extra(w->g, i, sb.data ? sb.data : "");
+        rg_sb_free(&sb);
+    }
+    if (st == RG_OK && s->extra_node_attrs && !s->redact)
+        st = add_node_attrs(w, i, o);
+    return st;
+}
+
+/* The variable name of a closure cell, found through the graph: a function
+ * whose __closure__ tuple holds the cell. */
+static int closure_variable(const walk *w, size_t cell_node, rg_strbuf *out)
+{
+    const rg_graph *g = w->g;
+    PyObject *cell = w->node_obj[cell_node];
+    for (size_t k = 0; k < g->n_edges; k++) {
+        PyObject *tuple = w->node_obj[g->edges[k].src];
+        if (g->edges[k].dst != cell_node || tuple == NULL || !PyTuple_Check(tuple))
+            continue;
+        for (size_t j = 0; j < g->n_edges; j++) {
+            PyObject *fn = w->node_obj[g->edges[j].src];
+            if (g->edges[j].dst != g->edges[k].src || fn == NULL || !PyFunction_Check(fn) ||
+                ((PyFunctionObject *)fn)->func_closure != tuple)
+                continue;
+            /* Not code.co_freevars: 3.11+ builds that tuple on each read,
+             * and 3.12 keeps it on the code object. */
+            PyObject *code = ((PyFunctionObject *)fn)->func_code;
+            for (Py_ssize_t i = 0; code && PyCode_Check(code) && i < PyTuple_GET_SIZE(tuple); i++) {
+                PyObject *name = PyTuple_GET_ITEM(tuple, i) == cell
+                               ? code_freevar_name((PyCodeObject *)code, i) : NULL;
+                if (name != NULL && PyUnicode_Check(name)) {
+                    put_str(out, name);
+                    return 1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Edges from one container that holds many of the graph's nodes (an exact
+ * list, tuple or dict): labelled in one scan of it, since a scan per edge
+ * is quadratic (a list holding 100,000 drawn nodes took 15 s). */
+enum { WIDE_SOURCE_EDGES = 16 };
+
+typedef struct wide_source {
+    rg_ptrmap edge_of;       /* destination object -> edge index */
+    labels *pre;             /* per edge */
+} wide_source;
+
+static labels *edge_labels_of(void *ctx, PyObject *o)
+{
+    wide_source *ws = ctx;
+    uint32_t k;
+    return rg_pm_get(&ws->edge_of, o, &k) ? &ws->pre[k] : NULL;
+}
+
+/* Fills pre[k] (and sets done[k]) for every edge k from a wide container. */
+static int label_wide_sources(walk *w, labels *pre, unsigned char *done)
+{
+    rg_graph *g = w->g;
+    /* The edges grouped by source (a counting sort): start[src] .. start[src + 1]. */
+    size_t *start = PyMem_RawCalloc(g->n_nodes + 2, sizeof *start);
+    size_t *by_src = PyMem_RawMalloc((g->n_edges + 1) * sizeof *by_src);
+    int st = start == NULL || by_src == NULL ? RG_ENOMEM : RG_OK;
+    for (size_t k = 0; st == RG_OK && k < g->n_edges; k++)
+        start[g->edges[k].src + 2]++;
+    for (size_t i = 2; st == RG_OK && i < g->n_nodes + 2; i++)
+        start[i] += start[i - 1];
+    for (size_t k = 0; st == RG_OK && k < g->n_edges; k++)
+        by_src[start[g->edges[k].src + 1]++] = k;
+    wide_source ws = {{0}, pre};
+    for (size_t src = 0; st == RG_OK && src < g->n_nodes; src++) {
+        PyObject *o = w->node_obj[src];
+        if (start[src + 1] - start[src] < WIDE_SOURCE_EDGES || o == NULL || !label_is_wide_container(o))
+            continue;
+        rg_pm_init(&ws.edge_of);
+        for (size_t j = start[src]; st == RG_OK && j < start[src + 1]; j++) {
+            PyObject *dst = w->node_obj[g->edges[by_src[j]].dst];
+            if (dst != NULL)
+                st = rg_pm_put(&ws.edge_of, dst, (uint32_t)by_src[j]);
+        }
+        if (st == RG_OK) {
+            label_container_scan(o, edge_labels_of, &ws);
+            for (size_t j = start[src]; j < start[src + 1]; j++)
+                done[by_src[j]] = 1;
+        }
+        rg_pm_free(&ws.edge_of);
+    }
+    PyMem_RawFree(start);
+    PyMem_RawFree(by_src);
+    return st;
+}
+
+/* Labels every edge of the graph.  No callback of the search runs here, but
+ * Python code may: labelling allocates Python objects (substrings, reprs),
+ * and an allocation may start a collection that runs finalizers.  Every
+ * node's object stays alive through the index or `held`, and the labels
+ * read only the objects of the graph. */
+int walk_label_edges(walk *w)
+{
+    rg_graph *g = w->g;
+    labels *pre = PyMem_RawMalloc((g->n_edges + 1) * sizeof *pre);
+    unsigned char *done = PyMem_RawCalloc(g->n_edges + 1, 1);
+    int st = pre == NULL || done == NULL ? RG_ENOMEM : RG_OK;
+    for (size_t k = 0; st == RG_OK && k < g->n_edges; k++)
+        labels_init(&pre[k], w->s->redact);
+    if (st == RG_OK && g->n_edges >= WIDE_SOURCE_EDGES)
+        st = label_wide_sources(w, pre, done);
+    for (size_t k = 0; st == RG_OK && k < g->n_edges; k++) {
+        rg_edge *e = &g->edges[k];
+        PyObject *src = w->node_obj[e->src], *dst = w->node_obj[e->dst];
+        if (src == NULL || dst == NULL)
+            continue;   /* "N more" placeholders */
+        labels *L = &pre[k];
+        /* Nothing found by a wide scan: the general labeller says why. */
+        if (done[k] && L->count > 0) {
+            /* labelled by the scan of its container */
+        } else if (PyCell_Check(src) && PyCell_GET(src) == dst) {
+            if (closure_variable(w, e->src, &L->text)) {
+                rg_sb_puts(&L->text, " (closure)");
+                L->count = 1;
+            } else {
+                add_label(L, "cell_contents");
+            }
+        } else {
+            label_edge(L, src, dst);
+        }
+        if (L->count != 1)
+            rg_sb_free(&L->attr);
+        if (L->owned_dict && !(g->nodes[e->dst].flags & RG_NODE_OWNED_DICT)) {
+            g->nodes[e->dst].flags |= RG_NODE_OWNED_DICT;
+            g->nodes[e->dst].owner = e->src;
+        }
+        st = rg_sb_status(&L->text) != RG_OK || rg_sb_status(&L->attr) != RG_OK ? RG_ENOMEM
+           : rg_graph_set_edge_label(g, k, L->count ? L->text.data : NULL, L->attr.len ? L->attr.data : NULL);
+    }
+    for (size_t k = 0; pre != NULL && done != NULL && k < g->n_edges; k++)
+        labels_free(&pre[k]);
+    PyMem_RawFree(pre);
+    PyMem_RawFree(done);
+    return st;
+}
+
+/* ------------------------------------------------------------ searches */
+
+typedef struct qitem {
+    PyObject *obj;     /* borrowed; alive through the snapshot or `held` */
+    uint32_t id;       /* backward: heap id */
+    uint32_t parent;   /* chain searches: queue index of the parent */
+    int depth;
+    size_t node;       /* graph searches: graph node */
+} qitem;
+
+typedef struct queue {
+    qitem *items;
+    size_t len, cap, head;
+} queue;
+
+static int queue_push(queue *q, qitem item)
+{
+    return RG_VEC_PUSH(q->items, q->len, q->cap, 256, item);
+}
+
+/* Collects the referents of o (borrowed) into a growing array. */
+typedef struct referents {
+    PyObject **items;
+    size_t len, cap;
+    int failed;
+    /* Graph searches: referent -> the number of the expansion that last saw
+     * it, so that telling a repeat is one lookup however many there are. */
+    rg_ptrmap stamp;
+    uint32_t expansion;
+} referents;
+
+static void referents_free(referents *r)
+{
+    free(r->items);
+    rg_pm_free(&r->stamp);
+}
+
+static int visit_collect(PyObject *o, void *arg)
+{
+    referents *r = arg;
+    if (RG_VEC_PUSH(r->items, r->len, r->cap, 32, o) == RG_OK)
+        return 0;
+    r->failed = 1;
+    return 1;
+}
+
+/* Fills r with o's referents (borrowed: valid until Python code runs). */
+static int collect_referents(PyObject *o, referents *r)
+{
+    r->len = 0;
+    traverseproc traverse = Py_TYPE(o)->tp_traverse;
+    if (traverse && PyObject_IS_GC(o))
+        traverse(o, visit_collect, r);
+    return r->failed ? RG_ENOMEM : RG_OK;
+}
+
+/* Fills r with o's referents and holds each of them for the walk. */
+static int forward_neighbours(walk *w, PyObject *o, referents *r)
+{
+    int st = collect_referents(o, r);
+    if (st != RG_OK)
+        return st;
+    for (size_t i = 0; i < r->len && st == RG_OK; i++)
+        st = walk_hold(w, r->items[i], NULL);
+    return st;
+}
+
+static PyObject *chain_from_queue(const queue *q, size_t at, int backwards)
+{
+    PyObject *chain = PyList_New(0);
+    if (chain == NULL)
+        return NULL;
+    for (size_t i = at; i != UINT32_MAX; i = q->items[i].parent) {
+        if (PyList_Append(chain, q->items[i].obj) < 0) {
+            Py_DECREF(chain);
+            return NULL;
+        }
+    }
+    /* Walking parents gives found-first; forward chains run obj-first. */
+    if (!backwards && PyList_Reverse(chain) < 0)
+        Py_CLEAR(chain);
+    return chain;
+}
+
+int rg_walk_find_chain(const rg_search *s, PyObject **chain)
+{
+    walk w;
+    queue q = {0};
+    referents r = {0};
+    PyObject *obj = PyList_GET_ITEM(s->targets, 0);
+    int st = walk_init(&w, s);
+    if (st == RG_OK && s->backwards)
+        st = heap_build(&w.h, s, &w.ignored);
+    if (st == RG_OK) {
+        qitem start = {obj, s->backwards ? heap_target_id(&w.h, obj) : UINT32_MAX, UINT32_MAX, 0, 0};
+        st = queue_push(&q, start);
+        if (st == RG_OK && s->backwards)
+            w.h.flags[start.id] |= ID_SEEN;
+        else if (st == RG_OK)
+            st = walk_hold(&w, obj, NULL);
+    }
+    *chain = NULL;
+    while (st == RG_OK && q.head < q.len) {
+        size_t at = q.head++;
+        qitem cur = q.items[at];
+        int m = matches(s, cur.obj);
+        if (m < 0) {
+            st = RG_EPYTHON;
+            break;
+        }
+        if (m) {
+            *chain = chain_from_queue(&q, at, s->backwards);
+            st = *chain ? RG_OK : RG_EPYTHON;
+            break;
+        }
+        if (cur.depth >= s->max_depth)
+            continue;
+        if (s->backwards) {
+            size_t n;
+            const uint32_t *src = rg_hi_referrers(w.h.hi, cur.id, &n);
+            for (size_t i = 0; i < n && st == RG_OK; i++) {
+                if (w.h.flags[src[i]] & (ID_SEEN | ID_EXCLUDED))
+                    continue;
+                w.h.flags[src[i]] |= ID_SEEN;
+                qitem next = {heap_object(&w.h, src[i]), src[i], (uint32_t)at, cur.depth + 1, 0};
+                st = queue_push(&q, next);
+            }
+        } else {
+            /* No Python code runs from the traversal to the queue: what
+             * is queued is held, so a predicate cannot free it. */
+            st = collect_referents(cur.obj, &r);
+            for (size_t i = 0; i < r.len && st == RG_OK; i++) {
+                int fresh;
+                st = walk_hold(&w, r.items[i], &fresh);
+                if (st != RG_OK || !fresh || walk_excluded(&w, r.items[i]))
+                    continue;
+                qitem next = {r.items[i], UINT32_MAX, (uint32_t)at, cur.depth + 1, 0};
+                st = queue_push(&q, next);
+            }
+        }
+    }
+    if (st == RG_OK && *chain == NULL) {
+        *chain = PyList_New(1);
+        if (*chain == NULL) {
+            st = RG_EPYTHON;
+        } else {
+            Py_INCREF(obj);
+            PyList_SET_ITEM(*chain, 0, obj);
+        }
+    }
+    if (st != RG_OK)
+        Py_CLEAR(*chain);
+    free(q.items);
+    free(r.items);
+    walk_clear(&w);
+    return st;
+}
+
+/* ------------------------------------------------------------ graph searches */
+
+
+/* Adds the edge neighbour -> cur (backwards) or cur -> neighbour, creating the
+ * neighbour's node and queueing it the first time it is seen. */
+static int walk_link(walk *w, queue *q, const qitem *cur, PyObject *nb, uint32_t nb_id)
+{
+    uint32_t node;
+    int st = RG_OK;
+    if (!rg_pm_get(&w->node_of, nb, &node)) {
+        size_t index;
+        st = walk_add_node(w, nb, nb_id, cur->depth + 1, 0, &index);
+        if (st != RG_OK)
+            return st;
+        node = (uint32_t)index;
+        qitem next = {nb, nb_id, 0, cur->depth + 1, index};
+        if ((st = queue_push(q, next)) != RG_OK)
+            return st;
+    }
+    return w->s->backwards ? rg_graph_add_edge(w->g, node, cur->node, NULL, NULL)
+                           : rg_graph_add_edge(w->g, cur->node, node, NULL, NULL);
+}
+
+/* Applies filter and too_many to one neighbour; counts what too_many cut. */
+static int walk_consider(walk *w, queue *q, const qitem *cur, PyObject *nb, uint32_t nb_id,
+                         size_t *kept, size_t *skipped)
+{
+    if (w->s->filter) {
+        int keep = call_predicate(w->s->filter, nb);
+        if (keep <= 0)
+            return keep < 0 ? RG_EPYTHON : RG_OK;
+    }
+    if (*kept >= w->s->too_many) {
+        (*skipped)++;
+        return RG_OK;
+    }
+    (*kept)++;
+    return walk_link(w, q, cur, nb, nb_id);
+}
+
+/* Expands cur with its referrers, from the index (by increasing id, which
+ * is the collector's list order).  A module's globals dict gets only its
+ * module: the one referrer worth showing. */
+static int walk_expand_backward(walk *w, queue *q, const qitem *cur, size_t *kept, size_t *skipped)
+{
+    size_t n;
+    const uint32_t *ids = cur->id == UINT32_MAX ? NULL : rg_hi_referrers(w->h.hi, cur->id, &n);
+    if (ids == NULL)
+        return RG_OK;
+    if (PyDict_CheckExact(cur->obj)) {
+        for (size_t i = 0; i < n; i++) {
+            PyObject *m = heap_object(&w->h, ids[i]);
+            if (PyModule_Check(m) && PyModule_GetDict(m) == cur->obj && rg_is_proper_module(m) &&
+                !walk_excluded(w, m))
+                return walk_consider(w, q, cur, m, ids[i], kept, skipped);
+        }
+    }
+    int st = RG_OK;
+    for (size_t i = 0; i < n && st == RG_OK; i++) {
+        PyObject *src = heap_object(&w->h, ids[i]);
+        if ((i > 0 && ids[i] == ids[i - 1]) || walk_excluded(w, src))
+            continue;
+        st = walk_consider(w, q, cur, src, ids[i], kept, skipped);
+    }
+    return st;
+}
+
+/* Expands cur with its referents, each once however often cur holds it.
+ * Repeats are told by a stamp per referent rather than by comparing with
+ * the referents before it: that was quadratic, 2.5 s for a list of 128k
+ * items and minutes for a million. */
+static int walk_expand_forward(walk *w, queue *q, const qitem *cur, referents *r, size_t *kept,
+                               size_t *skipped)
+{
+    int st = forward_neighbours(w, cur->obj, r);
+    uint32_t expansion = ++r->expansion;
+    for (size_t i = 0; i < r->len && st == RG_OK; i++) {
+        uint32_t seen;
+        if (rg_pm_get(&r->stamp, r->items[i], &seen) && seen == expansion)
+            continue;
+        st = rg_pm_put(&r->stamp, r->items[i], expansion);
+        if (st == RG_OK && !walk_excluded(w, r->items[i]))
+            st = walk_consider(w, q, cur, r->items[i], 0, kept, skipped);
+    }
+    return st;
+}
+
+int rg_walk_graph(const rg_search *s, rg_graph **out)
+{
+    walk w;
+    queue q = {0};
+    referents r = {0};
+    int st = walk_init(&w, s);
+    if (st == RG_OK)
+        st = rg_graph_new(s->backwards ? RG_GRAPH_BACKREFS : RG_GRAPH_REFS, &w.g);
+    if (st == RG_OK && PyList_GET_SIZE(s->targets) == 0)
+        st = rg_graph_add_note(w.g, "no objects to start from: a list or tuple stands for the objects in it "
+                                    "(objgraph's rule); pass [obj] to start from the list itself");
+    if (st == RG_OK && s->backwards)
+        st = heap_build(&w.h, s, &w.ignored);
+    if (st == RG_OK) {
+        w.g->max_depth = s->max_depth;
+        w.g->too_many = s->too_many;
+    }
+    for (Py_ssize_t i = 0; st == RG_OK && i < PyList_GET_SIZE(s->targets); i++) {
+        PyObject *t = PyList_GET_ITEM(s->targets, i);
+        uint32_t existing;
+        if (rg_pm_get(&w.node_of, t, &existing))
+            continue;
+        if (!s->backwards && (st = walk_hold(&w, t, NULL)) != RG_OK)
+            break;
+        size_t index;
+        uint32_t id = s->backwards ? heap_target_id(&w.h, t) : UINT32_MAX;
+        st = walk_add_node(&w, t, id, 0, RG_NODE_TARGET, &index);
+        qitem item = {t, id, 0, 0, index};
+        if (st == RG_OK)
+            st = queue_push(&q, item);
+    }
+    while (st == RG_OK && q.head < q.len) {
+        qitem cur = q.items[q.head++];
+        if (s->backwards && rg_is_proper_module(cur.obj)) {
+            w.g->nodes[cur.node].flags |= RG_NODE_ROOT;
+            continue;
+        }
+        if (cur.depth >= s->max_depth)
+            continue;
+        size_t kept = 0, skipped = 0;
+        st = s->backwards ? walk_expand_backward(&w, &q, &cur, &kept, &skipped)
+                          : walk_expand_forward(&w, &q, &cur, &r, &kept, &skipped);
+        if (st == RG_OK && skipped > 0)
+            st = rg_graph_add_more(w.g, cur.node, skipped, cur.depth + 1);
+        if (st == RG_OK && skipped > 0)
+            st = walk_set_node_obj(&w, w.g->n_nodes - 1, NULL);
+    }
+    if (st == RG_OK)
+        st = walk_label_edges(&w);
+    if (st == RG_OK && s->backwards) {
+        int reached_root = 0;
+        for (size_t i = 0; i < w.g->n_nodes; i++)
+            reached_root |= (w.g->nodes[i].flags & RG_NODE_ROOT) != 0;
+        for (Py_ssize_t i = 0; !reached_root && st == RG_OK && i < PyList_GET_SIZE(s->targets); i++)
+            st = diagnose(&w, PyList_GET_ITEM(s->targets, i));
+    }
+    if (st == RG_OK) {
+        *out = w.g;
+        w.g = NULL;
+    }
+    free(q.items);
+    referents_free(&r);
+    walk_clear(&w);
+    return st;
+}
+
+int rg_walk_chain_graph(const rg_search *s, PyObject *chains, rg_graph **out)
+{
+    /* Callbacks run during the walk: it reads only sequences no callback can
+     * change (see walk.h), which also keep every node's object alive. */
+    if (!PyList_CheckExact(chains) || PyObject_GC_IsTracked(chains)) {
+        PyErr_SetString(PyExc_SystemError, "refgraph: show_chain's chains must be an untracked list");
+        return RG_EPYTHON;
+    }
+    for (Py_ssize_t c = 0; c < PyList_GET_SIZE(chains); c++) {
+        if (!PyTuple_Check(PyList_GET_ITEM(chains, c))) {
+            PyErr_SetString(PyExc_SystemError, "refgraph: show_chain's chains must be tuples");
+            return RG_EPYTHON;
+        }
+    }
+    walk w;
+    size_t *nodes = NULL;
+    int st = walk_init(&w, s);
+    if (st == RG_OK)
+        st = rg_graph_new(RG_GRAPH_CHAIN, &w.g);
+    Py_ssize_t n_chains = PyList_GET_SIZE(chains);
+    for (Py_ssize_t c = 0; st == RG_OK && c < n_chains; c++) {
+        PyObject *chain = PyList_GET_ITEM(chains, c);
+        Py_ssize_t n = PyTuple_GET_SIZE(chain);
+        if (n > w.g->max_depth)
+            w.g->max_depth = (int)n;
+    }
+    for (Py_ssize_t c = 0; st == RG_OK && c < n_chains; c++) {
+        PyObject *chain = PyList_GET_ITEM(chains, c);
+        Py_ssize_t n = PyTuple_GET_SIZE(chain);
+        PyMem_RawFree(nodes);
+        nodes = PyMem_RawMalloc(((size_t)n + 1) * sizeof *nodes);
+        if (nodes == NULL) {
+            st = RG_ENOMEM;
+            break;
+        }
+        for (Py_ssize_t i = 0; i < n && st == RG_OK; i++) {
+            PyObject *o = PyTuple_GET_ITEM(chain, i);
+            uint32_t existing;
+            if (rg_pm_get(&w.node_of, o, &existing)) {
+                nodes[i] = existing;
+                continue;
+            }
+            /* The object searched for is the last of a backward chain and
+             * the first of a forward one. */
+            int is_target = s->backwards ? i == n - 1 : i == 0;
+            int is_found = n > 1 && (s->backwards ? i == 0 : i == n - 1);
+            unsigned flags = (is_target ? RG_NODE_TARGET : 0) | (is_found && rg_is_proper_module(o) ? RG_NODE_ROOT : 0);
+            int depth = (int)(s->backwards ? n - 1 - i : i);
+            st = walk_add_node(&w, o, UINT32_MAX, depth, flags, &nodes[i]);
+        }
+        for (Py_ssize_t i = 0; i + 1 < n && st == RG_OK; i++)
+            st = rg_graph_add_edge(w.g, nodes[i], nodes[i + 1], NULL, NULL);
+        if (st == RG_OK)
+            st = rg_graph_add_chain(w.g, nodes, (size_t)n);
+    }
+    /* Chains of one object are explained once every node is in (the index
+     * holds a reference to each object, which refcounts must not see), with
+     * one index for all of them. */
+    if (st == RG_OK && s->backwards)
+        st = explain_lone_chains(&w, chains);
+    if (st == RG_OK)
+        st = walk_label_edges(&w);
+    if (st == RG_OK) {
+        for (size_t k = 0; k < w.g->n_edges; k++) {
+            rg_edge *e = &w.g->edges[k];
+            if (e->label == NULL && refs_from(w.node_obj[e->src], w.node_obj[e->dst]) == 0)
+                st = rg_graph_set_edge_label(w.g, k, "(no reference now)", NULL);
+        }
+    }
+    if (st == RG_OK) {
+        *out = w.g;
+        w.g = NULL;
+    }
+    PyMem_RawFree(nodes);
+    walk_clear(&w);
+    return st;
+}
