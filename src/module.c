@@ -49,8 +49,6 @@ typedef struct module_state {
     PyTypeObject *graph_type;
     PyObject *error;          /* refgraph.Error */
     PyObject *unavailable;    /* refgraph.RendererUnavailable, a subclass of Error */
-    PyObject *peak_stats;     /* growth()'s default peak_stats: {type name: int} */
-    PyObject *new_ids_state;  /* get_new_ids()'s default _state */
 } module_state;
 
 typedef struct graph_object {
@@ -1080,79 +1078,6 @@ static PyObject *objects_arg(PyObject *objects)
     return objects == Py_None ? NULL : objects;
 }
 
-/* list.sort(key=operator.itemgetter(*index), reverse=True) in place:
- * Python's stable sort, so ties keep their order, as in objgraph. */
-static int sort_descending(PyObject *list, PyObject *index)
-{
-    PyObject *operator = PyImport_ImportModule("operator");
-    PyObject *key = operator ? PyObject_CallMethod(operator, "itemgetter", "O", index) : NULL;
-    Py_XDECREF(operator);
-    PyObject *kwargs = key ? Py_BuildValue("{s:O,s:O}", "key", key, "reverse", Py_True) : NULL;
-    Py_XDECREF(key);
-    PyObject *sort = kwargs ? PyObject_GetAttrString(list, "sort") : NULL;
-    PyObject *empty = sort ? PyTuple_New(0) : NULL;
-    PyObject *r = empty ? PyObject_Call(sort, empty, kwargs) : NULL;
-    Py_XDECREF(empty);
-    Py_XDECREF(sort);
-    Py_XDECREF(kwargs);
-    Py_XDECREF(r);
-    return r ? 0 : -1;
-}
-
-/* The first limit items of list (all for 0), as a new list. */
-static PyObject *head(PyObject *list, Py_ssize_t limit)
-{
-    Py_ssize_t n = PyList_GET_SIZE(list);
-    return PyList_GetSlice(list, 0, limit > 0 && limit < n ? limit : n);
-}
-
-/* Writes each of rows (tuples) formatted with fmt, whose first field is a
- * width: the longest first column, as objgraph. */
-static Py_ssize_t name_width(PyObject *rows)
-{
-    Py_ssize_t width = 0;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
-        PyObject *name = PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), 0);
-        Py_ssize_t len = PyUnicode_Check(name) ? PyUnicode_GET_LENGTH(name) : 0;
-        width = len > width ? len : width;
-    }
-    return width;
-}
-
-static int write_rows(PyObject *file, const char *fmt, PyObject *rows)
-{
-    Py_ssize_t width = name_width(rows);
-    PyObject *format = PyUnicode_FromString(fmt);
-    if (format == NULL)
-        return -1;
-    int r = 0;
-    for (Py_ssize_t i = 0; r == 0 && i < PyList_GET_SIZE(rows); i++) {
-        PyObject *row = PyList_GET_ITEM(rows, i);
-        PyObject *w = PyLong_FromSsize_t(width);
-        PyObject *args = w ? PyTuple_Pack(1, w) : NULL;
-        PyObject *full = args ? PySequence_Concat(args, row) : NULL;
-        PyObject *line = full ? PyUnicode_Format(format, full) : NULL;
-        r = line ? write_to(file, line) : -1;
-        Py_XDECREF(line);
-        Py_XDECREF(full);
-        Py_XDECREF(args);
-        Py_XDECREF(w);
-    }
-    Py_DECREF(format);
-    return r;
-}
-
-/* file, or sys.stdout for None (borrowed either way). */
-static PyObject *output_file(PyObject *file)
-{
-    if (file != NULL && file != Py_None)
-        return file;
-    PyObject *out = PySys_GetObject("stdout");
-    if (out == NULL || out == Py_None)
-        PyErr_SetString(PyExc_RuntimeError, "sys.stdout is not available");
-    return out == Py_None ? NULL : out;
-}
-
 static PyObject *census_stats(module_state *st, PyObject *objects, int shortnames, PyObject *filter,
                               int untracked)
 {
@@ -1183,384 +1108,6 @@ static PyObject *typestats(PyObject *module, PyObject *args, PyObject *kwds)
                                      &untracked) || census_filter(&filter) < 0)
         return NULL;
     return census_stats(state_of_module(module), objects, shortnames, filter, untracked);
-}
-
-/* [(name, count)] most common first, at most limit (0: all). */
-static PyObject *common_types(module_state *st, Py_ssize_t limit, PyObject *objects, int shortnames,
-                              PyObject *filter, int untracked)
-{
-    PyObject *stats = census_stats(st, objects, shortnames, filter, untracked);
-    PyObject *items = stats ? PyDict_Items(stats) : NULL;
-    Py_XDECREF(stats);
-    PyObject *index = items ? PyLong_FromLong(1) : NULL;
-    PyObject *result = index && sort_descending(items, index) == 0 ? head(items, limit) : NULL;
-    Py_XDECREF(index);
-    Py_XDECREF(items);
-    return result;
-}
-
-static PyObject *most_common_types(PyObject *module, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"limit", "objects", "shortnames", "filter", "untracked", NULL};
-    PyObject *limit_obj = NULL, *objects = Py_None, *filter = Py_None;
-    int shortnames = 1, untracked = 0;
-    Py_ssize_t limit = 10;   /* objgraph: None or 0 for all, which head() reads as 0 */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpO$p:most_common_types", kwlist, &limit_obj, &objects,
-                                     &shortnames, &filter, &untracked) ||
-        parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
-        return NULL;
-    return common_types(state_of_module(module), limit, objects, shortnames, filter, untracked);
-}
-
-static PyObject *show_most_common_types(PyObject *module, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"limit", "objects", "shortnames", "file", "filter", "untracked", NULL};
-    PyObject *limit_obj = NULL, *objects = Py_None, *file = Py_None, *filter = Py_None;
-    int shortnames = 1, untracked = 0;
-    Py_ssize_t limit = 10;   /* objgraph: None or 0 for all, which head() reads as 0 */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpOO$p:show_most_common_types", kwlist, &limit_obj,
-                                     &objects, &shortnames, &file, &filter, &untracked) ||
-        parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
-        return NULL;
-    PyObject *out = output_file(file);
-    if (out == NULL)
-        return NULL;
-    PyObject *rows = common_types(state_of_module(module), limit, objects, shortnames, filter, untracked);
-    int r = rows ? write_rows(out, "%-*s %i\n", rows) : -1;
-    Py_XDECREF(rows);
-    if (r < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
-/* objgraph's growth(): [(name, count, delta)] of the types whose count
- * rose above peak_stats, which is updated; largest delta first. */
-static PyObject *growth_rows(module_state *st, Py_ssize_t limit, PyObject *peak_stats, int shortnames,
-                             PyObject *filter, int gc_collect, int untracked)
-{
-    if (!PyDict_Check(peak_stats)) {
-        PyErr_Format(PyExc_TypeError, "peak_stats must be a dict, not %.80s", Py_TYPE(peak_stats)->tp_name);
-        return NULL;
-    }
-    if (gc_collect && rg_collect_garbage() < 0)
-        return NULL;
-    PyObject *stats = census_stats(st, Py_None, shortnames, filter, untracked);
-    if (stats == NULL)
-        return NULL;
-    PyObject *deltas = PyList_New(0);
-    Py_ssize_t pos = 0;
-    PyObject *name, *count;
-    int ok = deltas != NULL;
-    while (ok && PyDict_Next(stats, &pos, &name, &count)) {
-        PyObject *old = PyDict_GetItemWithError(peak_stats, name);
-        long long before = old ? PyLong_AsLongLong(old) : 0;
-        long long now = PyLong_AsLongLong(count);
-        if (PyErr_Occurred()) {
-            ok = 0;
-            break;
-        }
-        if (now > before) {
-            PyObject *row = Py_BuildValue("(OOL)", name, count, now - before);
-            ok = row && PyList_Append(deltas, row) == 0 && PyDict_SetItem(peak_stats, name, count) == 0;
-            Py_XDECREF(row);
-        }
-    }
-    PyObject *index = ok ? PyLong_FromLong(2) : NULL;
-    PyObject *result = index && sort_descending(deltas, index) == 0 ? head(deltas, limit) : NULL;
-    Py_XDECREF(index);
-    Py_XDECREF(deltas);
-    Py_DECREF(stats);
-    return result;
-}
-
-static PyObject *growth(PyObject *module, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"limit", "peak_stats", "shortnames", "filter", "gc_collect", "untracked", NULL};
-    module_state *st = state_of_module(module);
-    PyObject *limit_obj = NULL, *peak_stats = st->peak_stats, *filter = Py_None;
-    int shortnames = 1, gc_collect = 1, untracked = 0;
-    Py_ssize_t limit = 10;   /* objgraph: None or 0 for all, which head() reads as 0 */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpO$pp:growth", kwlist, &limit_obj, &peak_stats,
-                                     &shortnames, &filter, &gc_collect, &untracked) ||
-        parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
-        return NULL;
-    if (peak_stats == NULL)
-        return state_gone();
-    return growth_rows(st, limit, peak_stats, shortnames, filter, gc_collect, untracked);
-}
-
-static PyObject *show_growth(PyObject *module, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"limit", "peak_stats", "shortnames", "file", "filter", "gc_collect", "untracked",
-                             NULL};
-    module_state *st = state_of_module(module);
-    PyObject *limit_obj = NULL, *peak_stats = Py_None, *file = Py_None, *filter = Py_None;
-    int shortnames = 1, gc_collect = 1, untracked = 0;
-    Py_ssize_t limit = 10;   /* objgraph: None or 0 for all, which head() reads as 0 */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpOO$pp:show_growth", kwlist, &limit_obj, &peak_stats,
-                                     &shortnames, &file, &filter, &gc_collect, &untracked) ||
-        parse_count(limit_obj, "limit", 0, 1, 0, &limit) < 0 || census_filter(&filter) < 0)
-        return NULL;
-    if (peak_stats == Py_None && (peak_stats = st->peak_stats) == NULL)
-        return state_gone();
-    PyObject *rows = growth_rows(st, limit, peak_stats, shortnames, filter, gc_collect, untracked);
-    if (rows == NULL)
-        return NULL;
-    int r = 0;
-    if (PyList_GET_SIZE(rows) > 0) {
-        PyObject *out = output_file(file);
-        r = out ? write_rows(out, "%-*s%9d %+9d\n", rows) : -1;
-    }
-    Py_DECREF(rows);
-    if (r < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
-/* d[key], created as factory() if missing: a new reference, since code
- * that runs later (the tables are the caller's objects) may replace it. */
-static PyObject *state_entry(PyObject *d, const char *key, PyObject *factory)
-{
-    PyObject *v = PyDict_GetItemString(d, key);
-    if (v != NULL)
-        return Py_NewRef(v);
-    v = PyObject_CallNoArgs(factory);
-    if (v != NULL && PyDict_SetItemString(d, key, v) < 0)
-        Py_CLEAR(v);
-    return v;
-}
-
-/* TypeError unless v is a set: the tables hold sets of ids. */
-static int check_ids_set(PyObject *v)
-{
-    if (PySet_Check(v))
-        return 0;
-    PyErr_Format(PyExc_TypeError, "get_new_ids: _state's tables must hold sets, not %.80s", Py_TYPE(v)->tp_name);
-    return -1;
-}
-
-/* table[name], a set: a new reference.  objgraph's defaultdict(set) creates
- * a missing one and keeps it, but a user's mapping may hand out a new object
- * each time, held by nobody else. */
-static PyObject *ids_of(PyObject *table, PyObject *name)
-{
-    PyObject *v = PyObject_GetItem(table, name);
-    if (v != NULL && check_ids_set(v) < 0)
-        Py_CLEAR(v);
-    return v;
-}
-
-static PyObject *new_ids_rows(PyObject *old_ids, PyObject *current_ids, PyObject *new_ids)
-{
-    PyObject *rows = PyList_New(0), *remove = PyList_New(0);
-    PyObject *names = rows && remove ? PySequence_List(current_ids) : NULL;
-    int ok = names != NULL;
-    for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(names); i++) {
-        PyObject *name = PyList_GET_ITEM(names, i);
-        PyObject *old = ids_of(old_ids, name), *cur = old ? ids_of(current_ids, name) : NULL;
-        if (cur == NULL) {
-            Py_XDECREF(old);
-            ok = 0;
-            break;
-        }
-        Py_ssize_t n_old = PySet_GET_SIZE(old), n_cur = PySet_GET_SIZE(cur);
-        if (n_old == 0 && n_cur == 0) {
-            ok = PyList_Append(remove, name) == 0;
-        } else {
-            PyObject *fresh = PyNumber_Subtract(cur, old);
-            if (fresh != NULL && check_ids_set(fresh) < 0)
-                Py_CLEAR(fresh);
-            PyObject *target = fresh ? ids_of(new_ids, name) : NULL;
-            PyObject *r = target ? PyObject_CallMethod(target, "update", "O", fresh) : NULL;
-            PyObject *row = r ? Py_BuildValue("(Onnnn)", name, n_old, n_cur, PySet_GET_SIZE(fresh), n_cur - n_old)
-                              : NULL;
-            ok = row && PyList_Append(rows, row) == 0;
-            Py_XDECREF(row);
-            Py_XDECREF(r);
-            Py_XDECREF(target);
-            Py_XDECREF(fresh);
-        }
-        Py_DECREF(old);
-        Py_DECREF(cur);
-    }
-    for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(remove); i++) {
-        PyObject *name = PyList_GET_ITEM(remove, i);
-        ok = PyObject_DelItem(old_ids, name) == 0 && PyObject_DelItem(current_ids, name) == 0;
-        if (ok && PyObject_DelItem(new_ids, name) < 0) {
-            if (!PyErr_ExceptionMatches(PyExc_KeyError))
-                ok = 0;
-            PyErr_Clear();
-        }
-    }
-    Py_XDECREF(names);
-    Py_XDECREF(remove);
-    if (!ok)
-        Py_CLEAR(rows);
-    return rows;
-}
-
-/* Empties every set of a table of sets. */
-static int clear_sets(PyObject *table)
-{
-    PyObject *values = PyMapping_Values(table);
-    for (Py_ssize_t i = 0; values && i < PyList_GET_SIZE(values); i++) {
-        PyObject *ids = PyList_GET_ITEM(values, i);
-        if (check_ids_set(ids) < 0 || PySet_Clear(ids) < 0)
-            Py_CLEAR(values);
-    }
-    int r = values ? 0 : -1;
-    Py_XDECREF(values);
-    return r;
-}
-
-/* objgraph's get_new_ids() table, between lines of '='. */
-static int write_new_ids_table(PyObject *file, PyObject *rows)
-{
-    Py_ssize_t width = name_width(rows);
-    PyObject *eq = PyUnicode_FromString("=");
-    PyObject *bar = eq ? PySequence_Repeat(eq, width + 13 * 4) : NULL;
-    PyObject *rule = bar ? PyUnicode_FromFormat("%U\n", bar) : NULL;
-    PyObject *fmt = rule ? PyUnicode_FromString("%-*s%13s%13s%13s%13s\n") : NULL;
-    PyObject *args = fmt ? Py_BuildValue("(nsssss)", width, "Type", "Old_ids", "Current_ids", "New_ids",
-                                         "Count_Deltas") : NULL;
-    PyObject *header = args ? PyUnicode_Format(fmt, args) : NULL;
-    int r = header && write_to(file, rule) == 0 && write_to(file, header) == 0 && write_to(file, rule) == 0 &&
-            write_rows(file, "%-*s%13d%13d%+13d%+13d\n", rows) == 0 && write_to(file, rule) == 0 ? 0 : -1;
-    Py_XDECREF(header);
-    Py_XDECREF(args);
-    Py_XDECREF(fmt);
-    Py_XDECREF(rule);
-    Py_XDECREF(bar);
-    Py_XDECREF(eq);
-    return r;
-}
-
-/* old <- current, current <- the ids of the heap now, new <- current - old,
- * per type name.  0, or -1 with an exception. */
-static int rotate_tables(PyObject *old_ids, PyObject *current_ids, PyObject *fresh)
-{
-    if (clear_sets(old_ids) < 0)
-        return -1;
-    /* By key, as the rows are made: a user's mapping need not have items(). */
-    PyObject *names = PySequence_List(current_ids);
-    int ok = names != NULL;
-    for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(names); i++) {
-        PyObject *name = PyList_GET_ITEM(names, i);
-        PyObject *cur = ids_of(current_ids, name);
-        PyObject *old = cur ? ids_of(old_ids, name) : NULL;
-        PyObject *r = old ? PyObject_CallMethod(old, "update", "O", cur) : NULL;
-        ok = r != NULL;
-        Py_XDECREF(r);
-        Py_XDECREF(old);
-        Py_XDECREF(cur);
-    }
-    Py_XDECREF(names);
-    ok = ok && clear_sets(current_ids) == 0;
-    Py_ssize_t pos = 0;
-    PyObject *name, *ids;
-    while (ok && PyDict_Next(fresh, &pos, &name, &ids)) {
-        PyObject *cur = ids_of(current_ids, name);
-        PyObject *r = cur ? PyObject_CallMethod(cur, "update", "O", ids) : NULL;
-        ok = r != NULL;
-        Py_XDECREF(r);
-        Py_XDECREF(cur);
-    }
-    return ok ? 0 : -1;
-}
-
-/* get_new_ids() once its tables are found (references the caller owns). */
-static PyObject *update_new_ids(module_state *st, PyObject *state, PyObject *old_ids, PyObject *current_ids,
-                                PyObject *new_ids, int skip_update, int column, Py_ssize_t limit,
-                                PyObject *shortnames_obj, PyObject *file, int gc_collect)
-{
-    if (PyDict_GetItemString(state, "shortnames") == NULL && PyDict_SetItemString(state, "shortnames", Py_True) < 0)
-        return NULL;
-    if (skip_update)
-        return Py_NewRef(new_ids);
-    if (shortnames_obj == Py_None)
-        shortnames_obj = PyDict_GetItemString(state, "shortnames");
-    else if (PyDict_SetItemString(state, "shortnames", shortnames_obj) < 0)
-        return NULL;
-    if (shortnames_obj == NULL)
-        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_KeyError, "get_new_ids: _state lost 'shortnames'");
-    /* Owned while its __bool__ runs, which could take it out of state. */
-    Py_INCREF(shortnames_obj);
-    int shortnames = PyObject_IsTrue(shortnames_obj);
-    Py_DECREF(shortnames_obj);
-    if (shortnames < 0 || (gc_collect && rg_collect_garbage() < 0))
-        return NULL;
-    PyObject *fresh = NULL;
-    int status = rg_census_ids_by_type(shortnames, &fresh);
-    if (status != RG_OK)
-        return raise_status(st, status, NULL, NULL);
-    int ok = rotate_tables(old_ids, current_ids, fresh) == 0;
-    Py_DECREF(fresh);
-    PyObject *rows = ok && clear_sets(new_ids) == 0 ? new_ids_rows(old_ids, current_ids, new_ids) : NULL;
-    if (rows == NULL)
-        return NULL;
-    PyObject *key = Py_BuildValue("(ii)", column, 0);
-    ok = key && sort_descending(rows, key) == 0;
-    Py_XDECREF(key);
-    PyObject *shown = ok ? PyList_GetSlice(rows, 0, limit) : NULL;
-    Py_DECREF(rows);
-    if (shown == NULL)
-        return NULL;
-    int r = 0;
-    if (PyList_GET_SIZE(shown) > 0) {
-        PyObject *out = output_file(file);
-        r = out ? write_new_ids_table(out, shown) : -1;
-    }
-    Py_DECREF(shown);
-    return r < 0 ? NULL : Py_NewRef(new_ids);
-}
-
-static PyObject *get_new_ids(PyObject *module, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"skip_update", "limit", "sortby", "shortnames", "file", "_state", "gc_collect", NULL};
-    module_state *st = state_of_module(module);
-    PyObject *limit_obj = NULL, *shortnames_obj = Py_None, *file = Py_None, *state = Py_None;
-    const char *sortby = "deltas";
-    int skip_update = 0, gc_collect = 1;
-    Py_ssize_t limit = 10;   /* rows printed: None for all, 0 for none */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pOsOOO$p:get_new_ids", kwlist, &skip_update, &limit_obj,
-                                     &sortby, &shortnames_obj, &file, &state, &gc_collect) ||
-        parse_count(limit_obj, "limit", 0, 1, PY_SSIZE_T_MAX, &limit) < 0)
-        return NULL;
-    static const char *const columns[] = {"old", "current", "new", "deltas"};
-    int column = -1;
-    for (int i = 0; i < 4; i++)
-        column = strcmp(sortby, columns[i]) == 0 ? i + 1 : column;
-    if (column < 0) {
-        PyErr_Format(PyExc_ValueError, "sortby must be 'old', 'current', 'new' or 'deltas', not '%s'", sortby);
-        return NULL;
-    }
-    if (state == Py_None && (state = st->new_ids_state) == NULL)
-        return state_gone();
-    if (!PyDict_Check(state)) {
-        PyErr_Format(PyExc_TypeError, "_state must be a dict, not %.80s", Py_TYPE(state)->tp_name);
-        return NULL;
-    }
-    /* objgraph's tables are collections.defaultdict(set). */
-    PyObject *collections = PyImport_ImportModule("collections");
-    PyObject *functools = collections ? PyImport_ImportModule("functools") : NULL;
-    PyObject *defaultdict = functools ? PyObject_GetAttrString(collections, "defaultdict") : NULL;
-    PyObject *make_table = defaultdict ? PyObject_CallMethod(functools, "partial", "OO", defaultdict,
-                                                             (PyObject *)&PySet_Type) : NULL;
-    Py_XDECREF(defaultdict);
-    Py_XDECREF(functools);
-    Py_XDECREF(collections);
-    if (make_table == NULL)
-        return NULL;
-    PyObject *old_ids = state_entry(state, "old", make_table);
-    PyObject *current_ids = old_ids ? state_entry(state, "current", make_table) : NULL;
-    PyObject *new_ids = current_ids ? state_entry(state, "new", make_table) : NULL;
-    Py_DECREF(make_table);
-    PyObject *result = new_ids ? update_new_ids(st, state, old_ids, current_ids, new_ids, skip_update, column, limit,
-                                                shortnames_obj, file, gc_collect) : NULL;
-    Py_XDECREF(new_ids);
-    Py_XDECREF(current_ids);
-    Py_XDECREF(old_ids);
-    return result;
 }
 
 static PyObject *get_leaking_objects(PyObject *module, PyObject *args, PyObject *kwds)
@@ -1615,6 +1162,24 @@ static PyObject *at_addrs(PyObject *module, PyObject *addresses)
     PyObject *result = NULL;
     int status = rg_census_at_addrs(addresses, &result);
     return status == RG_OK ? result : raise_status(state_of_module(module), status, NULL, NULL);
+}
+
+/* For refgraph/__init__.py's growth() and get_new_ids(). */
+static PyObject *collect_garbage(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    if (rg_collect_garbage() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *ids_by_type(PyObject *module, PyObject *arg)
+{
+    int shortnames = PyObject_IsTrue(arg);
+    if (shortnames < 0)
+        return NULL;
+    PyObject *ids = NULL;
+    int status = rg_census_ids_by_type(shortnames, &ids);
+    return status == RG_OK ? ids : raise_status(state_of_module(module), status, NULL, NULL);
 }
 
 /* ------------------------------------------------------------ files */
@@ -1743,29 +1308,6 @@ static PyMethodDef module_methods[] = {
      "{type name: count} of the objects tracked by the GC (or objects). filter(obj) false\n"
      "leaves obj out. untracked=True also counts what the GC does not track (str, int,\n"
      "bytes, float, arrays ...) but the counted objects reach, each once."},
-    {"most_common_types", (PyCFunction)(void (*)(void))most_common_types, METH_VARARGS | METH_KEYWORDS,
-     "most_common_types(limit=10, objects=None, shortnames=True, filter=None, *, untracked=False)\n--\n\n"
-     "[(type name, count)] most frequent first; limit None (or 0) for all."},
-    {"show_most_common_types", (PyCFunction)(void (*)(void))show_most_common_types,
-     METH_VARARGS | METH_KEYWORDS,
-     "show_most_common_types(limit=10, objects=None, shortnames=True, file=None, filter=None, *, "
-     "untracked=False)\n--\n\n"
-     "Print most_common_types() as objgraph does, to file (default sys.stdout)."},
-    {"growth", (PyCFunction)(void (*)(void))growth, METH_VARARGS | METH_KEYWORDS,
-     "growth(limit=10, peak_stats={}, shortnames=True, filter=None, *, gc_collect=True, "
-     "untracked=False)\n--\n\n"
-     "[(type name, count, delta)] of the types whose count rose above their peak in\n"
-     "peak_stats (updated), largest delta first. gc_collect=False does not force a\n"
-     "collection first, so garbage in cycles shows as growth."},
-    {"show_growth", (PyCFunction)(void (*)(void))show_growth, METH_VARARGS | METH_KEYWORDS,
-     "show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=None, *, "
-     "gc_collect=True, untracked=False)\n--\n\n"
-     "Print growth() as objgraph does; nothing if nothing grew."},
-    {"get_new_ids", (PyCFunction)(void (*)(void))get_new_ids, METH_VARARGS | METH_KEYWORDS,
-     "get_new_ids(skip_update=False, limit=10, sortby='deltas', shortnames=None, file=None, "
-     "_state=None, *, gc_collect=True)\n--\n\n"
-     "{type name: set of id()s} of the objects new since the last call, and a table of old,\n"
-     "current and new counts per type (limit rows, None for all, 0 for none)."},
     {"get_leaking_objects", (PyCFunction)(void (*)(void))get_leaking_objects, METH_VARARGS | METH_KEYWORDS,
      "get_leaking_objects(objects=None, *, gc_collect=True)\n--\n\n"
      "The objects no other object (of objects, or of the GC heap) refers to.  For the GC heap,\n"
@@ -1779,6 +1321,10 @@ static PyMethodDef module_methods[] = {
     {"at_addrs", at_addrs, METH_O,
      "at_addrs(address_set, /)\n--\n\n"
      "The objects tracked by the GC whose id() is in address_set, found in one pass."},
+    {"_collect_garbage", collect_garbage, METH_NOARGS,
+     "_collect_garbage($module, /)\n--\n\nA full collection as growth() and get_new_ids() make (for refgraph/__init__.py)."},
+    {"_ids_by_type", ids_by_type, METH_O,
+     "_ids_by_type($module, shortnames, /)\n--\n\n{type name: set of id()s} of the objects tracked by the GC (for get_new_ids())."},
 #ifdef RG_FAULT_INJECTION
     {"_fail_allocation", fail_allocation, METH_O,
      "_fail_allocation(k, /)\n--\n\n"
@@ -1819,10 +1365,6 @@ static int module_exec(PyObject *module)
         "layout or output plugin is missing.", st->error, NULL);
     if (st->unavailable == NULL || PyModule_AddObjectRef(module, "RendererUnavailable", st->unavailable) < 0)
         return -1;
-    st->peak_stats = PyDict_New();
-    st->new_ids_state = PyDict_New();
-    if (st->peak_stats == NULL || st->new_ids_state == NULL)
-        return -1;
     if (PyModule_AddStringConstant(module, "__version__", PACKAGE_VERSION) < 0)
         return -1;
 #ifdef RG_HAVE_GRAPHVIZ
@@ -1844,8 +1386,6 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->graph_type);
     Py_VISIT(st->error);
     Py_VISIT(st->unavailable);
-    Py_VISIT(st->peak_stats);
-    Py_VISIT(st->new_ids_state);
     return 0;
 }
 
@@ -1855,8 +1395,6 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->graph_type);
     Py_CLEAR(st->error);
     Py_CLEAR(st->unavailable);
-    Py_CLEAR(st->peak_stats);
-    Py_CLEAR(st->new_ids_state);
     return 0;
 }
 
@@ -1870,11 +1408,11 @@ static PyModuleDef_Slot module_slots[] = {
     {0, NULL}
 };
 
-static struct PyModuleDef refgraph_module = {
+static struct PyModuleDef core_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "refgraph",
-    .m_doc = "Who is keeping this object alive? Shortest reference chains and graphs of the live\n"
-             "heap, found with one heap pass per search. objgraph-compatible names and defaults.",
+    .m_name = "refgraph._core",
+    .m_doc = "The C core of refgraph: heap walks, the heap index, labels, counting, rendering and\n"
+             "the graph attached to documents. Import refgraph, not refgraph._core.",
     .m_size = sizeof(module_state),
     .m_methods = module_methods,
     .m_slots = module_slots,
@@ -1883,8 +1421,8 @@ static struct PyModuleDef refgraph_module = {
     .m_free = module_free,
 };
 
-PyMODINIT_FUNC PyInit_refgraph(void);
-PyMODINIT_FUNC PyInit_refgraph(void)
+PyMODINIT_FUNC PyInit__core(void);
+PyMODINIT_FUNC PyInit__core(void)
 {
-    return PyModuleDef_Init(&refgraph_module);
+    return PyModuleDef_Init(&core_module);
 }
