@@ -1,12 +1,14 @@
 """`pip install .` builds refgraph with the autotools build itself: the same
 sources, the same Graphviz/libpng detection and the same flags as
 `./configure && make`, configured for the interpreter pip runs.  Only the
-packaging is setuptools': the module is installed as the package
-refgraph/__init__<suffix>.so with its stubs (__init__.pyi) and py.typed,
-as `make install` does.
+packaging is setuptools': the package refgraph/ -- __init__.py, the C core
+_core<suffix>.so, the stubs (__init__.pyi) and py.typed -- as `make install`
+installs it.
 
 Here (no PyPI): python3 -m venv --system-site-packages venv
                 venv/bin/pip install --no-build-isolation .
+The sdist (python3 -m build --sdist --no-isolation; MANIFEST.in lists what it
+carries) builds the same way: tests/sdist.sh.
 REFGRAPH_CONFIGURE_FLAGS passes extra flags to configure (--without-graphviz).
 """
 import os
@@ -41,14 +43,11 @@ class AutotoolsBuild(build_ext):
         subprocess.check_call(["./configure", "PYTHON=" + sys.executable] + flags, cwd=tree)
         subprocess.check_call(["make", "-j%d" % (os.cpu_count() or 1)], cwd=tree)
 
-        built = os.path.join(tree, "refgraph" + sysconfig.get_config_var("EXT_SUFFIX"))
+        built = os.path.join(tree, "refgraph", "_core" + sysconfig.get_config_var("EXT_SUFFIX"))
         target = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copyfile(built, target)
         shutil.copymode(built, target)
-        shutil.copyfile(os.path.join(ROOT, "refgraph.pyi"),
-                        os.path.join(os.path.dirname(target), "__init__.pyi"))
-        open(os.path.join(os.path.dirname(target), "py.typed"), "w").close()
 
 
 setup(
@@ -59,11 +58,11 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9,<3.14",
-    packages=[],
-    py_modules=[],
-    # The extension is the package's __init__, so that the stubs and py.typed
-    # can sit beside it; `import refgraph` is unchanged.
-    ext_modules=[Extension("refgraph.__init__", sources=[])],
+    # refgraph/__init__.py over the C core refgraph._core; the stubs and
+    # py.typed beside them (PEP 561).
+    packages=["refgraph"],
+    package_data={"refgraph": ["__init__.pyi", "py.typed"]},
+    ext_modules=[Extension("refgraph._core", sources=[])],
     cmdclass={"build_ext": AutotoolsBuild},
     zip_safe=False,
 )

@@ -62,16 +62,16 @@ _isolate_hypothesis()
 
 def module_root():
     """The directory to put on PYTHONPATH for a child process to import this
-    refgraph: the build directory (refgraph.<suffix>.so) or, for an installed
-    package (refgraph/__init__.<suffix>.so), the directory holding the package."""
-    here = os.path.dirname(os.path.abspath(refgraph.__file__))
-    return os.path.dirname(here) if refgraph.__spec__.submodule_search_locations else here
+    refgraph: the one holding the package refgraph/ (its __init__.py beside
+    _core.<suffix>.so), in the build directory or where it is installed."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(refgraph.__file__)))
 
 
 def installed():
     """True when the suite runs against an installed refgraph package (pip or
-    make install) rather than the in-tree build."""
-    return bool(refgraph.__spec__.submodule_search_locations)
+    make install) rather than the one in a build directory, which configure
+    made (config.status)."""
+    return not os.path.isfile(os.path.join(module_root(), "config.status"))
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-# Type stubs for the refgraph extension module.  Installed as
-# refgraph/__init__.pyi beside py.typed (PEP 561); tests/test_stubs.py checks
-# every signature here against the module's __text_signature__.
+# Type stubs for the refgraph package (refgraph/__init__.py over the C core
+# refgraph._core).  Installed as refgraph/__init__.pyi beside py.typed
+# (PEP 561); tests/test_stubs.py checks every signature here against
+# inspect.signature() of the functions refgraph exports.
 import os
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Set, Tuple, Union, final
 

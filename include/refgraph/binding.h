@@ -1,0 +1,81 @@
+/* Internal to the binding (src/module.c and src/bind_*.c): the module state,
+ * the Graph object, and what the binding's files share.  Not installed, not
+ * for the plain-C layers (it includes Python.h). */
+#ifndef REFGRAPH_BINDING_H
+#define REFGRAPH_BINDING_H
+
+#include <Python.h>
+#include <stddef.h>
+
+#include "refgraph/graph.h"
+#include "refgraph/style.h"   /* RG_DEFAULT_MAX_NODES */
+
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+#define Py_TPFLAGS_IMMUTABLETYPE_COMPAT Py_TPFLAGS_IMMUTABLETYPE
+#else
+#define Py_TPFLAGS_IMMUTABLETYPE_COMPAT 0
+#endif
+
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *Py_NewRef(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+
+static inline int PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value)
+{
+    Py_INCREF(value);
+    if (PyModule_AddObject(module, name, value) < 0) {
+        Py_DECREF(value);
+        return -1;
+    }
+    return 0;
+}
+#endif
+
+typedef struct module_state {
+    PyTypeObject *graph_type;
+    PyObject *error;          /* refgraph.Error */
+    PyObject *unavailable;    /* refgraph.RendererUnavailable, a subclass of Error */
+} module_state;
+
+typedef struct graph_object {
+    PyObject_HEAD
+    rg_graph *graph;          /* owned; plain C, so a Graph keeps no heap object alive */
+} graph_object;
+
+#define KW (PyCFunction)(void (*)(void))
+
+/* src/module.c: the state and the one status-to-exception mapping. */
+module_state *rgb_state_of_module(PyObject *module);
+PyObject *rgb_error_type(const module_state *st);
+PyObject *rgb_unavailable_type(const module_state *st);
+PyObject *rgb_state_gone(void);
+PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyObject *filename);
+
+/* src/bind_args.c: argument checks. */
+int rgb_parse_count(PyObject *obj, const char *name, Py_ssize_t minimum, int allow_none,
+                    Py_ssize_t none_value, Py_ssize_t *out);
+int rgb_parse_max_nodes(PyObject *given, size_t *max_nodes);
+int rgb_check_callable(PyObject **fn, const char *name, int optional);
+int rgb_check_depth(int max_depth);
+
+/* src/bind_graph.c: the Graph type, formats and documents. */
+extern PyType_Spec rgb_graph_spec;
+PyObject *rgb_graph_wrap(module_state *st, rg_graph *g);
+PyObject *rgb_graph_to_text(PyObject *self, PyObject *ignored);
+int rgb_check_format(module_state *st, const char *format);
+PyObject *rgb_format_of_filename(PyObject *filename);
+PyObject *rgb_filename_str(PyObject *filename);
+PyObject *rgb_render_bytes(module_state *st, const rg_graph *g, const char *format, size_t max_nodes);
+int rgb_save_document(PyObject *self, PyObject *filename, size_t max_nodes);
+int rgb_write_to(PyObject *file, PyObject *text);
+int rgb_print_text(PyObject *text);
+
+/* The module's functions, by file; module_exec adds each table. */
+extern PyMethodDef rgb_search_functions[];
+extern PyMethodDef rgb_census_functions[];
+extern PyMethodDef rgb_graph_functions[];
+
+#endif

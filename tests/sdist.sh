@@ -1,0 +1,43 @@
+#!/bin/bash
+# tests/sdist.sh OUT: the sdist round trip.  `python3 -m build --sdist
+# --no-isolation` (Debian's python3-build) makes the tarball from the tracked
+# files (MANIFEST.in says what it carries); `pip install --no-build-isolation
+# --no-index <tarball>` into a fresh venv (--system-site-packages: Debian's
+# setuptools and wheel, PyPI is not reachable) builds it; then the whole
+# suite, as unpacked from the tarball, runs against the installed package,
+# from outside any source tree.  PYTHON picks the interpreter.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+out=$1
+py=${PYTHON:-/usr/bin/python3}
+rm -rf "$out"
+mkdir -p "$out/tree"
+out=$(cd "$out" && pwd)
+if ! "$py" -m build --version >/dev/null 2>&1; then
+  echo "sdist: python -m build is not installed for $py (Debian: apt-get install python3-build)" >&2
+  exit 1
+fi
+# The tracked files only: nothing an in-tree build left beside them.
+if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+  git -C "$src" ls-files -z | (cd "$src" && xargs -0 tar -cf -) | tar -xf - -C "$out/tree"
+else
+  (cd "$src" && tar --exclude=./_build --exclude=./build --exclude=./.git --exclude='*.egg-info' -cf - .) |
+    tar -xf - -C "$out/tree"
+fi
+"$py" -m build --sdist --no-isolation --outdir "$out/dist" "$out/tree" >"$out/build.log" 2>&1 ||
+  { tail -30 "$out/build.log"; exit 1; }
+tarball=$(ls "$out"/dist/refgraph-*.tar.gz)
+echo "sdist: $tarball"
+mkdir -p "$out/unpacked"
+tar -xzf "$tarball" -C "$out/unpacked"
+tests=$(ls -d "$out"/unpacked/refgraph-*/tests)
+"$py" -m venv --system-site-packages "$out/venv"
+"$out/venv/bin/python" -m pip install --quiet --no-build-isolation --no-index "$tarball"
+cd "$out"
+plugins=()
+if env -u PYTHONPATH "$out/venv/bin/python" -c 'import _hypothesis_pytestplugin' 2>/dev/null; then
+  plugins=(-p _hypothesis_pytestplugin)
+fi
+env -u PYTHONPATH -u REFGRAPH_BUILD_DIR REFGRAPH_EXPECT_INSTALLED=1 \
+  PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 \
+  "$out/venv/bin/python" -m pytest -p no:cacheprovider "${plugins[@]}" -q "$tests"
