@@ -201,17 +201,26 @@ PyObject *rgb_format_of_filename(PyObject *filename)
 
 /* ------------------------------------------------------------ documents */
 
-/* g rendered as format, as bytes.  The GIL is released meanwhile: the
- * document layer never touches Python and Graphviz has its own lock. */
+/* Renders g as format into out (error: the renderer's message) with the GIL
+ * released: the document layer never touches Python and Graphviz has its
+ * own lock.  The caller frees out and error. */
+static int render_without_gil(const rg_graph *g, const char *format, size_t max_nodes, rg_strbuf *out,
+                              rg_strbuf *error)
+{
+    rg_sb_init(out);
+    rg_sb_init(error);
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = rg_document_render(g, format, max_nodes, out, error);
+    Py_END_ALLOW_THREADS
+    return status;
+}
+
+/* g rendered as format, as bytes. */
 PyObject *rgb_render_bytes(module_state *st, const rg_graph *g, const char *format, size_t max_nodes)
 {
     rg_strbuf out, error;
-    rg_sb_init(&out);
-    rg_sb_init(&error);
-    int status;
-    Py_BEGIN_ALLOW_THREADS
-    status = rg_document_render(g, format, max_nodes, &out, &error);
-    Py_END_ALLOW_THREADS
+    int status = render_without_gil(g, format, max_nodes, &out, &error);
     PyObject *result = status == RG_OK ? PyBytes_FromStringAndSize(out.data ? out.data : "", (Py_ssize_t)out.len)
                                        : rgb_raise_status(st, status, error.data, NULL);
     rg_sb_free(&out);
@@ -303,12 +312,7 @@ int rgb_save_document(PyObject *self, PyObject *filename, size_t max_nodes)
     int r = -1;
     if (format != NULL && rgb_check_format(st, format) == 0) {
         rg_strbuf out, error;
-        rg_sb_init(&out);
-        rg_sb_init(&error);
-        int status;
-        Py_BEGIN_ALLOW_THREADS
-        status = rg_document_render(g, format, max_nodes, &out, &error);
-        Py_END_ALLOW_THREADS
+        int status = render_without_gil(g, format, max_nodes, &out, &error);
         if (status == RG_OK)
             r = write_file(st, filename, out.data ? out.data : "", out.len);
         else if (status == RG_ENORENDERER)
