@@ -172,9 +172,10 @@ static int number_from_list(numbering *nb, const gc_runtime_mirror *rt)
      * neighbours' headers. */
     Py_DECREF(list);
     if (st == RG_OK && rt != NULL) {
-        st = gc_walk_list(rt, GC_GENERATIONS, visit_push, nb);
-        if (st == GC_WALK_UNSURE)
-            st = RG_OK;   /* a link that looks wrong: the objects before it are numbered */
+        /* A link that looks wrong ends the permanent list: what was
+         * numbered before it stays. */
+        int walked = gc_walk_list(rt, GC_GENERATIONS, visit_push, nb);
+        st = walked == GC_WALK_UNSURE ? RG_OK : walked;
     }
     if (st == RG_OK) {
         nb->saved_prev = PyMem_RawMalloc((nb->n + 1) * sizeof *nb->saved_prev);

@@ -5,6 +5,7 @@
 #include <Python.h>
 
 #include "refgraph/pyinternals.h"
+#include "refgraph/search.h"
 #include "refgraph/strbuf.h"
 
 typedef struct labels {
@@ -23,13 +24,17 @@ void add_label(labels *L, const char *s);
 /* Names every slot through which src holds dst. */
 void label_edge(labels *L, PyObject *src, PyObject *dst);
 
-/* Where the label of an edge to o goes (NULL: o is no destination). */
+/* Where the label of an edge to o goes (NULL: o is no destination).  One
+ * scan of a container labels one edge (only_dst) or, for a container that
+ * holds many of the graph's nodes, every edge from it at once. */
 typedef labels *(*label_target_fn)(void *ctx, PyObject *o);
-/* 1 if o is an exact list, tuple or dict: label_edge names its items and
- * nothing else, so label_container_scan can label all its edges at once. */
-int label_is_wide_container(PyObject *o);
-/* One scan of such a container: the label of every item (or key) that
- * target maps to labels, as label_edge would write it. */
-void label_container_scan(PyObject *o, label_target_fn target, void *ctx);
+
+/* One scan of a dict's values (keys too unless as_attrs) or of a sequence's
+ * items, each labelled in target(ctx, item)'s labels. */
+void scan_dict_values(PyObject *d, int as_attrs, label_target_fn target, void *ctx);
+void scan_sequence(PyObject *const *items, Py_ssize_t n, label_target_fn target, void *ctx);
+
+/* Labels every edge of w's graph (see labels.c). */
+int walk_label_edges(walk *w);
 
 #endif

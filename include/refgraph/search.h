@@ -25,8 +25,6 @@ int walk_init(walk *w, const rg_search *s);
 void walk_clear(walk *w);
 /* Adds o as a graph node, running highlight and extra_info on it. */
 int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, size_t *index);
-/* Labels every edge of the graph. */
-int walk_label_edges(walk *w);
 /* Calls fn(o); 1 if the result is true, 0 if false, -1 with an exception. */
 int call_predicate(PyObject *fn, PyObject *o);
 /* How many references to o does src hold, according to its tp_traverse. */
