@@ -128,16 +128,6 @@ int rg_as_add(rg_addrset *s, const void *p)
     return RG_OK;
 }
 
-void rg_as_remove(rg_addrset *s, const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    const region *r = find(s, (a >> REGION_SHIFT) + 1);
-    if (r == NULL)
-        return;
-    size_t bit = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
-    r->bits[bit / 64] &= ~(UINT64_C(1) << (bit % 64));
-}
-
 int rg_as_has(rg_addrset *s, const void *p)
 {
     uintptr_t a = (uintptr_t)p;

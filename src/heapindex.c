@@ -45,11 +45,6 @@ void rg_hi_free(rg_heapindex *hi)
     free(hi);
 }
 
-size_t rg_hi_size(const rg_heapindex *hi)
-{
-    return hi->n;
-}
-
 /* Sets the start of every source up to and including upto to the current
  * edge count: sources without edges get empty ranges. */
 static void close_sources(rg_heapindex *hi, size_t upto)
@@ -117,17 +112,6 @@ int rg_hi_finish(rg_heapindex *hi)
     hi->rev_start = start;
     hi->rev_src = src;
     return RG_OK;
-}
-
-const uint32_t *rg_hi_referents(const rg_heapindex *hi, uint32_t src, size_t *n)
-{
-    if (src >= hi->next_src || hi->fwd_dst == NULL) {
-        *n = 0;
-        return NULL;
-    }
-    uint32_t end = (size_t)src + 1 < hi->next_src ? hi->fwd_start[src + 1] : (uint32_t)hi->n_edges;
-    *n = end - hi->fwd_start[src];
-    return hi->fwd_dst + hi->fwd_start[src];
 }
 
 const uint32_t *rg_hi_referrers(const rg_heapindex *hi, uint32_t dst, size_t *n)

@@ -21,8 +21,6 @@ int rg_as_new(rg_addrset **out);
 void rg_as_free(rg_addrset *s);
 /* Adds p; RG_OK or RG_ENOMEM (the set is unchanged then). */
 int rg_as_add(rg_addrset *s, const void *p);
-/* Takes p out (no allocation, nothing if absent). */
-void rg_as_remove(rg_addrset *s, const void *p);
 /* 1 if p was added, else 0 (not const: it caches the region it found). */
 int rg_as_has(rg_addrset *s, const void *p);
 

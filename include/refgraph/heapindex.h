@@ -1,5 +1,7 @@
-/* The heap's edges between dense object ids, both ways, in compressed sparse
- * row form: who each object refers to, and who refers to it.
+/* The heap's edges between dense object ids, in compressed sparse row form:
+ * who refers to each object.  The edges are added by source (as a traversal
+ * finds them) and kept that way too, since sorting them by destination
+ * needs them.
  *
  * Ids are 0 .. n-1, given by the caller (the heap walk numbers the objects
  * it finds).  The caller adds each source's edges in increasing source
@@ -21,8 +23,6 @@ typedef struct rg_heapindex rg_heapindex;
 int rg_hi_new(size_t n_objects, rg_heapindex **out);
 /* Frees the index; NULL is fine. */
 void rg_hi_free(rg_heapindex *hi);
-/* The number of ids. */
-size_t rg_hi_size(const rg_heapindex *hi);
 
 /* Starts the edges of src; sources come in increasing order, each once at
  * most (a source never started has no edges).  RG_OK, or RG_EINVAL out of
@@ -34,8 +34,6 @@ int rg_hi_add_edge(rg_heapindex *hi, uint32_t dst);
 /* Ends adding and builds the reverse edges; RG_OK or RG_ENOMEM. */
 int rg_hi_finish(rg_heapindex *hi);
 
-/* The ids src refers to, in the order added; *n gets the count. */
-const uint32_t *rg_hi_referents(const rg_heapindex *hi, uint32_t src, size_t *n);
 /* The ids referring to dst (after rg_hi_finish), by increasing source id; a
  * source that holds dst several times appears that many times, side by side.
  * *n gets the count. */

@@ -34,10 +34,7 @@ int main(void)
         CHECK(!rg_as_has(s, (void *)(r << 20 | 0x50)));
     }
     CHECK(rg_as_has(s, block + 32 * 77));
-    rg_as_remove(s, block + 32 * 77);
-    rg_as_remove(s, (void *)(uintptr_t)0x5f0000000040u);    /* never added: nothing */
-    CHECK(!rg_as_has(s, block + 32 * 77));
-    CHECK(rg_as_has(s, block + 32 * 76) && rg_as_has(s, block + 32 * 78));
+    CHECK(!rg_as_has(s, (void *)(uintptr_t)0x5f0000000040u));    /* never added */
     rg_as_free(s);
     rg_as_free(NULL);
     free(block);

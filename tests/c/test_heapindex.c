@@ -11,7 +11,6 @@ static void check_against_brute_force(void)
     enum { N = 1000 };
     rg_heapindex *hi;
     CHECK(rg_hi_new(N, &hi) == RG_OK);
-    CHECK(rg_hi_size(hi) == N);
     /* i refers to i+1 (twice for i == 0), every object refers to 0, and
      * objects 10..19 are skipped as sources (no begin_source at all). */
     for (uint32_t i = 0; i < N; i++) {
@@ -28,13 +27,7 @@ static void check_against_brute_force(void)
     CHECK(rg_hi_begin_source(hi, N - 1) == RG_EINVAL);   /* finished */
 
     size_t n;
-    const uint32_t *ids = rg_hi_referents(hi, 0, &n);
-    CHECK(n == 3 && ids[0] == 1 && ids[1] == 1 && ids[2] == 0);
-    rg_hi_referents(hi, 15, &n);
-    CHECK(n == 0);
-    ids = rg_hi_referents(hi, N - 1, &n);
-    CHECK(n == 1 && ids[0] == 0);
-
+    const uint32_t *ids;
     ids = rg_hi_referrers(hi, 1, &n);
     CHECK(n == 2 && ids[0] == 0 && ids[1] == 0);
     ids = rg_hi_referrers(hi, 500, &n);
@@ -83,13 +76,14 @@ static void check_random_graphs(void)
             for (size_t k = 0; k < e; k++)
                 want += dst[k] == d;
             CHECK(m == want);
+            /* Each referrer holds d as often as it appears. */
             for (size_t k = 0; k < m; k++) {
-                size_t back;
-                const uint32_t *out = rg_hi_referents(hi, ids[k], &back);
-                int found = 0;
-                for (size_t j = 0; j < back; j++)
-                    found |= out[j] == d;
-                CHECK(found);
+                size_t have = 0, listed = 0;
+                for (size_t j = 0; j < e; j++)
+                    have += src[j] == ids[k] && dst[j] == d;
+                for (size_t j = 0; j < m; j++)
+                    listed += ids[j] == ids[k];
+                CHECK(have == listed);
             }
         }
         CHECK(total == e);
