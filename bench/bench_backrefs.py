@@ -18,7 +18,7 @@ import types
 import objgraph
 
 import refgraph
-from benchutil import best_of
+from benchutil import best_of, rss_kib
 
 BACKGROUND = 1_000_000
 
@@ -31,14 +31,6 @@ class Node:
     def __init__(self, parent=None):
         self.parent = parent
         self.children = []
-
-
-def rss_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def peak_extra_bytes(fn):

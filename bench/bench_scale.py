@@ -39,6 +39,8 @@ import sys
 import time
 import types
 
+from benchutil import rss_kib
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -95,14 +97,6 @@ def build_fragmented(n, rng):
     for i in order[: count // 2]:
         items[i] = MIXED[rng.randrange(len(MIXED))](i)
     return items
-
-
-def rss_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def peak_extra_bytes(fn):

@@ -10,3 +10,12 @@ def best_of(fn, repeat=3):
         fn()
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def rss_kib(field):
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
