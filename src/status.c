@@ -13,6 +13,8 @@ const char *rg_strerror(int status)
     case RG_ETOOBIG: return "the heap has too many references to index";
     case RG_ERENDER: return "the renderer failed";
     case RG_ENORENDERER: return "no renderer is available";
+    case RG_ECORRUPT: return "not a valid refgraph snapshot";
+    case RG_EINTR: return "interrupted";
     default: return "unknown error";
     }
 }

@@ -15,7 +15,9 @@ enum rg_status {
     RG_EFORMAT = -5,      /* an output format that is not available */
     RG_ETOOBIG = -6,      /* the heap has more edges than a 32-bit index holds */
     RG_ERENDER = -7,      /* the renderer failed; its message is kept */
-    RG_ENORENDERER = -8   /* no renderer: built --without-graphviz or plugins missing */
+    RG_ENORENDERER = -8,  /* no renderer: built --without-graphviz or plugins missing */
+    RG_ECORRUPT = -9,     /* a snapshot file is damaged or not one; the reader says what */
+    RG_EINTR = -10        /* a progress callback asked to stop */
 };
 
 /* A short English description of status; never NULL. */

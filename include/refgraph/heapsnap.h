@@ -1,0 +1,158 @@
+/* The heap snapshot (src/heapsnap.c): a copy of the heap graph as plain C
+ * data.  It holds no Python object, so it outlives the heap it describes,
+ * costs the heap nothing while it is kept, and can be written to a file
+ * (snapfile.h) and read anywhere, by any Python version or none.
+ *
+ * Nodes are numbered 0 .. n_nodes-1: first the objects the collector
+ * tracks, in the collector's list order (the order the live index numbers
+ * them, so that a search visits referrers in the same order live and on a
+ * snapshot), then the untracked objects reached from them (str, int, ...),
+ * in the order they were reached.
+ *
+ * Edges are kept by destination (who refers to each node), sorted by
+ * source id, one entry per reference (a list holding x twice gives two).
+ * The reference an instance of a Python class holds to its class is not
+ * stored: node type word bit RG_SNAP_HOLDS_TYPE says it is there, and
+ * rg_snap_referrers() counts it.  References to None, True, False, Ellipsis
+ * and NotImplemented are not stored either (every object may hold them).
+ *
+ * Strings (type names, summaries, edge labels, root names) live in one pool
+ * of NUL-terminated UTF-8 strings named by byte offset; offset 0 is "".
+ *
+ * Ownership: a snapshot owns every array in it; rg_snap_free frees them.
+ * Functions return RG_OK or a negative RG_E* status (status.h). */
+#ifndef REFGRAPH_HEAPSNAP_H
+#define REFGRAPH_HEAPSNAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refgraph/graph.h"
+
+#define RG_SNAP_NONE UINT32_MAX
+
+/* Node type word: the type index in the low 31 bits; this bit: the node
+ * holds a reference to its type object (an instance of a heap type). */
+#define RG_SNAP_HOLDS_TYPE (1u << 31)
+/* Summary word: 0 none, a string offset, or with this bit "len=N" of the
+ * low 31 bits (containers: no string per list or dict). */
+#define RG_SNAP_LEN (1u << 31)
+/* Edge label word: 0 none, a string offset, or with this bit "[N]" of the
+ * low 31 bits (list and tuple items). */
+#define RG_SNAP_INDEX (1u << 31)
+/* The label word of the implicit reference to a node's class: "__class__". */
+#define RG_SNAP_LABEL_CLASS (RG_SNAP_INDEX | 0x7fffffffu)
+/* Node size word: sizes from UINT32_MAX up are in big_sizes. */
+#define RG_SNAP_BIG_SIZE UINT32_MAX
+
+enum rg_snap_type_flags {
+    RG_SNAP_TYPE_HAS_DEL = 1u << 0,   /* a Python class with __del__ */
+    RG_SNAP_TYPE_MODULE = 1u << 1,    /* instances are modules */
+    RG_SNAP_TYPE_TYPES = 1u << 2      /* instances are type objects (type and metaclasses) */
+};
+
+typedef struct rg_snap_type {
+    uint32_t name;        /* "module.QualName" (graph labels, shortnames=False) */
+    uint32_t short_name;  /* "QualName" (graph labels, shortnames=True) */
+    uint32_t census_name; /* "module.Name" (the census, shortnames=False) */
+    uint32_t census_short;/* "Name" (the census, shortnames=True) */
+    uint32_t node;        /* the type object's node, or RG_SNAP_NONE */
+    uint32_t flags;       /* rg_snap_type_flags */
+} rg_snap_type;
+
+enum rg_snap_root_kind {
+    RG_SNAP_ROOT_MODULE = 1,  /* a module in sys.modules under its own name */
+    RG_SNAP_ROOT_FRAME = 2    /* a running frame; name "thread T: f at file.py:12" */
+};
+
+typedef struct rg_snap_root {
+    uint32_t node;
+    uint32_t kind;        /* rg_snap_root_kind */
+    uint32_t name;        /* string offset */
+} rg_snap_root;
+
+typedef struct rg_snap_big_size {
+    uint32_t node;
+    uint64_t size;
+} rg_snap_big_size;
+
+enum rg_snap_flags {
+    RG_SNAP_REDACTED = 1u << 0,   /* value summaries and keys were left out */
+    RG_SNAP_UNTRACKED = 1u << 1   /* untracked objects are nodes */
+};
+
+typedef struct rg_snap {
+    uint32_t n_nodes;
+    uint32_t n_edges;
+    uint32_t n_types;
+    uint32_t n_roots;
+    uint32_t n_big_sizes;
+    uint32_t flags;               /* rg_snap_flags */
+    /* Per node. */
+    uint64_t *addr;               /* id() of the object */
+    uint32_t *type;               /* type index | RG_SNAP_HOLDS_TYPE */
+    uint32_t *size;               /* bytes (sys.getsizeof), or RG_SNAP_BIG_SIZE */
+    uint32_t *summary;            /* see RG_SNAP_LEN */
+    uint32_t *ref_start;          /* n_nodes + 1: node d's referrers are ref_src[ref_start[d] .. ref_start[d+1]) */
+    /* Per edge, grouped by destination, by increasing source. */
+    uint32_t *ref_src;
+    uint32_t *ref_label;          /* see RG_SNAP_INDEX */
+    rg_snap_type *types;
+    rg_snap_root *roots;          /* modules, then frames innermost first per thread */
+    rg_snap_big_size *big_sizes;  /* by increasing node */
+    char *strings;
+    size_t strings_len;           /* bytes used, including every NUL */
+    /* Where and when it was taken. */
+    uint64_t time_ns;             /* wall clock, ns since the epoch */
+    uint32_t pid;
+    uint32_t python_hex;          /* PY_VERSION_HEX of the process */
+    /* Built on first use, never saved (see heapsnap.c). */
+    uint32_t *fwd_start, *fwd_edge;   /* node s's referents: ref edges fwd_edge[fwd_start[s] ..) */
+    uint32_t *inst_start, *inst_node; /* per type: its nodes that hold their type */
+    size_t strings_cap;
+    void *intern;                 /* string table while building or loading */
+} rg_snap;
+
+/* Progress of a long load, save or export: done of total units; a
+ * non-zero return stops the work (the function then returns RG_EINTR). */
+typedef int (*rg_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/* An empty snapshot (one empty string); RG_OK or RG_ENOMEM. */
+int rg_snap_new(rg_snap **out);
+/* Frees s and everything in it; NULL is fine. */
+void rg_snap_free(rg_snap *s);
+/* The string at offset off ("" when off is out of range). */
+const char *rg_snap_str(const rg_snap *s, uint32_t off);
+/* Adds a copy of text (len bytes, no NUL inside) to the pool, once per
+ * distinct text while the table is open; *off gets its offset. */
+int rg_snap_intern(rg_snap *s, const char *text, size_t len, uint32_t *off);
+/* Frees the interning table (the pool stays). */
+void rg_snap_intern_done(rg_snap *s);
+/* Bytes the snapshot holds in memory, arrays and strings (strings apart). */
+void rg_snap_memory(const rg_snap *s, size_t *arrays, size_t *strings);
+
+/* Node i's size in bytes. */
+uint64_t rg_snap_size(const rg_snap *s, uint32_t i);
+/* Node i's type index. */
+static inline uint32_t rg_snap_type_of(const rg_snap *s, uint32_t i)
+{
+    return s->type[i] & ~RG_SNAP_HOLDS_TYPE;
+}
+/* Appends node i's summary ("len=3", "'abc'", "handle at app.py:12"). */
+void rg_snap_put_summary(const rg_snap *s, uint32_t i, rg_strbuf *out);
+/* Appends an edge label word as text ("[3]", "['key']"); nothing for 0. */
+void rg_snap_put_label(const rg_snap *s, uint32_t label, rg_strbuf *out);
+/* The node whose address is addr, or RG_SNAP_NONE (a scan). */
+uint32_t rg_snap_find_addr(const rg_snap *s, uint64_t addr);
+
+/* Node d's referrers, by increasing source, each with its label word, the
+ * implicit class reference (label "__class__") included; calls
+ * fn(src, label, arg) until it returns non-zero, and returns that or RG_OK. */
+typedef int (*rg_snap_edge_fn)(uint32_t other, uint32_t label, void *arg);
+int rg_snap_referrers(rg_snap *s, uint32_t d, rg_snap_edge_fn fn, void *arg);
+/* Node s's referents, the same way (built on first use: 8 bytes per edge). */
+int rg_snap_referents(rg_snap *s, uint32_t src, rg_snap_edge_fn fn, void *arg);
+/* Checks every index and offset (a loaded file); RG_OK or RG_ECORRUPT. */
+int rg_snap_validate(const rg_snap *s, const char **what);
+
+#endif

@@ -1,0 +1,33 @@
+/* Snapshot files (src/snapfile.c): writing a snapshot to a file and reading
+ * it back, in the format docs/snapshot-format.md describes (versioned,
+ * compressed, checksummed).  Plain C: no Python.
+ *
+ * Ownership: the caller keeps the snapshot it saves; a loaded snapshot is
+ * the caller's, freed with rg_snap_free. */
+#ifndef REFGRAPH_SNAPFILE_H
+#define REFGRAPH_SNAPFILE_H
+
+#include <stddef.h>
+
+#include "refgraph/heapsnap.h"
+
+#define RG_SNAPFILE_ERRLEN 256
+
+/* Writes s to path: to a temporary name in the same directory, flushed to
+ * disk, then renamed, so that no crash or full disk leaves a partial file
+ * under path (nor a temporary one behind).  RG_OK, RG_EIO (errno set),
+ * RG_ENOMEM, or RG_EINTR when progress asked to stop.  progress may be NULL. */
+int rg_snap_save(const rg_snap *s, const char *path, rg_progress_fn progress, void *arg);
+
+/* Reads the snapshot file at path into *out.  RG_OK; RG_ECORRUPT with err
+ * naming what is wrong ("truncated: ...", "checksum mismatch ...", "not a
+ * refgraph snapshot", "unsupported format version N"); RG_EIO (errno set);
+ * RG_ENOMEM; RG_EINTR.  Every index and offset is checked, so that a
+ * damaged or forged file can never make a reader crash. */
+int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], rg_progress_fn progress,
+                 void *arg);
+
+/* The same from bytes in memory (the fuzz tests). */
+int rg_snap_load_bytes(const void *data, size_t len, rg_snap **out, char err[RG_SNAPFILE_ERRLEN]);
+
+#endif

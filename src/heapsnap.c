@@ -1,0 +1,412 @@
+/* The heap snapshot model (include/refgraph/heapsnap.h): its arrays, its
+ * string pool, and reading edges in both directions.  Plain C: no Python.
+ *
+ * Only the referrers are stored (what backward searches, the questions that
+ * matter, read); the referents index is a counting pass over them, made the
+ * first time a forward question or an export needs it. */
+#include "refgraph/heapsnap.h"
+#include "refgraph/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
+/* The interning table: open addressing over string offsets, keyed by text. */
+typedef struct intern_table {
+    uint32_t *slots;     /* offset + 1, or 0 for empty */
+    size_t mask;
+    size_t count;
+} intern_table;
+
+int rg_snap_new(rg_snap **out)
+{
+    rg_snap *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return RG_ENOMEM;
+    s->strings = malloc(256);
+    if (s->strings == NULL) {
+        free(s);
+        return RG_ENOMEM;
+    }
+    s->strings[0] = '\0';
+    s->strings_len = 1;
+    s->strings_cap = 256;
+    *out = s;
+    return RG_OK;
+}
+
+void rg_snap_intern_done(rg_snap *s)
+{
+    intern_table *t = s->intern;
+    if (t != NULL) {
+        free(t->slots);
+        free(t);
+    }
+    s->intern = NULL;
+}
+
+void rg_snap_free(rg_snap *s)
+{
+    if (s == NULL)
+        return;
+    rg_snap_intern_done(s);
+    free(s->addr);
+    free(s->type);
+    free(s->size);
+    free(s->summary);
+    free(s->ref_start);
+    free(s->ref_src);
+    free(s->ref_label);
+    free(s->types);
+    free(s->roots);
+    free(s->big_sizes);
+    free(s->strings);
+    free(s->fwd_start);
+    free(s->fwd_edge);
+    free(s->inst_start);
+    free(s->inst_node);
+    free(s);
+}
+
+const char *rg_snap_str(const rg_snap *s, uint32_t off)
+{
+    return off < s->strings_len ? s->strings + off : "";
+}
+
+static uint64_t hash_bytes(const char *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static int intern_grow(rg_snap *s, intern_table *t)
+{
+    size_t cap = t->mask ? (t->mask + 1) * 2 : 1024;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (slots == NULL)
+        return RG_ENOMEM;
+    for (size_t i = 0; t->mask && i <= t->mask; i++) {
+        if (t->slots[i] == 0)
+            continue;
+        const char *p = s->strings + t->slots[i] - 1;
+        size_t j = hash_bytes(p, strlen(p)) & (cap - 1);
+        while (slots[j] != 0)
+            j = (j + 1) & (cap - 1);
+        slots[j] = t->slots[i];
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->mask = cap - 1;
+    return RG_OK;
+}
+
+/* Appends text and a NUL to the pool; *off gets where it starts. */
+static int pool_append(rg_snap *s, const char *text, size_t len, uint32_t *off)
+{
+    if (s->strings_len + len + 1 > UINT32_MAX)
+        return RG_ETOOBIG;
+    if (s->strings_len + len + 1 > s->strings_cap) {
+        size_t cap = s->strings_cap * 2;
+        while (cap < s->strings_len + len + 1)
+            cap *= 2;
+        char *p = realloc(s->strings, cap);
+        if (p == NULL)
+            return RG_ENOMEM;
+        s->strings = p;
+        s->strings_cap = cap;
+    }
+    memcpy(s->strings + s->strings_len, text, len);
+    s->strings[s->strings_len + len] = '\0';
+    *off = (uint32_t)s->strings_len;
+    s->strings_len += len + 1;
+    return RG_OK;
+}
+
+int rg_snap_intern(rg_snap *s, const char *text, size_t len, uint32_t *off)
+{
+    if (len == 0) {
+        *off = 0;
+        return RG_OK;
+    }
+    intern_table *t = s->intern;
+    if (t == NULL) {
+        t = calloc(1, sizeof *t);
+        if (t == NULL)
+            return RG_ENOMEM;
+        s->intern = t;
+    }
+    if ((t->count + 1) * 2 > t->mask + 1 && intern_grow(s, t) != RG_OK)
+        return RG_ENOMEM;
+    size_t j = hash_bytes(text, len) & t->mask;
+    for (; t->slots[j] != 0; j = (j + 1) & t->mask) {
+        const char *p = s->strings + t->slots[j] - 1;
+        if (strncmp(p, text, len) == 0 && p[len] == '\0') {
+            *off = t->slots[j] - 1;
+            return RG_OK;
+        }
+    }
+    int st = pool_append(s, text, len, off);
+    if (st == RG_OK) {
+        t->slots[j] = *off + 1;
+        t->count++;
+    }
+    return st;
+}
+
+void rg_snap_memory(const rg_snap *s, size_t *arrays, size_t *strings)
+{
+    size_t n = s->n_nodes, m = s->n_edges;
+    size_t a = n * (sizeof *s->addr + sizeof *s->type + sizeof *s->size + sizeof *s->summary) +
+               (n + 1) * sizeof *s->ref_start + m * (sizeof *s->ref_src + sizeof *s->ref_label) +
+               s->n_types * sizeof *s->types + s->n_roots * sizeof *s->roots +
+               s->n_big_sizes * sizeof *s->big_sizes;
+    if (s->fwd_start != NULL)
+        a += (n + 1) * sizeof *s->fwd_start + m * sizeof *s->fwd_edge;
+    if (s->inst_start != NULL)
+        a += (s->n_types + 1) * sizeof *s->inst_start + n * sizeof *s->inst_node;
+    *arrays = a;
+    *strings = s->strings_len;
+}
+
+uint64_t rg_snap_size(const rg_snap *s, uint32_t i)
+{
+    if (s->size[i] != RG_SNAP_BIG_SIZE)
+        return s->size[i];
+    size_t lo = 0, hi = s->n_big_sizes;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->big_sizes[mid].node < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n_big_sizes && s->big_sizes[lo].node == i ? s->big_sizes[lo].size : RG_SNAP_BIG_SIZE;
+}
+
+void rg_snap_put_summary(const rg_snap *s, uint32_t i, rg_strbuf *out)
+{
+    uint32_t w = s->summary[i];
+    if (w & RG_SNAP_LEN)
+        rg_sb_printf(out, "len=%u", w & ~RG_SNAP_LEN);
+    else if (w != 0)
+        rg_sb_puts(out, rg_snap_str(s, w));
+}
+
+void rg_snap_put_label(const rg_snap *s, uint32_t label, rg_strbuf *out)
+{
+    if (label == RG_SNAP_LABEL_CLASS)
+        rg_sb_puts(out, "__class__");
+    else if (label & RG_SNAP_INDEX)
+        rg_sb_printf(out, "[%u]", label & ~RG_SNAP_INDEX);
+    else if (label != 0)
+        rg_sb_puts(out, rg_snap_str(s, label));
+}
+
+uint32_t rg_snap_find_addr(const rg_snap *s, uint64_t addr)
+{
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        if (s->addr[i] == addr)
+            return i;
+    }
+    return RG_SNAP_NONE;
+}
+
+/* The nodes of each type that hold their type, by type then node: the
+ * implicit referrers of a type object. */
+static int build_instances(rg_snap *s)
+{
+    uint32_t *start = calloc((size_t)s->n_types + 2, sizeof *start);
+    if (start == NULL)
+        return RG_ENOMEM;
+    size_t held = 0;
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        if (s->type[i] & RG_SNAP_HOLDS_TYPE) {
+            start[rg_snap_type_of(s, i) + 2]++;
+            held++;
+        }
+    }
+    uint32_t *nodes = malloc((held ? held : 1) * sizeof *nodes);
+    if (nodes == NULL) {
+        free(start);
+        return RG_ENOMEM;
+    }
+    for (uint32_t t = 0; t < s->n_types; t++)
+        start[t + 2] += start[t + 1];
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        if (s->type[i] & RG_SNAP_HOLDS_TYPE)
+            nodes[start[rg_snap_type_of(s, i) + 1]++] = i;
+    }
+    s->inst_start = start;
+    s->inst_node = nodes;
+    return RG_OK;
+}
+
+/* The type index whose object is node d, or RG_SNAP_NONE. */
+static uint32_t type_of_node(const rg_snap *s, uint32_t d)
+{
+    if (!(s->types[rg_snap_type_of(s, d)].flags & RG_SNAP_TYPE_TYPES))
+        return RG_SNAP_NONE;
+    for (uint32_t t = 0; t < s->n_types; t++) {
+        if (s->types[t].node == d)
+            return t;
+    }
+    return RG_SNAP_NONE;
+}
+
+int rg_snap_referrers(rg_snap *s, uint32_t d, rg_snap_edge_fn fn, void *arg)
+{
+    if (d >= s->n_nodes)
+        return RG_EINVAL;
+    const uint32_t *inst = NULL;
+    size_t n_inst = 0, k = 0;
+    /* Only a type object has instances holding it. */
+    uint32_t self_type = type_of_node(s, d);
+    if (self_type != RG_SNAP_NONE) {
+        if (s->inst_start == NULL) {
+            int st = build_instances(s);
+            if (st != RG_OK)
+                return st;
+        }
+        inst = s->inst_node + s->inst_start[self_type];
+        n_inst = s->inst_start[self_type + 1] - s->inst_start[self_type];
+    }
+    const uint32_t class_label = RG_SNAP_LABEL_CLASS;
+    for (uint32_t e = s->ref_start[d]; e < s->ref_start[d + 1]; e++) {
+        while (k < n_inst && inst[k] < s->ref_src[e]) {
+            int r = fn(inst[k++], class_label, arg);
+            if (r != 0)
+                return r;
+        }
+        int r = fn(s->ref_src[e], s->ref_label[e], arg);
+        if (r != 0)
+            return r;
+    }
+    while (k < n_inst) {
+        int r = fn(inst[k++], class_label, arg);
+        if (r != 0)
+            return r;
+    }
+    return RG_OK;
+}
+
+/* The referents index: for each source, the ref edges that leave it, in
+ * increasing destination order (a counting pass over the referrers). */
+static int build_forward(rg_snap *s)
+{
+    uint32_t *start = calloc((size_t)s->n_nodes + 2, sizeof *start);
+    uint32_t *edge = malloc(((size_t)s->n_edges + 1) * sizeof *edge);
+    if (start == NULL || edge == NULL) {
+        free(start);
+        free(edge);
+        return RG_ENOMEM;
+    }
+    for (uint32_t e = 0; e < s->n_edges; e++)
+        start[s->ref_src[e] + 2]++;
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        start[i + 2] += start[i + 1];
+    for (uint32_t e = 0; e < s->n_edges; e++)
+        edge[start[s->ref_src[e] + 1]++] = e;
+    s->fwd_start = start;
+    s->fwd_edge = edge;
+    return RG_OK;
+}
+
+/* The destination of ref edge e: the node whose referrers range holds it. */
+static uint32_t edge_dst(const rg_snap *s, uint32_t e)
+{
+    size_t lo = 0, hi = s->n_nodes;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->ref_start[mid + 1] <= e)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (uint32_t)lo;
+}
+
+int rg_snap_referents(rg_snap *s, uint32_t src, rg_snap_edge_fn fn, void *arg)
+{
+    if (src >= s->n_nodes)
+        return RG_EINVAL;
+    if (s->fwd_start == NULL) {
+        int st = build_forward(s);
+        if (st != RG_OK)
+            return st;
+    }
+    uint32_t t = rg_snap_type_of(s, src);
+    if ((s->type[src] & RG_SNAP_HOLDS_TYPE) && s->types[t].node != RG_SNAP_NONE) {
+        int r = fn(s->types[t].node, RG_SNAP_LABEL_CLASS, arg);
+        if (r != 0)
+            return r;
+    }
+    for (uint32_t k = s->fwd_start[src]; k < s->fwd_start[src + 1]; k++) {
+        uint32_t e = s->fwd_edge[k];
+        int r = fn(edge_dst(s, e), s->ref_label[e], arg);
+        if (r != 0)
+            return r;
+    }
+    return RG_OK;
+}
+
+static int bad(const char **what, const char *why)
+{
+    *what = why;
+    return RG_ECORRUPT;
+}
+
+static int offset_ok(const rg_snap *s, uint32_t off)
+{
+    /* A string starts at 0 or right after a NUL. */
+    return off < s->strings_len && (off == 0 || s->strings[off - 1] == '\0');
+}
+
+int rg_snap_validate(const rg_snap *s, const char **what)
+{
+    if (s->strings_len == 0 || s->strings[s->strings_len - 1] != '\0' || s->strings[0] != '\0')
+        return bad(what, "the string pool is not NUL-terminated");
+    if (s->ref_start[0] != 0 || s->ref_start[s->n_nodes] != s->n_edges)
+        return bad(what, "the edge index does not cover the edges");
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        if (s->ref_start[i] > s->ref_start[i + 1])
+            return bad(what, "the edge index is not in order");
+        if (rg_snap_type_of(s, i) >= s->n_types)
+            return bad(what, "a node's type is out of range");
+        uint32_t sum = s->summary[i];
+        if (!(sum & RG_SNAP_LEN) && !offset_ok(s, sum))
+            return bad(what, "a node's summary is out of range");
+        for (uint32_t e = s->ref_start[i]; e < s->ref_start[i + 1]; e++) {
+            if (s->ref_src[e] >= s->n_nodes)
+                return bad(what, "an edge's source is out of range");
+            if (e > s->ref_start[i] && s->ref_src[e] < s->ref_src[e - 1])
+                return bad(what, "a node's referrers are not in order");
+            uint32_t l = s->ref_label[e];
+            if (!(l & RG_SNAP_INDEX) && !offset_ok(s, l))
+                return bad(what, "an edge's label is out of range");
+        }
+    }
+    for (uint32_t t = 0; t < s->n_types; t++) {
+        const rg_snap_type *ty = &s->types[t];
+        if (!offset_ok(s, ty->name) || !offset_ok(s, ty->short_name) || !offset_ok(s, ty->census_name) ||
+            !offset_ok(s, ty->census_short))
+            return bad(what, "a type's name is out of range");
+        if (ty->node != RG_SNAP_NONE && ty->node >= s->n_nodes)
+            return bad(what, "a type's node is out of range");
+    }
+    for (uint32_t r = 0; r < s->n_roots; r++) {
+        if (s->roots[r].node >= s->n_nodes || !offset_ok(s, s->roots[r].name) ||
+            (s->roots[r].kind != RG_SNAP_ROOT_MODULE && s->roots[r].kind != RG_SNAP_ROOT_FRAME))
+            return bad(what, "a root is out of range");
+    }
+    for (uint32_t b = 0; b < s->n_big_sizes; b++) {
+        if (s->big_sizes[b].node >= s->n_nodes || (b > 0 && s->big_sizes[b].node <= s->big_sizes[b - 1].node))
+            return bad(what, "the large sizes are out of range or order");
+    }
+    return RG_OK;
+}
