@@ -40,6 +40,15 @@ from ._core import (  # noqa: F401  (re-exported)
     typestats,
 )
 
+from ._snapshot import (  # noqa: F401  (re-exported)
+    Snapshot,
+    SnapshotDiff,
+    SnapshotObject,
+    dump_on_signal,
+    open_snapshot,
+    snapshot,
+)
+
 try:
     from ._core import _fail_allocation  # noqa: F401  (fault-injection builds only)
 except ImportError:

@@ -569,12 +569,6 @@ static PyType_Slot graph_slots[] = {
 /* Graphs are made by refgraph only: Graph() from Python would have no graph
  * behind it.  From 3.10 the flag says so; module_exec clears tp_new on 3.9,
  * which type_call turns into the same TypeError. */
-#ifdef Py_TPFLAGS_DISALLOW_INSTANTIATION
-#define Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT Py_TPFLAGS_DISALLOW_INSTANTIATION
-#else
-#define Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT 0
-#endif
-
 PyType_Spec rgb_graph_spec = {
     .name = "refgraph.Graph",
     .basicsize = sizeof(graph_object),

@@ -66,6 +66,12 @@ PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyO
         PyErr_Format(rgb_unavailable_type(st), "%s",
                      detail && *detail ? detail : rg_strerror(status));
         break;
+    case RG_ECORRUPT:
+        PyErr_Format(PyExc_ValueError, "not a valid refgraph snapshot: %s", detail ? detail : "damaged");
+        break;
+    case RG_EINTR:
+        PyErr_SetString(PyExc_RuntimeError, "refgraph: stopped before the end");
+        break;
     case RG_ERENDER:
         PyErr_Format(rgb_error_type(st), "Graphviz failed: %s",
                      detail && *detail ? detail : rg_strerror(status));
@@ -92,6 +98,14 @@ static int module_exec(PyObject *module)
 #endif
     if (PyModule_AddObjectRef(module, "Graph", (PyObject *)st->graph_type) < 0)
         return -1;
+    st->snapshot_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &rgb_snapshot_spec, NULL);
+    if (st->snapshot_type == NULL)
+        return -1;
+#ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION
+    st->snapshot_type->tp_new = NULL;
+#endif
+    if (PyModule_AddObjectRef(module, "HeapSnapshot", (PyObject *)st->snapshot_type) < 0)
+        return -1;
     st->error = PyErr_NewExceptionWithDoc("refgraph.Error", "A refgraph operation failed.", NULL, NULL);
     if (st->error == NULL || PyModule_AddObjectRef(module, "Error", st->error) < 0)
         return -1;
@@ -103,7 +117,8 @@ static int module_exec(PyObject *module)
         return -1;
     if (PyModule_AddFunctions(module, rgb_search_functions) < 0 ||
         PyModule_AddFunctions(module, rgb_census_functions) < 0 ||
-        PyModule_AddFunctions(module, rgb_graph_functions) < 0)
+        PyModule_AddFunctions(module, rgb_graph_functions) < 0 ||
+        PyModule_AddFunctions(module, rgb_snapshot_functions) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "__version__", PACKAGE_VERSION) < 0)
         return -1;
@@ -124,6 +139,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     module_state *st = rgb_state_of_module(module);
     Py_VISIT(st->graph_type);
+    Py_VISIT(st->snapshot_type);
     Py_VISIT(st->error);
     Py_VISIT(st->unavailable);
     return 0;
@@ -133,6 +149,7 @@ static int module_clear(PyObject *module)
 {
     module_state *st = rgb_state_of_module(module);
     Py_CLEAR(st->graph_type);
+    Py_CLEAR(st->snapshot_type);
     Py_CLEAR(st->error);
     Py_CLEAR(st->unavailable);
     return 0;

@@ -198,7 +198,7 @@ static int number_from_list(numbering *nb, const gc_runtime_mirror *rt)
 }
 
 /* The id of o while the headers are numbered, or -1. */
-static int64_t numbered_id(const numbering *nb, PyObject *o)
+int64_t numbered_id(const numbering *nb, PyObject *o)
 {
     int64_t id = tagged_id(o);
     uint32_t extra;
@@ -209,7 +209,7 @@ static int64_t numbered_id(const numbering *nb, PyObject *o)
 
 /* Gives o an id (a target the lists do not hold: an untracked object, or
  * one a running collection has taken off them). */
-static int number_extra(numbering *nb, PyObject *o, uint32_t *id)
+int number_extra(numbering *nb, PyObject *o, uint32_t *id)
 {
     int64_t have = numbered_id(nb, o);
     if (have >= 0) {
@@ -264,26 +264,35 @@ static int record_edges(heap *h, const numbering *nb)
     return ctx.status;
 }
 
+/* Numbers every object the collector tracks, the permanent generation
+ * included, holding a reference to each: in place, or from gc.get_objects()
+ * during a collection or on an unexpected layout. */
+int number_heap(numbering *nb)
+{
+    memset(nb, 0, sizeof *nb);
+    rg_pm_init(&nb->extra);
+    const gc_runtime_mirror *rt = gc_runtime();
+    int st = rt != NULL && !gc_collecting(rt) ? number_in_place(nb, rt, GC_GENERATIONS + 1) : GC_WALK_UNSURE;
+    if (st == GC_WALK_UNSURE) {
+        /* Headers are back; the references taken so far are dropped (the
+         * collector's lists hold each of these objects: none is freed). */
+        for (size_t i = 0; i < nb->n; i++)
+            Py_DECREF(nb->objs[i]);
+        nb->n = 0;
+        memset(nb->list_len, 0, sizeof nb->list_len);
+        nb->rt = NULL;
+        st = number_from_list(nb, rt);
+    }
+    return st;
+}
+
 /* Indexes the heap for search s: every tracked object plus the targets, and
  * who refers to whom.  The call's containers and the ignored addresses are
  * never referrers.  Runs no Python code once the objects are numbered. */
 int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
 {
     numbering nb;
-    memset(&nb, 0, sizeof nb);
-    rg_pm_init(&nb.extra);
-    const gc_runtime_mirror *rt = gc_runtime();
-    int st = rt != NULL && !gc_collecting(rt) ? number_in_place(&nb, rt, GC_GENERATIONS + 1) : GC_WALK_UNSURE;
-    if (st == GC_WALK_UNSURE) {
-        /* Headers are back; the references taken so far are dropped (the
-         * collector's lists hold each of these objects: none is freed). */
-        for (size_t i = 0; i < nb.n; i++)
-            Py_DECREF(nb.objs[i]);
-        nb.n = 0;
-        memset(nb.list_len, 0, sizeof nb.list_len);
-        nb.rt = NULL;
-        st = number_from_list(&nb, rt);
-    }
+    int st = number_heap(&nb);
     Py_ssize_t n_targets = s->targets ? PyList_GET_SIZE(s->targets) : 0;
     for (Py_ssize_t i = 0; i < n_targets && st == RG_OK; i++) {
         uint32_t id;

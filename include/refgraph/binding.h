@@ -16,6 +16,14 @@
 #define Py_TPFLAGS_IMMUTABLETYPE_COMPAT 0
 #endif
 
+/* Types made by refgraph only (Graph, HeapSnapshot): from 3.10 the flag
+ * forbids calling them; module_exec clears tp_new on 3.9. */
+#ifdef Py_TPFLAGS_DISALLOW_INSTANTIATION
+#define Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT Py_TPFLAGS_DISALLOW_INSTANTIATION
+#else
+#define Py_TPFLAGS_DISALLOW_INSTANTIATION_COMPAT 0
+#endif
+
 #if PY_VERSION_HEX < 0x030A0000
 static inline PyObject *Py_NewRef(PyObject *o)
 {
@@ -36,6 +44,7 @@ static inline int PyModule_AddObjectRef(PyObject *module, const char *name, PyOb
 
 typedef struct module_state {
     PyTypeObject *graph_type;
+    PyTypeObject *snapshot_type;  /* HeapSnapshot (bind_snapshot.c) */
     PyObject *error;          /* refgraph.Error */
     PyObject *unavailable;    /* refgraph.RendererUnavailable, a subclass of Error */
 } module_state;
@@ -77,5 +86,9 @@ int rgb_print_text(PyObject *text);
 extern PyMethodDef rgb_search_functions[];
 extern PyMethodDef rgb_census_functions[];
 extern PyMethodDef rgb_graph_functions[];
+extern PyMethodDef rgb_snapshot_functions[];
+
+/* src/bind_snapshot.c: the HeapSnapshot type. */
+extern PyType_Spec rgb_snapshot_spec;
 
 #endif

@@ -52,6 +52,13 @@ int collect_ignored(PyObject *extra_ignore, rg_ptrmap *ignored);
 void heap_clear(heap *h);
 void untag_all(numbering *nb);
 int number_in_place(numbering *nb, const gc_runtime_mirror *rt, int lists);
+/* Numbers every tracked object (see snapshot.c); on failure nothing is
+ * tagged.  The caller untags (untag_all), then drops the references. */
+int number_heap(numbering *nb);
+/* The id of o while the headers are numbered, or -1. */
+int64_t numbered_id(const numbering *nb, PyObject *o);
+/* Gives o an id if it has none (an object the lists do not hold). */
+int number_extra(numbering *nb, PyObject *o, uint32_t *id);
 int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored);
 PyObject *heap_object(const heap *h, uint32_t id);
 uint32_t heap_target_id(const heap *h, PyObject *o);

@@ -1,0 +1,17 @@
+/* Taking a heap snapshot of the live heap (src/snapbuild.c).  This header
+ * does not include Python.h. */
+#ifndef REFGRAPH_SNAPBUILD_H
+#define REFGRAPH_SNAPBUILD_H
+
+#include "refgraph/heapsnap.h"
+
+/* Copies the heap graph into a new snapshot *out: every object the
+ * collector tracks (the permanent generation included) and, with
+ * untracked, every untracked object reached from one; their types, sizes
+ * and summaries (value summaries and keys left out under redact, as the
+ * pictures' redact does), every reference with its label, and the roots
+ * (modules, running frames).  No Python callback runs; the snapshot holds
+ * no Python object.  RG_OK, RG_ENOMEM, RG_ETOOBIG, or RG_EPYTHON. */
+int rg_snapshot_take(int untracked, int redact, rg_snap **out);
+
+#endif

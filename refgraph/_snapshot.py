@@ -1,0 +1,369 @@
+"""Heap snapshots: the heap graph copied once into plain C data
+(refgraph._core.HeapSnapshot), then questioned as often as needed, saved to a
+file, opened in another process, exported for Chrome DevTools and memlab.
+
+This module is presentation: argument checks, objgraph-style printing, file=
+handling.  The questions themselves run in C (src/snapquery.c).
+"""
+import os as _os
+import signal as _signal
+import sys as _sys
+import threading as _threading
+import time as _time
+
+from . import _core
+
+__all__ = ["Snapshot", "SnapshotObject", "SnapshotDiff", "snapshot", "open_snapshot", "dump_on_signal"]
+
+
+class SnapshotObject:
+    """One object of a snapshot, described (it is not alive: the snapshot
+    holds no Python object).  ``addr`` is the id() it had."""
+
+    __slots__ = ("addr", "type", "qualified_type", "size", "summary", "_node")
+
+    def __init__(self, node, addr, qualified_type, short_type, size, summary):
+        self._node = node
+        self.addr = addr
+        self.type = short_type
+        self.qualified_type = qualified_type
+        self.size = size
+        self.summary = summary
+
+    def __repr__(self):
+        summary = " " + self.summary if self.summary else ""
+        return "<%s%s at 0x%x, %d bytes>" % (self.type, summary, self.addr, self.size)
+
+    def __eq__(self, other):
+        return isinstance(other, SnapshotObject) and (self.addr, self.qualified_type) == (
+            other.addr, other.qualified_type)
+
+    def __hash__(self):
+        return hash((self.addr, self.qualified_type))
+
+
+class SnapshotDiff:
+    """What changed between two snapshots, matched by address and type:
+    ``added`` and ``removed`` are {type name: count}, ``added_addresses`` and
+    ``removed_addresses`` {type name: [address, ...]}."""
+
+    def __init__(self, added, removed):
+        self.added_addresses = added
+        self.removed_addresses = removed
+        self.added = {k: len(v) for k, v in sorted(added.items(), key=lambda kv: -len(kv[1]))}
+        self.removed = {k: len(v) for k, v in sorted(removed.items(), key=lambda kv: -len(kv[1]))}
+
+    def show(self, limit=10, file=None):
+        """Prints the types that gained or lost the most objects."""
+        file = _sys.stdout if file is None else file
+        rows = sorted(set(self.added) | set(self.removed),
+                      key=lambda t: -(self.added.get(t, 0) - self.removed.get(t, 0)))
+        width = max([len(t) for t in rows[:limit]] + [4])
+        for t in rows[:limit]:
+            file.write("%-*s %+9d  (+%d -%d)\n" % (width, t, self.added.get(t, 0) - self.removed.get(t, 0),
+                                                   self.added.get(t, 0), self.removed.get(t, 0)))
+
+    def __repr__(self):
+        return "<SnapshotDiff: %d added, %d removed>" % (sum(self.added.values()), sum(self.removed.values()))
+
+
+def _check_depth(max_depth):
+    if not isinstance(max_depth, int) or isinstance(max_depth, bool):
+        raise TypeError("max_depth must be an int, not %s" % type(max_depth).__name__)
+    if max_depth < 0:
+        raise ValueError("max_depth must be >= 0, not %d" % max_depth)
+
+
+def _in_ipython():
+    shell = getattr(_sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None
+
+
+def _deliver(graph, filename, output, max_nodes):
+    """Sends a graph where the live show_* functions would: output (DOT),
+    filename (any format), or stdout as text outside IPython."""
+    kwargs = {} if max_nodes is None else {"max_nodes": max_nodes}
+    if output is not None:
+        output.write(graph.to_dot(**kwargs))
+    elif filename is not None:
+        graph.save(filename, **kwargs)
+    elif not _in_ipython():
+        print(graph.to_text())
+    return graph
+
+
+def _check_destination(filename, output):
+    if filename is not None and output is not None:
+        raise ValueError("Cannot specify both output and filename.")
+    if output is not None and not hasattr(output, "write"):
+        raise TypeError("output must have a write() method, not %s" % type(output).__name__)
+    if filename is not None:
+        filename = _os.fspath(filename)
+        ext = _os.path.splitext(filename)[1].lstrip(".").lower() or "dot"
+        if ext not in _core.formats():
+            raise ValueError("cannot write %r: format %r is not one of %s" % (
+                filename, ext, ", ".join(sorted(_core.formats()))))
+    return filename
+
+
+class Snapshot:
+    """A copy of the heap graph: every object's address, type, size and
+    summary, and every reference with its label.  Questions answer as the
+    live functions do, naming objects by address (SnapshotObject).  See
+    docs/api.md, "Heap snapshots"."""
+
+    def __init__(self, handle):
+        if not isinstance(handle, _core.HeapSnapshot):
+            raise TypeError("use refgraph.snapshot() or refgraph.open_snapshot(path)")
+        self._h = handle
+
+    # ---------------------------------------------------------------- facts
+    @property
+    def info(self):
+        """Counts and metadata: nodes, edges, types, roots, time_ns, pid,
+        python_hex, redacted, untracked, memory (bytes of arrays)."""
+        return self._h.info()
+
+    def __len__(self):
+        return self._h.info()["nodes"]
+
+    def __repr__(self):
+        i = self._h.info()
+        when = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(i["time_ns"] / 1e9))
+        return "<refgraph.Snapshot of pid %d at %s: %d objects, %d references>" % (
+            i["pid"], when, i["nodes"], i["edges"])
+
+    def _obj(self, node):
+        return SnapshotObject(node, *self._h.node(node))
+
+    def object(self, addr):
+        """The SnapshotObject whose address is addr (an int)."""
+        node = self._h.find(self._addr(addr))
+        if node is None:
+            raise KeyError("no object at 0x%x in this snapshot" % addr)
+        return self._obj(node)
+
+    @staticmethod
+    def _addr(addr):
+        if isinstance(addr, bool) or not isinstance(addr, int):
+            raise TypeError("an address is an int (an id()), not %s" % type(addr).__name__)
+        if addr < 0:
+            raise ValueError("an address is >= 0, not %d" % addr)
+        return addr
+
+    def roots(self):
+        """[(kind, name, SnapshotObject)]: modules, then running frames."""
+        return [(kind, name, self._obj(node)) for node, kind, name in self._h.roots()]
+
+    # ---------------------------------------------------------------- targets
+    def _nodes(self, what, name="target"):
+        """Node indices for an address, a type name, a SnapshotObject, or a
+        list or tuple of them."""
+        if isinstance(what, SnapshotObject):
+            return [what._node]
+        if isinstance(what, str):
+            types = self._h.types_named(what)
+            nodes = self._h.nodes_of_types(types) if types else []
+            if not nodes:
+                raise ValueError("no object of type %r in this snapshot" % what)
+            return nodes
+        if isinstance(what, (list, tuple)):
+            nodes = []
+            for item in what:
+                nodes.extend(self._nodes(item, name))
+            return nodes
+        if isinstance(what, int) and not isinstance(what, bool):
+            node = self._h.find(self._addr(what))
+            if node is None:
+                raise ValueError("no object at 0x%x in this snapshot" % what)
+            return [node]
+        raise TypeError("%s must be an address (int), a type name (str) or a SnapshotObject, not %s"
+                        % (name, type(what).__name__))
+
+    def _goal(self, predicate):
+        if predicate is None or predicate == "roots":
+            return predicate
+        if isinstance(predicate, str):
+            types = self._h.types_named(predicate)
+            if not types:
+                raise ValueError("no object of type %r in this snapshot" % predicate)
+            return types
+        if callable(predicate):
+            return lambda node: predicate(self._obj(node))
+        raise TypeError("predicate must be None, 'roots', a type name or a callable, not %s"
+                        % type(predicate).__name__)
+
+    # ---------------------------------------------------------------- questions
+    def find_backref_chain(self, target, predicate=None, max_depth=1000):
+        """The shortest chain [root, ..., target] of SnapshotObjects.  target:
+        an address, a type name (the nearest object of that type) or a
+        SnapshotObject.  predicate: None (a module in sys.modules, as
+        is_proper_module), 'roots' (a module or a running frame), a type
+        name, or a callable taking a SnapshotObject.  [target] if none."""
+        _check_depth(max_depth)
+        nodes = self._nodes(target)
+        return [self._obj(n) for n in self._h.chain(nodes, self._goal(predicate), max_depth, True)]
+
+    def find_ref_chain(self, target, predicate, max_depth=1000):
+        """The shortest chain [target, ..., found] following references."""
+        _check_depth(max_depth)
+        nodes = self._nodes(target)
+        return [self._obj(n) for n in self._h.chain(nodes, self._goal(predicate), max_depth, False)]
+
+    def _graph(self, objs, max_depth, filter, too_many, highlight, filename, shortnames, output, max_nodes,
+               backwards):
+        _check_depth(max_depth)
+        if not isinstance(too_many, int) or isinstance(too_many, bool) or too_many < 0:
+            raise ValueError("too_many must be an int >= 0, not %r" % (too_many,))
+        for fn, fname in ((filter, "filter"), (highlight, "highlight")):
+            if fn is not None and not callable(fn):
+                raise TypeError("%s must be callable or None, not %s" % (fname, type(fn).__name__))
+        filename = _check_destination(filename, output)
+        wrap = (lambda fn: None if fn is None else (lambda node: fn(self._obj(node))))
+        g = self._h.graph(self._nodes(objs, "objs"), max_depth, too_many, backwards, shortnames,
+                          wrap(filter), wrap(highlight))
+        return _deliver(g, filename, output, max_nodes)
+
+    def show_backrefs(self, objs, max_depth=3, filter=None, too_many=10, highlight=None, filename=None,
+                      shortnames=True, output=None, max_nodes=None):
+        """show_backrefs over the snapshot; objs: addresses, type names or
+        SnapshotObjects (a type name stands for every object of the type).
+        filter and highlight take a SnapshotObject.  Returns the Graph."""
+        return self._graph(objs, max_depth, filter, too_many, highlight, filename, shortnames, output,
+                           max_nodes, True)
+
+    def show_refs(self, objs, max_depth=3, filter=None, too_many=10, highlight=None, filename=None,
+                  shortnames=True, output=None, max_nodes=None):
+        """show_refs over the snapshot (see show_backrefs)."""
+        return self._graph(objs, max_depth, filter, too_many, highlight, filename, shortnames, output,
+                           max_nodes, False)
+
+    def show_chain(self, *chains, backrefs=True, shortnames=True, filename=None, output=None, max_nodes=None):
+        """Draws chains from find_backref_chain (lists of SnapshotObjects)."""
+        filename = _check_destination(filename, output)
+        nodes = []
+        for chain in chains:
+            if not isinstance(chain, (list, tuple)):
+                raise TypeError("a chain is a list of SnapshotObjects, not %s" % type(chain).__name__)
+            for o in chain:
+                if not isinstance(o, SnapshotObject):
+                    raise TypeError("a chain holds SnapshotObjects, not %s" % type(o).__name__)
+                nodes.append(o._node)
+            nodes.append(None)
+        g = self._h.chain_graph(nodes, backrefs, shortnames)
+        return _deliver(g, filename, output, max_nodes)
+
+    def typestats(self, shortnames=True):
+        """{type name: count}, as refgraph.typestats() of the heap then."""
+        return self._h.typestats(shortnames)
+
+    def most_common_types(self, limit=10, shortnames=True):
+        """[(type name, count)], most numerous first."""
+        rows = sorted(self._h.typestats(shortnames).items(), key=lambda kv: -kv[1])
+        return rows if limit is None else rows[:limit]
+
+    def show_most_common_types(self, limit=10, shortnames=True, file=None):
+        """Prints most_common_types() as objgraph does."""
+        rows = self.most_common_types(limit, shortnames)
+        file = _sys.stdout if file is None else file
+        width = max([len(name) for name, _ in rows] + [0])
+        for name, count in rows:
+            file.write("%-*s %i\n" % (width, name, count))
+
+    def by_type(self, typename):
+        """The addresses of the objects of that type (a dotted name matches
+        "module.Name", any other the short name), in heap order."""
+        if not isinstance(typename, str):
+            raise TypeError("typename must be a str, not %s" % type(typename).__name__)
+        types = self._h.types_named(typename)
+        return [self._h.node(n)[0] for n in (self._h.nodes_of_types(types) if types else [])]
+
+    def diff(self, older):
+        """What is in this snapshot and not in older, and the reverse."""
+        if not isinstance(older, Snapshot):
+            raise TypeError("diff() takes a Snapshot, not %s" % type(older).__name__)
+
+        def group(snap, nodes):
+            out = {}
+            for n in nodes:
+                addr, _, short, _, _ = snap._h.node(n)
+                out.setdefault(short, []).append(addr)
+            return out
+
+        return SnapshotDiff(group(self, self._h.only_in(older._h)), group(older, older._h.only_in(self._h)))
+
+    # ---------------------------------------------------------------- files
+    def save(self, path, *, progress=None):
+        """Writes the snapshot to path (docs/snapshot-format.md), through a
+        temporary file renamed at the end.  progress: a bar on stderr
+        (default: when stderr is a terminal)."""
+        self._h.save(_os.fspath(path), progress=_progress(progress))
+
+    def export_chrome(self, path, *, progress=None):
+        """Writes a Chrome DevTools .heapsnapshot (Memory panel, memlab)."""
+        self._h.export_chrome(_os.fspath(path), progress=_progress(progress))
+
+
+def _progress(progress):
+    if progress is None:
+        try:
+            return _os.isatty(2)
+        except OSError:
+            return False
+    return bool(progress)
+
+
+def snapshot(untracked=True, redact=False):
+    """Copies the heap graph: every object the collector tracks and, with
+    untracked, the untracked objects they refer to (str, int, ...); their
+    types, sizes, summaries (only types under redact), references with
+    labels, and the roots (modules, running frames).  No Python code of the
+    objects runs; the snapshot holds none of them."""
+    return Snapshot(_core.take_snapshot(bool(untracked), bool(redact)))
+
+
+def open_snapshot(path, *, progress=None):
+    """Reads a snapshot file written by Snapshot.save (or dump_on_signal).
+    A damaged or foreign file raises ValueError saying what is wrong."""
+    return Snapshot(_core.open_snapshot(_os.fspath(path), progress=_progress(progress)))
+
+
+_dump_lock = _threading.Lock()
+
+
+def dump_on_signal(signum, directory, *, untracked=True, redact=False):
+    """Installs a handler: on signal signum the process writes
+    directory/refgraph-<pid>-<time>.rgsnap.  The snapshot is taken in the
+    main thread at the next bytecode boundary (where Python runs signal
+    handlers); the file is written by a background thread without the GIL,
+    through a temporary name.  A signal that comes while a dump is under
+    way is ignored.  Returns the previous handler."""
+    directory = _os.fspath(directory)
+    if not _os.path.isdir(directory):
+        raise FileNotFoundError("dump_on_signal: %r is not a directory" % directory)
+    if not _os.access(directory, _os.W_OK):
+        raise PermissionError("dump_on_signal: cannot write to %r" % directory)
+
+    def handler(signum, frame):
+        del frame
+        if not _dump_lock.acquire(blocking=False):
+            return
+        try:
+            snap = snapshot(untracked, redact)
+        except BaseException:
+            _dump_lock.release()
+            raise
+        stamp = _time.strftime("%Y%m%dT%H%M%S")
+        path = _os.path.join(directory, "refgraph-%d-%s.rgsnap" % (_os.getpid(), stamp))
+
+        def write():
+            try:
+                snap.save(path, progress=False)
+            except Exception as exc:  # the service goes on; say why on stderr
+                _sys.stderr.write("refgraph: dump to %s failed: %s\n" % (path, exc))
+            finally:
+                _dump_lock.release()
+
+        _threading.Thread(target=write, name="refgraph-dump", daemon=True).start()
+
+    return _signal.signal(signum, handler)
