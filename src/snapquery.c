@@ -246,6 +246,27 @@ static const char *label_attr(const char *text, size_t *len)
     return p;
 }
 
+/* Adds the edge src -> dst labelled text (count labels): a lone attribute
+ * or key label names its identifier (attr), and "__dict__" marks dst as
+ * src's own dict, so that pictures fold it into src as live ones do. */
+static int add_labelled_edge(rg_graph *g, size_t src, size_t dst, const char *text, int count)
+{
+    char attr[256];
+    size_t alen = 0;
+    const char *a = count == 1 && text ? label_attr(text, &alen) : NULL;
+    if (a != NULL && alen < sizeof attr) {
+        memcpy(attr, a, alen);
+        attr[alen] = '\0';
+    }
+    int st = rg_graph_add_edge(g, src, dst, text, a != NULL && alen < sizeof attr ? attr : NULL);
+    if (st == RG_OK && text != NULL && strncmp(text, "__dict__", 8) == 0 &&
+        (text[8] == '\0' || text[8] == ',') && !(g->nodes[dst].flags & RG_NODE_OWNED_DICT)) {
+        g->nodes[dst].flags |= RG_NODE_OWNED_DICT;
+        g->nodes[dst].owner = src;
+    }
+    return st;
+}
+
 typedef struct graph_walk {
     search q;
     rg_graph *g;
@@ -302,21 +323,7 @@ static int link(graph_walk *w, uint32_t node, edge_labels *L)
         other = w->gnode_of[node] - 1;
     }
     size_t src = w->a->backwards ? other : w->cur.gnode, dst = w->a->backwards ? w->cur.gnode : other;
-    const char *text = L->count ? L->text.data : NULL;
-    char attr[256];
-    size_t alen = 0;
-    const char *a = L->count == 1 && text ? label_attr(text, &alen) : NULL;
-    if (a != NULL && alen < sizeof attr) {
-        memcpy(attr, a, alen);
-        attr[alen] = '\0';
-    }
-    st = rg_graph_add_edge(w->g, src, dst, text, a != NULL && alen < sizeof attr ? attr : NULL);
-    if (st == RG_OK && text != NULL && strncmp(text, "__dict__", 8) == 0 &&
-        (text[8] == '\0' || text[8] == ',') && !(w->g->nodes[dst].flags & RG_NODE_OWNED_DICT)) {
-        w->g->nodes[dst].flags |= RG_NODE_OWNED_DICT;
-        w->g->nodes[dst].owner = src;
-    }
-    return st;
+    return add_labelled_edge(w->g, src, dst, L->count ? L->text.data : NULL, L->count);
 }
 
 /* filter and too_many for one neighbour, as the live walk_consider. */
@@ -534,7 +541,7 @@ int rg_snapq_chain_graph(rg_snap *s, const uint32_t *nodes, size_t n, int backwa
             if (rg_sb_status(&L.text) != RG_OK)
                 st = RG_ENOMEM;
             if (st == RG_OK)
-                st = rg_graph_add_edge(w.g, chain[k], chain[k + 1], text, NULL);
+                st = add_labelled_edge(w.g, chain[k], chain[k + 1], text, L.count ? L.count : 1);
             rg_sb_free(&L.text);
         }
         if (st == RG_OK && len > 0)

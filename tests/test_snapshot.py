@@ -1,0 +1,213 @@
+"""Heap snapshots: refgraph.snapshot() answers as the live functions do on
+the same heap, holds nothing alive, and bad input gets a clear exception."""
+import gc
+import io
+import sys
+import types
+import weakref
+
+import pytest
+
+import refgraph
+
+
+class Session:
+    def __init__(self, user):
+        self.user = user
+
+
+class Slotted:
+    __slots__ = ("held",)
+
+    def __init__(self, held):
+        self.held = held
+
+
+@pytest.fixture
+def service():
+    """A module in sys.modules holding leaks in several shapes."""
+    mod = types.ModuleType("snapsvc")
+    mod.registry = {"sessions": [Session(i) for i in range(3)]}
+    mod.slotted = Slotted(Session(99))
+
+    def make(cb_target):
+        def callback():
+            return cb_target
+        return callback
+
+    mod.handlers = [make(Session(7))]
+    sys.modules["snapsvc"] = mod
+    yield mod
+    del sys.modules["snapsvc"]
+
+
+def live_chain_text(obj):
+    chain = refgraph.find_backref_chain(obj, refgraph.is_proper_module)
+    return refgraph.show_chain(chain, output=io.StringIO()).to_text()
+
+
+def snap_chain_text(snap, obj):
+    chain = snap.find_backref_chain(id(obj))
+    return snap.show_chain(chain, output=io.StringIO()).to_text()
+
+
+@pytest.mark.parametrize("shape", ["registry", "slot", "closure"])
+def test_the_snapshot_chain_is_the_live_chain(service, shape):
+    obj = {"registry": lambda: service.registry["sessions"][1],
+           "slot": lambda: service.slotted.held,
+           "closure": lambda: service.handlers[0].__closure__[0].cell_contents}[shape]()
+    snap = refgraph.snapshot()
+    assert snap_chain_text(snap, obj) == live_chain_text(obj)
+    assert "snapsvc" in snap_chain_text(snap, obj)
+
+
+def test_the_backrefs_graph_is_the_live_graph(service):
+    target = service.registry["sessions"][0]
+    snap = refgraph.snapshot()
+    live = refgraph.show_backrefs([target], max_depth=4, output=io.StringIO())
+    mine = snap.show_backrefs(id(target), max_depth=4, output=io.StringIO())
+    assert mine.to_text().splitlines()[:4] == live.to_text().splitlines()[:4]
+
+
+def test_typestats_match_the_live_census(service):
+    snap = refgraph.snapshot()
+    assert snap.typestats()["Session"] == refgraph.typestats()["Session"] >= 5
+    assert sorted(snap.by_type("Session")) == sorted(id(o) for o in refgraph.by_type("Session"))
+
+
+def test_a_type_name_target_finds_the_nearest_object(service):
+    snap = refgraph.snapshot()
+    chain = snap.find_backref_chain("Session")
+    assert chain[0].type == "module" and chain[0].summary in ("snapsvc", "__main__") or chain[0].type == "module"
+    assert chain[-1].type == "Session"
+
+
+def test_diff_counts_what_was_added(service):
+    before = refgraph.snapshot()
+    service.registry["sessions"].append(Session(5))
+    after = refgraph.snapshot()
+    d = after.diff(before)
+    assert d.added["Session"] == 1
+    assert id(service.registry["sessions"][-1]) in d.added_addresses["Session"]
+
+
+def test_sizes_are_sys_getsizeof():
+    values = [1, 2 ** 100, "abc", "é" * 10, b"xyz", 1.5, [1, 2, 3], (1, 2), {"a": 1}, {1, 2}, Session(1),
+              Slotted(None), bytearray(b"ab")]
+    holder = types.ModuleType("sizes")
+    holder.values = values
+    sys.modules["sizes"] = holder
+    try:
+        snap = refgraph.snapshot()
+        for v in values:
+            assert snap.object(id(v)).size == sys.getsizeof(v), v
+    finally:
+        del sys.modules["sizes"]
+
+
+def test_a_snapshot_holds_nothing_alive():
+    def inner():
+        x = Session(1)
+        r = weakref.ref(x)
+        before = len(gc.get_referrers(x))
+        snap = refgraph.snapshot()
+        assert len(gc.get_referrers(x)) == before
+        del x
+        gc.collect()
+        return r, snap
+    r, snap = inner()
+    assert r() is None
+    assert not gc.is_tracked(snap._h)
+
+
+def test_redact_leaves_values_out():
+    secret = types.ModuleType("secretmod")
+    secret.token = ["hunter2-password"]
+    sys.modules["secretmod"] = secret
+    try:
+        snap = refgraph.snapshot(redact=True)
+        assert all("hunter2" not in o.summary for o in [snap.object(id(secret.token[0]))])
+        assert snap.info["redacted"]
+    finally:
+        del sys.modules["secretmod"]
+
+
+def test_untracked_false_has_only_tracked_objects():
+    snap = refgraph.snapshot(untracked=False)
+    assert "str" not in snap.typestats() or snap.typestats()["str"] == 0
+    assert not snap.info["untracked"]
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (lambda s: s.find_backref_chain(1.5), TypeError),
+    (lambda s: s.find_backref_chain(-1), ValueError),
+    (lambda s: s.find_backref_chain(1), ValueError),
+    (lambda s: s.find_backref_chain("NoSuchTypeAnywhere"), ValueError),
+    (lambda s: s.find_backref_chain("Session", max_depth=-1), ValueError),
+    (lambda s: s.find_backref_chain("Session", max_depth="3"), TypeError),
+    (lambda s: s.find_backref_chain("Session", predicate=3), TypeError),
+    (lambda s: s.show_backrefs("Session", too_many=-1), ValueError),
+    (lambda s: s.show_backrefs("Session", filter=3), TypeError),
+    (lambda s: s.show_backrefs("Session", filename="x.nosuchformat"), ValueError),
+    (lambda s: s.show_backrefs("Session", filename="x.dot", output=io.StringIO()), ValueError),
+    (lambda s: s.show_chain([1, 2]), TypeError),
+    (lambda s: s.show_chain("abc"), TypeError),
+    (lambda s: s.by_type(3), TypeError),
+    (lambda s: s.diff(3), TypeError),
+    (lambda s: s.object(12345), KeyError),
+    (lambda s: s._h.node(10 ** 12), IndexError),
+    (lambda s: s._h.node(-1), IndexError),
+])
+def test_bad_input_raises(service, bad, exc):
+    snap = refgraph.snapshot()
+    with pytest.raises(exc):
+        bad(snap)
+
+
+def test_a_callback_that_raises_propagates(service):
+    snap = refgraph.snapshot()
+
+    def boom(o):
+        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"):
+        snap.show_backrefs("Session", filter=boom, output=io.StringIO())
+    with pytest.raises(RuntimeError, match="boom"):
+        snap.find_backref_chain("Session", predicate=boom)
+
+
+def test_filter_and_highlight_see_snapshot_objects(service):
+    snap = refgraph.snapshot()
+    seen = []
+    g = snap.show_backrefs("Session", max_depth=2, filter=lambda o: seen.append(o) or True,
+                           highlight=lambda o: o.type == "list", output=io.StringIO())
+    assert seen and all(isinstance(o, refgraph.SnapshotObject) for o in seen)
+    assert "list" in g.to_text()
+
+
+def test_heap_snapshot_cannot_be_made_from_python():
+    with pytest.raises(TypeError):
+        type(refgraph.snapshot()._h)()
+    with pytest.raises(TypeError):
+        refgraph.Snapshot(3)
+
+
+def test_a_chain_of_ten_thousand_hops():
+    head = Session(0)
+    node = head
+    for i in range(10000):
+        node.next = Session(i)
+        node = node.next
+    mod = types.ModuleType("longchain")
+    mod.head = head
+    sys.modules["longchain"] = mod
+    try:
+        snap = refgraph.snapshot()
+        chain = snap.find_backref_chain(id(node), max_depth=100000)
+        assert len(chain) > 10000 and chain[0].summary == "longchain"
+    finally:
+        del sys.modules["longchain"]
+        # break the chain iteratively: deallocating 10,000 nested objects recursively overflows
+        node = head
+        while node is not None:
+            nxt = node.__dict__.pop("next", None)
+            node = nxt
