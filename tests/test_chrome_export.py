@@ -1,0 +1,99 @@
+"""Snapshot.export_chrome (src/snapchrome.c) read by a real client: memlab
+parses the .heapsnapshot of a live heap, finds the leaked object by its
+class name and walks its own shortest retainer path (tests/js/retainers.js),
+which must be the chain refgraph.find_backref_chain finds live.
+
+Needs the snapshot binding (refgraph.snapshot()), node and memlab: skipped,
+with the reason, without any of them.  memlab comes from tests/js/node_modules
+when `npm install` ran there, otherwise tests/js/ensure_memlab.sh installs it
+once into a cache under the temporary directory (npm install --prefix DIR
+--no-audit --no-fund): nothing is written into the source tree.  The same
+check from C, without the binding: tests/chrome_e2e.sh (make check-chrome)."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import refgraph
+
+JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+
+
+class ChromeExportLeak:
+    """The object memlab looks for, by this class name (unique in the heap)."""
+
+
+def memlab_dir():
+    """The directory holding retainers.js beside an installed memlab, or a skip."""
+    if not hasattr(refgraph, "snapshot"):
+        pytest.skip("refgraph.snapshot() is not there yet: the snapshot binding is not built")
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed (Debian: apt-get install nodejs npm)")
+    try:
+        done = subprocess.run(["bash", os.path.join(JS_DIR, "ensure_memlab.sh")], capture_output=True,
+                              text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        pytest.skip("memlab could not be installed: %s" % e)
+    if done.returncode != 0:
+        pytest.skip("memlab is not available: %s" % done.stderr.strip())
+    return done.stdout.strip()
+
+
+def memlab_paths(js, path, class_name):
+    done = subprocess.run(["node", os.path.join(js, "retainers.js"), str(path), class_name],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return json.loads(done.stdout)
+
+
+def plant(module):
+    """module -> its __dict__ -['holder']-> dict -['key']-> list -[0]-> leak;
+    returns what the live chain says memlab must find, holding no
+    reference to the leak (a frame root holding it would be a shorter path)."""
+    module.holder = {"key": [ChromeExportLeak()]}
+    chain = refgraph.find_backref_chain(module.holder["key"][0], refgraph.is_proper_module)
+    assert chain[0] is module and type(chain[-1]) is ChromeExportLeak
+    return [type(o).__qualname__ for o in chain]
+
+
+def test_memlab_retainer_path_is_the_live_chain(module, tmp_path):
+    js = memlab_dir()
+    live = plant(module)
+    path = tmp_path / "leak.heapsnapshot"
+    snap = refgraph.snapshot()
+    snap.export_chrome(str(path))
+    del snap
+
+    result = memlab_paths(js, path, "ChromeExportLeak")
+    assert result["matches"] == 1, result
+    steps = result["paths"][0]
+    names = [step["node"]["name"] for step in steps]
+    edges = [step["edge"] and (step["edge"]["name"], step["edge"]["type"]) for step in steps]
+    # memlab's path: (GC roots) -module name-> the module ... -[0]-> the leak,
+    # the same objects, class by class, as the live chain.
+    assert names == ["(GC roots)"] + live, (names, edges)
+    assert edges[1] == (module.__name__, "property"), edges
+    assert edges[-2:] == [("key", "property"), (0, "element")], edges
+    assert steps[-1]["node"]["type"] == "object" and steps[-1]["node"]["self_size"] > 0
+
+
+def test_export_leaves_only_the_file(module, tmp_path):
+    """The temporary file is renamed over the path: nothing else is left, and
+    a second export of the same snapshot writes the same bytes (stable ids)."""
+    if not hasattr(refgraph, "snapshot"):
+        pytest.skip("refgraph.snapshot() is not there yet: the snapshot binding is not built")
+    plant(module)
+    snap = refgraph.snapshot()
+    snap.export_chrome(str(tmp_path / "a.heapsnapshot"))
+    snap.export_chrome(str(tmp_path / "b.heapsnapshot"))
+    assert sorted(os.listdir(tmp_path)) == ["a.heapsnapshot", "b.heapsnapshot"]
+    a = (tmp_path / "a.heapsnapshot").read_bytes()
+    assert a == (tmp_path / "b.heapsnapshot").read_bytes()
+    header = json.loads(a[:a.index(b',\n"nodes":')] + b"}")["snapshot"]
+    assert header["meta"]["node_fields"] == ["type", "name", "id", "self_size", "edge_count", "trace_node_id",
+                                             "detachedness"]
+    with pytest.raises(OSError):
+        snap.export_chrome(str(tmp_path / "no-such-dir" / "c.heapsnapshot"))
+    assert sorted(os.listdir(tmp_path)) == ["a.heapsnapshot", "b.heapsnapshot"]
