@@ -1,10 +1,911 @@
-/* TEMPORARY STUB (replaced by the snapfile branch) */
+/* Snapshot files (include/refgraph/snapfile.h): the format of
+ * docs/snapshot-format.md, version 1.  Plain C: no Python.
+ *
+ * A file is a fixed header, eleven sections (one per array, each a raw
+ * deflate stream) and a CRC-32 of every byte before it.  Inside a section,
+ * values are made small (deltas, counts, flag bits moved to the bottom) and
+ * cut into blocks of byte planes, which zlib's fastest modes compress well:
+ * save and load cost about what deflate and inflate cost over a few bytes
+ * per node.  Sections are independent streams, coded by several threads
+ * when the snapshot is large.
+ *
+ * The reader trusts nothing: the layout is checked before the checksum (to
+ * name a truncation), the checksum before any count is believed, every
+ * count against what its section can hold before anything is allocated,
+ * and the result with rg_snap_validate(). */
 #include "refgraph/snapfile.h"
 #include "refgraph/status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
+#define FORMAT_VERSION 1
+#define HEADER_LEN 64
+#define SECTION_HEADER_LEN 24
+#define BLOCK 16384                 /* values per block of byte planes */
+#define SCRATCH (8 * BLOCK + BLOCK / 8 + 16)   /* a packed block, at most */
+#define PROGRESS_STEP (1u << 20)    /* call progress about once per MB */
+#define MAX_HELPERS 3               /* threads besides the caller's */
+/* Deflate expands at most 1032:1 (258 bytes from two 1-bit codes) and each
+ * value takes a byte or more: the most values len bytes of section can
+ * hold, whatever its header claims. */
+#define MAX_RATIO 1032u
+
+static const unsigned char MAGIC[10] = {'R', 'G', 'S', 'N', 'A', 'P', '\r', '\n', 0x1a, '\n'};
+
+enum { S_ADDR, S_TYPE, S_SIZE, S_SUMM, S_RCNT, S_RSRC, S_RLBL, S_TYPS, S_ROOT, S_BIGS, S_STRS, N_SECTIONS };
+
+/* Each section: its tag, its widest value (bytes), the bytes one value
+ * stands for in memory (progress units). */
+static const struct {
+    char tag[5];
+    unsigned max_width, mem;
+} SECTIONS[N_SECTIONS] = {
+    {"ADDR", 8, 8}, {"TYPE", 4, 4}, {"SIZE", 4, 4}, {"SUMM", 4, 4}, {"RCNT", 4, 4}, {"RSRC", 8, 4},
+    {"RLBL", 4, 4}, {"TYPS", 4, 4}, {"ROOT", 4, 4}, {"BIGS", 8, 8}, {"STRS", 1, 1},
+};
+
+/* The order threads take sections in, costly ones first; a load decodes
+ * RCNT before the others (RSRC is read along its ranges). */
+static const int SAVE_ORDER[N_SECTIONS] = {S_SUMM, S_RLBL, S_RSRC, S_ADDR, S_TYPE, S_RCNT,
+                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS};
+static const int LOAD_ORDER[N_SECTIONS] = {S_RCNT, S_SUMM, S_RLBL, S_RSRC, S_ADDR, S_TYPE,
+                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS};
+
+/* n bytes of v, least significant first: the file's byte order on any host. */
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* ------------------------------------------------------------ values */
+
+/* Small signed numbers to small unsigned ones: 0, -1, 1, -2 -> 0, 1, 2, 3. */
+static uint64_t zigzag(int64_t x)
+{
+    return ((uint64_t)x << 1) ^ (uint64_t)(x >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Flag bit 31 (RG_SNAP_LEN, RG_SNAP_INDEX, RG_SNAP_HOLDS_TYPE) moved to bit
+ * 0, so that "len=3" is 7, one byte, not 2^31 + 3, four. */
+static uint64_t rotl1(uint32_t w)
+{
+    return (uint32_t)(w << 1 | w >> 31);
+}
+
+static uint32_t rotr1(uint64_t v)
+{
+    return (uint32_t)v >> 1 | (uint32_t)v << 31;
+}
+
+/* The values a section holds, from the header's counts. */
+static uint64_t section_count(const rg_snap *s, int sec)
+{
+    switch (sec) {
+    case S_RSRC: case S_RLBL: return s->n_edges;
+    case S_TYPS: return 6 * (uint64_t)s->n_types;
+    case S_ROOT: return 3 * (uint64_t)s->n_roots;
+    case S_BIGS: return 2 * (uint64_t)s->n_big_sizes;
+    case S_STRS: return s->strings_len;
+    default: return s->n_nodes;
+    }
+}
+
+/* Word j of the small tables: types (6 words a row) or roots (3). */
+static uint32_t *table_word(const rg_snap *s, int sec, uint64_t j)
+{
+    if (sec == S_ROOT) {
+        rg_snap_root *r = &s->roots[j / 3];
+        return j % 3 == 0 ? &r->node : j % 3 == 1 ? &r->kind : &r->name;
+    }
+    rg_snap_type *t = &s->types[j / 6];
+    uint32_t *words[6] = {&t->name, &t->short_name, &t->census_name, &t->census_short, &t->node, &t->flags};
+    return words[j % 6];
+}
+
+/* Where a section's coder is: the previous address, or the next node whose
+ * referrers have not been reached. */
+typedef struct cursor {
+    uint64_t prev;
+    uint32_t dst;
+} cursor;
+
+/* Values i .. i+b of section sec as stored (the encoder's half): one loop
+ * per section, not a switch per value. */
+static void fill_values(const rg_snap *s, int sec, uint64_t i, size_t b, uint64_t *v, cursor *c)
+{
+    switch (sec) {
+    case S_ADDR:
+        for (size_t k = 0; k < b; k++) {
+            v[k] = zigzag((int64_t)(s->addr[i + k] - c->prev));
+            c->prev = s->addr[i + k];
+        }
+        break;
+    case S_TYPE: for (size_t k = 0; k < b; k++) v[k] = rotl1(s->type[i + k]); break;
+    case S_SIZE: for (size_t k = 0; k < b; k++) v[k] = s->size[i + k]; break;
+    case S_SUMM: for (size_t k = 0; k < b; k++) v[k] = rotl1(s->summary[i + k]); break;
+    case S_RCNT: for (size_t k = 0; k < b; k++) v[k] = (uint32_t)(s->ref_start[i + k + 1] - s->ref_start[i + k]); break;
+    case S_RSRC:
+        /* A node's first referrer is stored from the node itself (a
+         * container usually comes just before what it holds), the others
+         * from the one before (they increase). */
+        for (size_t k = 0; k < b; k++)
+            v[k] = (uint32_t)(s->ref_src[i + k] - (i + k > 0 ? s->ref_src[i + k - 1] : 0));
+        /* Of the nodes whose referrers start at e (those with none first),
+         * the last owns e: it writes last. */
+        for (; c->dst < s->n_nodes && s->ref_start[c->dst] < i + b; c->dst++) {
+            uint32_t e = s->ref_start[c->dst];
+            if (e >= i)
+                v[e - i] = zigzag((int64_t)c->dst - (int64_t)s->ref_src[e]);
+        }
+        break;
+    case S_RLBL: for (size_t k = 0; k < b; k++) v[k] = rotl1(s->ref_label[i + k]); break;
+    case S_TYPS: case S_ROOT: for (size_t k = 0; k < b; k++) v[k] = *table_word(s, sec, i + k); break;
+    case S_BIGS:
+        for (size_t k = 0; k < b; k++)
+            v[k] = (i + k) % 2 == 0 ? s->big_sizes[(i + k) / 2].node : s->big_sizes[(i + k) / 2].size;
+        break;
+    default: for (size_t k = 0; k < b; k++) v[k] = (unsigned char)s->strings[i + k]; break;
+    }
+}
+
+/* The decoder's half: stores values i .. i+b of section sec, or says why
+ * they cannot be (values that do not fit their array are caught here, the
+ * rest by rg_snap_validate).  buf: BLOCK * 4 bytes of scratch. */
+static const char *store_values(rg_snap *s, int sec, uint64_t i, size_t b, const uint64_t *v, cursor *c,
+                                unsigned char *buf)
+{
+    switch (sec) {
+    case S_ADDR:
+        for (size_t k = 0; k < b; k++)
+            s->addr[i + k] = c->prev += (uint64_t)unzigzag(v[k]);
+        break;
+    case S_TYPE: for (size_t k = 0; k < b; k++) s->type[i + k] = rotr1(v[k]); break;
+    case S_SIZE: for (size_t k = 0; k < b; k++) s->size[i + k] = (uint32_t)v[k]; break;
+    case S_SUMM: for (size_t k = 0; k < b; k++) s->summary[i + k] = rotr1(v[k]); break;
+    case S_RCNT: {
+        uint64_t at = s->ref_start[i];
+        for (size_t k = 0; k < b; k++)
+            s->ref_start[i + k + 1] = (uint32_t)(at += v[k]);   /* each below 2^32: no overflow */
+        return at > s->n_edges ? "the referrer counts add up to more than the edges" : NULL;
+    }
+    case S_RSRC: {
+        /* first[k]: 1 + the node whose first referrer edge i + k is, or 0
+         * (RCNT is decoded: ref_start is in order and covers the edges). */
+        uint32_t *first = (uint32_t *)(void *)buf;
+        memset(first, 0, b * sizeof *first);
+        for (; c->dst < s->n_nodes && s->ref_start[c->dst] < i + b; c->dst++)
+            first[s->ref_start[c->dst] - i] = c->dst + 1;
+        uint64_t bad = 0, prev = i > 0 ? s->ref_src[i - 1] : 0;
+        for (size_t k = 0; k < b; k++) {
+            bad |= v[k] >> 33;   /* zigzagged 32-bit differences: no overflow below */
+            uint64_t x = v[k] & ((1ULL << 33) - 1);
+            int64_t src = first[k] ? (int64_t)first[k] - 1 - unzigzag(x) : (int64_t)prev + (int64_t)x;
+            bad |= (uint64_t)(src < 0) | (uint64_t)(src >= (int64_t)s->n_nodes);
+            s->ref_src[i + k] = (uint32_t)src;
+            prev = (uint32_t)src;
+        }
+        return bad ? "an edge's source is out of range" : NULL;
+    }
+    case S_RLBL: for (size_t k = 0; k < b; k++) s->ref_label[i + k] = rotr1(v[k]); break;
+    case S_TYPS: case S_ROOT: for (size_t k = 0; k < b; k++) *table_word(s, sec, i + k) = (uint32_t)v[k]; break;
+    case S_BIGS:
+        for (size_t k = 0; k < b; k++) {
+            if ((i + k) % 2 == 0 && v[k] > UINT32_MAX)
+                return "a large size's node is out of range";
+            if ((i + k) % 2 == 0)
+                s->big_sizes[(i + k) / 2].node = (uint32_t)v[k];
+            else
+                s->big_sizes[(i + k) / 2].size = v[k];
+        }
+        break;
+    default: for (size_t k = 0; k < b; k++) s->strings[i + k] = (char)v[k]; break;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ byte planes */
+
+/* Bytes needed for v (at least one). */
+static unsigned width_of(uint64_t v)
+{
+    return (unsigned)(71 - __builtin_clzll(v | 1)) / 8;
+}
+
+/* Cuts b values into a block: width w, dense width lo, lo planes of b bytes
+ * (plane k: byte k of every value), then if lo < w a bitmap of the values
+ * with bytes above lo, and their w - lo upper planes: a few wide values
+ * (an address jump, a string offset) cost their own bytes only.  ends[]
+ * gets where each plane ends (the first holds w and lo too, the bitmap is
+ * one); returns how many (at most 9; at most 2 + 8 b bytes in all). */
+static int pack_block(const uint64_t *v, size_t b, unsigned char *out, size_t *ends)
+{
+    uint64_t any = 0;
+    for (size_t i = 0; i < b; i++)
+        any |= v[i];
+    unsigned w = width_of(any), lo = w;
+    size_t n_wide = 0, bitmap = (b + 7) / 8;
+    if (w > 1) {
+        size_t hist[9] = {0}, above = 0, best = w * b;
+        for (size_t i = 0; i < b; i++)
+            hist[width_of(v[i])]++;
+        for (unsigned l = w - 1; l >= 1; l--) {   /* the smallest block */
+            above += hist[l + 1];
+            if (l * b + bitmap + (w - l) * above < best) {
+                best = l * b + bitmap + (w - l) * above;
+                lo = l;
+                n_wide = above;
+            }
+        }
+    }
+    out[0] = (unsigned char)w;
+    out[1] = (unsigned char)lo;
+    unsigned char *p = out + 2, *hi = p + lo * b + bitmap;
+    int n = 0;
+    for (unsigned k = 0; k < lo; k++, p += b) {
+        for (size_t i = 0; i < b; i++)
+            p[i] = (unsigned char)(v[i] >> (8 * k));
+        ends[n++] = (size_t)(p + b - out);
+    }
+    if (lo == w)
+        return n;
+    memset(p, 0, bitmap);
+    for (size_t i = 0, x = 0; i < b; i++) {
+        if (v[i] >> (8 * lo) == 0)
+            continue;
+        p[i / 8] |= (unsigned char)(1u << (i % 8));
+        for (unsigned k = lo; k < w; k++)
+            hi[(k - lo) * n_wide + x] = (unsigned char)(v[i] >> (8 * k));
+        x++;
+    }
+    for (unsigned k = lo; k <= w; k++)
+        ends[n++] = (size_t)(hi + (k - lo) * n_wide - out);
+    return n;
+}
+
+enum { STORED, HUFFMAN, RLE };
+
+/* log2(x) in 1/256ths: the top bit, and the next 8 bits as the fraction. */
+static uint64_t log2_256(uint32_t x)
+{
+    unsigned top = 31 - (unsigned)__builtin_clz(x);
+    return top * 256 + ((x << (31 - top)) >> 23 & 0xff);
+}
+
+/* How to deflate a plane, judged from a sample of its bytes: run-length
+ * codes when most bytes repeat the one before (upper planes, counts);
+ * stored when Huffman codes would save less than 1/8 (near-random bytes:
+ * deflate's time for nothing); else Huffman codes alone (level 1's string
+ * matching finds little in a plane, in twice the time). */
+static int plane_mode(const unsigned char *p, size_t n, int current)
+{
+    if (n < 1024)
+        return current;
+    uint32_t hist[256] = {0}, k = 0, same = 0;
+    for (size_t i = 1; i < n; i += 7, k++) {
+        hist[p[i]]++;
+        same += p[i] == p[i - 1];
+    }
+    if (3 * same >= 2 * k)
+        return RLE;
+    uint64_t sum = 0;   /* entropy * k = k log2 k - sum c log2 c */
+    for (int c = 0; c < 256; c++)
+        sum += hist[c] > 1 ? hist[c] * log2_256(hist[c]) : 0;
+    return k * log2_256(k) - sum >= (uint64_t)k * 7 * 256 ? STORED : HUFFMAN;
+}
+
+/* ------------------------------------------------------------ threads */
+
+#define STOPPED 1   /* a task's status: not run, or stopped for another's error */
+
+/* The threads of one save or load: each takes the next section of order[]
+ * and runs task on it.  The caller's thread is one of them, and the only
+ * one that calls progress (it may run Python code). */
+typedef struct crew {
+    int (*task)(struct crew *c, int sec, uint64_t *vals, unsigned char *buf);
+    const int *order;
+    int n_tasks;
+    atomic_int next, stop;
+    _Atomic uint64_t done;        /* progress units, every thread's */
+    uint64_t base, total, reported;
+    rg_progress_fn progress;
+    void *arg;
+    pthread_t caller;
+    int status[N_SECTIONS];       /* RG_OK, an RG_E* error or STOPPED */
+    int failed;                   /* the section of the error returned */
+} crew;
+
+/* Counts units of work done; tells progress on the caller's thread.  RG_OK,
+ * RG_EINTR (progress said stop) or STOPPED (another task failed). */
+static int crew_step(crew *c, uint64_t units)
+{
+    uint64_t done = atomic_fetch_add(&c->done, units) + units;
+    if (atomic_load(&c->stop))
+        return STOPPED;
+    if (c->progress == NULL || !pthread_equal(pthread_self(), c->caller) || done - c->reported < PROGRESS_STEP)
+        return RG_OK;
+    c->reported = done;
+    return c->progress(c->arg, c->base + done, c->total) != 0 ? RG_EINTR : RG_OK;
+}
+
+/* One thread's share: sections until none is left or one failed. */
+static void *crew_work(void *arg)
+{
+    crew *c = arg;
+    uint64_t *vals = malloc(BLOCK * sizeof *vals);
+    unsigned char *buf = malloc(SCRATCH);
+    for (int i; (i = atomic_fetch_add(&c->next, 1)) < c->n_tasks;) {
+        int sec = c->order[i];
+        int st = atomic_load(&c->stop) ? STOPPED : vals && buf ? c->task(c, sec, vals, buf) : RG_ENOMEM;
+        c->status[sec] = st;
+        if (st != RG_OK)
+            atomic_store(&c->stop, 1);
+    }
+    free(vals);
+    free(buf);
+    return NULL;
+}
+
+/* Threads to add for work bytes of arrays: none for a small snapshot (not
+ * worth one), nor in a fault-injection build (which allocation fails must
+ * not depend on timing). */
+static int helpers_for(uint64_t work)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef RG_FAULT_INJECTION
+    cpus = 1;
+#endif
+    if (work < (16u << 20) || cpus <= 1)
+        return 0;
+    return cpus > MAX_HELPERS ? MAX_HELPERS : (int)cpus - 1;
+}
+
+/* Runs the tasks of order[0 .. n) on the caller's thread and up to helpers
+ * more.  RG_OK, or the first error in file order (its section: c->failed). */
+static int run_crew(crew *c, const int *order, int n, int helpers)
+{
+    pthread_t t[MAX_HELPERS];
+    int started = 0;
+    c->order = order;
+    c->n_tasks = n;
+    atomic_store(&c->next, 0);
+    c->caller = pthread_self();
+    for (int i = 0; i < n; i++)
+        c->status[order[i]] = STOPPED;
+    while (started < helpers && pthread_create(&t[started], NULL, crew_work, c) == 0)
+        started++;
+    crew_work(c);
+    while (started > 0)
+        pthread_join(t[--started], NULL);
+    for (c->failed = 0; c->failed < N_SECTIONS; c->failed++) {
+        if (c->status[c->failed] < 0)
+            return c->status[c->failed];
+    }
+    c->failed = 0;
+    return RG_OK;
+}
+
+/* ------------------------------------------------------------ writing */
+
+typedef struct saver {
+    crew c;                           /* first: the tasks are given it */
+    const rg_snap *s;
+    unsigned char *out[N_SECTIONS];   /* each section, compressed */
+    size_t len[N_SECTIONS], cap[N_SECTIONS];
+    int fd;
+    uLong crc;
+} saver;
+
+/* Runs deflate over what z holds into *out, growing it.  flush: Z_NO_FLUSH,
+ * Z_BLOCK (all out, to change parameters) or Z_FINISH. */
+static int deflate_more(unsigned char **out, size_t *cap, z_stream *z, int flush)
+{
+    for (;;) {
+        if (z->avail_out == 0) {
+            unsigned char *p = realloc(*out, *cap * 2);
+            if (p == NULL)
+                return RG_ENOMEM;
+            *out = p;
+            *cap *= 2;
+            z->next_out = p + z->total_out;
+            z->avail_out = (uInt)(*cap - z->total_out > UINT32_MAX ? UINT32_MAX : *cap - z->total_out);
+        }
+        int r = deflate(z, flush);
+        if (r == Z_STREAM_END || (flush != Z_FINISH && z->avail_in == 0 && z->avail_out > 0))
+            return RG_OK;
+        if (r != Z_OK && r != Z_BUF_ERROR)
+            return RG_ENOMEM;
+    }
+}
+
+/* A crew task: compresses section sec into w->out[sec]. */
+static int encode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
+{
+    saver *w = (saver *)c;
+    uint64_t count = section_count(w->s, sec);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    w->cap[sec] = count / 2 > (1u << 16) ? count / 2 : (1u << 16);
+    w->out[sec] = malloc(w->cap[sec]);
+    if (w->out[sec] == NULL || deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_HUFFMAN_ONLY) != Z_OK)
+        return RG_ENOMEM;
+    z.next_out = w->out[sec];
+    z.avail_out = (uInt)w->cap[sec];
+    cursor cur = {0, 0};
+    int st = RG_OK, mode = HUFFMAN;
+    size_t ends[9];
+    for (uint64_t i = 0; i < count && st == RG_OK; i += BLOCK) {
+        size_t b = count - i < BLOCK ? (size_t)(count - i) : BLOCK;
+        fill_values(w->s, sec, i, b, vals, &cur);
+        int n = pack_block(vals, b, buf, ends);
+        for (int k = 0; k < n && st == RG_OK; k++) {
+            size_t start = k > 0 ? ends[k - 1] : 0;
+            int m = plane_mode(buf + start, ends[k] - start, mode);
+            if (m != mode && (st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_BLOCK)) == RG_OK) {
+                deflateParams(&z, m == STORED ? 0 : Z_BEST_SPEED, m == RLE ? Z_RLE : Z_HUFFMAN_ONLY);
+                mode = m;
+            }
+            z.next_in = buf + start;
+            z.avail_in = (uInt)(ends[k] - start);
+            if (st == RG_OK)
+                st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_NO_FLUSH);
+        }
+        if (st == RG_OK)
+            st = crew_step(c, b * SECTIONS[sec].mem);
+    }
+    if (st == RG_OK)
+        st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_FINISH);
+    w->len[sec] = z.total_out;
+    deflateEnd(&z);
+    return st;
+}
+
+/* Writes all of p (through EINTR and short writes) and adds it to the
+ * checksum; RG_OK or RG_EIO. */
+static int write_all(saver *w, const void *p, size_t n)
+{
+    w->crc = crc32_z(w->crc, p, n);
+    for (const char *c = p; n > 0;) {
+        ssize_t k = write(w->fd, c, n > (1u << 30) ? (1u << 30) : n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            errno = k == 0 ? EIO : errno;
+            return RG_EIO;
+        }
+        c += k;
+        n -= (size_t)k;
+    }
+    return RG_OK;
+}
+
+/* Everything but the rename: header, sections, checksum, fsync. */
+static int write_file(saver *w)
+{
+    const rg_snap *s = w->s;
+    unsigned char h[HEADER_LEN] = {0};
+    memcpy(h, MAGIC, sizeof MAGIC);
+    put_le(h + 10, FORMAT_VERSION, 2);
+    const uint32_t words[11] = {s->flags, s->n_nodes, s->n_edges, s->n_types, s->n_roots, s->n_big_sizes,
+                                (uint32_t)s->strings_len, 0, 0, s->pid, s->python_hex};
+    for (int i = 0; i < 11; i++)   /* from offset 12; time_ns over the two zeros */
+        put_le(h + 12 + 4 * i, words[i], 4);
+    put_le(h + 40, s->time_ns, 8);
+    put_le(h + 56, N_SECTIONS, 4);
+    int st = write_all(w, h, sizeof h);
+    for (int sec = 0; sec < N_SECTIONS && st == RG_OK; sec++) {
+        unsigned char head[SECTION_HEADER_LEN] = {0};
+        memcpy(head, SECTIONS[sec].tag, 4);
+        put_le(head + 8, section_count(s, sec), 8);
+        put_le(head + 16, w->len[sec], 8);
+        if ((st = write_all(w, head, sizeof head)) == RG_OK)
+            st = write_all(w, w->out[sec], w->len[sec]);
+    }
+    unsigned char tail[4];
+    put_le(tail, w->crc, 4);
+    if (st == RG_OK)
+        st = write_all(w, tail, sizeof tail);
+    if (st == RG_OK && w->c.progress != NULL && w->c.progress(w->c.arg, w->c.total, w->c.total) != 0)
+        st = RG_EINTR;
+    if (st == RG_OK && fsync(w->fd) != 0)
+        st = RG_EIO;
+    return st;
+}
+
+/* A new file beside path, ".<name>.tmp-<pid>-<random>" (rename() needs the
+ * same file system), its name in name (strlen(path) + 64 bytes); fd or -1. */
+static int open_temp(const char *path, char *name)
+{
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path) + 1 : 0;
+    size_t base_len = strlen(path + dir_len);
+    static atomic_uint counter;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint32_t r = (uint32_t)((uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec * 2654435761u ^
+                                atomic_fetch_add(&counter, 1) * 40503u ^ (uintptr_t)name);
+        /* The name cut to 200 bytes: room for the suffix within NAME_MAX. */
+        snprintf(name, strlen(path) + 64, "%.*s.%.*s.tmp-%ld-%08x", dir_len, path,
+                 base_len > 200 ? 200 : (int)base_len, path + dir_len, (long)getpid() % 100000000, (unsigned)r);
+        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
 int rg_snap_save(const rg_snap *s, const char *path, rg_progress_fn progress, void *arg)
-{ (void)s; (void)path; (void)progress; (void)arg; return RG_EINVAL; }
-int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], rg_progress_fn progress, void *arg)
-{ (void)path; (void)out; (void)progress; (void)arg; strcpy(err, "stub"); return RG_ECORRUPT; }
+{
+    saver w = {.c = {.task = encode_section, .progress = progress, .arg = arg}, .s = s, .fd = -1};
+    for (int sec = 0; sec < N_SECTIONS; sec++)
+        w.c.total += section_count(s, sec) * SECTIONS[sec].mem;
+    /* All compressed before the file is made: no file exists while
+     * progress may still stop the save. */
+    int st = run_crew(&w.c, SAVE_ORDER, N_SECTIONS, helpers_for(w.c.total));
+    char *tmp = st == RG_OK ? malloc(strlen(path) + 64) : NULL;
+    if (st == RG_OK && tmp == NULL)
+        st = RG_ENOMEM;
+    if (st == RG_OK && (w.fd = open_temp(path, tmp)) < 0)
+        st = RG_EIO;
+    if (st == RG_OK)
+        st = write_file(&w);
+    int saved_errno = errno;
+    if (w.fd >= 0 && close(w.fd) != 0 && st == RG_OK) {
+        st = RG_EIO;
+        saved_errno = errno;
+    }
+    if (st == RG_OK && rename(tmp, path) != 0) {
+        st = RG_EIO;
+        saved_errno = errno;
+    }
+    if (st != RG_OK && w.fd >= 0)
+        unlink(tmp);
+    free(tmp);
+    for (int sec = 0; sec < N_SECTIONS; sec++)
+        free(w.out[sec]);
+    errno = saved_errno;
+    return st;
+}
+
+/* ------------------------------------------------------------ reading */
+
+typedef struct loader {
+    crew c;                           /* first: the tasks are given it */
+    rg_snap *s;
+    const unsigned char *data;
+    size_t len;
+    size_t off[N_SECTIONS];           /* each section's compressed data */
+    uint64_t count[N_SECTIONS], clen[N_SECTIONS];
+    char err[N_SECTIONS][RG_SNAPFILE_ERRLEN];   /* each section's complaint */
+} loader;
+
+/* Fills the error message; RG_ECORRUPT. */
+static int __attribute__((format(printf, 2, 3))) corrupt(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, RG_SNAPFILE_ERRLEN, fmt, ap);
+    va_end(ap);
+    return RG_ECORRUPT;
+}
+
+/* The header, the sections' places and lengths against the file's length,
+ * the checksum, then the counts. */
+static int read_layout(loader *l, rg_snap *s, char *err)
+{
+    const unsigned char *d = l->data;
+    size_t n = l->len, off = HEADER_LEN;
+    if (n == 0 || memcmp(d, MAGIC, n < sizeof MAGIC ? n : sizeof MAGIC) != 0)
+        return corrupt(err, "not a refgraph snapshot (%s)", n == 0 ? "the file is empty" : "bad magic");
+    if (n >= sizeof MAGIC + 2 && get_le(d + 10, 2) != FORMAT_VERSION)
+        return corrupt(err, "unsupported format version %u (this refgraph reads version %d)",
+                       (unsigned)get_le(d + 10, 2), FORMAT_VERSION);
+    if (n < HEADER_LEN)
+        return corrupt(err, "truncated: expected %d bytes of header, found %zu", HEADER_LEN, n);
+    if (get_le(d + 56, 4) != N_SECTIONS || get_le(d + 60, 4) != 0)
+        return corrupt(err, "the header is damaged (%u sections, not %d)", (unsigned)get_le(d + 56, 4), N_SECTIONS);
+    uint32_t strings_len, *words[11] = {&s->flags, &s->n_nodes, &s->n_edges, &s->n_types, &s->n_roots,
+                                        &s->n_big_sizes, &strings_len, NULL, NULL, &s->pid, &s->python_hex};
+    for (int i = 0; i < 11; i++) {
+        if (words[i] != NULL)
+            *words[i] = (uint32_t)get_le(d + 12 + 4 * i, 4);
+    }
+    s->strings_len = strings_len;
+    s->time_ns = get_le(d + 40, 8);
+    for (int sec = 0; sec < N_SECTIONS; sec++) {
+        const char *name = SECTIONS[sec].tag;
+        if (n - off < SECTION_HEADER_LEN)
+            return corrupt(err, "truncated: expected %d bytes of section %s's header, found %zu",
+                           SECTION_HEADER_LEN, name, n - off);
+        if (memcmp(d + off, name, 4) != 0 || get_le(d + off + 4, 4) != 0) {
+            char tag[5] = {0};
+            for (int i = 0; i < 4; i++)   /* a damaged tag has any bytes */
+                tag[i] = d[off + i] >= 0x20 && d[off + i] < 0x7f ? (char)d[off + i] : '?';
+            return corrupt(err, "section %d is '%s', expected '%s'", sec + 1, tag, name);
+        }
+        l->count[sec] = get_le(d + off + 8, 8);
+        l->clen[sec] = get_le(d + off + 16, 8);
+        off += SECTION_HEADER_LEN;
+        if (l->clen[sec] > n - off)
+            return corrupt(err, "truncated: expected %llu bytes of section %s, found %zu",
+                           (unsigned long long)l->clen[sec], name, n - off);
+        l->off[sec] = off;
+        off += (size_t)l->clen[sec];
+    }
+    if (n - off != 4)
+        return n - off < 4 ? corrupt(err, "truncated: expected 4 bytes of checksum, found %zu", n - off)
+                           : corrupt(err, "%zu bytes of unknown data after the checksum", n - off - 4);
+    if (crc32_z(0, d, off) != get_le(d + off, 4))
+        return corrupt(err, "checksum mismatch: the file is damaged");
+    /* From here on, a wrong count is a forged file, not a damaged one. */
+    for (int sec = 0; sec < N_SECTIONS; sec++) {
+        unsigned long long want = section_count(s, sec);
+        if (l->count[sec] != want)
+            return corrupt(err, "section %s holds %llu values, the header says %llu", SECTIONS[sec].tag,
+                           (unsigned long long)l->count[sec], want);
+        if (want / MAX_RATIO > l->clen[sec])
+            return corrupt(err, "section %s cannot hold %llu values in %llu bytes", SECTIONS[sec].tag, want,
+                           (unsigned long long)l->clen[sec]);
+    }
+    return RG_OK;
+}
+
+/* Room for every array, once the counts are known to be backed by data. */
+static int allocate(rg_snap *s)
+{
+    size_t n = (size_t)s->n_nodes + 1, m = (size_t)s->n_edges + 1;
+    s->addr = malloc(n * sizeof *s->addr);
+    s->type = malloc(n * sizeof *s->type);
+    s->size = malloc(n * sizeof *s->size);
+    s->summary = malloc(n * sizeof *s->summary);
+    s->ref_start = malloc(n * sizeof *s->ref_start);
+    s->ref_src = malloc(m * sizeof *s->ref_src);
+    s->ref_label = malloc(m * sizeof *s->ref_label);
+    s->types = malloc(((size_t)s->n_types + 1) * sizeof *s->types);
+    s->roots = malloc(((size_t)s->n_roots + 1) * sizeof *s->roots);
+    s->big_sizes = malloc(((size_t)s->n_big_sizes + 1) * sizeof *s->big_sizes);
+    s->strings = malloc(s->strings_len + 1);
+    s->strings_cap = s->strings_len + 1;
+    if (!s->addr || !s->type || !s->size || !s->summary || !s->ref_start || !s->ref_src || !s->ref_label ||
+        !s->types || !s->roots || !s->big_sizes || !s->strings)
+        return RG_ENOMEM;
+    s->ref_start[0] = 0;
+    return RG_OK;
+}
+
+/* Inflates exactly n bytes of section sec into dst. */
+static int inflate_exact(z_stream *z, int *ended, unsigned char *dst, size_t n, int sec, char *err)
+{
+    z->next_out = dst;
+    z->avail_out = (uInt)n;
+    while (z->avail_out > 0) {
+        int k = *ended ? Z_STREAM_END : inflate(z, Z_NO_FLUSH);
+        if (k == Z_MEM_ERROR)
+            return RG_ENOMEM;
+        if (*ended || (k != Z_OK && k != Z_STREAM_END))
+            return corrupt(err, "section %s is damaged (%s)", SECTIONS[sec].tag,
+                           *ended || k == Z_BUF_ERROR ? "it ends early" : z->msg ? z->msg : "bad deflate data");
+        *ended = k == Z_STREAM_END;
+    }
+    return RG_OK;
+}
+
+/* Inflates one block of b values of section sec into vals. */
+static int read_block(z_stream *z, int *ended, int sec, size_t b, uint64_t *vals, unsigned char *buf, char *err)
+{
+    unsigned char wl[2];
+    int st = inflate_exact(z, ended, wl, 2, sec, err);
+    unsigned w = wl[0], lo = wl[1];
+    if (st == RG_OK && (lo < 1 || lo > w || w > SECTIONS[sec].max_width))
+        return corrupt(err, "section %s is damaged (a block %u/%u bytes wide)", SECTIONS[sec].tag, lo, w);
+    if (st != RG_OK || (st = inflate_exact(z, ended, buf, lo * b, sec, err)) != RG_OK)
+        return st;
+    for (size_t i = 0; i < b; i++)
+        vals[i] = buf[i];
+    for (unsigned k = 1; k < lo; k++) {
+        for (size_t i = 0; i < b; i++)
+            vals[i] |= (uint64_t)buf[k * b + i] << (8 * k);
+    }
+    size_t bitmap = (b + 7) / 8, n_wide = 0;
+    if (lo == w || (st = inflate_exact(z, ended, buf, bitmap, sec, err)) != RG_OK)
+        return st;
+    if (b % 8 != 0 && buf[bitmap - 1] >> (b % 8) != 0)
+        return corrupt(err, "section %s is damaged (a bitmap past its block)", SECTIONS[sec].tag);
+    for (size_t i = 0; i < bitmap; i++)
+        n_wide += (size_t)__builtin_popcount(buf[i]);
+    unsigned char *hi = buf + bitmap;
+    if ((st = inflate_exact(z, ended, hi, (w - lo) * n_wide, sec, err)) != RG_OK)
+        return st;
+    for (size_t i = 0, x = 0; i < b; i++) {
+        if (!(buf[i / 8] >> (i % 8) & 1))
+            continue;
+        for (unsigned k = lo; k < w; k++)
+            vals[i] |= (uint64_t)hi[(k - lo) * n_wide + x] << (8 * k);
+        x++;
+    }
+    return RG_OK;
+}
+
+/* Gives inflate up to 1 GB more of the section (avail_in is 32-bit). */
+static void feed(z_stream *z, uint64_t *left)
+{
+    uInt more = (uInt)(*left > (1u << 30) ? (1u << 30) : *left);
+    if (z->avail_in < (1u << 30)) {
+        z->avail_in += more;
+        *left -= more;
+    }
+}
+
+/* A crew task: decodes section sec into l->s. */
+static int decode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
+{
+    loader *l = (loader *)c;
+    rg_snap *s = l->s;
+    char *err = l->err[sec];
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, -15) != Z_OK)
+        return RG_ENOMEM;
+    uint64_t left = l->clen[sec], count = l->count[sec];
+    z.next_in = (unsigned char *)l->data + l->off[sec];
+    int ended = 0, st = RG_OK;
+    cursor cur = {0, 0};
+    for (uint64_t i = 0; i < count && st == RG_OK; i += BLOCK) {
+        const unsigned char *before = z.next_in;
+        size_t b = count - i < BLOCK ? (size_t)(count - i) : BLOCK;
+        feed(&z, &left);
+        st = read_block(&z, &ended, sec, b, vals, buf, err);
+        const char *why = st == RG_OK ? store_values(s, sec, i, b, vals, &cur, buf) : NULL;
+        if (why != NULL)
+            st = corrupt(err, "section %s: %s", SECTIONS[sec].tag, why);
+        if (st == RG_OK)
+            st = crew_step(c, (uint64_t)(z.next_in - before));
+    }
+    unsigned char extra;
+    feed(&z, &left);
+    z.next_out = &extra;
+    z.avail_out = 1;
+    int k = st != RG_OK || ended ? Z_STREAM_END : inflate(&z, Z_FINISH);
+    if (st == RG_OK && k == Z_MEM_ERROR)
+        st = RG_ENOMEM;
+    else if (st == RG_OK && (k != Z_STREAM_END || z.avail_out == 0 || z.avail_in != 0 || left != 0))
+        st = corrupt(err, "section %s is damaged (%s)", SECTIONS[sec].tag,
+                     k != Z_STREAM_END ? (z.msg ? z.msg : "it does not end") : "data after its values");
+    if (st == RG_OK && sec == S_RCNT && s->ref_start[s->n_nodes] != s->n_edges)
+        st = corrupt(err, "the referrer counts add up to %u, not the %u edges", s->ref_start[s->n_nodes],
+                     s->n_edges);
+    inflateEnd(&z);
+    return st;
+}
+
+/* Decodes the file held in l->data. */
+static int load_data(loader *l, rg_snap **out, char *err)
+{
+    rg_snap *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return RG_ENOMEM;
+    l->s = s;
+    l->c.task = decode_section;
+    int st = read_layout(l, s, err);
+    if (st == RG_OK)
+        st = allocate(s);
+    /* RCNT alone first: RSRC is decoded along its ranges. */
+    if (st == RG_OK && (st = run_crew(&l->c, LOAD_ORDER, 1, 0)) == RG_OK)
+        st = run_crew(&l->c, LOAD_ORDER + 1, N_SECTIONS - 1,
+                      helpers_for((uint64_t)s->n_nodes * 24 + (uint64_t)s->n_edges * 8));
+    if (st != RG_OK && l->err[l->c.failed][0] != '\0')
+        snprintf(err, RG_SNAPFILE_ERRLEN, "%s", l->err[l->c.failed]);
+    const char *what;
+    if (st == RG_OK && rg_snap_validate(s, &what) != RG_OK)
+        st = corrupt(err, "invalid snapshot: %s", what);
+    if (st == RG_OK && l->c.progress != NULL && l->c.progress(l->c.arg, l->c.total, l->c.total) != 0)
+        st = RG_EINTR;
+    if (st != RG_OK)
+        rg_snap_free(s);
+    *out = st == RG_OK ? s : NULL;
+    return st;
+}
+
 int rg_snap_load_bytes(const void *data, size_t len, rg_snap **out, char err[RG_SNAPFILE_ERRLEN])
-{ (void)data; (void)len; (void)out; strcpy(err, "stub"); return RG_ECORRUPT; }
+{
+    loader *l = calloc(1, sizeof *l);
+    err[0] = '\0';
+    *out = NULL;
+    if (l == NULL)
+        return RG_ENOMEM;
+    l->data = data;
+    l->len = len;
+    int st = load_data(l, out, err);
+    free(l);
+    return st;
+}
+
+/* Reads all of fd into l->data (malloc'd, even on failure). */
+static int read_file(loader *l, int fd)
+{
+    struct stat sb;
+    size_t cap = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 1u << 20, reported = 0;
+    unsigned char *p = malloc(cap);
+    for (l->data = p; p != NULL;) {
+        if (l->len == cap) {   /* not a regular file, or one that grew */
+            unsigned char *q = cap > SIZE_MAX / 2 ? NULL : realloc(p, cap * 2);
+            if (q == NULL)
+                break;
+            l->data = p = q;
+            cap *= 2;
+        }
+        ssize_t k = read(fd, p + l->len, cap - l->len > (8u << 20) ? (8u << 20) : cap - l->len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? RG_EIO : RG_OK;
+        l->len += (size_t)k;
+        if (l->c.progress != NULL && l->len - reported >= PROGRESS_STEP) {
+            reported = l->len;
+            if (l->c.progress(l->c.arg, l->len, 2 * (uint64_t)cap) != 0)
+                return RG_EINTR;
+        }
+    }
+    return RG_ENOMEM;
+}
+
+int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], rg_progress_fn progress, void *arg)
+{
+    loader *l = calloc(1, sizeof *l);
+    err[0] = '\0';
+    *out = NULL;
+    if (l == NULL)
+        return RG_ENOMEM;
+    l->c.progress = progress;
+    l->c.arg = arg;
+    int st = RG_EIO, fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        st = read_file(l, fd);
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    if (st == RG_EIO) {
+        int e = errno;
+        snprintf(err, RG_SNAPFILE_ERRLEN, "cannot %s %s: %s", fd < 0 ? "open" : "read", path, strerror(e));
+        errno = e;
+    } else if (st == RG_OK) {
+        /* Progress: the bytes read, then the bytes decoded. */
+        l->c.base = l->len;
+        l->c.total = 2 * (uint64_t)l->len;
+        st = load_data(l, out, err);
+    }
+    int e = errno;
+    free((void *)l->data);
+    free(l);
+    errno = e;
+    return st;
+}
