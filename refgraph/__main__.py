@@ -1,0 +1,303 @@
+"""python3 -m refgraph: questions on heap snapshot files (.rgsnap), asked in
+another process than the one that wrote them (Snapshot.save,
+refgraph.dump_on_signal).  Every subcommand is a thin layer over
+refgraph/_snapshot.py; see docs/a-leak-in-production.md.
+
+Exit status: 0 done, 1 no chain found (chain), 2 bad input (a missing or
+damaged file, an unknown type or address, a bad option), 130 interrupted.
+"""
+import argparse
+import io
+import os
+import sys
+import time
+
+import refgraph
+
+PROG = "python3 -m refgraph"
+
+MAIN_EXAMPLES = """\
+examples:
+  %(prog)s summary refgraph-4242-20260101T120000.rgsnap
+  %(prog)s chain refgraph-4242-20260101T120000.rgsnap Session
+  %(prog)s backrefs refgraph-4242-20260101T120000.rgsnap Session -o leak.svg
+  %(prog)s diff before.rgsnap after.rgsnap
+  %(prog)s export after.rgsnap after.heapsnapshot
+
+A snapshot file comes from refgraph.snapshot().save(path), or from a process
+that called refgraph.dump_on_signal(signal.SIGUSR2, directory) and was sent
+`kill -USR2 <pid>`.  `%(prog)s COMMAND --help` describes each command.
+"""
+
+SUMMARY_EXAMPLES = """\
+examples:
+  %(prog)s snap.rgsnap               pid, time, counts, the 10 most common types
+  %(prog)s snap.rgsnap --limit 30    the 30 most common types
+"""
+
+TARGET_HELP = ("an object's address as id() gave it (0x7f3a... or decimal), or a type name "
+               "(Session, or module.Session)")
+
+CHAIN_EXAMPLES = """\
+examples:
+  %(prog)s snap.rgsnap Session                 who keeps the nearest Session alive
+  %(prog)s snap.rgsnap 0x7f3a2c1b5e10          ... the object at that address
+  %(prog)s snap.rgsnap Session --to roots      from a module or a running frame
+  %(prog)s snap.rgsnap Session --to App        from the nearest App object
+  %(prog)s snap.rgsnap Session -o chain.svg    draw it (.svg .png .dot .txt)
+
+The chain runs from a root to the target: by default from a module in
+sys.modules, as refgraph.find_backref_chain(obj, refgraph.is_proper_module).
+Exit status 1 when no chain is found within --max-depth.
+"""
+
+BACKREFS_EXAMPLES = """\
+examples:
+  %(prog)s snap.rgsnap Session -o leak.svg          every Session and who refers to them
+  %(prog)s snap.rgsnap 0x7f3a2c1b5e10 --max-depth 6 one object, six levels back, as text
+  %(prog)s snap.rgsnap Session --too-many 3 -o leak.png
+
+A type name stands for every object of that type.  Without -o the graph is
+printed as text.
+"""
+
+DIFF_EXAMPLES = """\
+examples:
+  %(prog)s before.rgsnap after.rgsnap              the types that grew the most
+  %(prog)s before.rgsnap after.rgsnap --limit 30
+
+Objects are matched by address and type: a Session at the same address in
+both files is the same Session.
+"""
+
+EXPORT_EXAMPLES = """\
+examples:
+  %(prog)s snap.rgsnap snap.heapsnapshot
+
+Open the .heapsnapshot in Chrome DevTools (Memory panel, Load) or memlab.
+"""
+
+
+class UsageError(Exception):
+    """Bad input: printed as `refgraph: error: ...`, exit status 2."""
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("%r is negative" % text)
+    return value
+
+
+def parse_target(text):
+    """An address (0x... hex, or decimal) as an int, or else a type name."""
+    text = text.strip()
+    if not text:
+        raise UsageError("the target is empty: give an address (0x7f...) or a type name")
+    if text[0].isdigit() or text[0] in "+-":
+        try:
+            value = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+        except ValueError:
+            raise UsageError("bad address %r: an address is 0x followed by hex digits, or decimal digits" % text)
+        if value < 0:
+            raise UsageError("bad address %r: an address is not negative" % text)
+        return value
+    return text
+
+
+def open_file(path):
+    """refgraph.open_snapshot(path) with the errors a user can act on."""
+    if not os.path.exists(path):
+        raise UsageError("%s: no such file" % path)
+    if os.path.isdir(path):
+        raise UsageError("%s: is a directory, not a snapshot file" % path)
+    try:
+        return refgraph.open_snapshot(path)
+    except ValueError as exc:   # damaged, truncated, foreign: the message names the file and the fault
+        message = str(exc)
+        raise UsageError(message if path in message else "%s: %s" % (path, message))
+
+
+def check_output(path):
+    if path is None:
+        return None
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    if ext not in refgraph.formats():
+        common = [f for f in ("svg", "png", "pdf", "dot", "txt") if f in refgraph.formats()]
+        raise UsageError("cannot write %s: the extension names the format: %s (refgraph.formats() lists all)"
+                         % (path, " ".join("." + f for f in common)))
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError("cannot write %s: no directory %s" % (path, directory))
+    return path
+
+
+def deliver(graph_fn, out):
+    """Runs graph_fn(filename=..., output=...) to write out, or prints the
+    graph as text."""
+    if out is None:
+        graph = graph_fn(output=io.StringIO())
+        sys.stdout.write(graph.to_text().rstrip("\n") + "\n")
+    else:
+        graph_fn(filename=out)
+        print("wrote %s" % out)
+
+
+def cmd_summary(args):
+    snap = open_file(args.file)
+    info = snap.info
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["time_ns"] / 1e9))
+    print("%s: pid %d at %s" % (args.file, info["pid"], when))
+    print("%d objects, %d references, %d types, %d roots" % (info["nodes"], info["edges"], info["types"],
+                                                            info["roots"]))
+    extras = []
+    if "python_hex" in info:
+        v = info["python_hex"]
+        extras.append("Python %d.%d.%d" % ((v >> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff))
+    extras.append("untracked objects included" if info.get("untracked") else "tracked objects only")
+    if info.get("redacted"):
+        extras.append("redacted (types only)")
+    print(", ".join(extras))
+    print()
+    print("Most common types:")
+    snap.show_most_common_types(limit=args.limit)
+    return 0
+
+
+def cmd_chain(args):
+    check_output(args.output)
+    target = parse_target(args.target)
+    snap = open_file(args.file)
+    to = args.to
+    if to in (None, "module", "modules"):
+        to = None
+    chain = snap.find_backref_chain(target, to, max_depth=args.max_depth)
+    if len(chain) < 2 and (to is not None or not _is_root(snap, chain[0])):
+        what = "a module" if to is None else ("a root" if to == "roots" else "a %s" % to)
+        sys.stderr.write("refgraph: no chain from %s to %r within %d references\n"
+                         % (what, chain[0], args.max_depth))
+        return 1
+    deliver(lambda **kw: snap.show_chain(chain, **kw), args.output)
+    return 0
+
+
+def _is_root(snap, obj):
+    return any(o == obj for _, _, o in snap.roots())
+
+
+def cmd_backrefs(args):
+    check_output(args.output)
+    target = parse_target(args.target)
+    snap = open_file(args.file)
+    deliver(lambda **kw: snap.show_backrefs(target, max_depth=args.max_depth, too_many=args.too_many, **kw),
+            args.output)
+    return 0
+
+
+def cmd_diff(args):
+    old = open_file(args.old)
+    new = open_file(args.new)
+    d = new.diff(old)
+    print("%s -> %s: %d objects added, %d removed" % (args.old, args.new, sum(d.added.values()),
+                                                      sum(d.removed.values())))
+    d.show(limit=args.limit)
+    return 0
+
+
+def cmd_export(args):
+    if not args.out.endswith(".heapsnapshot"):
+        raise UsageError("%s: the Chrome export is named *.heapsnapshot" % args.out)
+    snap = open_file(args.file)
+    snap.export_chrome(args.out)
+    print("wrote %s" % args.out)
+    return 0
+
+
+def build_parser():
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=fmt, epilog=MAIN_EXAMPLES,
+        description="Ask a heap snapshot file (.rgsnap) who keeps an object alive.")
+    parser.add_argument("--version", action="version", version="refgraph " + refgraph.__version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("summary", formatter_class=fmt, epilog=SUMMARY_EXAMPLES,
+                       help="pid, time, counts and the most common types",
+                       description="Who took the snapshot, when, and what the heap held.")
+    p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")
+    p.add_argument("--limit", type=_positive, default=10, metavar="N", help="types to list (default 10)")
+    p.set_defaults(run=cmd_summary)
+
+    p = sub.add_parser("chain", formatter_class=fmt, epilog=CHAIN_EXAMPLES,
+                       help="the shortest reference chain from a root to an object",
+                       description="The shortest reference chain that keeps TARGET alive.")
+    p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")
+    p.add_argument("target", metavar="TARGET", help=TARGET_HELP)
+    p.add_argument("--to", metavar="roots|TYPE", default=None,
+                   help="where the chain starts: 'roots' (a module or a running frame) or a type name "
+                        "(default: a module in sys.modules)")
+    p.add_argument("--max-depth", type=_positive, default=1000, metavar="N",
+                   help="the longest chain looked for (default 1000)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the picture to OUT (.svg .png .dot .txt)")
+    p.set_defaults(run=cmd_chain)
+
+    p = sub.add_parser("backrefs", formatter_class=fmt, epilog=BACKREFS_EXAMPLES,
+                       help="the graph of what refers to an object",
+                       description="What refers to TARGET, and what refers to those, --max-depth levels back.")
+    p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")
+    p.add_argument("target", metavar="TARGET", help=TARGET_HELP + "; a type name means every object of it")
+    p.add_argument("--max-depth", type=_positive, default=3, metavar="N", help="levels back (default 3)")
+    p.add_argument("--too-many", type=_positive, default=10, metavar="N",
+                   help="show at most N referrers of one object (default 10)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the picture to OUT (.svg .png .dot .txt)")
+    p.set_defaults(run=cmd_backrefs)
+
+    p = sub.add_parser("diff", formatter_class=fmt, epilog=DIFF_EXAMPLES,
+                       help="which types gained objects between two snapshots",
+                       description="The types that gained or lost the most objects from OLD to NEW.")
+    p.add_argument("old", metavar="OLD", help="the earlier snapshot file")
+    p.add_argument("new", metavar="NEW", help="the later snapshot file")
+    p.add_argument("--limit", type=_positive, default=10, metavar="N", help="types to list (default 10)")
+    p.set_defaults(run=cmd_diff)
+
+    p = sub.add_parser("export", formatter_class=fmt, epilog=EXPORT_EXAMPLES,
+                       help="write a Chrome DevTools .heapsnapshot",
+                       description="Convert a snapshot file for Chrome DevTools' Memory panel and memlab.")
+    p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")
+    p.add_argument("out", metavar="OUT.heapsnapshot", help="the file to write")
+    p.set_defaults(run=cmd_export)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, ValueError, KeyError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            return _broken_pipe()
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        sys.stderr.write("refgraph: error: %s\n" % message)
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("refgraph: interrupted\n")
+        return 130
+
+
+def _broken_pipe():
+    # `python3 -m refgraph summary f | head`: stop quietly, as other tools do
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
