@@ -157,7 +157,7 @@ def test_chain_by_type_file(snapfile, leak):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "module %s  [root]" % leak.__name__ in out
-    assert "['registry'] -> dict len=%d" % LEAKED in out
+    assert ".registry -> dict len=%d" % LEAKED in out
     assert "-> LeakedSession  [target]" in out
 
 

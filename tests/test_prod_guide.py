@@ -111,7 +111,7 @@ def test_the_guide_kill_usr2_then_refgraph_chain(service):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "module sessions  [root]" in proc.stdout
-    assert "['registry'] -> dict len=" in proc.stdout
+    assert "sessions.registry -> dict len=" in proc.stdout
     assert "-> Session  [target]" in proc.stdout
 
     proc = subprocess.run([sys.executable, "-m", "refgraph", "summary", path], env=env(),
