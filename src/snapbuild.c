@@ -58,6 +58,9 @@ typedef struct builder {
     PyTypeObject **types;      /* type index -> type (alive: its instances are held) */
     size_t n_types, types_cap;
     rg_ptrmap type_index;
+    PyTypeObject *last_type;   /* type_index_of's last answer */
+    uint32_t last_index;
+    unsigned char *plain;      /* per type: 0 unknown, 1 a plain class (no summary), 2 not */
     /* roots */
     PyObject **modules;        /* proper modules of sys.modules, strong */
     PyObject **module_names;
@@ -169,8 +172,16 @@ static int is_singleton(PyObject *o)
 
 static int type_index_of(builder *b, PyTypeObject *tp, uint32_t *index)
 {
-    if (rg_pm_get(&b->type_index, tp, index))
+    /* Most neighbours in the lists share a type: one compare, not a lookup. */
+    if (tp == b->last_type) {
+        *index = b->last_index;
         return RG_OK;
+    }
+    if (rg_pm_get(&b->type_index, tp, index)) {
+        b->last_type = tp;
+        b->last_index = *index;
+        return RG_OK;
+    }
     *index = (uint32_t)b->n_types;
     int st = RG_VEC_PUSH(b->types, b->n_types, b->types_cap, 256, tp);
     return st == RG_OK ? rg_pm_put(&b->type_index, tp, *index) : st;
@@ -342,9 +353,21 @@ static void find_type_nodes(builder *b, const rg_ptrmap *node_of)
     }
 }
 
+/* 1 if tp is a Python class whose bases are Python classes down to
+ * object: put_summary says nothing of its instances. */
+static int plain_class(PyTypeObject *tp)
+{
+    for (; tp != NULL && tp != &PyBaseObject_Type; tp = tp->tp_base) {
+        if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE) || PyType_IsSubtype(tp, &PyType_Type) ||
+            PyType_IsSubtype(tp, &PyModule_Type))
+            return 0;
+    }
+    return tp == &PyBaseObject_Type;
+}
+
 /* A summary word for o: containers' lengths inline, other text pooled
  * (put_summary's, so that pictures from a snapshot read as live ones). */
-static int summarize(builder *b, PyObject *o, uint32_t *word)
+static int summarize(builder *b, uint32_t node, PyObject *o, uint32_t *word)
 {
     Py_ssize_t len = -1;
     if (PyList_CheckExact(o))
@@ -357,6 +380,13 @@ static int summarize(builder *b, PyObject *o, uint32_t *word)
         len = PySet_GET_SIZE(o);
     if (len >= 0 && len < (Py_ssize_t)RG_SNAP_LEN) {
         *word = RG_SNAP_LEN | (uint32_t)len;
+        return RG_OK;
+    }
+    uint32_t t = rg_snap_type_of(b->s, node);
+    if (b->plain[t] == 0)
+        b->plain[t] = plain_class(Py_TYPE(o)) ? 1 : 2;
+    if (b->plain[t] == 1) {
+        *word = 0;
         return RG_OK;
     }
     rg_strbuf sb;
@@ -601,7 +631,8 @@ static int describe_nodes(builder *b)
     s->size = malloc((n + 1) * sizeof *s->size);
     s->summary = calloc(n + 1, sizeof *s->summary);
     b->flabel = calloc(b->n_edges + 1, sizeof *b->flabel);
-    if (s->addr == NULL || s->size == NULL || s->summary == NULL || b->flabel == NULL)
+    b->plain = calloc(b->n_types + 1, 1);
+    if (b->plain == NULL || s->addr == NULL || s->size == NULL || s->summary == NULL || b->flabel == NULL)
         return RG_ENOMEM;
     int st = name_cells(b);
     size_t big_cap = 0;
@@ -616,9 +647,9 @@ static int describe_nodes(builder *b)
             s->n_big_sizes = (uint32_t)nb;
             size = RG_SNAP_BIG_SIZE;
         }
-        s->size[i] = (uint32_t)size;
+        s->size[i] = (uint16_t)size;
         if (st == RG_OK)
-            st = summarize(b, o, &s->summary[i]);
+            st = summarize(b, (uint32_t)i, o, &s->summary[i]);
         if (st == RG_OK)
             st = label_node(b, i);
     }
@@ -706,6 +737,7 @@ static void builder_release(builder *b)
     free(b->fdst);
     free(b->ftype);
     free(b->flabel);
+    free(b->plain);
     free(b->types);
     rg_pm_free(&b->type_index);
     rg_pm_free(&b->key_label);

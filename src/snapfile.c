@@ -188,7 +188,7 @@ static const char *store_values(rg_snap *s, int sec, uint64_t i, size_t b, const
             s->addr[i + k] = c->prev += (uint64_t)unzigzag(v[k]);
         break;
     case S_TYPE: for (size_t k = 0; k < b; k++) s->type[i + k] = rotr1(v[k]); break;
-    case S_SIZE: for (size_t k = 0; k < b; k++) s->size[i + k] = (uint32_t)v[k]; break;
+    case S_SIZE: for (size_t k = 0; k < b; k++) s->size[i + k] = (uint16_t)(v[k] < RG_SNAP_BIG_SIZE ? v[k] : RG_SNAP_BIG_SIZE); break;
     case S_SUMM: for (size_t k = 0; k < b; k++) s->summary[i + k] = rotr1(v[k]); break;
     case S_RCNT: {
         uint64_t at = s->ref_start[i];

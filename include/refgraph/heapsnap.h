@@ -42,8 +42,9 @@
 #define RG_SNAP_INDEX (1u << 31)
 /* The label word of the implicit reference to a node's class: "__class__". */
 #define RG_SNAP_LABEL_CLASS (RG_SNAP_INDEX | 0x7fffffffu)
-/* Node size word: sizes from UINT32_MAX up are in big_sizes. */
-#define RG_SNAP_BIG_SIZE UINT32_MAX
+/* Node size word: sizes from 0xffff up are in big_sizes (16 bits a node:
+ * most objects are small, and memory per node is what a snapshot costs). */
+#define RG_SNAP_BIG_SIZE 0xffffu
 
 enum rg_snap_type_flags {
     RG_SNAP_TYPE_HAS_DEL = 1u << 0,   /* a Python class with __del__ */
@@ -91,7 +92,7 @@ typedef struct rg_snap {
     /* Per node. */
     uint64_t *addr;               /* id() of the object */
     uint32_t *type;               /* type index | RG_SNAP_HOLDS_TYPE */
-    uint32_t *size;               /* bytes (sys.getsizeof), or RG_SNAP_BIG_SIZE */
+    uint16_t *size;               /* bytes (sys.getsizeof), or RG_SNAP_BIG_SIZE */
     uint32_t *summary;            /* see RG_SNAP_LEN */
     uint32_t *ref_start;          /* n_nodes + 1: node d's referrers are ref_src[ref_start[d] .. ref_start[d+1]) */
     /* Per edge, grouped by destination, by increasing source. */

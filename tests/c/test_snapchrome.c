@@ -75,7 +75,7 @@ static uint32_t add_node(builder *b, uint32_t type, uint32_t size, const char *s
     uint32_t i = s->n_nodes++;
     s->addr[i] = 0x7f0000001000ULL + 16ULL * i;
     s->type[i] = type;
-    s->size[i] = size;
+    s->size[i] = (uint16_t)(size < RG_SNAP_BIG_SIZE ? size : RG_SNAP_BIG_SIZE);
     s->summary[i] = summary == NULL ? 0
                     : summary[0] == '#' ? RG_SNAP_LEN | (uint32_t)atoi(summary + 1)
                                         : str_of(b, summary);
@@ -184,7 +184,7 @@ static rg_snap *fixture(void)
     CHECK(add_node(&b, t_dict, 232, "#1") == F_CACHE2);
     CHECK(add_node(&b, t_list, 88, "#4") == F_CACHELIST);
     CHECK(add_node(&b, t_str, 60, weird_summary) == F_WEIRD);
-    CHECK(add_node(&b, t_list, RG_SNAP_BIG_SIZE, "#0") == F_BIG);   /* no big_sizes entry: UINT32_MAX */
+    CHECK(add_node(&b, t_list, RG_SNAP_BIG_SIZE, "#0") == F_BIG);   /* no big_sizes entry: RG_SNAP_BIG_SIZE */
     add_edge(&b, F_MODULE, F_MODDICT, "__dict__");
     add_edge(&b, F_MODDICT, F_KEYSTR, "(key)");
     add_edge(&b, F_MODDICT, F_LIST, "['key']");
@@ -544,7 +544,7 @@ static void check_fixture_export(void)
     CHECK(p.nodes[(3 + F_INT) * NF] == T_NUMBER && string_is(&p, p.nodes[(3 + F_INT) * NF + 1], "\"42\""));
     CHECK(p.nodes[(3 + F_FUNC) * NF] == T_CLOSURE && string_is(&p, p.nodes[(3 + F_FUNC) * NF + 1], "\"handler\""));
     CHECK(string_is(&p, p.nodes[(3 + F_WEIRD) * NF + 1], weird_json));
-    CHECK(p.nodes[(3 + F_BIG) * NF + 3] == UINT32_MAX);
+    CHECK(p.nodes[(3 + F_BIG) * NF + 3] == RG_SNAP_BIG_SIZE);
     CHECK(follow(&p, 3 + F_MODDICT, E_INTERNAL, "\"(key)\"") == 3 + F_KEYSTR);
     CHECK(follow(&p, 3 + F_CACHE, E_PROPERTY, "\"['it''s'], ['b']\"") == 3 + F_CACHE2);
     CHECK(follow(&p, 3 + F_CACHE2, E_PROPERTY, "\"items\"") == 3 + F_CACHELIST);

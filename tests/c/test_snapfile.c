@@ -74,7 +74,7 @@ static rg_snap *make_snapshot(uint32_t n)
         addr += r % 97 == 0 ? (r >> 8) - (1ULL << 55) : 16 * (1 + r % 4);
         s->addr[i] = i == 1 ? UINT64_MAX : addr;
         s->type[i] = (uint32_t)(r >> 20) % 3 | (r & 0x100 ? RG_SNAP_HOLDS_TYPE : 0);
-        s->size[i] = r % 50 == 0 ? UINT32_MAX - 1 : 28 + (uint32_t)(r >> 30) % 200;
+        s->size[i] = (uint16_t)(r % 50 == 0 ? RG_SNAP_BIG_SIZE - 1 : 28 + (uint32_t)(r >> 30) % 200);
         if (i % 1000 == 7) {
             s->size[i] = RG_SNAP_BIG_SIZE;
             s->big_sizes[s->n_big_sizes++] = (rg_snap_big_size){i, (1ULL << 40) + i};
