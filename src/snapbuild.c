@@ -23,6 +23,7 @@
 #include "refgraph/describe.h"
 #include "refgraph/labels.h"
 #include "refgraph/objsize.h"
+#include "refgraph/prefetch.h"
 #include "refgraph/pyinternals.h"
 #include "refgraph/snapshot.h"
 #include "refgraph/status.h"
@@ -73,6 +74,8 @@ typedef struct builder {
     PyObject **keys;
     size_t n_keys, keys_cap;
     rg_ptrmap cell_name;       /* cell -> "name (closure)" offset */
+    uint32_t *functions;       /* nodes that are functions (pass 1), for name_cells */
+    size_t n_functions, functions_cap;
     objsize_cache sizes;
 } builder;
 
@@ -260,9 +263,13 @@ static int record_nodes(builder *b)
 {
     int st = RG_OK;
     for (size_t i = 0; i < b->nb.n && st == RG_OK; i++) {
+        PREFETCH_AHEAD(b->nb.objs, i, b->nb.n);
         PyObject *op = b->nb.objs[i];
         PyTypeObject *tp = Py_TYPE(op);
         uint32_t t;
+        if (tp == &PyFunction_Type &&
+            (st = RG_VEC_PUSH(b->functions, b->n_functions, b->functions_cap, 256, (uint32_t)i)) != RG_OK)
+            break;
         st = type_index_of(b, tp, &t);
         if (st == RG_OK && i >= b->ftype_cap)
             st = rg_vec_grow((void **)&b->ftype, &b->ftype_cap, i + 1, sizeof *b->ftype, (size_t)1 << 16);
@@ -442,8 +449,18 @@ static int label_items(builder *b, PyObject *const *items, Py_ssize_t n, size_t 
             break;
         b->flabel[f] = RG_SNAP_INDEX | (uint32_t)(k < (Py_ssize_t)0x7ffffffe ? k : 0x7ffffffe);
     }
-    if (f == end)
+    if (f == end) {
+        /* Stored first to last, so that the labels of several references
+         * between two objects read "[0], [3]" as live ones do. */
+        for (size_t lo = e, hi = end - 1; lo < hi; lo++, hi--) {
+            uint32_t d = b->fdst[lo], l = b->flabel[lo];
+            b->fdst[lo] = b->fdst[hi];
+            b->flabel[lo] = b->flabel[hi];
+            b->fdst[hi] = d;
+            b->flabel[hi] = l;
+        }
         return 1;
+    }
     k = 0;
     for (f = e; f < end; f++, k++) {
         PyObject *dst = b->nb.objs[b->fdst[f]];
@@ -541,10 +558,8 @@ static int label_dict(builder *b, PyObject *d, size_t e, size_t end, int *st)
 static int name_cells(builder *b)
 {
     int st = RG_OK;
-    for (size_t i = 0; i < b->nb.n && st == RG_OK; i++) {
-        PyObject *fn = b->nb.objs[i];
-        if (!PyFunction_Check(fn))
-            continue;
+    for (size_t f = 0; f < b->n_functions && st == RG_OK; f++) {
+        PyObject *fn = b->nb.objs[b->functions[f]];
         PyObject *closure = ((PyFunctionObject *)fn)->func_closure;
         PyObject *code = ((PyFunctionObject *)fn)->func_code;
         if (closure == NULL || !PyTuple_Check(closure) || code == NULL || !PyCode_Check(code))
@@ -637,6 +652,7 @@ static int describe_nodes(builder *b)
     int st = name_cells(b);
     size_t big_cap = 0;
     for (size_t i = 0; i < n && st == RG_OK; i++) {
+        PREFETCH_AHEAD(b->nb.objs, i, n);
         PyObject *o = b->nb.objs[i];
         s->addr[i] = (uint64_t)(uintptr_t)o;
         uint64_t size = object_size(&b->sizes, o);
@@ -738,6 +754,7 @@ static void builder_release(builder *b)
     free(b->ftype);
     free(b->flabel);
     free(b->plain);
+    free(b->functions);
     free(b->types);
     rg_pm_free(&b->type_index);
     rg_pm_free(&b->key_label);
@@ -753,8 +770,10 @@ static void builder_release(builder *b)
     size_t n = b->nb.n;
     b->nb.objs = NULL;
     b->nb.n = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        PREFETCH_AHEAD(objs, i, n);
         Py_DECREF(objs[i]);
+    }
     free(objs);
 }
 

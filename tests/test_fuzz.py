@@ -232,3 +232,36 @@ def test_show_backrefs_edges_are_real_and_bounded(heap, max_depth, too_many):
     finally:
         del sys.modules[module.__name__]
         module.__dict__.clear()
+
+
+_KEEP = {}   # the heap under test, held by this module only: no frame holds a node
+
+
+def _strip_notes(text):
+    """A graph's text without the notes (the live diagnosis and the
+    snapshot's wording differ; the nodes and edges must not)."""
+    return text.split("\nNote")[0].split("\nnote")[0].rstrip()
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(heaps(), st.integers(min_value=1, max_value=4), st.integers(min_value=1, max_value=4))
+def test_a_snapshot_answers_as_the_live_heap(heap, max_depth, too_many):
+    module, _KEEP["nodes"] = build(*heap)
+    try:
+        if type(_KEEP["nodes"][0]) is tuple and not gc.is_tracked(_KEEP["nodes"][0]):
+            return
+        live_chain = refgraph.find_backref_chain(_KEEP["nodes"][0], refgraph.is_proper_module, max_depth=20)
+        live_chain_text = refgraph.show_chain(live_chain, output=io.StringIO()).to_text()
+        del live_chain
+        live = refgraph.show_backrefs([_KEEP["nodes"][0]], max_depth=max_depth, too_many=too_many,
+                                      output=io.StringIO()).to_text()
+        snap = refgraph.snapshot()
+        target = id(_KEEP["nodes"][0])
+        chain = snap.find_backref_chain(target, max_depth=20)
+        assert snap.show_chain(chain, output=io.StringIO()).to_text() == live_chain_text
+        mine = snap.show_backrefs(target, max_depth=max_depth, too_many=too_many, output=io.StringIO()).to_text()
+        assert _strip_notes(mine) == _strip_notes(live), (mine, live)
+    finally:
+        _KEEP.clear()
+        del sys.modules[module.__name__]
+        module.__dict__.clear()

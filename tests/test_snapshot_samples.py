@@ -1,0 +1,53 @@
+"""On every leak sample, a snapshot's chain is the live chain: each sample
+runs in a subprocess whose report_survivor (samples/leakreport.py) is
+replaced by a comparison of refgraph.find_backref_chain + show_chain with
+Snapshot.find_backref_chain + Snapshot.show_chain of the same survivor, and
+of a snapshot saved and opened again."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import SOURCE_ROOT, module_root
+
+SAMPLES = sorted(n[:-3] for n in os.listdir(os.path.join(SOURCE_ROOT, "samples"))
+                 if n.startswith("leak_") and n.endswith(".py"))
+
+DRIVER = textwrap.dedent("""
+    import io, os, runpy, sys, tempfile
+    sys.path.insert(0, os.path.join(sys.argv[1], "samples"))
+    import leakreport
+    import refgraph
+
+    def compare(typename, wanted, outdir, census, question):
+        target = next(o for o in refgraph.by_type(typename) if wanted(o))
+        live = refgraph.find_backref_chain(target, refgraph.is_proper_module, max_depth=10)
+        live_text = refgraph.show_chain(live, output=io.StringIO()).to_text()
+        del live
+        snap = refgraph.snapshot()
+        path = os.path.join(tempfile.mkdtemp(), "s.rgsnap")
+        snap.save(path, progress=False)
+        for s in (snap, refgraph.open_snapshot(path, progress=False)):
+            chain = s.find_backref_chain(id(target), max_depth=10)
+            text = s.show_chain(chain, output=io.StringIO()).to_text()
+            assert text == live_text, "snapshot:\\n%s\\nlive:\\n%s" % (text, live_text)
+        os.remove(path)
+        print("SAME\\n" + live_text)
+
+    leakreport.report_survivor = compare
+    sys.argv = [sys.argv[2], tempfile.mkdtemp()]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+""")
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_snapshot_chain_equals_live_chain_on_sample(sample):
+    env = dict(os.environ, PYTHONPATH=module_root())
+    script = os.path.join(SOURCE_ROOT, "samples", sample + ".py")
+    proc = subprocess.run([sys.executable, "-c", DRIVER, SOURCE_ROOT, script], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert proc.stdout.startswith("SAME\n") or "\nSAME\n" in proc.stdout, proc.stdout
+    assert "module __main__  [root]" in proc.stdout
