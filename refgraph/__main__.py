@@ -53,12 +53,13 @@ Exit status 1 when no chain is found within --max-depth.
 
 BACKREFS_EXAMPLES = """\
 examples:
-  %(prog)s snap.rgsnap Session -o leak.svg          every Session and who refers to them
+  %(prog)s snap.rgsnap Session -o leak.svg          the nearest Session and who refers to it
   %(prog)s snap.rgsnap 0x7f3a2c1b5e10 --max-depth 6 one object, six levels back, as text
-  %(prog)s snap.rgsnap Session --too-many 3 -o leak.png
+  %(prog)s snap.rgsnap Session --all --too-many 3   every Session (a big picture)
 
-A type name stands for every object of that type.  Without -o the graph is
-printed as text.
+A type name stands for the object of that type nearest to a module (the one
+`chain` shows), or with --all for every object of the type.  Without -o the
+graph is printed as text.
 """
 
 DIFF_EXAMPLES = """\
@@ -192,6 +193,8 @@ def cmd_backrefs(args):
     check_output(args.output)
     target = parse_target(args.target)
     snap = open_file(args.file)
+    if isinstance(target, str) and not args.all:
+        target = snap.find_backref_chain(target)[-1]
     deliver(lambda **kw: snap.show_backrefs(target, max_depth=args.max_depth, too_many=args.too_many, **kw),
             args.output)
     return 0
@@ -249,7 +252,9 @@ def build_parser():
                        help="the graph of what refers to an object",
                        description="What refers to TARGET, and what refers to those, --max-depth levels back.")
     p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")
-    p.add_argument("target", metavar="TARGET", help=TARGET_HELP + "; a type name means every object of it")
+    p.add_argument("target", metavar="TARGET", help=TARGET_HELP + "; a type name means its object nearest "
+                   "to a module")
+    p.add_argument("--all", action="store_true", help="a type name means every object of the type")
     p.add_argument("--max-depth", type=_positive, default=3, metavar="N", help="levels back (default 3)")
     p.add_argument("--too-many", type=_positive, default=10, metavar="N",
                    help="show at most N referrers of one object (default 10)")

@@ -353,7 +353,9 @@ def dump_on_signal(signum, directory, *, untracked=True, redact=False):
         except BaseException:
             _dump_lock.release()
             raise
-        stamp = _time.strftime("%Y%m%dT%H%M%S")
+        now = _time.time()
+        # Milliseconds: two dumps in one second must not share a name.
+        stamp = _time.strftime("%Y%m%dT%H%M%S", _time.localtime(now)) + ".%03d" % (now % 1 * 1000)
         path = _os.path.join(directory, "refgraph-%d-%s.rgsnap" % (_os.getpid(), stamp))
 
         def write():

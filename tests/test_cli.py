@@ -219,6 +219,11 @@ def test_backrefs_file(snapfile, leak, tmp_path):
     proc = run("backrefs", snapfile, "LeakedSession", "--too-many", "3", "-o", tmp_path / "b.dot")
     assert proc.returncode == 0, proc.stderr
     assert b"LeakedSession" in (tmp_path / "b.dot").read_bytes()
+    # A type name: its object nearest to a module; --all: every one of them.
+    proc = run("backrefs", snapfile, "LeakedSession", "--too-many", "3")
+    assert proc.stdout.count("LeakedSession  [target]") == 1, proc.stdout
+    proc = run("backrefs", snapfile, "LeakedSession", "--all", "--too-many", "3")
+    assert proc.stdout.count("LeakedSession  [target]") == LEAKED, proc.stdout
 
 
 def test_diff_file(leak, tmp_path):

@@ -90,7 +90,7 @@ def service(tmp_path):
 
 
 def name_pattern(pid):
-    return re.compile(r"refgraph-%d-\d{8}T\d{6}\.rgsnap$" % pid)
+    return re.compile(r"refgraph-%d-\d{8}T\d{6}\.\d{3}\.rgsnap$" % pid)
 
 
 def test_the_guide_kill_usr2_then_refgraph_chain(service):

@@ -1,0 +1,198 @@
+"""Snapshot files: a saved snapshot opens to the same answers, a file from
+CPython 3.11 opens under every version and build, and a truncated,
+bit-flipped or forged file gives ValueError naming what is wrong (fuzzed
+here with hypothesis; tests/c/test_snapfile.c tries every truncation and
+every bit of a small file; tests/sanitizers.sh runs both under ASan)."""
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import types
+
+import pytest
+
+import refgraph
+from conftest import SOURCE_ROOT, module_root
+
+FIXTURE = os.path.join(SOURCE_ROOT, "tests", "data", "py311.rgsnap")
+
+
+class Kept:
+    pass
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    mod = types.ModuleType("filemod")
+    mod.registry = {"kept": [Kept(), Kept()]}
+    sys.modules["filemod"] = mod
+    snap = refgraph.snapshot()
+    path = str(tmp_path_factory.mktemp("snap") / "s.rgsnap")
+    snap.save(path, progress=False)
+    yield snap, path, mod
+    del sys.modules["filemod"]
+
+
+def test_a_saved_snapshot_opens_to_the_same_answers(saved):
+    snap, path, mod = saved
+    back = refgraph.open_snapshot(path, progress=False)
+    assert back.info == snap.info
+    assert back.typestats() == snap.typestats()
+    target = id(mod.registry["kept"][1])
+    text = [s.show_chain(s.find_backref_chain(target), output=io.StringIO()).to_text() for s in (snap, back)]
+    assert text[0] == text[1] and "filemod.registry" in text[0]
+    graphs = [s.show_backrefs(target, max_depth=4, output=io.StringIO()).to_text() for s in (snap, back)]
+    assert graphs[0] == graphs[1]
+    assert back.diff(snap).added == {} and back.diff(snap).removed == {}
+
+
+def test_saving_leaves_only_the_file(saved, tmp_path):
+    snap, _, _ = saved
+    snap.save(str(tmp_path / "a.rgsnap"), progress=False)
+    snap.save(tmp_path / "a.rgsnap", progress=False)   # os.PathLike, over an existing file
+    assert os.listdir(tmp_path) == ["a.rgsnap"]
+
+
+def test_a_file_from_cpython_3_11_opens_here():
+    snap = refgraph.open_snapshot(FIXTURE, progress=False)
+    assert snap.info["python_hex"] >> 16 == 0x030B
+    addrs = snap.by_type("FixtureSession")
+    assert len(addrs) == 3
+    text = snap.show_chain(snap.find_backref_chain(addrs[0]), output=io.StringIO()).to_text()
+    assert "module fixturemod  [root]" in text and "fixturemod.registry -> dict len=1" in text
+    assert "['sessions'] -> list len=3" in text and "-> FixtureSession  [target]" in text
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty"),
+    (b"hello, world, this is not a snapshot at all" * 4, "not a refgraph snapshot"),
+])
+def test_foreign_files_raise_value_error(tmp_path, content, message):
+    path = tmp_path / "x.rgsnap"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        refgraph.open_snapshot(str(path), progress=False)
+
+
+def test_missing_and_directory_paths_raise_os_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        refgraph.open_snapshot(str(tmp_path / "nope.rgsnap"))
+    with pytest.raises(OSError):
+        refgraph.open_snapshot(str(tmp_path))
+    with pytest.raises(TypeError):
+        refgraph.open_snapshot(3.5)
+
+
+def test_saving_into_a_missing_directory_raises(saved, tmp_path):
+    snap, _, _ = saved
+    with pytest.raises(FileNotFoundError):
+        snap.save(str(tmp_path / "no" / "such" / "dir.rgsnap"), progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_truncations_raise_value_error(saved, tmp_path):
+    _, path, _ = saved
+    data = open(path, "rb").read()
+    cut = tmp_path / "cut.rgsnap"
+    lengths = sorted(set(list(range(0, 200)) + list(range(0, len(data), max(1, len(data) // 300)))))
+    for n in lengths:
+        if n >= len(data):
+            continue
+        cut.write_bytes(data[:n])
+        with pytest.raises(ValueError):
+            refgraph.open_snapshot(str(cut), progress=False)
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), min_size=1, max_size=4),
+       insert=st.one_of(st.none(), st.tuples(st.integers(min_value=0), st.binary(min_size=1, max_size=16))))
+def test_damaged_files_raise_value_error_or_open_whole(saved, tmp_path, flips, insert):
+    _, path, _ = saved
+    data = bytearray(open(path, "rb").read())
+    for at, bit in flips:
+        data[at % len(data)] ^= 1 << bit
+    if insert is not None:
+        at, extra = insert
+        data[at % len(data):at % len(data)] = extra
+    bad = tmp_path / "bad.rgsnap"
+    bad.write_bytes(bytes(data))
+    try:
+        snap = refgraph.open_snapshot(str(bad), progress=False)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    # A change the checksum cannot see (none expected): then it must be whole.
+    snap.typestats()
+    snap.find_backref_chain("Kept")
+
+
+def test_a_full_disk_leaves_no_file(tmp_path):
+    """A file size limit (SIGXFSZ ignored) stands for a full disk: save
+    raises OSError, the process goes on, no file is left behind."""
+    script = textwrap.dedent("""
+        import os, resource, signal, sys
+        import refgraph
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        snap = refgraph.snapshot()
+        try:
+            snap.save(os.path.join(sys.argv[1], "full.rgsnap"), progress=False)
+        except OSError as exc:
+            print("OSError", exc.errno)
+        print("alive", sorted(os.listdir(sys.argv[1])))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=module_root()), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "OSError" in proc.stdout and "alive []" in proc.stdout, proc.stdout
+
+
+def test_a_dump_while_threads_mutate_the_heap(tmp_path):
+    """dump_on_signal while another thread keeps allocating and freeing:
+    the dump opens whole and the process keeps running."""
+    script = textwrap.dedent("""
+        import os, signal, sys, threading, time
+        import refgraph
+        refgraph.dump_on_signal(signal.SIGUSR2, sys.argv[1])
+        stop = False
+        def churn():
+            junk = {}
+            i = 0
+            while not stop:
+                junk[i % 5000] = [object() for _ in range(5)]
+                i += 1
+        t = threading.Thread(target=churn)
+        t.start()
+        os.kill(os.getpid(), signal.SIGUSR2)
+        os.kill(os.getpid(), signal.SIGUSR2)   # a second signal while the first dump is under way
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(n.endswith(".rgsnap") for n in os.listdir(sys.argv[1])):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        stop = True
+        t.join()
+        names = sorted(os.listdir(sys.argv[1]))
+        print("files", names)
+        snap = refgraph.open_snapshot(os.path.join(sys.argv[1], names[0]), progress=False)
+        print("objects", len(snap) > 1000)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=module_root()), timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    files = eval(proc.stdout.split("files ", 1)[1].splitlines()[0])
+    assert 1 <= len(files) <= 2 and all(f.startswith("refgraph-%s" % "") and f.endswith(".rgsnap") for f in files)
+    assert "objects True" in proc.stdout
+
+
+def test_dump_on_signal_checks_its_directory(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        refgraph.dump_on_signal(signal.SIGUSR2, str(tmp_path / "missing"))
+    with pytest.raises(TypeError):
+        refgraph.dump_on_signal(signal.SIGUSR2, 3)
