@@ -48,10 +48,19 @@ def scenarios(module):
         # Each call walks the collector's lists once and keeps nothing.
         return [refgraph.at(1)] + [refgraph.at(id(o)) is o for o in module.items]
 
-    return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups]
+    def snapshot():
+        snap = refgraph.snapshot()
+        c = snap.find_backref_chain(id(target))
+        assert c[0].summary == module.__name__ and c[-1].addr == id(target)
+        return (snap.show_chain(c, output=io.StringIO()).to_text(),
+                snap.show_backrefs(id(target), output=io.StringIO()).to_text(),
+                snap.show_refs(id(module.items), output=io.StringIO(), max_depth=2).to_text(),
+                snap.typestats()["Leak"])
+
+    return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups, snapshot]
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(9))
 def test_every_allocation_failure_is_a_memoryerror(module, index):
     module.items = [Leak(), {"k": Leak()}, [Leak()]]
     scenario = scenarios(module)[index]

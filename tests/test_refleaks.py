@@ -71,6 +71,46 @@ def exercise(module, tmpdir):
         refgraph.typestats(module.items, filter=lambda o: 1 / 0)
     except ZeroDivisionError:
         pass
+    exercise_snapshots(module, tmpdir)
+
+
+def exercise_snapshots(module, tmpdir):
+    """Every snapshot function once, including its error paths."""
+    target = module.items[0]
+    snap = refgraph.snapshot()
+    other = refgraph.snapshot(untracked=False, redact=True)
+    chain = snap.find_backref_chain(id(target))
+    snap.show_chain(chain, output=io.StringIO()).to_text()
+    snap.show_backrefs("Leak", max_depth=3, too_many=2, output=io.StringIO(),
+                       filter=lambda o: True, highlight=lambda o: o.type == "list").to_text()
+    snap.show_refs(id(module.items), max_depth=2, output=io.StringIO()).to_text()
+    snap.find_ref_chain(id(module), "Leak")
+    snap.typestats()
+    snap.show_most_common_types(file=io.StringIO())
+    snap.by_type("Leak")
+    snap.diff(other).show(file=io.StringIO())
+    repr(snap)
+    snap.roots()
+    path = os.path.join(tmpdir, "snap.rgsnap")
+    snap.save(path, progress=False)
+    refgraph.open_snapshot(path, progress=False).typestats()
+    snap.export_chrome(os.path.join(tmpdir, "snap.heapsnapshot"), progress=False)
+    with open(path, "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff\xff")
+    for bad in (path, os.path.join(tmpdir, "missing.rgsnap")):
+        try:
+            refgraph.open_snapshot(bad, progress=False)
+        except (ValueError, OSError):
+            pass
+    try:
+        snap.find_backref_chain("NoSuchType")
+    except ValueError:
+        pass
+    try:
+        snap.show_backrefs("Leak", filter=lambda o: 1 / 0, output=io.StringIO())
+    except ZeroDivisionError:
+        pass
 
 
 def growth(module, tmpdir, counter, warmup, runs):
