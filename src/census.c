@@ -4,7 +4,7 @@
  * Type names are objgraph's (describe.h), read from the type object in C:
  * no metaclass code runs.  Python code runs through the filter callback,
  * gc.collect(), and the finalizers of a collection that an allocation may
- * start; a walk of the collector's lists in place (snapshot.h) runs none
+ * start; a walk of the collector's lists in place (heapwalk.h) runs none
  * and allocates no GC object. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -14,7 +14,7 @@
 #include "refgraph/describe.h"
 #include "refgraph/prefetch.h"
 #include "refgraph/pyinternals.h"
-#include "refgraph/snapshot.h"
+#include "refgraph/heapwalk.h"
 #include "refgraph/search.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"

@@ -196,7 +196,7 @@ static int is_running(const running *r, PyObject *o)
 
 /* How many of a running frame's own references to o the collector sees:
  * those its frame object or its generator (which holds a 3.11+ frame's
- * locals) report, if tracked, as the snapshot holds only tracked objects.
+ * locals) report, if tracked, as the index holds only tracked objects.
  * 3.9 and 3.10 track a function's frame only once it outlives its call;
  * 3.11+ frames report their locals only while suspended. */
 static Py_ssize_t frame_visible_refs(PyObject *frame, const frame_view *v, PyObject *o)

@@ -14,7 +14,7 @@
 #include "refgraph/diagnose.h"
 #include "refgraph/labels.h"
 #include "refgraph/pyinternals.h"
-#include "refgraph/snapshot.h"
+#include "refgraph/heapwalk.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
 
@@ -289,7 +289,7 @@ int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, 
 /* ------------------------------------------------------------ searches */
 
 typedef struct qitem {
-    PyObject *obj;     /* borrowed; alive through the snapshot or `held` */
+    PyObject *obj;     /* borrowed; alive through the index or `held` */
     uint32_t id;       /* backward: heap id */
     uint32_t parent;   /* chain searches: queue index of the parent */
     int depth;

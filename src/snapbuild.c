@@ -2,7 +2,7 @@
  *
  * Three passes:
  *  1. the objects the collector tracks are numbered in their GC headers
- *     (snapshot.c) and each one's tp_traverse records its references as
+ *     (heapwalk.c) and each one's tp_traverse records its references as
  *     node ids; an untracked referent (str, int...) gets the next id and is
  *     traversed in turn.  No Python code runs and no GC object is allocated
  *     while the headers are numbered, as for the live index;
@@ -25,7 +25,7 @@
 #include "refgraph/objsize.h"
 #include "refgraph/prefetch.h"
 #include "refgraph/pyinternals.h"
-#include "refgraph/snapshot.h"
+#include "refgraph/heapwalk.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
 #include "refgraph/walk.h"

@@ -70,7 +70,7 @@ def test_every_allocation_failure_is_a_memoryerror(module, index):
     allocations = refgraph._fail_allocation(0)
     if index == 7:
         # at() allocates nothing of its own: its walk keeps no object, so it
-        # holds no array (src/snapshot.c, gc_walk), and no failure can reach it.
+        # holds no array (src/heapwalk.c, gc_walk), and no failure can reach it.
         assert allocations == 0
         return
     assert allocations > 0

@@ -5,7 +5,7 @@
 
 #include <Python.h>
 
-#include "refgraph/snapshot.h"
+#include "refgraph/heapwalk.h"
 #include "refgraph/walk.h"
 
 typedef struct walk {

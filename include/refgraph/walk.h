@@ -1,6 +1,6 @@
 /* The heap walk: searches over the live CPython heap that fill a graph
  * model, and the census; what the binding (src/module.c) calls.
- * Implemented in search.c and census.c over pyinternals.c, snapshot.c,
+ * Implemented in search.c and census.c over pyinternals.c, heapwalk.c,
  * describe.c, labels.c and diagnose.c; this header does not include
  * Python.h, so it names PyObject by its struct tag.
  *

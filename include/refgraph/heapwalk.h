@@ -1,7 +1,8 @@
-/* The heap snapshot (src/snapshot.c): the index of the heap for backward
- * searches, and the objects a census looks at.  Include after Python.h. */
-#ifndef REFGRAPH_SNAPSHOT_H
-#define REFGRAPH_SNAPSHOT_H
+/* Walking the live heap (src/heapwalk.c): numbering the objects the
+ * collector tracks, the index of the heap for backward searches, and the
+ * objects a census looks at.  Include after Python.h. */
+#ifndef REFGRAPH_HEAPWALK_H
+#define REFGRAPH_HEAPWALK_H
 
 #include <Python.h>
 #include <stdint.h>
@@ -52,7 +53,7 @@ int collect_ignored(PyObject *extra_ignore, rg_ptrmap *ignored);
 void heap_clear(heap *h);
 void untag_all(numbering *nb);
 int number_in_place(numbering *nb, const gc_runtime_mirror *rt, int lists);
-/* Numbers every tracked object (see snapshot.c); on failure nothing is
+/* Numbers every tracked object (see heapwalk.c); on failure nothing is
  * tagged.  The caller untags (untag_all), then drops the references. */
 int number_heap(numbering *nb);
 /* The id of o while the headers are numbered, or -1. */
@@ -73,7 +74,7 @@ typedef int (*census_keep_fn)(PyObject *op, void *arg);
 
 /* The objects one census function looks at, as an array. */
 typedef struct census_heap {
-    PyObject *seq;           /* a snapshot or the caller's objects (untracked list), or NULL */
+    PyObject *seq;           /* gc.get_objects() or the caller's objects (untracked list), or NULL */
     PyObject **walked;       /* or borrowed pointers read from the collector's lists */
     int kept_only;           /* items were walked: keep has seen each, and they are what it kept */
     PyObject **items;

@@ -1,4 +1,4 @@
-/* The heap snapshot: enumerating the objects the collector tracks, and the
+/* Walking the live heap: numbering the objects the collector tracks, the
  * index of who refers to whom over them (heapindex.h) that backward searches
  * walk; the census's walk of the collector's lists.
  *
@@ -9,7 +9,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "refgraph/snapshot.h"
+#include "refgraph/heapwalk.h"
 #include "refgraph/pyinternals.h"
 #include "refgraph/prefetch.h"
 #include "refgraph/status.h"
@@ -399,7 +399,7 @@ static int gc_walk(const gc_runtime_mirror *rt, census_keep_fn keep, void *arg, 
  * and allocates no GC object while it reads ch->items, so for the GC heap the
  * collector's lists are read directly and keep applied during that walk,
  * while each object is in the cache (ch->kept_only says so; otherwise, for a
- * snapshot or the caller's objects, the caller applies keep itself). */
+ * gc.get_objects() list or the caller's objects, the caller applies keep itself). */
 int census_open(census_heap *ch, PyObject *objects, census_keep_fn keep, void *arg)
 {
     memset(ch, 0, sizeof *ch);
