@@ -253,11 +253,11 @@ static int pack_block(const uint64_t *v, size_t b, unsigned char *out, size_t *e
     unsigned w = width_of(any), lo = w;
     size_t n_wide = 0, bitmap = (b + 7) / 8;
     if (w > 1) {
-        size_t hist[9] = {0}, above = 0, best = w * b;
+        size_t hist[4][9] = {{0}}, above = 0, best = w * b;   /* 4 tallies: no chain of increments */
         for (size_t i = 0; i < b; i++)
-            hist[width_of(v[i])]++;
+            hist[i % 4][width_of(v[i])]++;
         for (unsigned l = w - 1; l >= 1; l--) {   /* the smallest block */
-            above += hist[l + 1];
+            above += hist[0][l + 1] + hist[1][l + 1] + hist[2][l + 1] + hist[3][l + 1];
             if (l * b + bitmap + (w - l) * above < best) {
                 best = l * b + bitmap + (w - l) * above;
                 lo = l;
@@ -290,7 +290,7 @@ static int pack_block(const uint64_t *v, size_t b, unsigned char *out, size_t *e
     return n;
 }
 
-enum { STORED, HUFFMAN, RLE };
+enum { STORED, HUFFMAN, RLE, LZ };
 
 /* log2(x) in 1/256ths: the top bit, and the next 8 bits as the fraction. */
 static uint64_t log2_256(uint32_t x)
@@ -299,26 +299,27 @@ static uint64_t log2_256(uint32_t x)
     return top * 256 + ((x << (31 - top)) >> 23 & 0xff);
 }
 
-/* How to deflate a plane, judged from a sample of its bytes: run-length
- * codes when most bytes repeat the one before (upper planes, counts);
- * stored when Huffman codes would save less than 1/8 (near-random bytes:
- * deflate's time for nothing); else Huffman codes alone (level 1's string
- * matching finds little in a plane, in twice the time). */
-static int plane_mode(const unsigned char *p, size_t n, int current)
+/* How to deflate a plane without string matching, judged from a sample of
+ * its bytes: run-length codes when most bytes repeat the one before (upper
+ * planes, counts); stored when Huffman codes would save less than 1/8
+ * (near-random bytes: deflate's time for nothing); else Huffman codes
+ * alone.  *est: the bytes that would take (-1 for runs: few). */
+static int plane_mode(const unsigned char *p, size_t n, uint64_t *est)
 {
-    if (n < 1024)
-        return current;
     uint32_t hist[256] = {0}, k = 0, same = 0;
     for (size_t i = 1; i < n; i += 7, k++) {
         hist[p[i]]++;
         same += p[i] == p[i - 1];
     }
+    *est = (uint64_t)-1;
     if (3 * same >= 2 * k)
         return RLE;
     uint64_t sum = 0;   /* entropy * k = k log2 k - sum c log2 c */
     for (int c = 0; c < 256; c++)
         sum += hist[c] > 1 ? hist[c] * log2_256(hist[c]) : 0;
-    return k * log2_256(k) - sum >= (uint64_t)k * 7 * 256 ? STORED : HUFFMAN;
+    uint64_t bits = k * log2_256(k) - sum;   /* in 1/256 bits, for k bytes */
+    *est = bits >= (uint64_t)k * 7 * 256 ? n : bits * n / ((uint64_t)k * 8 * 256);
+    return *est == n ? STORED : HUFFMAN;
 }
 
 /* ------------------------------------------------------------ threads */
@@ -461,21 +462,41 @@ static int encode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
     cursor cur = {0, 0};
     int st = RG_OK, mode = HUFFMAN;
     size_t ends[9];
+    /* Bytes out per 65536 in of each plane of a block, when last coded with
+     * string matching (LZ) and without (unknown at first). */
+    uint64_t lz_ratio[9], base_ratio[9];
+    for (int k = 0; k < 9; k++)
+        lz_ratio[k] = base_ratio[k] = UINT32_MAX;
     for (uint64_t i = 0; i < count && st == RG_OK; i += BLOCK) {
         size_t b = count - i < BLOCK ? (size_t)(count - i) : BLOCK;
         fill_values(w->s, sec, i, b, vals, &cur);
         int n = pack_block(vals, b, buf, ends);
         for (int k = 0; k < n && st == RG_OK; k++) {
-            size_t start = k > 0 ? ends[k - 1] : 0;
-            int m = plane_mode(buf + start, ends[k] - start, mode);
-            if (m != mode && (st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_BLOCK)) == RG_OK) {
-                deflateParams(&z, m == STORED ? 0 : Z_BEST_SPEED, m == RLE ? Z_RLE : Z_HUFFMAN_ONLY);
+            size_t start = k > 0 ? ends[k - 1] : 0, len = ends[k] - start;
+            uint64_t est = 0, before = z.total_out;
+            int m = len < 1024 ? mode : plane_mode(buf + start, len, &est);
+            if (len >= 1024 && base_ratio[k] == UINT32_MAX)
+                base_ratio[k] = m == RLE ? 0 : est * 65536 / len;
+            /* Level 1's string matching pays where values repeat in
+             * patterns (objects made in loops, the rule in real heaps: a
+             * plane matches the same plane a block before) and costs twice
+             * Huffman's time where they do not.  Tried on two blocks in 16
+             * (the first fills the window), kept while it beats the other
+             * way by 1/8. */
+            if (len >= 1024 && (i / BLOCK % 16 < 2 || lz_ratio[k] * 8 < base_ratio[k] * 7))
+                m = LZ;
+            if (m != mode) {
+                deflateParams(&z, m == STORED ? 0 : Z_BEST_SPEED,
+                              m == RLE ? Z_RLE : m == LZ ? Z_DEFAULT_STRATEGY : Z_HUFFMAN_ONLY);
                 mode = m;
             }
             z.next_in = buf + start;
-            z.avail_in = (uInt)(ends[k] - start);
-            if (st == RG_OK)
-                st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_NO_FLUSH);
+            z.avail_in = (uInt)len;
+            /* Each plane its own deflate block: its own Huffman codes, and
+             * its cost known. */
+            st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_BLOCK);
+            if (len >= 1024)
+                *(m == LZ ? &lz_ratio[k] : &base_ratio[k]) = (z.total_out - before) * 65536 / len;
         }
         if (st == RG_OK)
             st = crew_step(c, b * SECTIONS[sec].mem);
