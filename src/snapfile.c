@@ -4,10 +4,11 @@
  * A file is a fixed header, eleven sections (one per array, each a raw
  * deflate stream) and a CRC-32 of every byte before it.  Inside a section,
  * values are made small (deltas, counts, flag bits moved to the bottom) and
- * cut into blocks of byte planes, which zlib's fastest modes compress well:
- * save and load cost about what deflate and inflate cost over a few bytes
- * per node.  Sections are independent streams, coded by several threads
- * when the snapshot is large.
+ * cut into blocks of byte planes, which zlib's fastest settings compress
+ * well (level 1 where values repeat in patterns, Huffman or run-length
+ * codes alone elsewhere): save and load cost about what deflate and
+ * inflate cost over a few bytes per node.  Sections are independent
+ * streams, coded by several threads when the snapshot is large.
  *
  * The reader trusts nothing: the layout is checked before the checksum (to
  * name a truncation), the checksum before any count is believed, every
@@ -48,8 +49,7 @@ static const unsigned char MAGIC[10] = {'R', 'G', 'S', 'N', 'A', 'P', '\r', '\n'
 
 enum { S_ADDR, S_TYPE, S_SIZE, S_SUMM, S_RCNT, S_RSRC, S_RLBL, S_TYPS, S_ROOT, S_BIGS, S_STRS, N_SECTIONS };
 
-/* Each section: its tag, its widest value (bytes), the bytes one value
- * stands for in memory (progress units). */
+/* Each section: its tag, its widest value (bytes), the memory one value stands for (progress). */
 static const struct {
     char tag[5];
     unsigned max_width, mem;
@@ -93,8 +93,7 @@ static int64_t unzigzag(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-/* Flag bit 31 (RG_SNAP_LEN, RG_SNAP_INDEX, RG_SNAP_HOLDS_TYPE) moved to bit
- * 0, so that "len=3" is 7, one byte, not 2^31 + 3, four. */
+/* Flag bit 31 (LEN, INDEX, HOLDS_TYPE) to bit 0: "len=3" is 7, one byte, not 2^31 + 3, four. */
 static uint64_t rotl1(uint32_t w)
 {
     return (uint32_t)(w << 1 | w >> 31);
@@ -130,15 +129,13 @@ static uint32_t *table_word(const rg_snap *s, int sec, uint64_t j)
     return words[j % 6];
 }
 
-/* Where a section's coder is: the previous address, or the next node whose
- * referrers have not been reached. */
+/* Where a section's coder is: the previous address; the next node whose referrers were not reached. */
 typedef struct cursor {
     uint64_t prev;
     uint32_t dst;
 } cursor;
 
-/* Values i .. i+b of section sec as stored (the encoder's half): one loop
- * per section, not a switch per value. */
+/* Values i .. i+b of section sec as stored (one loop per section: they run over every node). */
 static void fill_values(const rg_snap *s, int sec, uint64_t i, size_t b, uint64_t *v, cursor *c)
 {
     switch (sec) {
@@ -176,9 +173,7 @@ static void fill_values(const rg_snap *s, int sec, uint64_t i, size_t b, uint64_
     }
 }
 
-/* The decoder's half: stores values i .. i+b of section sec, or says why
- * they cannot be (values that do not fit their array are caught here, the
- * rest by rg_snap_validate).  buf: BLOCK * 4 bytes of scratch. */
+/* Stores values i .. i+b of section sec, or says why not (the rest: rg_snap_validate); buf: scratch. */
 static const char *store_values(rg_snap *s, int sec, uint64_t i, size_t b, const uint64_t *v, cursor *c,
                                 unsigned char *buf)
 {
@@ -239,25 +234,22 @@ static unsigned width_of(uint64_t v)
     return (unsigned)(71 - __builtin_clzll(v | 1)) / 8;
 }
 
-/* Cuts b values into a block: width w, dense width lo, lo planes of b bytes
- * (plane k: byte k of every value), then if lo < w a bitmap of the values
- * with bytes above lo, and their w - lo upper planes: a few wide values
- * (an address jump, a string offset) cost their own bytes only.  ends[]
- * gets where each plane ends (the first holds w and lo too, the bitmap is
- * one); returns how many (at most 9; at most 2 + 8 b bytes in all). */
+/* Packs b values into a block (docs/snapshot-format.md); ends[]: where each plane ends; returns how many. */
 static int pack_block(const uint64_t *v, size_t b, unsigned char *out, size_t *ends)
 {
     uint64_t any = 0;
     for (size_t i = 0; i < b; i++)
         any |= v[i];
+    /* lo < w: a few wide values (an address jump, a string offset) cost
+     * their own bytes only, in a bitmap and upper planes of their own. */
     unsigned w = width_of(any), lo = w;
     size_t n_wide = 0, bitmap = (b + 7) / 8;
     if (w > 1) {
-        size_t hist[9] = {0}, above = 0, best = w * b;
+        size_t hist[4][9] = {{0}}, above = 0, best = w * b;   /* 4 tallies: no chain of increments */
         for (size_t i = 0; i < b; i++)
-            hist[width_of(v[i])]++;
+            hist[i % 4][width_of(v[i])]++;
         for (unsigned l = w - 1; l >= 1; l--) {   /* the smallest block */
-            above += hist[l + 1];
+            above += hist[0][l + 1] + hist[1][l + 1] + hist[2][l + 1] + hist[3][l + 1];
             if (l * b + bitmap + (w - l) * above < best) {
                 best = l * b + bitmap + (w - l) * above;
                 lo = l;
@@ -290,7 +282,7 @@ static int pack_block(const uint64_t *v, size_t b, unsigned char *out, size_t *e
     return n;
 }
 
-enum { STORED, HUFFMAN, RLE };
+enum { STORED, HUFFMAN, RLE, LZ };
 
 /* log2(x) in 1/256ths: the top bit, and the next 8 bits as the fraction. */
 static uint64_t log2_256(uint32_t x)
@@ -299,35 +291,32 @@ static uint64_t log2_256(uint32_t x)
     return top * 256 + ((x << (31 - top)) >> 23 & 0xff);
 }
 
-/* How to deflate a plane, judged from a sample of its bytes: run-length
- * codes when most bytes repeat the one before (upper planes, counts);
- * stored when Huffman codes would save less than 1/8 (near-random bytes:
- * deflate's time for nothing); else Huffman codes alone (level 1's string
- * matching finds little in a plane, in twice the time). */
-static int plane_mode(const unsigned char *p, size_t n, int current)
+/* How to deflate a plane without string matching, from a sample; *est: the bytes that takes (RLE: unknown). */
+static int plane_mode(const unsigned char *p, size_t n, uint64_t *est)
 {
-    if (n < 1024)
-        return current;
     uint32_t hist[256] = {0}, k = 0, same = 0;
     for (size_t i = 1; i < n; i += 7, k++) {
         hist[p[i]]++;
         same += p[i] == p[i - 1];
     }
-    if (3 * same >= 2 * k)
+    *est = (uint64_t)-1;
+    if (3 * same >= 2 * k)   /* runs: upper planes, counts */
         return RLE;
     uint64_t sum = 0;   /* entropy * k = k log2 k - sum c log2 c */
     for (int c = 0; c < 256; c++)
         sum += hist[c] > 1 ? hist[c] * log2_256(hist[c]) : 0;
-    return k * log2_256(k) - sum >= (uint64_t)k * 7 * 256 ? STORED : HUFFMAN;
+    uint64_t bits = k * log2_256(k) - sum;   /* in 1/256 bits, for k bytes */
+    /* Near-random bytes (Huffman codes would save less than 1/8): stored,
+     * not deflate's time for nothing. */
+    *est = bits >= (uint64_t)k * 7 * 256 ? n : bits * n / ((uint64_t)k * 8 * 256);
+    return *est == n ? STORED : HUFFMAN;
 }
 
 /* ------------------------------------------------------------ threads */
 
 #define STOPPED 1   /* a task's status: not run, or stopped for another's error */
 
-/* The threads of one save or load: each takes the next section of order[]
- * and runs task on it.  The caller's thread is one of them, and the only
- * one that calls progress (it may run Python code). */
+/* The threads of one save or load, each coding the next section of order[]; only the caller's calls progress. */
 typedef struct crew {
     int (*task)(struct crew *c, int sec, uint64_t *vals, unsigned char *buf);
     const int *order;
@@ -342,8 +331,7 @@ typedef struct crew {
     int failed;                   /* the section of the error returned */
 } crew;
 
-/* Counts units of work done; tells progress on the caller's thread.  RG_OK,
- * RG_EINTR (progress said stop) or STOPPED (another task failed). */
+/* Counts work done, tells progress (caller's thread): RG_OK, RG_EINTR, or STOPPED (another failed). */
 static int crew_step(crew *c, uint64_t units)
 {
     uint64_t done = atomic_fetch_add(&c->done, units) + units;
@@ -373,22 +361,19 @@ static void *crew_work(void *arg)
     return NULL;
 }
 
-/* Threads to add for work bytes of arrays: none for a small snapshot (not
- * worth one), nor in a fault-injection build (which allocation fails must
- * not depend on timing). */
+/* Threads to add for work bytes of arrays (none for a small snapshot: not worth one). */
 static int helpers_for(uint64_t work)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 #ifdef RG_FAULT_INJECTION
-    cpus = 1;
+    cpus = 1;   /* which allocation fails must not depend on timing */
 #endif
     if (work < (16u << 20) || cpus <= 1)
         return 0;
     return cpus > MAX_HELPERS ? MAX_HELPERS : (int)cpus - 1;
 }
 
-/* Runs the tasks of order[0 .. n) on the caller's thread and up to helpers
- * more.  RG_OK, or the first error in file order (its section: c->failed). */
+/* Runs order[0 .. n) on this thread and helpers more: RG_OK, or the first error in file order (c->failed). */
 static int run_crew(crew *c, const int *order, int n, int helpers)
 {
     pthread_t t[MAX_HELPERS];
@@ -423,8 +408,7 @@ typedef struct saver {
     uLong crc;
 } saver;
 
-/* Runs deflate over what z holds into *out, growing it.  flush: Z_NO_FLUSH,
- * Z_BLOCK (all out, to change parameters) or Z_FINISH. */
+/* Deflates what z holds into *out, growing it, with flush Z_NO_FLUSH, Z_BLOCK or Z_FINISH. */
 static int deflate_more(unsigned char **out, size_t *cap, z_stream *z, int flush)
 {
     for (;;) {
@@ -461,21 +445,41 @@ static int encode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
     cursor cur = {0, 0};
     int st = RG_OK, mode = HUFFMAN;
     size_t ends[9];
+    /* Bytes out per 65536 in of each plane of a block, when last coded with
+     * string matching (LZ) and without (unknown at first). */
+    uint64_t lz_ratio[9], base_ratio[9];
+    for (int k = 0; k < 9; k++)
+        lz_ratio[k] = base_ratio[k] = UINT32_MAX;
     for (uint64_t i = 0; i < count && st == RG_OK; i += BLOCK) {
         size_t b = count - i < BLOCK ? (size_t)(count - i) : BLOCK;
         fill_values(w->s, sec, i, b, vals, &cur);
         int n = pack_block(vals, b, buf, ends);
         for (int k = 0; k < n && st == RG_OK; k++) {
-            size_t start = k > 0 ? ends[k - 1] : 0;
-            int m = plane_mode(buf + start, ends[k] - start, mode);
-            if (m != mode && (st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_BLOCK)) == RG_OK) {
-                deflateParams(&z, m == STORED ? 0 : Z_BEST_SPEED, m == RLE ? Z_RLE : Z_HUFFMAN_ONLY);
+            size_t start = k > 0 ? ends[k - 1] : 0, len = ends[k] - start;
+            uint64_t est = 0, before = z.total_out;
+            int m = len < 1024 ? mode : plane_mode(buf + start, len, &est);
+            if (len >= 1024 && base_ratio[k] == UINT32_MAX)
+                base_ratio[k] = m == RLE ? 0 : est * 65536 / len;
+            /* Level 1's string matching pays where values repeat in
+             * patterns (objects made in loops, the rule in real heaps: a
+             * plane matches the same plane a block before) and costs twice
+             * Huffman's time where they do not.  Tried on two blocks in 16
+             * (the first fills the window), kept while it beats the other
+             * way by 1/8. */
+            if (len >= 1024 && (i / BLOCK % 16 < 2 || lz_ratio[k] * 8 < base_ratio[k] * 7))
+                m = LZ;
+            if (m != mode) {
+                deflateParams(&z, m == STORED ? 0 : Z_BEST_SPEED,
+                              m == RLE ? Z_RLE : m == LZ ? Z_DEFAULT_STRATEGY : Z_HUFFMAN_ONLY);
                 mode = m;
             }
             z.next_in = buf + start;
-            z.avail_in = (uInt)(ends[k] - start);
-            if (st == RG_OK)
-                st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_NO_FLUSH);
+            z.avail_in = (uInt)len;
+            /* Each plane its own deflate block: its own Huffman codes, and
+             * its cost known. */
+            st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_BLOCK);
+            if (len >= 1024)
+                *(m == LZ ? &lz_ratio[k] : &base_ratio[k]) = (z.total_out - before) * 65536 / len;
         }
         if (st == RG_OK)
             st = crew_step(c, b * SECTIONS[sec].mem);
@@ -487,8 +491,7 @@ static int encode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
     return st;
 }
 
-/* Writes all of p (through EINTR and short writes) and adds it to the
- * checksum; RG_OK or RG_EIO. */
+/* Writes all of p (through EINTR and short writes), checksummed: RG_OK or RG_EIO. */
 static int write_all(saver *w, const void *p, size_t n)
 {
     w->crc = crc32_z(w->crc, p, n);
@@ -539,8 +542,7 @@ static int write_file(saver *w)
     return st;
 }
 
-/* A new file beside path, ".<name>.tmp-<pid>-<random>" (rename() needs the
- * same file system), its name in name (strlen(path) + 64 bytes); fd or -1. */
+/* Creates ".<name>.tmp-<pid>-<random>" beside path (rename(): one file system), named in name; fd or -1. */
 static int open_temp(const char *path, char *name)
 {
     const char *slash = strrchr(path, '/');
@@ -617,8 +619,7 @@ static int __attribute__((format(printf, 2, 3))) corrupt(char *err, const char *
     return RG_ECORRUPT;
 }
 
-/* The header, the sections' places and lengths against the file's length,
- * the checksum, then the counts. */
+/* Checks the header, the layout against the length, the checksum, then the counts. */
 static int read_layout(loader *l, rg_snap *s, char *err)
 {
     const unsigned char *d = l->data;

@@ -223,6 +223,21 @@ static void check_round_trip(uint32_t n)
     rg_snap_free(back);
 }
 
+/* The snapshot rg_snap_new() makes (no arrays at all) saves and loads. */
+static void check_empty_snapshot(void)
+{
+    rg_snap *s, *back = NULL;
+    CHECK(rg_snap_new(&s) == RG_OK);
+    char *path = path_in_dir("empty.rgsnap"), err[RG_SNAPFILE_ERRLEN];
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    CHECK(rg_snap_load(path, &back, err, NULL, NULL) == RG_OK);
+    CHECK(back != NULL && back->n_nodes == 0 && back->n_edges == 0 && back->strings_len == 1 &&
+          back->ref_start[0] == 0);
+    unlink(path);
+    rg_snap_free(s);
+    rg_snap_free(back);
+}
+
 /* Every prefix of a file, and every one-bit change of it: an error naming
  * what is wrong (or, for a change the checksum let through, a snapshot that
  * validates), never a crash or a leak. */
@@ -523,6 +538,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    check_empty_snapshot();
     check_round_trip(0);
     check_round_trip(1);
     check_round_trip(100);
