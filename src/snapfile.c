@@ -15,6 +15,7 @@
  * count against what its section can hold before anything is allocated,
  * and the result with rg_snap_validate(). */
 #include "refgraph/snapfile.h"
+#include "refgraph/byteplanes.h"
 #include "refgraph/status.h"
 
 #include <errno.h>
@@ -226,92 +227,6 @@ static const char *store_values(rg_snap *s, int sec, uint64_t i, size_t b, const
     return NULL;
 }
 
-/* ------------------------------------------------------------ byte planes */
-
-/* Bytes needed for v (at least one). */
-static unsigned width_of(uint64_t v)
-{
-    return (unsigned)(71 - __builtin_clzll(v | 1)) / 8;
-}
-
-/* Packs b values into a block (docs/snapshot-format.md); ends[]: where each plane ends; returns how many. */
-static int pack_block(const uint64_t *v, size_t b, unsigned char *out, size_t *ends)
-{
-    uint64_t any = 0;
-    for (size_t i = 0; i < b; i++)
-        any |= v[i];
-    /* lo < w: a few wide values (an address jump, a string offset) cost
-     * their own bytes only, in a bitmap and upper planes of their own. */
-    unsigned w = width_of(any), lo = w;
-    size_t n_wide = 0, bitmap = (b + 7) / 8;
-    if (w > 1) {
-        size_t hist[4][9] = {{0}}, above = 0, best = w * b;   /* 4 tallies: no chain of increments */
-        for (size_t i = 0; i < b; i++)
-            hist[i % 4][width_of(v[i])]++;
-        for (unsigned l = w - 1; l >= 1; l--) {   /* the smallest block */
-            above += hist[0][l + 1] + hist[1][l + 1] + hist[2][l + 1] + hist[3][l + 1];
-            if (l * b + bitmap + (w - l) * above < best) {
-                best = l * b + bitmap + (w - l) * above;
-                lo = l;
-                n_wide = above;
-            }
-        }
-    }
-    out[0] = (unsigned char)w;
-    out[1] = (unsigned char)lo;
-    unsigned char *p = out + 2, *hi = p + lo * b + bitmap;
-    int n = 0;
-    for (unsigned k = 0; k < lo; k++, p += b) {
-        for (size_t i = 0; i < b; i++)
-            p[i] = (unsigned char)(v[i] >> (8 * k));
-        ends[n++] = (size_t)(p + b - out);
-    }
-    if (lo == w)
-        return n;
-    memset(p, 0, bitmap);
-    for (size_t i = 0, x = 0; i < b; i++) {
-        if (v[i] >> (8 * lo) == 0)
-            continue;
-        p[i / 8] |= (unsigned char)(1u << (i % 8));
-        for (unsigned k = lo; k < w; k++)
-            hi[(k - lo) * n_wide + x] = (unsigned char)(v[i] >> (8 * k));
-        x++;
-    }
-    for (unsigned k = lo; k <= w; k++)
-        ends[n++] = (size_t)(hi + (k - lo) * n_wide - out);
-    return n;
-}
-
-enum { STORED, HUFFMAN, RLE, LZ };
-
-/* log2(x) in 1/256ths: the top bit, and the next 8 bits as the fraction. */
-static uint64_t log2_256(uint32_t x)
-{
-    unsigned top = 31 - (unsigned)__builtin_clz(x);
-    return top * 256 + ((x << (31 - top)) >> 23 & 0xff);
-}
-
-/* How to deflate a plane without string matching, from a sample; *est: the bytes that takes (RLE: unknown). */
-static int plane_mode(const unsigned char *p, size_t n, uint64_t *est)
-{
-    uint32_t hist[256] = {0}, k = 0, same = 0;
-    for (size_t i = 1; i < n; i += 7, k++) {
-        hist[p[i]]++;
-        same += p[i] == p[i - 1];
-    }
-    *est = (uint64_t)-1;
-    if (3 * same >= 2 * k)   /* runs: upper planes, counts */
-        return RLE;
-    uint64_t sum = 0;   /* entropy * k = k log2 k - sum c log2 c */
-    for (int c = 0; c < 256; c++)
-        sum += hist[c] > 1 ? hist[c] * log2_256(hist[c]) : 0;
-    uint64_t bits = k * log2_256(k) - sum;   /* in 1/256 bits, for k bytes */
-    /* Near-random bytes (Huffman codes would save less than 1/8): stored,
-     * not deflate's time for nothing. */
-    *est = bits >= (uint64_t)k * 7 * 256 ? n : bits * n / ((uint64_t)k * 8 * 256);
-    return *est == n ? STORED : HUFFMAN;
-}
-
 /* ------------------------------------------------------------ threads */
 
 #define STOPPED 1   /* a task's status: not run, or stopped for another's error */
@@ -443,23 +358,23 @@ static int encode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
     z.next_out = w->out[sec];
     z.avail_out = (uInt)w->cap[sec];
     cursor cur = {0, 0};
-    int st = RG_OK, mode = HUFFMAN;
+    int st = RG_OK, mode = BP_HUFFMAN;
     size_t ends[9];
     /* Bytes out per 65536 in of each plane of a block, when last coded with
-     * string matching (LZ) and without (unknown at first). */
+     * string matching (BP_LZ) and without (unknown at first). */
     uint64_t lz_ratio[9], base_ratio[9];
     for (int k = 0; k < 9; k++)
         lz_ratio[k] = base_ratio[k] = UINT32_MAX;
     for (uint64_t i = 0; i < count && st == RG_OK; i += BLOCK) {
         size_t b = count - i < BLOCK ? (size_t)(count - i) : BLOCK;
         fill_values(w->s, sec, i, b, vals, &cur);
-        int n = pack_block(vals, b, buf, ends);
+        int n = bp_pack(vals, b, buf, ends);
         for (int k = 0; k < n && st == RG_OK; k++) {
             size_t start = k > 0 ? ends[k - 1] : 0, len = ends[k] - start;
             uint64_t est = 0, before = z.total_out;
-            int m = len < 1024 ? mode : plane_mode(buf + start, len, &est);
+            int m = len < 1024 ? mode : bp_plane_mode(buf + start, len, &est);
             if (len >= 1024 && base_ratio[k] == UINT32_MAX)
-                base_ratio[k] = m == RLE ? 0 : est * 65536 / len;
+                base_ratio[k] = m == BP_RLE ? 0 : est * 65536 / len;
             /* Level 1's string matching pays where values repeat in
              * patterns (objects made in loops, the rule in real heaps: a
              * plane matches the same plane a block before) and costs twice
@@ -467,10 +382,10 @@ static int encode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
              * (the first fills the window), kept while it beats the other
              * way by 1/8. */
             if (len >= 1024 && (i / BLOCK % 16 < 2 || lz_ratio[k] * 8 < base_ratio[k] * 7))
-                m = LZ;
+                m = BP_LZ;
             if (m != mode) {
-                deflateParams(&z, m == STORED ? 0 : Z_BEST_SPEED,
-                              m == RLE ? Z_RLE : m == LZ ? Z_DEFAULT_STRATEGY : Z_HUFFMAN_ONLY);
+                deflateParams(&z, m == BP_STORED ? 0 : Z_BEST_SPEED,
+                              m == BP_RLE ? Z_RLE : m == BP_LZ ? Z_DEFAULT_STRATEGY : Z_HUFFMAN_ONLY);
                 mode = m;
             }
             z.next_in = buf + start;
@@ -479,7 +394,7 @@ static int encode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
              * its cost known. */
             st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_BLOCK);
             if (len >= 1024)
-                *(m == LZ ? &lz_ratio[k] : &base_ratio[k]) = (z.total_out - before) * 65536 / len;
+                *(m == BP_LZ ? &lz_ratio[k] : &base_ratio[k]) = (z.total_out - before) * 65536 / len;
         }
         if (st == RG_OK)
             st = crew_step(c, b * SECTIONS[sec].mem);
@@ -729,29 +644,17 @@ static int read_block(z_stream *z, int *ended, int sec, size_t b, uint64_t *vals
         return corrupt(err, "section %s is damaged (a block %u/%u bytes wide)", SECTIONS[sec].tag, lo, w);
     if (st != RG_OK || (st = inflate_exact(z, ended, buf, lo * b, sec, err)) != RG_OK)
         return st;
-    for (size_t i = 0; i < b; i++)
-        vals[i] = buf[i];
-    for (unsigned k = 1; k < lo; k++) {
-        for (size_t i = 0; i < b; i++)
-            vals[i] |= (uint64_t)buf[k * b + i] << (8 * k);
-    }
-    size_t bitmap = (b + 7) / 8, n_wide = 0;
+    bp_unpack_low(buf, b, lo, vals);
+    size_t bitmap = (b + 7) / 8, n_wide;
     if (lo == w || (st = inflate_exact(z, ended, buf, bitmap, sec, err)) != RG_OK)
         return st;
     if (b % 8 != 0 && buf[bitmap - 1] >> (b % 8) != 0)
         return corrupt(err, "section %s is damaged (a bitmap past its block)", SECTIONS[sec].tag);
-    for (size_t i = 0; i < bitmap; i++)
-        n_wide += (size_t)__builtin_popcount(buf[i]);
+    n_wide = bp_count_wide(buf, b);
     unsigned char *hi = buf + bitmap;
     if ((st = inflate_exact(z, ended, hi, (w - lo) * n_wide, sec, err)) != RG_OK)
         return st;
-    for (size_t i = 0, x = 0; i < b; i++) {
-        if (!(buf[i / 8] >> (i % 8) & 1))
-            continue;
-        for (unsigned k = lo; k < w; k++)
-            vals[i] |= (uint64_t)hi[(k - lo) * n_wide + x] << (8 * k);
-        x++;
-    }
+    bp_unpack_wide(buf, hi, b, lo, w, n_wide, vals);
     return RG_OK;
 }
 
