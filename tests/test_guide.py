@@ -70,3 +70,14 @@ def test_the_readme_example_runs(tmp_path):
     assert re.search(r"\['tok-\d{6}'\] -> Session  \[target\]", proc.stdout)
     report = proc.stdout.rsplit("Session  [target]\n", 1)[1]      # the redacted report, read back
     assert "<- method Session.flush  via __self__" in report and "tok-" not in report
+    # The shell lines after it, on the snapshot the example saved.
+    shell = re.search(r"## Use\n\n```python\n.*?```\n\n```sh\n(.*?)```", readme, re.S).group(1)
+    for line in shell.strip().splitlines():
+        argv = line.split("#")[0].split()
+        assert argv[:3] == ["python3", "-m", "refgraph"], line
+        proc = subprocess.run([sys.executable] + argv[1:], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        if argv[3] == "chain":
+            assert re.search(r"-> Session  \[target\]", proc.stdout), proc.stdout
+    assert (tmp_path / "heap.heapsnapshot").stat().st_size > 0
