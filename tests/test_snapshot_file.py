@@ -196,3 +196,24 @@ def test_dump_on_signal_checks_its_directory(tmp_path):
         refgraph.dump_on_signal(signal.SIGUSR2, str(tmp_path / "missing"))
     with pytest.raises(TypeError):
         refgraph.dump_on_signal(signal.SIGUSR2, 3)
+
+
+def test_progress_bars_go_to_stderr(tmp_path):
+    """progress=True draws "saving/loading/exporting NN%" on file descriptor 2
+    (the CLI's default when stderr is a terminal); progress=False nothing."""
+    script = textwrap.dedent("""
+        import os, sys
+        import refgraph
+        snap = refgraph.snapshot()
+        path = os.path.join(sys.argv[1], "p.rgsnap")
+        snap.save(path, progress=True)
+        refgraph.open_snapshot(path, progress=True)
+        snap.export_chrome(os.path.join(sys.argv[1], "p.heapsnapshot"), progress=True)
+        snap.save(path, progress=False)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=module_root()), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for word in ("saving", "loading", "exporting"):
+        assert word in proc.stderr and "100%" in proc.stderr.split(word, 1)[1], proc.stderr
+    assert proc.stderr.count("saving") >= 1 and proc.stderr.endswith("\n")
