@@ -50,6 +50,8 @@ int rg_attach_serialize(const rg_graph *g, rg_strbuf *out)
         rg_sb_putc(out, '\t');
         put_field(out, n->extra);
         rg_sb_putc(out, '\n');
+        if (n->size != RG_NO_SIZE)
+            rg_sb_printf(out, "sizes %zu %lld %lld %lld\n", i, n->size, n->retained, n->retained_count);
         for (size_t k = 0; k < n->n_attrs; k++) {
             rg_sb_printf(out, "attr %zu\t%s\t", i, n->attrs[2 * k]);
             put_field(out, n->attrs[2 * k + 1]);
@@ -221,6 +223,16 @@ static int parse_line(parser *ps)
             return fail(ps, "bad attr");
         int st = rg_graph_add_node_attr(g, (size_t)a, ps->fields[1], ps->fields[2]);
         return st == RG_EINVAL ? fail(ps, "bad attribute name") : st;
+    }
+    if (strncmp(head, "sizes ", 6) == 0) {
+        const char *rest = head + 6;
+        long long size, retained, count;
+        if (ps->n_fields != 1 || !read_ull(&rest, &a) || !read_ll(&rest, &size) || !read_ll(&rest, &retained) ||
+            !read_ll(&rest, &count) || *rest || a >= g->n_nodes || size < 0 || retained < RG_NO_SIZE ||
+            count < RG_NO_SIZE)
+            return fail(ps, "bad sizes");
+        rg_graph_set_sizes(g, (size_t)a, size, retained, count);
+        return RG_OK;
     }
     if (strncmp(head, "edge ", 5) == 0) {
         const char *rest = head + 5;

@@ -70,6 +70,7 @@ int rg_graph_add_node(rg_graph *g, const char *type_name, const char *summary,
         return st;
     rg_node node = {0};
     node.refcount = RG_NO_REFCOUNT;
+    node.size = node.retained = node.retained_count = RG_NO_SIZE;
     node.depth = depth;
     node.flags = flags;
     if (copy_text(type_name ? type_name : "?", &node.type_name) != RG_OK ||
@@ -254,7 +255,39 @@ void rg_graph_folded_label(const rg_graph *g, const rg_edge *e, rg_strbuf *out)
     }
 }
 
-int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[4], char count[48])
+void rg_graph_set_sizes(rg_graph *g, size_t i, long long size, long long retained, long long retained_count)
+{
+    g->nodes[i].size = size;
+    g->nodes[i].retained = retained;
+    g->nodes[i].retained_count = retained_count;
+}
+
+/* Writes bytes as people read them into buf: "56 B", "1.2 KiB", "3.4 MiB". */
+static void format_bytes(char *buf, size_t len, long long bytes)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (bytes < 1024) {
+        snprintf(buf, len, "%lld B", bytes);
+        return;
+    }
+    double v = (double)bytes / 1024;
+    int u = 0;
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+void rg_graph_put_bytes(rg_strbuf *out, long long bytes)
+{
+    char buf[32];
+    format_bytes(buf, sizeof buf, bytes);
+    rg_sb_puts(out, buf);
+}
+
+int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[RG_NODE_PARTS], char count[48],
+                        char sizes[96])
 {
     const rg_node *n = &g->nodes[i];
     int k = 0;
@@ -272,6 +305,18 @@ int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[4], char 
         snprintf(count, 48, "refcount=%lld", n->refcount);
         parts[k++] = count;
     }
+    if (n->size != RG_NO_SIZE) {
+        char shallow[32], retained[32];
+        format_bytes(shallow, sizeof shallow, n->size);
+        if (n->retained != RG_NO_SIZE) {
+            format_bytes(retained, sizeof retained, n->retained);
+            snprintf(sizes, 96, "%s, retains %s in %lld object%s", shallow, retained, n->retained_count,
+                     n->retained_count == 1 ? "" : "s");
+        } else {
+            snprintf(sizes, 96, "%s", shallow);
+        }
+        parts[k++] = sizes;
+    }
     if (n->extra)
         parts[k++] = n->extra;
     return k;
@@ -279,9 +324,9 @@ int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[4], char 
 
 void rg_graph_node_line(const rg_graph *g, size_t i, rg_strbuf *out)
 {
-    const char *parts[4];
-    char count[48];
-    int n = rg_graph_node_parts(g, i, parts, count);
+    const char *parts[RG_NODE_PARTS];
+    char count[48], sizes[96];
+    int n = rg_graph_node_parts(g, i, parts, count, sizes);
     for (int k = 0; k < n; k++) {
         if (k > 0)
             rg_sb_puts(out, k == n - 1 && g->nodes[i].extra ? " | " : " ");

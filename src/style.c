@@ -29,6 +29,7 @@ typedef struct emitter {
     unsigned char *drawn;
     size_t *cut_in, *cut_out;  /* per drawn node: references to nodes not drawn */
     size_t n_drawn, n_visible, max_nodes;
+    long long max_retained;    /* the largest retained size of a node, or 0 (no sizes) */
     rg_strbuf buf;
     int status;
 } emitter;
@@ -94,12 +95,21 @@ static void depth_fill(char out[8], int depth, int max_depth)
     snprintf(out, 8, "#%02x%02x%02x", level & 0xFFu, level & 0xFFu, level & 0xFFu);
 }
 
+/* A fill from white to orange by a node's share of the largest retained
+ * size drawn (sizes=True): what holds the memory stands out. */
+static void retained_fill(char out[8], long long retained, long long max_retained)
+{
+    double share = max_retained > 0 && retained > 0 ? (double)retained / (double)max_retained : 0;
+    unsigned g = 255u - (unsigned)(share * 120), b = 255u - (unsigned)(share * 200);
+    snprintf(out, 8, "#ff%02x%02x", g & 0xFFu, b & 0xFFu);
+}
+
 /* The label: the pieces of the node's description, one per line. */
 static void put_label(emitter *em, size_t i)
 {
-    const char *parts[4];
-    char count[48];
-    int n = rg_graph_node_parts(em->g, i, parts, count);
+    const char *parts[RG_NODE_PARTS];
+    char count[48], sizes[96];
+    int n = rg_graph_node_parts(em->g, i, parts, count, sizes);
     em->buf.len = 0;
     for (int k = 0; k < n; k++) {
         if (k > 0)
@@ -155,6 +165,8 @@ static void emit_node(emitter *em, size_t i)
             fillcolor = HIGHLIGHT_FILL;
         else if (n->flags & (RG_NODE_ROOT | RG_NODE_MODULE))
             fillcolor = ROOT_FILL;
+        else if (n->retained != RG_NO_SIZE && em->max_retained > 0)
+            retained_fill(fill, n->retained, em->max_retained);
         else
             depth_fill(fill, n->depth, em->g->max_depth);
         node_attr(em, "fillcolor", fillcolor);
@@ -373,6 +385,11 @@ int rg_style_emit(const rg_graph *g, size_t max_nodes, const rg_style_sink *sink
     if (status == RG_OK) {
         em.sink = sink;
         em.ctx = ctx;
+        em.max_retained = 0;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            if (g->nodes[i].retained > em.max_retained)
+                em.max_retained = g->nodes[i].retained;
+        }
         emit_all(&em);
         status = em.status;
     }

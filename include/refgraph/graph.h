@@ -22,6 +22,7 @@ enum rg_node_flag {
 };
 
 #define RG_NO_REFCOUNT (-1LL)
+#define RG_NO_SIZE (-1LL)
 #define RG_IMMORTAL (-2LL)
 
 typedef struct rg_node {
@@ -29,6 +30,9 @@ typedef struct rg_node {
     char *summary;       /* NULL, or "len=3", "handle_request", "app.py:12", "'abc'" */
     char *extra;         /* NULL, or what extra_info returned */
     long long refcount;  /* RG_NO_REFCOUNT unless asked for */
+    long long size;      /* bytes (sys.getsizeof), or RG_NO_SIZE unless asked for (sizes=True) */
+    long long retained;  /* bytes freed with it (its dominator subtree), or RG_NO_SIZE */
+    long long retained_count; /* objects freed with it, or RG_NO_SIZE */
     size_t more;         /* RG_NODE_MORE: how many were left out */
     size_t owner;        /* RG_NODE_OWNED_DICT: index of the owning node */
     char **attrs;        /* extra DOT attributes: name, value, name, value ... */
@@ -76,6 +80,10 @@ int rg_graph_add_node(rg_graph *g, const char *type_name, const char *summary,
                       int depth, unsigned flags, size_t *index);
 /* Replaces node i's extra text with a copy of extra (NULL clears it). */
 int rg_graph_set_extra(rg_graph *g, size_t i, const char *extra);
+/* Sets node i's shallow size and what it retains (RG_NO_SIZE: unknown). */
+void rg_graph_set_sizes(rg_graph *g, size_t i, long long size, long long retained, long long retained_count);
+/* Appends bytes as people read them: "56 B", "1.2 KiB", "3.4 MiB". */
+void rg_graph_put_bytes(rg_strbuf *out, long long bytes);
 /* Adds the DOT attribute name=value to node i; RG_EINVAL unless name is
  * an identifier ([A-Za-z_][A-Za-z0-9_]*). */
 int rg_graph_add_node_attr(rg_graph *g, size_t i, const char *name, const char *value);
@@ -102,9 +110,12 @@ void rg_graph_fold_map(const rg_graph *g, size_t *map);
  * "app.registry" for a module's global, ".attr" for an instance's. */
 void rg_graph_folded_label(const rg_graph *g, const rg_edge *e, rg_strbuf *out);
 /* The pieces of node i's description, in order: type name, summary,
- * "refcount=N", extra info; absent ones are left out.  A "N more" node has
- * one piece, written into count.  Returns how many pieces were stored. */
-int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[4], char count[48]);
+ * "refcount=N", sizes ("56 B, retains 1.2 MiB in 340 objects"), extra
+ * info; absent ones are left out.  A "N more" node has one piece, written
+ * into count.  Returns how many pieces were stored. */
+#define RG_NODE_PARTS 5
+int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[RG_NODE_PARTS], char count[48],
+                        char sizes[96]);
 /* Appends node i's one-line label: "dict len=3", "module app", with
  * refcount and extra info (after " | ") when present. */
 void rg_graph_node_line(const rg_graph *g, size_t i, rg_strbuf *out);

@@ -40,6 +40,8 @@ static rg_graph *sample(void)
     g->nodes[2].refcount = 3;
     rg_graph_set_extra(g, 2, "extra | info");
     rg_graph_add_node_attr(g, 2, "shape", "oval");
+    rg_graph_set_sizes(g, 1, 232, 4096, 3);
+    rg_graph_set_sizes(g, 0, 72, RG_NO_SIZE, RG_NO_SIZE);
     rg_graph_add_edge(g, 0, 1, "__dict__", NULL);
     rg_graph_add_edge(g, 1, 2, "['k']", "k");
     rg_graph_add_note(g, "a note\nwith a newline");
@@ -66,6 +68,9 @@ int main(void)
         CHECK_STR(again, text);
         free(again);
         CHECK(back->nodes[2].refcount == 3);
+        CHECK(back->nodes[1].size == 232 && back->nodes[1].retained == 4096 && back->nodes[1].retained_count == 3);
+        CHECK(back->nodes[0].size == 72 && back->nodes[0].retained == RG_NO_SIZE);
+        CHECK(back->nodes[2].size == RG_NO_SIZE);
         CHECK(back->nodes[1].owner == 0);
         CHECK(back->edges[0].attr == NULL);
         CHECK_STR(back->edges[1].attr, "k");
@@ -109,6 +114,10 @@ int main(void)
     CHECK(parse_status(buf) == RG_EFORMAT);                       /* owner is not a node */
     snprintf(buf, sizeof buf, "%snode 0 0 -1 0 0\tT\t\\-\t\\-\nattr 0\tbad name\tx\nend\n", head);
     CHECK(parse_status(buf) == RG_EFORMAT);
+    snprintf(buf, sizeof buf, "%snode 0 0 -1 0 0\tT\t\\-\t\\-\nsizes 3 1 2 3\nend\n", head);
+    CHECK(parse_status(buf) == RG_EFORMAT);                       /* sizes of no node */
+    snprintf(buf, sizeof buf, "%snode 0 0 -1 0 0\tT\t\\-\t\\-\nsizes 0 -5 2 3\nend\n", head);
+    CHECK(parse_status(buf) == RG_EFORMAT);                       /* a negative size */
     snprintf(buf, sizeof buf, "%schain 0\nend\n", head);
     CHECK(parse_status(buf) == RG_EFORMAT);                       /* chain through no node */
     snprintf(buf, sizeof buf, "%sbogus\nend\n", head);

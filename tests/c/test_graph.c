@@ -62,6 +62,24 @@ int main(void)
     CHECK_STR(sb.data, "list len=2 refcount=3 | info");
     rg_sb_free(&sb);
 
+    /* Sizes (sizes=True): shallow, then what the node retains. */
+    rg_sb_init(&sb);
+    rg_graph_set_sizes(g, 0, 56, 3 * 1024 * 1024 + 200 * 1024, 1200);
+    rg_graph_node_line(g, 0, &sb);
+    CHECK_STR(sb.data, "list len=2 refcount=3 56 B, retains 3.2 MiB in 1200 objects | info");
+    rg_sb_free(&sb);
+    rg_sb_init(&sb);
+    rg_graph_set_sizes(g, 0, 2048, 56, 1);
+    rg_graph_node_line(g, 0, &sb);
+    CHECK_STR(sb.data, "list len=2 refcount=3 2.0 KiB, retains 56 B in 1 object | info");
+    rg_sb_free(&sb);
+    rg_sb_init(&sb);
+    rg_graph_set_sizes(g, 0, 56, RG_NO_SIZE, RG_NO_SIZE);
+    rg_graph_node_line(g, 0, &sb);
+    CHECK_STR(sb.data, "list len=2 refcount=3 56 B | info");
+    rg_sb_free(&sb);
+    rg_graph_set_sizes(g, 0, RG_NO_SIZE, RG_NO_SIZE, RG_NO_SIZE);
+
     size_t chain[] = {2, 1, 0};
     CHECK(rg_graph_add_chain(g, chain, 3) == RG_OK);
     size_t bad[] = {99};
