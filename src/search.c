@@ -252,6 +252,7 @@ int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, 
     if (st != RG_OK)
         return st;
     size_t i = *index;
+    w->g->nodes[i].addr = (unsigned long long)(uintptr_t)o;
     if ((st = walk_set_node_obj(w, i, o)) != RG_OK)
         return st;
     if ((st = rg_pm_put(&w->node_of, o, (uint32_t)i)) != RG_OK)

@@ -302,8 +302,10 @@ static int add_graph_node(graph_walk *w, uint32_t node, int depth, unsigned flag
            : rg_graph_add_node(w->g, rg_snap_str(s, w->a->shortnames ? t->short_name : t->name),
                                summary.len ? summary.data : NULL, depth, flags, index);
     rg_sb_free(&summary);
-    if (st == RG_OK)
+    if (st == RG_OK) {
         w->gnode_of[node] = (uint32_t)*index + 1;
+        w->g->nodes[*index].addr = s->addr[node];
+    }
     return st;
 }
 

@@ -33,6 +33,7 @@ typedef struct rg_node {
     long long size;      /* bytes (sys.getsizeof), or RG_NO_SIZE unless asked for (sizes=True) */
     long long retained;  /* bytes freed with it (its dominator subtree), or RG_NO_SIZE */
     long long retained_count; /* objects freed with it, or RG_NO_SIZE */
+    unsigned long long addr;  /* the object's id(), or 0 ("N more" nodes, loaded graphs) */
     size_t more;         /* RG_NODE_MORE: how many were left out */
     size_t owner;        /* RG_NODE_OWNED_DICT: index of the owning node */
     char **attrs;        /* extra DOT attributes: name, value, name, value ... */
