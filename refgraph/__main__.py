@@ -103,8 +103,8 @@ def parse_target(text):
             value = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
         except ValueError:
             raise UsageError("bad address %r: an address is 0x followed by hex digits, or decimal digits" % text)
-        if value < 0:
-            raise UsageError("bad address %r: an address is not negative" % text)
+        if value < 0 or value >= 2 ** 64:
+            raise UsageError("bad address %r: an address is from 0 to 0xffffffffffffffff" % text)
         return value
     return text
 

@@ -20,10 +20,11 @@ class SnapshotObject:
     """One object of a snapshot, described (it is not alive: the snapshot
     holds no Python object).  ``addr`` is the id() it had."""
 
-    __slots__ = ("addr", "type", "qualified_type", "size", "summary", "_node")
+    __slots__ = ("addr", "type", "qualified_type", "size", "summary", "_node", "_owner")
 
-    def __init__(self, node, addr, qualified_type, short_type, size, summary):
+    def __init__(self, node, addr, qualified_type, short_type, size, summary, owner=None):
         self._node = node
+        self._owner = owner   # the HeapSnapshot it was read from
         self.addr = addr
         self.type = short_type
         self.qualified_type = qualified_type
@@ -67,11 +68,17 @@ class SnapshotDiff:
         return "<SnapshotDiff: %d added, %d removed>" % (sum(self.added.values()), sum(self.removed.values()))
 
 
+_INT_MAX = 2 ** 31 - 1
+
+
 def _check_depth(max_depth):
+    """max_depth as the C layer takes it: an int >= 0 (beyond 2**31 - 1 the
+    same as 2**31 - 1: no heap is that deep)."""
     if not isinstance(max_depth, int) or isinstance(max_depth, bool):
         raise TypeError("max_depth must be an int, not %s" % type(max_depth).__name__)
     if max_depth < 0:
         raise ValueError("max_depth must be >= 0, not %d" % max_depth)
+    return min(max_depth, _INT_MAX)
 
 
 def _in_ipython():
@@ -134,7 +141,7 @@ class Snapshot:
             i["pid"], when, i["nodes"], i["edges"])
 
     def _obj(self, node):
-        return SnapshotObject(node, *self._h.node(node))
+        return SnapshotObject(node, *self._h.node(node), owner=self._h)
 
     def object(self, addr):
         """The SnapshotObject whose address is addr (an int)."""
@@ -147,8 +154,8 @@ class Snapshot:
     def _addr(addr):
         if isinstance(addr, bool) or not isinstance(addr, int):
             raise TypeError("an address is an int (an id()), not %s" % type(addr).__name__)
-        if addr < 0:
-            raise ValueError("an address is >= 0, not %d" % addr)
+        if addr < 0 or addr >= 2 ** 64:
+            raise ValueError("no object at %d: an address is an int from 0 to 2**64-1" % addr)
         return addr
 
     def roots(self):
@@ -160,7 +167,14 @@ class Snapshot:
         """Node indices for an address, a type name, a SnapshotObject, or a
         list or tuple of them."""
         if isinstance(what, SnapshotObject):
-            return [what._node]
+            if what._owner is self._h:
+                return [what._node]
+            # From another snapshot (or made by hand): the same object here
+            # is the one at that address with that type.
+            node = self._h.find(what.addr) if isinstance(what.addr, int) and 0 <= what.addr < 2 ** 64 else None
+            if node is None or self._h.node(node)[1] != what.qualified_type:
+                raise ValueError("%r is not in this snapshot" % (what,))
+            return [node]
         if isinstance(what, str):
             types = self._h.types_named(what)
             nodes = self._h.nodes_of_types(types) if types else []
@@ -200,21 +214,22 @@ class Snapshot:
         SnapshotObject.  predicate: None (a module in sys.modules, as
         is_proper_module), 'roots' (a module or a running frame), a type
         name, or a callable taking a SnapshotObject.  [target] if none."""
-        _check_depth(max_depth)
+        max_depth = _check_depth(max_depth)
         nodes = self._nodes(target)
         return [self._obj(n) for n in self._h.chain(nodes, self._goal(predicate), max_depth, True)]
 
     def find_ref_chain(self, target, predicate, max_depth=1000):
         """The shortest chain [target, ..., found] following references."""
-        _check_depth(max_depth)
+        max_depth = _check_depth(max_depth)
         nodes = self._nodes(target)
         return [self._obj(n) for n in self._h.chain(nodes, self._goal(predicate), max_depth, False)]
 
     def _graph(self, objs, max_depth, filter, too_many, highlight, filename, shortnames, output, max_nodes,
                backwards):
-        _check_depth(max_depth)
+        max_depth = _check_depth(max_depth)
         if not isinstance(too_many, int) or isinstance(too_many, bool) or too_many < 0:
             raise ValueError("too_many must be an int >= 0, not %r" % (too_many,))
+        too_many = min(too_many, _sys.maxsize)
         for fn, fname in ((filter, "filter"), (highlight, "highlight")):
             if fn is not None and not callable(fn):
                 raise TypeError("%s must be callable or None, not %s" % (fname, type(fn).__name__))
@@ -254,7 +269,9 @@ class Snapshot:
         return _deliver(g, filename, output, max_nodes)
 
     def typestats(self, shortnames=True):
-        """{type name: count}, as refgraph.typestats() of the heap then."""
+        """{type name: count} of the heap then: refgraph.typestats() of the
+        tracked objects, and with the untracked ones when the snapshot has
+        them (snapshot(untracked=True), the default)."""
         return self._h.typestats(shortnames)
 
     def most_common_types(self, limit=10, shortnames=True):
@@ -338,7 +355,8 @@ def dump_on_signal(signum, directory, *, untracked=True, redact=False):
     handlers); the file is written by a background thread without the GIL,
     through a temporary name.  A signal that comes while a dump is under
     way is ignored.  Returns the previous handler."""
-    directory = _os.fspath(directory)
+    # Absolute now: a later chdir must not move the dumps.
+    directory = _os.path.abspath(_os.fspath(directory))
     if not _os.path.isdir(directory):
         raise FileNotFoundError("dump_on_signal: %r is not a directory" % directory)
     if not _os.access(directory, _os.W_OK):
@@ -366,6 +384,10 @@ def dump_on_signal(signum, directory, *, untracked=True, redact=False):
             finally:
                 _dump_lock.release()
 
-        _threading.Thread(target=write, name="refgraph-dump", daemon=True).start()
+        try:
+            _threading.Thread(target=write, name="refgraph-dump", daemon=True).start()
+        except BaseException:   # no thread (interpreter shutdown): the next signal may try again
+            _dump_lock.release()
+            raise
 
     return _signal.signal(signum, handler)

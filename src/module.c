@@ -6,6 +6,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <errno.h>
+
 #include "config.h"
 #include "refgraph/binding.h"
 #include "refgraph/status.h"
@@ -69,6 +71,17 @@ PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyO
     case RG_ECORRUPT:
         PyErr_Format(PyExc_ValueError, "not a valid refgraph snapshot: %s", detail ? detail : "damaged");
         break;
+    case RG_ENOTREG: {
+        /* OSError(errno, message, filename): which path, and why refused. */
+        PyObject *exc = PyObject_CallFunction(PyExc_OSError, "isO", errno ? errno : EINVAL,
+                                              "not a regular file: refgraph replaces regular files only",
+                                              filename ? filename : Py_None);
+        if (exc != NULL) {
+            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+            Py_DECREF(exc);
+        }
+        break;
+    }
     case RG_EINTR:
         PyErr_SetString(PyExc_RuntimeError, "refgraph: stopped before the end");
         break;

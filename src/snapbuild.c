@@ -569,7 +569,14 @@ int rg_snapshot_take(int untracked, int redact, rg_snap **out)
     if (st == RG_OK) {
         st = number_heap(&b.nb);
         if (st == RG_OK) {
-            st = record_nodes(&b);
+            /* Running frames are roots, but from 3.11 the collector does
+             * not track the frame objects made for them: numbered here. */
+            for (size_t i = 0; st == RG_OK && i < b.n_frames; i++) {
+                uint32_t unused;
+                st = number_extra(&b.nb, b.frames[i].frame, &unused);
+            }
+            if (st == RG_OK)
+                st = record_nodes(&b);
             if (st == RG_OK)
                 st = map_wanted_nodes(&b, &node_of);
             untag_all(&b.nb);

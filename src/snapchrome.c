@@ -11,6 +11,7 @@
  * first use, as in V8.  docs/snapshot-format.md, "Chrome export", says what
  * maps to what; the node order and ids are those of w_node(). */
 #include "refgraph/snapchrome.h"
+#include "refgraph/replacefile.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
 
@@ -740,30 +741,6 @@ static int write_strings(exporter *x)
     return RG_OK;
 }
 
-/* Creates path's temporary twin beside it, exclusively (never another
- * writer's file), with the mode any new file gets; *tmp gets its name. */
-static int open_temp(const char *path, char **tmp, int *fd)
-{
-    size_t size = strlen(path) + 48;
-    char *name = malloc(size);
-    if (name == NULL)
-        return RG_ENOMEM;
-    for (unsigned k = 0; k < 1000; k++) {
-        snprintf(name, size, "%s.%ld.%u.tmp", path, (long)getpid(), k);
-        *fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (*fd >= 0) {
-            *tmp = name;
-            return RG_OK;
-        }
-        if (errno != EEXIST)
-            break;
-    }
-    int e = errno;
-    free(name);
-    errno = e;
-    return RG_EIO;
-}
-
 /* Writes the file through x's writer; then flushes it to disk. */
 static int write_file(exporter *x, uint64_t n_nodes, uint64_t n_edges)
 {
@@ -779,7 +756,7 @@ static int write_file(exporter *x, uint64_t n_nodes, uint64_t n_edges)
         errno = x->w.err;
         st = RG_EIO;
     }
-    return st == RG_OK && fsync(x->w.fd) != 0 ? RG_EIO : st;
+    return st;
 }
 
 int rg_snap_export_chrome(rg_snap *s, const char *path, rg_progress_fn progress, void *arg)
@@ -790,25 +767,16 @@ int rg_snap_export_chrome(rg_snap *s, const char *path, rg_progress_fn progress,
     x.progress = progress;
     x.arg = arg;
     uint64_t n_nodes = 0, n_edges = 0;
-    char *tmp = NULL;
     int st = prepare(&x, &n_nodes, &n_edges);
     if (st == RG_OK && progress != NULL && progress(arg, 0, x.total) != 0)
         st = RG_EINTR;
-    if (st == RG_OK)
-        st = open_temp(path, &tmp, &x.w.fd);
-    if (st == RG_OK) {
+    rg_replace out;
+    if (st == RG_OK && (st = rg_replace_open(&out, path)) == RG_OK) {
+        x.w.fd = out.fd;
         st = write_file(&x, n_nodes, n_edges);
-        int e = errno;
-        st = close(x.w.fd) != 0 && st == RG_OK ? RG_EIO : (errno = e, st);
-        if (st == RG_OK && rename(tmp, path) != 0)
-            st = RG_EIO;
-        e = errno;
-        if (st != RG_OK)
-            unlink(tmp);   /* nothing left behind */
-        errno = e;
+        st = st == RG_OK ? rg_replace_commit(&out) : (rg_replace_abort(&out), st);
     }
     int e = errno;
-    free(tmp);
     exporter_free(&x);
     errno = e;
     return st;

@@ -16,6 +16,7 @@
  * and the result with rg_snap_validate(). */
 #include "refgraph/snapfile.h"
 #include "refgraph/byteplanes.h"
+#include "refgraph/replacefile.h"
 #include "refgraph/status.h"
 
 #include <errno.h>
@@ -424,7 +425,7 @@ static int write_all(saver *w, const void *p, size_t n)
     return RG_OK;
 }
 
-/* Everything but the rename: header, sections, checksum, fsync. */
+/* Header, sections and checksum (rg_replace_commit flushes and renames). */
 static int write_file(saver *w)
 {
     const rg_snap *s = w->s;
@@ -452,31 +453,7 @@ static int write_file(saver *w)
         st = write_all(w, tail, sizeof tail);
     if (st == RG_OK && w->c.progress != NULL && w->c.progress(w->c.arg, w->c.total, w->c.total) != 0)
         st = RG_EINTR;
-    if (st == RG_OK && fsync(w->fd) != 0)
-        st = RG_EIO;
     return st;
-}
-
-/* Creates ".<name>.tmp-<pid>-<random>" beside path (rename(): one file system), named in name; fd or -1. */
-static int open_temp(const char *path, char *name)
-{
-    const char *slash = strrchr(path, '/');
-    int dir_len = slash ? (int)(slash - path) + 1 : 0;
-    size_t base_len = strlen(path + dir_len);
-    static atomic_uint counter;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint32_t r = (uint32_t)((uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec * 2654435761u ^
-                                atomic_fetch_add(&counter, 1) * 40503u ^ (uintptr_t)name);
-        /* The name cut to 200 bytes: room for the suffix within NAME_MAX. */
-        snprintf(name, strlen(path) + 64, "%.*s.%.*s.tmp-%ld-%08x", dir_len, path,
-                 base_len > 200 ? 200 : (int)base_len, path + dir_len, (long)getpid() % 100000000, (unsigned)r);
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
 }
 
 int rg_snap_save(const rg_snap *s, const char *path, rg_progress_fn progress, void *arg)
@@ -487,25 +464,13 @@ int rg_snap_save(const rg_snap *s, const char *path, rg_progress_fn progress, vo
     /* All compressed before the file is made: no file exists while
      * progress may still stop the save. */
     int st = run_crew(&w.c, SAVE_ORDER, N_SECTIONS, helpers_for(w.c.total));
-    char *tmp = st == RG_OK ? malloc(strlen(path) + 64) : NULL;
-    if (st == RG_OK && tmp == NULL)
-        st = RG_ENOMEM;
-    if (st == RG_OK && (w.fd = open_temp(path, tmp)) < 0)
-        st = RG_EIO;
-    if (st == RG_OK)
+    rg_replace out;
+    if (st == RG_OK && (st = rg_replace_open(&out, path)) == RG_OK) {
+        w.fd = out.fd;
         st = write_file(&w);
+        st = st == RG_OK ? rg_replace_commit(&out) : (rg_replace_abort(&out), st);
+    }
     int saved_errno = errno;
-    if (w.fd >= 0 && close(w.fd) != 0 && st == RG_OK) {
-        st = RG_EIO;
-        saved_errno = errno;
-    }
-    if (st == RG_OK && rename(tmp, path) != 0) {
-        st = RG_EIO;
-        saved_errno = errno;
-    }
-    if (st != RG_OK && w.fd >= 0)
-        unlink(tmp);
-    free(tmp);
     for (int sec = 0; sec < N_SECTIONS; sec++)
         free(w.out[sec]);
     errno = saved_errno;
@@ -790,9 +755,23 @@ int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], 
         return RG_ENOMEM;
     l->c.progress = progress;
     l->c.arg = arg;
-    int st = RG_EIO, fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+    int st = RG_EIO, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat sb;
+    unsigned char head[sizeof MAGIC];
+    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        errno = EISDIR;
+    } else if (fd >= 0 && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+        /* A device or a FIFO could be read forever (/dev/zero). */
+        st = corrupt(err, "not a refgraph snapshot (not a regular file)");
+    } else if (fd >= 0 && sb.st_size >= (off_t)sizeof head && pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
+               memcmp(head, MAGIC, sizeof head) != 0) {
+        /* Not read whole to say so: a foreign file may be huge. */
+        st = corrupt(err, "not a refgraph snapshot (bad magic)");
+    } else if (fd >= 0) {
         st = read_file(l, fd);
+    }
+    if (fd >= 0) {
         int e = errno;
         close(fd);
         errno = e;

@@ -426,6 +426,29 @@ static int expand(graph_walk *w)
     return st;
 }
 
+/* The note of a backrefs graph that reached no module: the running frames
+ * it reached (a local variable holds it), or where else to look. */
+static int note_no_module(graph_walk *w)
+{
+    rg_snap *s = w->q.s;
+    int st = RG_OK, frames = 0;
+    for (uint32_t r = 0; r < s->n_roots && st == RG_OK; r++) {
+        if (s->roots[r].kind != RG_SNAP_ROOT_FRAME || w->gnode_of[s->roots[r].node] == 0)
+            continue;
+        rg_strbuf sb;
+        rg_sb_init(&sb);
+        rg_sb_puts(&sb, "held by a running frame: ");
+        rg_sb_puts(&sb, rg_snap_str(s, s->roots[r].name));
+        st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_add_note(w->g, sb.data);
+        rg_sb_free(&sb);
+        frames++;
+    }
+    if (st == RG_OK && frames == 0)
+        st = rg_graph_add_note(w->g, "no module reached within max_depth: see find_backref_chain for the whole "
+                                     "heap; an object nothing in the snapshot refers to is held from C code");
+    return st;
+}
+
 int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const rg_snap_graph_args *a,
                    rg_graph **out)
 {
@@ -471,14 +494,8 @@ int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const 
         if (st == RG_OK && w.skipped > 0)
             st = rg_graph_add_more(w.g, w.cur.gnode, w.skipped, w.cur.depth + 1);
     }
-    if (st == RG_OK && a->backwards && !reached_root && n_targets > 0) {
-        rg_strbuf sb;
-        rg_sb_init(&sb);
-        rg_sb_puts(&sb, "no module reached within max_depth: see find_backref_chain for the whole "
-                        "heap; an object nothing in the snapshot refers to is held from C code");
-        st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_add_note(w.g, sb.data);
-        rg_sb_free(&sb);
-    }
+    if (st == RG_OK && a->backwards && !reached_root && n_targets > 0)
+        st = note_no_module(&w);
     if (st == RG_OK) {
         *out = w.g;
         w.g = NULL;

@@ -15,6 +15,7 @@ const char *rg_strerror(int status)
     case RG_ENORENDERER: return "no renderer is available";
     case RG_ECORRUPT: return "not a valid refgraph snapshot";
     case RG_EINTR: return "interrupted";
+    case RG_ENOTREG: return "not a regular file";
     default: return "unknown error";
     }
 }

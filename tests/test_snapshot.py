@@ -211,3 +211,48 @@ def test_a_chain_of_ten_thousand_hops():
         while node is not None:
             nxt = node.__dict__.pop("next", None)
             node = nxt
+
+
+def test_running_frames_are_roots():
+    """A local variable is a reference from its running frame: the frame is
+    a root (3.11+ does not track the frame objects of running frames)."""
+    def holder():
+        local = Session(5)
+        snap = refgraph.snapshot()
+        return snap, id(local)
+    snap, addr = holder()
+    frames = [name for kind, name, _ in snap.roots() if kind == "frame"]
+    assert any(name.startswith("thread MainThread: ") and "holder at test_snapshot.py:" in name
+               for name in frames), frames
+    chain = snap.find_backref_chain(addr, "roots")
+    assert [o.type for o in chain] == ["frame", "Session"] and "holder" in chain[0].summary
+    text = snap.show_backrefs(addr, output=io.StringIO()).to_text()
+    assert "via local (local)" in text and "held by a running frame: thread MainThread: " in text
+
+
+def test_objects_of_another_snapshot_are_found_by_address_and_type():
+    held = types.ModuleType("heldmod")
+    held.x = [Session(1)]
+    sys.modules["heldmod"] = held
+    try:
+        first, second = refgraph.snapshot(), refgraph.snapshot()
+        mine = second.object(id(held.x))
+        assert first.find_backref_chain(mine)[-1].addr == id(held.x)
+        young = [Session(2)]
+        third = refgraph.snapshot()
+        with pytest.raises(ValueError, match="is not in this snapshot"):
+            first.find_backref_chain(third.object(id(young)))
+        with pytest.raises(ValueError):
+            first.find_backref_chain(refgraph.SnapshotObject(None, 1, "x.Y", "Y", 1, ""))
+    finally:
+        del sys.modules["heldmod"]
+
+
+def test_huge_numbers_are_clear_errors_or_clamped(service):
+    snap = refgraph.snapshot()
+    with pytest.raises(ValueError, match="no object at"):
+        snap.find_backref_chain(2 ** 64)
+    with pytest.raises(ValueError):
+        snap.object(2 ** 70)
+    assert snap.find_backref_chain("Session", max_depth=2 ** 40)[-1].type == "Session"
+    snap.show_backrefs("Session", too_many=2 ** 70, max_depth=1, output=io.StringIO())

@@ -217,3 +217,61 @@ def test_progress_bars_go_to_stderr(tmp_path):
     for word in ("saving", "loading", "exporting"):
         assert word in proc.stderr and "100%" in proc.stderr.split(word, 1)[1], proc.stderr
     assert proc.stderr.count("saving") >= 1 and proc.stderr.endswith("\n")
+
+
+def test_devices_fifos_and_links_are_never_replaced(saved, tmp_path):
+    snap, _, _ = saved
+    for device in ("/dev/null", "/dev/full"):
+        with pytest.raises(OSError, match="not a regular file"):
+            snap.save(device, progress=False)
+        with pytest.raises(OSError, match="not a regular file"):
+            snap.export_chrome(device, progress=False)
+        assert os.path.exists(device) and not os.path.isfile(device)
+    fifo = tmp_path / "fifo.rgsnap"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        snap.save(str(fifo), progress=False)
+    # A link: its target is replaced, keeping its mode; the link stays.
+    real = tmp_path / "real.rgsnap"
+    real.write_bytes(b"old")
+    os.chmod(real, 0o600)
+    link = tmp_path / "link.rgsnap"
+    os.symlink(real, link)
+    snap.save(str(link), progress=False)
+    assert os.path.islink(link) and os.stat(real).st_mode & 0o777 == 0o600
+    facts = lambda s: {k: v for k, v in s.info.items() if k != "memory"}   # noqa: E731 (indexes built on use)
+    assert facts(refgraph.open_snapshot(str(link), progress=False)) == facts(snap)
+    assert sorted(os.listdir(tmp_path)) == ["fifo.rgsnap", "link.rgsnap", "real.rgsnap"]
+
+
+def test_devices_and_fifos_are_not_read(tmp_path):
+    """/dev/zero would be read forever, a FIFO wait for a writer: both are
+    refused at once, as a huge foreign file is after its first bytes."""
+    with pytest.raises(ValueError, match="not a regular file"):
+        refgraph.open_snapshot("/dev/zero", progress=False)
+    fifo = tmp_path / "fifo.rgsnap"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        refgraph.open_snapshot(str(fifo), progress=False)
+    sparse = tmp_path / "sparse.rgsnap"
+    with open(sparse, "wb") as f:
+        f.truncate(1 << 34)   # 16 GiB of holes
+    with pytest.raises(ValueError, match="bad magic"):
+        refgraph.open_snapshot(str(sparse), progress=False)
+
+
+def test_dump_on_signal_keeps_its_directory_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("dumps")
+    previous = refgraph.dump_on_signal(signal.SIGUSR2, "dumps")
+    try:
+        os.chdir("/")
+        os.kill(os.getpid(), signal.SIGUSR2)
+        import time
+        for _ in range(600):
+            if any(n.endswith(".rgsnap") for n in os.listdir(tmp_path / "dumps")):
+                break
+            time.sleep(0.05)
+        assert [n for n in os.listdir(tmp_path / "dumps") if n.endswith(".rgsnap")]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)

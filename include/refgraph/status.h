@@ -17,7 +17,8 @@ enum rg_status {
     RG_ERENDER = -7,      /* the renderer failed; its message is kept */
     RG_ENORENDERER = -8,  /* no renderer: built --without-graphviz or plugins missing */
     RG_ECORRUPT = -9,     /* a snapshot file is damaged or not one; the reader says what */
-    RG_EINTR = -10        /* a progress callback asked to stop */
+    RG_EINTR = -10,       /* a progress callback asked to stop */
+    RG_ENOTREG = -11      /* a path to replace is not a regular file (a device, a directory) */
 };
 
 /* A short English description of status; never NULL. */
