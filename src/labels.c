@@ -49,6 +49,14 @@ void labels_free(labels *L)
     rg_sb_free(&L->attr);
 }
 
+void labels_clear(labels *L)
+{
+    rg_sb_clear(&L->text);
+    rg_sb_clear(&L->attr);
+    L->count = 0;
+    L->owned_dict = 0;
+}
+
 /* Starts a new label; 0 when enough have been named already. */
 int label_begin(labels *L)
 {

@@ -71,6 +71,7 @@ typedef struct builder {
     /* pass 2 */
     uint32_t *flabel;
     snap_labeller lb;
+    rg_strbuf scratch;         /* summaries, one buffer reused */
     uint32_t *functions;       /* nodes that are functions (pass 1), for snap_name_cells */
     size_t n_functions, functions_cap;
     objsize_cache sizes;
@@ -386,13 +387,12 @@ static int summarize(builder *b, uint32_t node, PyObject *o, uint32_t *word)
         *word = 0;
         return RG_OK;
     }
-    rg_strbuf sb;
-    rg_sb_init(&sb);
-    put_summary(&sb, o, b->redact);
+    /* One buffer for every summary: an allocation per object would be the
+     * build's largest cost. */
+    rg_sb_clear(&b->scratch);
+    put_summary(&b->scratch, o, b->redact);
     PyErr_Clear();
-    int st = snap_intern_sb(b->s, &sb, word);
-    rg_sb_free(&sb);
-    return st;
+    return snap_intern_sb(b->s, &b->scratch, word);
 }
 
 /* Every node's size and summary, every edge's label. */
@@ -522,6 +522,7 @@ static void builder_release(builder *b)
     PyMem_RawFree(b->nb.saved_prev);
     objsize_cache_free(&b->sizes);
     snap_labeller_free(&b->lb);
+    rg_sb_free(&b->scratch);
     builder_clear_roots(b);
     PyObject **objs = b->nb.objs;
     size_t n = b->nb.n;

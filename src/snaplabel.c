@@ -37,12 +37,14 @@ void snap_labeller_init(snap_labeller *b, rg_snap *s, int redact)
     b->redact = redact;
     rg_pm_init(&b->key_label);
     rg_pm_init(&b->cell_name);
+    labels_init(&b->scratch, redact);
 }
 
 void snap_labeller_free(snap_labeller *b)
 {
     rg_pm_free(&b->key_label);
     rg_pm_free(&b->cell_name);
+    labels_free(&b->scratch);
     for (size_t i = 0; i < b->n_keys; i++)
         Py_DECREF(b->keys[i]);
     free(b->keys);
@@ -59,12 +61,10 @@ static int key_label(snap_labeller *b, PyObject *key, uint32_t *label)
         *label = cached - 1;
         return RG_OK;
     }
-    rg_strbuf sb;
-    rg_sb_init(&sb);
-    put_key(&sb, key, b->redact);
+    labels_clear(&b->scratch);
+    put_key(&b->scratch.text, key, b->redact);
     PyErr_Clear();
-    int st = snap_intern_sb(b->s, &sb, label);
-    rg_sb_free(&sb);
+    int st = snap_intern_sb(b->s, &b->scratch.text, label);
     if (st == RG_OK && *label < UINT32_MAX - 1)
         st = RG_VEC_PUSH(b->keys, b->n_keys, b->keys_cap, 1024, key);
     if (st == RG_OK) {
@@ -267,14 +267,13 @@ int snap_label_edges(snap_labeller *b, PyObject *src, size_t e, size_t end)
             b->flabel[k] = b->flabel[first];
             continue;
         }
-        labels L;
-        labels_init(&L, b->redact);
-        label_edge(&L, src, b->objs[b->fdst[k]]);
+        labels *L = &b->scratch;
+        labels_clear(L);
+        label_edge(L, src, b->objs[b->fdst[k]]);
         PyErr_Clear();
-        st = L.count ? snap_intern_sb(b->s, &L.text, &b->flabel[k]) : RG_OK;
-        if (L.count == 0)
+        st = L->count ? snap_intern_sb(b->s, &L->text, &b->flabel[k]) : RG_OK;
+        if (L->count == 0)
             b->flabel[k] = 0;
-        labels_free(&L);
     }
     return st;
 }

@@ -22,6 +22,14 @@ void rg_sb_free(rg_strbuf *sb)
     rg_sb_init(sb);
 }
 
+void rg_sb_clear(rg_strbuf *sb)
+{
+    sb->len = 0;
+    sb->failed = 0;
+    if (sb->data != NULL)
+        sb->data[0] = '\0';
+}
+
 /* Makes room for extra more bytes plus the NUL; 0 on success. */
 static int reserve(rg_strbuf *sb, size_t extra)
 {

@@ -18,6 +18,8 @@ typedef struct labels {
 
 void labels_init(labels *L, int redact);
 void labels_free(labels *L);
+/* Empties L for the next edge, keeping its buffers. */
+void labels_clear(labels *L);
 /* Starts a new label; 0 when enough have been named already. */
 int label_begin(labels *L);
 void add_label(labels *L, const char *s);

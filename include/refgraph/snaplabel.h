@@ -8,6 +8,7 @@
 
 #include "refgraph/heapindex.h"
 #include "refgraph/heapsnap.h"
+#include "refgraph/labels.h"
 #include "refgraph/strbuf.h"
 
 typedef struct snap_labeller {
@@ -20,6 +21,7 @@ typedef struct snap_labeller {
     PyObject **keys;           /* the keys named, one reference each */
     size_t n_keys, keys_cap;
     rg_ptrmap cell_name;       /* cell -> "name (closure)" offset */
+    labels scratch;            /* one edge's labels at a time, buffers reused */
 } snap_labeller;
 
 void snap_labeller_init(snap_labeller *lb, rg_snap *s, int redact);

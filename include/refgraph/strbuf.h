@@ -20,6 +20,8 @@ typedef struct rg_strbuf {
 void rg_sb_init(rg_strbuf *sb);
 /* Frees the contents and leaves sb empty. */
 void rg_sb_free(rg_strbuf *sb);
+/* Empties sb, keeping its buffer for reuse (and forgetting a failure). */
+void rg_sb_clear(rg_strbuf *sb);
 /* Appends len bytes of s. */
 void rg_sb_append(rg_strbuf *sb, const char *s, size_t len);
 /* Appends the NUL-terminated string s. */
