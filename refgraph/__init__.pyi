@@ -90,7 +90,8 @@ def at_addrs(address_set: Iterable[int], /) -> List[Any]: ...
 
 # ------------------------------------------------------------ heap snapshots
 _SnapTarget = Union[int, str, "SnapshotObject", Sequence[Union[int, str, "SnapshotObject"]]]
-_SnapPredicate = Union[None, str, Callable[["SnapshotObject"], object]]
+_Truth = object   # a callback's result, read as true or false (Snapshot.object shadows the name)
+_SnapPredicate = Union[None, str, Callable[["SnapshotObject"], _Truth]]
 
 class SnapshotObject:
     addr: int
@@ -119,13 +120,13 @@ class Snapshot:
     def find_ref_chain(self, target: _SnapTarget, predicate: _SnapPredicate,
                        max_depth: int = 1000) -> List[SnapshotObject]: ...
     def show_backrefs(self, objs: _SnapTarget, max_depth: int = 3,
-                      filter: Optional[Callable[[SnapshotObject], object]] = None, too_many: int = 10,
-                      highlight: Optional[Callable[[SnapshotObject], object]] = None,
+                      filter: Optional[Callable[[SnapshotObject], _Truth]] = None, too_many: int = 10,
+                      highlight: Optional[Callable[[SnapshotObject], _Truth]] = None,
                       filename: Optional[_Path] = None, shortnames: bool = True,
                       output: Optional[_TextWriter] = None, max_nodes: Optional[int] = None) -> Graph: ...
     def show_refs(self, objs: _SnapTarget, max_depth: int = 3,
-                  filter: Optional[Callable[[SnapshotObject], object]] = None, too_many: int = 10,
-                  highlight: Optional[Callable[[SnapshotObject], object]] = None,
+                  filter: Optional[Callable[[SnapshotObject], _Truth]] = None, too_many: int = 10,
+                  highlight: Optional[Callable[[SnapshotObject], _Truth]] = None,
                   filename: Optional[_Path] = None, shortnames: bool = True,
                   output: Optional[_TextWriter] = None, max_nodes: Optional[int] = None) -> Graph: ...
     def show_chain(self, *chains: Sequence[SnapshotObject], backrefs: bool = True, shortnames: bool = True,
