@@ -106,7 +106,8 @@ static int by_dst_src(const void *pa, const void *pb)
 static rg_snap *b_finish(builder *b)
 {
     rg_snap *s = b->s;
-    qsort(b->edges, b->n_edges, sizeof *b->edges, by_dst_src);
+    if (b->n_edges > 0)   /* edges is NULL then: qsort's pointer must not be */
+        qsort(b->edges, b->n_edges, sizeof *b->edges, by_dst_src);
     s->n_edges = (uint32_t)b->n_edges;
     s->ref_start = calloc((size_t)s->n_nodes + 1, sizeof *s->ref_start);
     s->ref_src = malloc((b->n_edges + 1) * sizeof *s->ref_src);

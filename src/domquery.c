@@ -1,0 +1,173 @@
+/* Questions on a dominator tree (dominators.h): the children of a node,
+ * the top retainers.  Plain C: no Python.  A tree keeps no children index
+ * (it would cost 8 bytes a node for good): the children of one node are a
+ * scan, the top retainers a walk with a children index built for it. */
+#include "refgraph/dominators.h"
+#include "refgraph/status.h"
+#include "refgraph/vec.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"   /* RG_FAULT_INJECTION */
+#include "refgraph/alloc.h"
+
+/* A node with its sort keys side by side: sorting reads no other array. */
+typedef struct item {
+    uint64_t retained;
+    uint32_t count, node;
+    uint64_t above;   /* rg_dom_top: retained size of the nearest dominator taken in, or UINT64_MAX */
+} item;
+
+/* Bigger first: retained size, then retained count (a dominator before
+ * what it dominates, even at size 0), then node id. */
+static int before(const item *a, const item *c)
+{
+    if (a->retained != c->retained)
+        return a->retained > c->retained;
+    if (a->count != c->count)
+        return a->count > c->count;
+    return a->node < c->node;
+}
+
+static int cmp_items(const void *a, const void *c)
+{
+    return before(a, c) ? -1 : before(c, a);
+}
+
+static item item_of(const rg_domtree *d, uint32_t v, uint64_t above)
+{
+    return (item){d->retained[v], d->retained_count[v], v, above};
+}
+
+int rg_dom_children(const rg_domtree *d, uint32_t node, uint32_t **kids, size_t *n)
+{
+    *kids = NULL;
+    *n = 0;
+    if (node >= d->n && node != RG_DOM_ROOT)
+        return RG_EINVAL;
+    size_t count = 0;
+    for (uint32_t v = 0; v < d->n; v++)
+        count += d->idom[v] == node;
+    item *items = malloc((count ? count : 1) * sizeof *items);
+    uint32_t *k = malloc((count ? count : 1) * sizeof *k);
+    if (items == NULL || k == NULL) {
+        free(items);
+        free(k);
+        return RG_ENOMEM;
+    }
+    count = 0;
+    for (uint32_t v = 0; v < d->n; v++) {
+        if (d->idom[v] == node)
+            items[count++] = item_of(d, v, 0);
+    }
+    qsort(items, count, sizeof *items, cmp_items);
+    for (size_t i = 0; i < count; i++)
+        k[i] = items[i].node;
+    free(items);
+    *kids = k;
+    *n = count;
+    return RG_OK;
+}
+
+/* Passed over by rg_dom_top: a module, a type object, or a module's
+ * globals dict (some module refers to it as "__dict__"; its functions refer
+ * to it too, as __globals__). */
+static int passed_over(const rg_snap *s, uint32_t v)
+{
+    if (s->types[rg_snap_type_of(s, v)].flags & (RG_SNAP_TYPE_MODULE | RG_SNAP_TYPE_TYPES))
+        return 1;
+    for (uint32_t e = s->ref_start[v]; e < s->ref_start[v + 1]; e++) {
+        uint32_t l = s->ref_label[e];
+        if ((s->types[rg_snap_type_of(s, s->ref_src[e])].flags & RG_SNAP_TYPE_MODULE) && l != 0 &&
+            !(l & RG_SNAP_INDEX) && strcmp(rg_snap_str(s, l), "__dict__") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The frontier of the walk: a heap, the biggest on top. */
+typedef struct frontier {
+    item *items;
+    size_t len, cap;
+} frontier;
+
+static int push(frontier *f, item it)
+{
+    if (RG_VEC_PUSH(f->items, f->len, f->cap, 1024, it) != RG_OK)
+        return RG_ENOMEM;
+    for (size_t i = f->len - 1; i > 0 && before(&f->items[i], &f->items[(i - 1) / 2]); i = (i - 1) / 2) {
+        item x = f->items[i];
+        f->items[i] = f->items[(i - 1) / 2];
+        f->items[(i - 1) / 2] = x;
+    }
+    return RG_OK;
+}
+
+static item pop(frontier *f)
+{
+    item top = f->items[0];
+    f->items[0] = f->items[--f->len];
+    for (size_t i = 0;;) {
+        size_t c = 2 * i + 1;
+        if (c >= f->len)
+            break;
+        if (c + 1 < f->len && before(&f->items[c + 1], &f->items[c]))
+            c++;
+        if (!before(&f->items[c], &f->items[i]))
+            break;
+        item x = f->items[i];
+        f->items[i] = f->items[c];
+        f->items[c] = x;
+        i = c;
+    }
+    return top;
+}
+
+/* The rule of dominators.h as a best-first walk of the dominator tree: a
+ * node is bigger than what it dominates, so the walk takes the nodes in
+ * the order of the rule, and each knows the nearest dominator taken in. */
+int rg_dom_top(const rg_snap *s, const rg_domtree *d, size_t k, uint32_t **nodes, size_t *n)
+{
+    *nodes = NULL;
+    *n = 0;
+    if (s->n_nodes != d->n)
+        return RG_EINVAL;
+    uint32_t nn = d->n;
+    k = k < nn ? k : nn;
+    /* The children of each node (R is nn), counted then placed. */
+    uint32_t *start = calloc((size_t)nn + 3, sizeof *start), *kids = malloc(((size_t)nn + 1) * sizeof *kids);
+    uint32_t *out = malloc((k ? k : 1) * sizeof *out);
+    frontier f = {NULL, 0, 0};
+    int st = start == NULL || kids == NULL || out == NULL ? RG_ENOMEM : RG_OK;
+    for (uint32_t v = 0; st == RG_OK && v < nn; v++)
+        start[(d->idom[v] == RG_DOM_ROOT ? nn : d->idom[v]) + 2]++;
+    for (uint32_t v = 0; st == RG_OK && v <= nn; v++)
+        start[v + 2] += start[v + 1];
+    for (uint32_t v = 0; st == RG_OK && v < nn; v++)
+        kids[start[(d->idom[v] == RG_DOM_ROOT ? nn : d->idom[v]) + 1]++] = v;
+    for (uint32_t j = start ? start[nn] : 0; st == RG_OK && j < start[nn + 1]; j++)
+        st = push(&f, item_of(d, kids[j], UINT64_MAX));
+    size_t listed = 0;
+    while (st == RG_OK && listed < k && f.len > 0) {
+        item x = pop(&f);
+        uint64_t above = x.retained;
+        if (passed_over(s, x.node))
+            above = x.above;   /* passed through: its children compare with what x did */
+        else if (x.above == UINT64_MAX || x.retained < x.above - x.above / 10)
+            out[listed++] = x.node;
+        for (uint32_t j = start[x.node]; st == RG_OK && j < start[x.node + 1]; j++)
+            st = push(&f, item_of(d, kids[j], above));
+    }
+    free(start);
+    free(kids);
+    free(f.items);
+    if (st != RG_OK) {
+        free(out);
+        return st;
+    }
+    *nodes = out;
+    *n = listed;
+    return RG_OK;
+}
