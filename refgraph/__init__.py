@@ -46,7 +46,10 @@ from ._snapshot import (  # noqa: F401  (re-exported)
     SnapshotObject,
     dump_on_signal,
     open_snapshot,
+    retained_size,
+    show_dominators,
     snapshot,
+    top_retainers,
 )
 
 try:

@@ -5,6 +5,7 @@ file, opened in another process, exported for Chrome DevTools and memlab.
 This module is presentation: argument checks, objgraph-style printing, file=
 handling.  The questions themselves run in C (src/snapquery.c).
 """
+import io as _io
 import os as _os
 import signal as _signal
 import sys as _sys
@@ -13,7 +14,8 @@ import time as _time
 
 from . import _core
 
-__all__ = ["Snapshot", "SnapshotObject", "SnapshotDiff", "snapshot", "open_snapshot", "dump_on_signal"]
+__all__ = ["Snapshot", "SnapshotObject", "SnapshotDiff", "snapshot", "open_snapshot", "dump_on_signal",
+           "retained_size", "top_retainers", "show_dominators"]
 
 
 class SnapshotObject:
@@ -225,7 +227,7 @@ class Snapshot:
         return [self._obj(n) for n in self._h.chain(nodes, self._goal(predicate), max_depth, False)]
 
     def _graph(self, objs, max_depth, filter, too_many, highlight, filename, shortnames, output, max_nodes,
-               backwards):
+               backwards, sizes=False):
         max_depth = _check_depth(max_depth)
         if not isinstance(too_many, int) or isinstance(too_many, bool) or too_many < 0:
             raise ValueError("too_many must be an int >= 0, not %r" % (too_many,))
@@ -236,24 +238,27 @@ class Snapshot:
         filename = _check_destination(filename, output)
         wrap = (lambda fn: None if fn is None else (lambda node: fn(self._obj(node))))
         g = self._h.graph(self._nodes(objs, "objs"), max_depth, too_many, backwards, shortnames,
-                          wrap(filter), wrap(highlight))
+                          wrap(filter), wrap(highlight), bool(sizes))
         return _deliver(g, filename, output, max_nodes)
 
     def show_backrefs(self, objs, max_depth=3, filter=None, too_many=10, highlight=None, filename=None,
-                      shortnames=True, output=None, max_nodes=None):
+                      shortnames=True, output=None, max_nodes=None, *, sizes=False):
         """show_backrefs over the snapshot; objs: addresses, type names or
         SnapshotObjects (a type name stands for every object of the type).
-        filter and highlight take a SnapshotObject.  Returns the Graph."""
+        filter and highlight take a SnapshotObject.  sizes=True: each node
+        says its size and what it retains, and is filled by it.  Returns
+        the Graph."""
         return self._graph(objs, max_depth, filter, too_many, highlight, filename, shortnames, output,
-                           max_nodes, True)
+                           max_nodes, True, sizes)
 
     def show_refs(self, objs, max_depth=3, filter=None, too_many=10, highlight=None, filename=None,
-                  shortnames=True, output=None, max_nodes=None):
+                  shortnames=True, output=None, max_nodes=None, *, sizes=False):
         """show_refs over the snapshot (see show_backrefs)."""
         return self._graph(objs, max_depth, filter, too_many, highlight, filename, shortnames, output,
-                           max_nodes, False)
+                           max_nodes, False, sizes)
 
-    def show_chain(self, *chains, backrefs=True, shortnames=True, filename=None, output=None, max_nodes=None):
+    def show_chain(self, *chains, backrefs=True, shortnames=True, filename=None, output=None, max_nodes=None,
+                   sizes=False):
         """Draws chains from find_backref_chain (lists of SnapshotObjects)."""
         filename = _check_destination(filename, output)
         nodes = []
@@ -265,8 +270,68 @@ class Snapshot:
                     raise TypeError("a chain holds SnapshotObjects, not %s" % type(o).__name__)
                 nodes.append(o._node)
             nodes.append(None)
-        g = self._h.chain_graph(nodes, backrefs, shortnames)
+        g = self._h.chain_graph(nodes, backrefs, shortnames, bool(sizes))
         return _deliver(g, filename, output, max_nodes)
+
+    # ---------------------------------------------------------------- what is big
+    def _one(self, target):
+        nodes = self._nodes(target)
+        if len(nodes) != 1:
+            raise ValueError("%r names %d objects: pass one (an address or a SnapshotObject)"
+                             % (target, len(nodes)))
+        return nodes[0]
+
+    def retained_size(self, target):
+        """(bytes, objects): what freeing target would free, itself
+        included: the objects every path from the roots to which goes
+        through it (its dominator subtree).  The dominator tree is built on
+        the first call (about one gc.collect() of the heap) and kept."""
+        return self._h.retained(self._one(target))
+
+    def show_dominators(self, target, max_depth=3, too_many=10, filename=None, shortnames=True, output=None,
+                        max_nodes=None):
+        """Draws what target retains: its dominator subtree, max_depth
+        levels, each node's biggest children first (at most too_many), with
+        every node's size and retained size.  Returns the Graph."""
+        max_depth = _check_depth(max_depth)
+        if not isinstance(too_many, int) or isinstance(too_many, bool) or too_many < 0:
+            raise ValueError("too_many must be an int >= 0, not %r" % (too_many,))
+        filename = _check_destination(filename, output)
+        g = self._h.dom_graph(self._one(target), max_depth, min(too_many, _sys.maxsize), shortnames)
+        return _deliver(g, filename, output, max_nodes)
+
+    def top_retainers(self, limit=10, file=None, *, chains=True):
+        """The objects that retain the most, biggest first, printed as a
+        table (type, summary, retained bytes and objects, share of the
+        heap) followed by each one's chain from a module (chains=False:
+        the table only).  Modules, their globals dicts and classes are
+        passed over (each retains a namespace), and an object that is most
+        (90%) of what its listed holder retains is not listed again.
+        Returns [(SnapshotObject, retained bytes, retained objects)]."""
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise TypeError("limit must be an int, not %s" % type(limit).__name__)
+        if limit < 0:
+            raise ValueError("limit must be >= 0, not %d" % limit)
+        file = _sys.stdout if file is None else file
+        total = self._h.heap_total()[0] or 1
+        rows = []
+        for node in self._h.top(min(limit, _sys.maxsize)):
+            size, count = self._h.retained(node)
+            rows.append((self._obj(node), size, count))
+        table = [("type", "summary", "retained", "objects", "share")]
+        for obj, size, count in rows:
+            summary = obj.summary if len(obj.summary) <= 40 else obj.summary[:37] + "..."
+            table.append((obj.type, summary, _human(size), str(count), "%.1f%%" % (100.0 * size / total)))
+        widths = [max(len(r[i]) for r in table) for i in range(5)]
+        for r in table:
+            file.write("%-*s  %-*s  %*s  %*s  %*s\n" % (widths[0], r[0], widths[1], r[1], widths[2], r[2],
+                                                       widths[3], r[3], widths[4], r[4]))
+        if chains:
+            for obj, _, _ in rows:
+                file.write("\n")
+                chain = self.find_backref_chain(obj)
+                file.write(self.show_chain(chain, output=_io.StringIO()).to_text())
+        return rows
 
     def typestats(self, shortnames=True):
         """{type name: count} of the heap then: refgraph.typestats() of the
@@ -321,6 +386,16 @@ class Snapshot:
         self._h.export_chrome(_os.fspath(path), progress=_progress(progress))
 
 
+def _human(size):
+    """Bytes as people read them: 56 B, 1.2 KiB, 3.4 MiB (as the pictures)."""
+    if size < 1024:
+        return "%d B" % size
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        size /= 1024.0
+        if size < 1024 or unit == "TiB":
+            return "%.1f %s" % (size, unit)
+
+
 def _progress(progress):
     if progress is None:
         try:
@@ -343,6 +418,24 @@ def open_snapshot(path, *, progress=None):
     """Reads a snapshot file written by Snapshot.save (or dump_on_signal).
     A damaged or foreign file raises ValueError saying what is wrong."""
     return Snapshot(_core.open_snapshot(_os.fspath(path), progress=_progress(progress)))
+
+
+def retained_size(obj):
+    """(bytes, objects) that freeing obj would free, itself included (see
+    Snapshot.retained_size): a snapshot of the heap, then its dominator
+    tree.  Costs a few gc.collect()s of the heap."""
+    return snapshot().retained_size(id(obj))
+
+
+def top_retainers(limit=10, file=None, *, chains=True):
+    """The objects of the live heap that retain the most (see
+    Snapshot.top_retainers): a snapshot, its dominator tree, the table."""
+    return snapshot().top_retainers(limit, file, chains=chains)
+
+
+def show_dominators(obj, max_depth=3, too_many=10, filename=None, shortnames=True, output=None, max_nodes=None):
+    """Draws what obj retains, with sizes (see Snapshot.show_dominators)."""
+    return snapshot().show_dominators(id(obj), max_depth, too_many, filename, shortnames, output, max_nodes)
 
 
 _dump_lock = _threading.Lock()

@@ -11,6 +11,7 @@
 #include <Python.h>
 
 #include "refgraph/binding.h"
+#include "refgraph/dominators.h"
 #include "refgraph/heapsnap.h"
 #include "refgraph/snapbuild.h"
 #include "refgraph/snapchrome.h"
@@ -26,6 +27,7 @@
 typedef struct snapshot_object {
     PyObject_HEAD
     rg_snap *snap;            /* owned */
+    rg_domtree *dom;          /* owned: the dominator tree, built on first use */
     int busy;                 /* a save or export runs without the GIL */
 } snapshot_object;
 
@@ -46,6 +48,7 @@ static PyObject *wrap(module_state *st, rg_snap *snap)
         return NULL;
     }
     self->snap = snap;
+    self->dom = NULL;
     self->busy = 0;
     return (PyObject *)self;
 }
@@ -53,6 +56,7 @@ static PyObject *wrap(module_state *st, rg_snap *snap)
 static void snapshot_dealloc(snapshot_object *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    rg_dom_free(self->dom);
     rg_snap_free(self->snap);
     PyObject_Free(self);
     Py_DECREF(tp);
@@ -66,6 +70,22 @@ static rg_snap *ready(snapshot_object *self)
         return NULL;
     }
     return self->snap;
+}
+
+/* The dominator tree (built on first use), or NULL with an exception. */
+static rg_domtree *dominators(snapshot_object *self)
+{
+    if (ready(self) == NULL)
+        return NULL;
+    if (self->dom == NULL) {
+        int st = rg_dom_build(self->snap, &self->dom, NULL, NULL);
+        if (st != RG_OK) {
+            self->dom = NULL;
+            rgb_raise_status(PyType_GetModuleState(Py_TYPE(self)), st, NULL, NULL);
+            return NULL;
+        }
+    }
+    return self->dom;
 }
 
 /* A node index argument, checked against the snapshot. */
@@ -353,11 +373,14 @@ static PyObject *snapshot_chain(snapshot_object *self, PyObject *args)
 static PyObject *snapshot_graph(snapshot_object *self, PyObject *args)
 {
     PyObject *targets_obj, *filter, *highlight;
-    int max_depth, backwards, shortnames;
+    int max_depth, backwards, shortnames, sizes = 0;
     Py_ssize_t too_many;
     rg_snap *s = ready(self);
-    if (s == NULL || !PyArg_ParseTuple(args, "OinppOO", &targets_obj, &max_depth, &too_many, &backwards,
-                                       &shortnames, &filter, &highlight))
+    if (s == NULL || !PyArg_ParseTuple(args, "OinppOO|p", &targets_obj, &max_depth, &too_many, &backwards,
+                                       &shortnames, &filter, &highlight, &sizes))
+        return NULL;
+    const rg_domtree *dom = sizes ? dominators(self) : NULL;
+    if (sizes && dom == NULL)
         return NULL;
     uint32_t *targets;
     size_t n;
@@ -366,7 +389,7 @@ static PyObject *snapshot_graph(snapshot_object *self, PyObject *args)
     two_callbacks cbs = {filter, highlight};
     rg_snap_graph_args a = {max_depth, (size_t)(too_many < 0 ? 0 : too_many), backwards, shortnames,
                             filter != Py_None ? call_filter : NULL, highlight != Py_None ? call_highlight : NULL,
-                            &cbs};
+                            &cbs, dom};
     rg_graph *g = NULL;
     int st = rg_snapq_graph(s, targets, n, &a, &g);
     free(targets);
@@ -378,17 +401,71 @@ static PyObject *snapshot_graph(snapshot_object *self, PyObject *args)
 static PyObject *snapshot_chain_graph(snapshot_object *self, PyObject *args)
 {
     PyObject *nodes_obj;
-    int backwards, shortnames;
+    int backwards, shortnames, sizes = 0;
     rg_snap *s = ready(self);
-    if (s == NULL || !PyArg_ParseTuple(args, "Opp", &nodes_obj, &backwards, &shortnames))
+    if (s == NULL || !PyArg_ParseTuple(args, "Opp|p", &nodes_obj, &backwards, &shortnames, &sizes))
+        return NULL;
+    const rg_domtree *dom = sizes ? dominators(self) : NULL;
+    if (sizes && dom == NULL)
         return NULL;
     uint32_t *nodes;
     size_t n;
     if (nodes_arg(s, nodes_obj, &nodes, &n) < 0)
         return NULL;
     rg_graph *g = NULL;
-    int st = rg_snapq_chain_graph(s, nodes, n, backwards, shortnames, &g);
+    int st = rg_snapq_chain_graph(s, nodes, n, backwards, shortnames, dom, &g);
     free(nodes);
+    if (st != RG_OK)
+        return raise((PyObject *)self, st, NULL);
+    return rgb_graph_wrap(state_of((PyObject *)self), g);
+}
+
+/* (retained bytes, retained objects) of a node. */
+static PyObject *snapshot_retained(snapshot_object *self, PyObject *arg)
+{
+    rg_domtree *d = dominators(self);
+    uint32_t node;
+    if (d == NULL || node_arg(self->snap, arg, &node) < 0)
+        return NULL;
+    return Py_BuildValue("(KI)", (unsigned long long)d->retained[node], d->retained_count[node]);
+}
+
+/* (bytes of every object, objects, held from C, unreached regions). */
+static PyObject *snapshot_heap_total(snapshot_object *self, PyObject *unused)
+{
+    (void)unused;
+    rg_domtree *d = dominators(self);
+    if (d == NULL)
+        return NULL;
+    return Py_BuildValue("(KIII)", (unsigned long long)d->total, d->n, d->n_held, d->n_regions);
+}
+
+static PyObject *snapshot_top(snapshot_object *self, PyObject *arg)
+{
+    rg_domtree *d = dominators(self);
+    Py_ssize_t k = d ? PyNumber_AsSsize_t(arg, PyExc_OverflowError) : -1;
+    if (d == NULL || (k == -1 && PyErr_Occurred()))
+        return NULL;
+    uint32_t *nodes;
+    size_t n;
+    int st = rg_dom_top(self->snap, d, k < 0 ? 0 : (size_t)k, &nodes, &n);
+    PyObject *r = st == RG_OK ? node_list(nodes, n) : raise((PyObject *)self, st, NULL);
+    free(nodes);
+    return r;
+}
+
+static PyObject *snapshot_dom_graph(snapshot_object *self, PyObject *args)
+{
+    PyObject *node_obj;
+    int max_depth, shortnames;
+    Py_ssize_t too_many;
+    rg_domtree *d = dominators(self);
+    uint32_t node;
+    if (d == NULL || !PyArg_ParseTuple(args, "Oinp", &node_obj, &max_depth, &too_many, &shortnames) ||
+        node_arg(self->snap, node_obj, &node) < 0)
+        return NULL;
+    rg_graph *g = NULL;
+    int st = rg_dom_graph(self->snap, d, node, max_depth, (size_t)(too_many < 0 ? 0 : too_many), shortnames, &g);
     if (st != RG_OK)
         return raise((PyObject *)self, st, NULL);
     return rgb_graph_wrap(state_of((PyObject *)self), g);
@@ -489,10 +566,16 @@ static PyMethodDef snapshot_methods[] = {
     {"typestats", (PyCFunction)snapshot_typestats, METH_VARARGS, "typestats(shortnames=True) -> dict"},
     {"chain", (PyCFunction)snapshot_chain, METH_VARARGS, "chain(starts, goal, max_depth, backwards) -> [node]"},
     {"graph", (PyCFunction)snapshot_graph, METH_VARARGS,
-     "graph(targets, max_depth, too_many, backwards, shortnames, filter, highlight) -> Graph"},
+     "graph(targets, max_depth, too_many, backwards, shortnames, filter, highlight, sizes=False) -> Graph"},
     {"chain_graph", (PyCFunction)snapshot_chain_graph, METH_VARARGS,
-     "chain_graph(nodes, backwards, shortnames) -> Graph (chains separated by None)"},
+     "chain_graph(nodes, backwards, shortnames, sizes=False) -> Graph (chains separated by None)"},
     {"only_in", (PyCFunction)snapshot_only_in, METH_O, "only_in(other) -> nodes not in other"},
+    {"retained", (PyCFunction)snapshot_retained, METH_O, "retained(node) -> (bytes, objects) it retains"},
+    {"heap_total", (PyCFunction)snapshot_heap_total, METH_NOARGS,
+     "heap_total() -> (bytes, objects, held from C, unreached regions)"},
+    {"top", (PyCFunction)snapshot_top, METH_O, "top(k) -> the k top retainers' nodes"},
+    {"dom_graph", (PyCFunction)snapshot_dom_graph, METH_VARARGS,
+     "dom_graph(node, max_depth, too_many, shortnames) -> Graph of its dominator subtree"},
     {"roots", (PyCFunction)snapshot_roots, METH_NOARGS, "roots() -> [(node, kind, name)]"},
     {"save", KW snapshot_save, METH_VARARGS | METH_KEYWORDS, "save(path, progress=False)"},
     {"export_chrome", KW snapshot_export_chrome, METH_VARARGS | METH_KEYWORDS, "export_chrome(path, progress=False)"},

@@ -1,8 +1,9 @@
 /* Questions on a dominator tree (dominators.h): the children of a node,
- * the top retainers.  Plain C: no Python.  A tree keeps no children index
+ * the top retainers, the dominator subtree of a node as a graph.  Plain C: no Python.  A tree keeps no children index
  * (it would cost 8 bytes a node for good): the children of one node are a
  * scan, the top retainers a walk with a children index built for it. */
 #include "refgraph/dominators.h"
+#include "refgraph/snapquery.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
 
@@ -170,4 +171,95 @@ int rg_dom_top(const rg_snap *s, const rg_domtree *d, size_t k, uint32_t **nodes
     *nodes = out;
     *n = listed;
     return RG_OK;
+}
+
+/* ------------------------------------------------------------ show_dominators */
+
+int rg_dom_graph(const rg_snap *s, const rg_domtree *d, uint32_t node, int max_depth, size_t too_many,
+                 int shortnames, rg_graph **out)
+{
+    if (d->n != s->n_nodes || node >= d->n)
+        return RG_EINVAL;
+    /* The children index, for this call: by immediate dominator. */
+    uint32_t *start = calloc((size_t)d->n + 2, sizeof *start);
+    uint32_t *kids = malloc(((size_t)d->n + 1) * sizeof *kids);
+    item *row = NULL;
+    size_t row_cap = 0;
+    rg_graph *g = NULL;
+    int st = start == NULL || kids == NULL ? RG_ENOMEM : rg_graph_new(RG_GRAPH_REFS, &g);
+    if (st == RG_OK) {
+        for (uint32_t v = 0; v < d->n; v++) {
+            if (d->idom[v] != RG_DOM_ROOT)
+                start[d->idom[v] + 2]++;
+        }
+        for (uint32_t v = 0; v < d->n; v++)
+            start[v + 2] += start[v + 1];
+        for (uint32_t v = 0; v < d->n; v++) {
+            if (d->idom[v] != RG_DOM_ROOT)
+                kids[start[d->idom[v] + 1]++] = v;
+        }
+        g->max_depth = max_depth;
+        g->too_many = too_many;
+    }
+    /* Breadth first from node: (node, graph node, depth) in a queue. */
+    typedef struct qitem { uint32_t node; size_t gnode; int depth; } qitem;
+    qitem *q = NULL;
+    size_t q_len = 0, q_cap = 0, head = 0;
+    size_t first;
+    if (st == RG_OK)
+        st = rg_snapq_add_node(s, g, node, 0, RG_NODE_TARGET, shortnames, d, &first);
+    if (st == RG_OK) {
+        qitem it = {node, first, 0};
+        st = RG_VEC_PUSH(q, q_len, q_cap, 64, it);
+    }
+    while (st == RG_OK && head < q_len) {
+        qitem cur = q[head++];
+        size_t n = start[cur.node + 1] - start[cur.node];
+        if (cur.depth >= max_depth || n == 0)
+            continue;
+        if (n > row_cap) {
+            item *more = realloc(row, n * sizeof *row);
+            if (more == NULL) {
+                st = RG_ENOMEM;
+                break;
+            }
+            row = more;
+            row_cap = n;
+        }
+        for (size_t k = 0; k < n; k++)
+            row[k] = item_of(d, kids[start[cur.node] + k], 0);
+        qsort(row, n, sizeof *row, cmp_items);   /* biggest first */
+        size_t shown = n < too_many ? n : too_many;
+        for (size_t k = 0; k < shown && st == RG_OK; k++) {
+            size_t child;
+            st = rg_snapq_add_node(s, g, row[k].node, cur.depth + 1, 0, shortnames, d, &child);
+            rg_strbuf label;
+            rg_sb_init(&label);
+            int count = 0;
+            if (st == RG_OK)
+                rg_snapq_put_labels_between(s, cur.node, row[k].node, &label, &count);
+            if (st == RG_OK && rg_sb_status(&label) != RG_OK)
+                st = RG_ENOMEM;
+            /* A child it does not refer to itself: it holds it through
+             * objects smaller than the picture shows. */
+            if (st == RG_OK)
+                st = rg_graph_add_edge(g, cur.gnode, child, count ? label.data : "(dominates)", NULL);
+            rg_sb_free(&label);
+            qitem it = {row[k].node, child, cur.depth + 1};
+            if (st == RG_OK)
+                st = RG_VEC_PUSH(q, q_len, q_cap, 64, it);
+        }
+        if (st == RG_OK && n > shown)
+            st = rg_graph_add_more(g, cur.gnode, n - shown, cur.depth + 1);
+    }
+    free(q);
+    free(row);
+    free(start);
+    free(kids);
+    if (st == RG_OK) {
+        *out = g;
+        return RG_OK;
+    }
+    rg_graph_free(g);
+    return st;
 }

@@ -197,13 +197,17 @@ int rg_snapq_chain(rg_snap *s, const uint32_t *starts, size_t n_starts, const rg
 typedef struct edge_labels {
     rg_strbuf text;
     uint32_t first;          /* the first label word, for attr and __dict__ */
+    uint32_t last;           /* the last one added */
     int count;
 } edge_labels;
 
 static void labels_add(const rg_snap *s, edge_labels *L, uint32_t label)
 {
-    if (label == 0)
+    /* Every reference to one referent of an object labelled as a whole
+     * (snaplabel.c) carries all its slots already: once is enough. */
+    if (label == 0 || (L->count > 0 && label == L->last))
         return;
+    L->last = label;
     if (L->count == 0)
         L->first = label;
     if (L->count == MAX_LABELS) {
@@ -272,6 +276,8 @@ typedef struct graph_walk {
     rg_graph *g;
     const rg_snap_graph_args *a;
     uint32_t *gnode_of;      /* node -> graph node + 1 (0: none) */
+    uint32_t *node_of_g;     /* graph node -> node, or RG_SNAP_NONE ("N more") */
+    size_t node_of_g_cap;
     qitem cur;
     size_t kept, skipped;
     /* the neighbour being gathered (consecutive references from one node) */
@@ -280,14 +286,51 @@ typedef struct graph_walk {
     int status;
 } graph_walk;
 
-static int add_graph_node(graph_walk *w, uint32_t node, int depth, unsigned flags, size_t *index)
+int rg_snapq_add_node(const rg_snap *s, rg_graph *g, uint32_t node, int depth, unsigned flags, int shortnames,
+                      const rg_domtree *sizes, size_t *index)
 {
-    rg_snap *s = w->q.s;
     const rg_snap_type *t = &s->types[rg_snap_type_of(s, node)];
     if (t->flags & RG_SNAP_TYPE_MODULE)
         flags |= RG_NODE_MODULE;
     if (t->flags & RG_SNAP_TYPE_HAS_DEL)
         flags |= RG_NODE_HAS_DEL;
+    rg_strbuf summary;
+    rg_sb_init(&summary);
+    rg_snap_put_summary(s, node, &summary);
+    int st = rg_sb_status(&summary) != RG_OK ? RG_ENOMEM
+           : rg_graph_add_node(g, rg_snap_str(s, shortnames ? t->short_name : t->name),
+                               summary.len ? summary.data : NULL, depth, flags, index);
+    rg_sb_free(&summary);
+    if (st != RG_OK)
+        return st;
+    g->nodes[*index].addr = s->addr[node];
+    if (sizes != NULL && node < sizes->n)
+        rg_graph_set_sizes(g, *index, (long long)rg_snap_size(s, node), (long long)sizes->retained[node],
+                           (long long)sizes->retained_count[node]);
+    return RG_OK;
+}
+
+void rg_snapq_put_labels_between(const rg_snap *s, uint32_t from, uint32_t to, rg_strbuf *out, int *count)
+{
+    edge_labels L;
+    rg_sb_init(&L.text);
+    L.count = 0;
+    for (uint32_t e = s->ref_start[to]; e < s->ref_start[to + 1]; e++) {
+        if (s->ref_src[e] == from)
+            labels_add(s, &L, s->ref_label[e]);
+    }
+    if ((s->type[from] & RG_SNAP_HOLDS_TYPE) && s->types[rg_snap_type_of(s, from)].node == to)
+        labels_add(s, &L, RG_SNAP_LABEL_CLASS);
+    if (L.count > 0)
+        rg_sb_puts(out, L.text.data ? L.text.data : "");
+    if (rg_sb_status(&L.text) != RG_OK)
+        out->failed = 1;
+    rg_sb_free(&L.text);
+    *count = L.count;
+}
+
+static int add_graph_node(graph_walk *w, uint32_t node, int depth, unsigned flags, size_t *index)
+{
     if (w->a->highlight != NULL) {
         int hl = w->a->highlight(w->a->arg, node);
         if (hl < 0)
@@ -295,16 +338,73 @@ static int add_graph_node(graph_walk *w, uint32_t node, int depth, unsigned flag
         if (hl)
             flags |= RG_NODE_HIGHLIGHT;
     }
-    rg_strbuf summary;
-    rg_sb_init(&summary);
-    rg_snap_put_summary(s, node, &summary);
-    int st = rg_sb_status(&summary) != RG_OK ? RG_ENOMEM
-           : rg_graph_add_node(w->g, rg_snap_str(s, w->a->shortnames ? t->short_name : t->name),
-                               summary.len ? summary.data : NULL, depth, flags, index);
-    rg_sb_free(&summary);
-    if (st == RG_OK) {
+    int st = rg_snapq_add_node(w->q.s, w->g, node, depth, flags, w->a->shortnames, w->a->sizes, index);
+    if (st == RG_OK)
         w->gnode_of[node] = (uint32_t)*index + 1;
-        w->g->nodes[*index].addr = s->addr[node];
+    if (st == RG_OK && *index >= w->node_of_g_cap) {
+        size_t old = w->node_of_g_cap;
+        st = rg_vec_grow((void **)&w->node_of_g, &w->node_of_g_cap, *index + 1, sizeof *w->node_of_g, 64);
+        for (size_t k = old; st == RG_OK && k < w->node_of_g_cap; k++)
+            w->node_of_g[k] = RG_SNAP_NONE;
+    }
+    if (st == RG_OK)
+        w->node_of_g[*index] = node;
+    return st;
+}
+
+/* 1 if node's type is named name ("builtins.cell"). */
+static int is_type(const rg_snap *s, uint32_t node, const char *name)
+{
+    return strcmp(rg_snap_str(s, s->types[rg_snap_type_of(s, node)].name), name) == 0;
+}
+
+typedef struct shown_ctx {
+    const graph_walk *w;
+    int found;
+} shown_ctx;
+
+/* A function the picture shows whose __closure__ is this tuple. */
+static int visit_closure_owner(uint32_t other, uint32_t label, void *arg)
+{
+    shown_ctx *c = arg;
+    const rg_snap *s = c->w->q.s;
+    if (c->w->gnode_of[other] == 0 || label == 0 || (label & RG_SNAP_INDEX) ||
+        strcmp(rg_snap_str(s, label), "__closure__") != 0 || !is_type(s, other, "builtins.function"))
+        return 0;
+    c->found = 1;
+    return 1;
+}
+
+/* A tuple the picture shows that holds the cell and is a shown function's
+ * closure (a cell may be in several closures). */
+static int visit_closure_tuple(uint32_t other, uint32_t label, void *arg)
+{
+    (void)label;
+    shown_ctx *c = arg;
+    if (c->w->gnode_of[other] == 0 || !is_type(c->w->q.s, other, "builtins.tuple"))
+        return 0;
+    rg_snap_referrers(c->w->q.s, other, visit_closure_owner, c);
+    return c->found;
+}
+
+/* A cell's edge names its variable ("x (closure)") only where the picture
+ * shows the function whose closure holds the cell, as labels.c does for a
+ * live graph; elsewhere it reads "cell_contents". */
+static int unname_hidden_closures(graph_walk *w)
+{
+    rg_snap *s = w->q.s;
+    int st = RG_OK;
+    for (size_t k = 0; k < w->g->n_edges && st == RG_OK; k++) {
+        const rg_edge *e = &w->g->edges[k];
+        uint32_t cell = e->src < w->node_of_g_cap ? w->node_of_g[e->src] : RG_SNAP_NONE;
+        size_t len = e->label ? strlen(e->label) : 0;
+        if (cell == RG_SNAP_NONE || len < 10 || strcmp(e->label + len - 10, " (closure)") != 0 ||
+            !is_type(s, cell, "builtins.cell"))
+            continue;
+        shown_ctx c = {w, 0};
+        rg_snap_referrers(s, cell, visit_closure_tuple, &c);
+        if (!c.found)
+            st = rg_graph_set_edge_label(w->g, k, "cell_contents", NULL);
     }
     return st;
 }
@@ -494,6 +594,8 @@ int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const 
         if (st == RG_OK && w.skipped > 0)
             st = rg_graph_add_more(w.g, w.cur.gnode, w.skipped, w.cur.depth + 1);
     }
+    if (st == RG_OK)
+        st = unname_hidden_closures(&w);
     if (st == RG_OK && a->backwards && !reached_root && n_targets > 0)
         st = note_no_module(&w);
     if (st == RG_OK) {
@@ -502,14 +604,15 @@ int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const 
     }
     rg_graph_free(w.g);
     free(w.gnode_of);
+    free(w.node_of_g);
     search_free(&w.q);
     return st;
 }
 
 int rg_snapq_chain_graph(rg_snap *s, const uint32_t *nodes, size_t n, int backwards, int shortnames,
-                         rg_graph **out)
+                         const rg_domtree *sizes, rg_graph **out)
 {
-    rg_snap_graph_args a = {0, 0, backwards, shortnames, NULL, NULL, NULL};
+    rg_snap_graph_args a = {0, 0, backwards, shortnames, NULL, NULL, NULL, sizes};
     graph_walk w;
     memset(&w, 0, sizeof w);
     w.a = &a;
@@ -546,27 +649,23 @@ int rg_snapq_chain_graph(rg_snap *s, const uint32_t *nodes, size_t n, int backwa
         for (size_t k = 0; st == RG_OK && k + 1 < len; k++) {
             /* The references from each node to the next, as labels. */
             uint32_t from = nodes[start + k], to = nodes[start + k + 1];
-            edge_labels L;
-            rg_sb_init(&L.text);
-            L.count = 0;
-            uint32_t lo = s->ref_start[to], hi = s->ref_start[to + 1];
-            for (uint32_t e = lo; e < hi; e++) {
-                if (s->ref_src[e] == from)
-                    labels_add(s, &L, s->ref_label[e]);
-            }
-            if ((s->type[from] & RG_SNAP_HOLDS_TYPE) && s->types[rg_snap_type_of(s, from)].node == to)
-                labels_add(s, &L, RG_SNAP_LABEL_CLASS);
-            const char *text = L.count ? L.text.data : "(no reference)";
-            if (rg_sb_status(&L.text) != RG_OK)
+            rg_strbuf text;
+            rg_sb_init(&text);
+            int count;
+            rg_snapq_put_labels_between(s, from, to, &text, &count);
+            if (rg_sb_status(&text) != RG_OK)
                 st = RG_ENOMEM;
             if (st == RG_OK)
-                st = add_labelled_edge(w.g, chain[k], chain[k + 1], text, L.count ? L.count : 1);
-            rg_sb_free(&L.text);
+                st = add_labelled_edge(w.g, chain[k], chain[k + 1], count ? text.data : "(no reference)",
+                                       count ? count : 1);
+            rg_sb_free(&text);
         }
         if (st == RG_OK && len > 0)
             st = rg_graph_add_chain(w.g, chain, len);
         start = i + 1;
     }
+    if (st == RG_OK)
+        st = unname_hidden_closures(&w);
     if (st == RG_OK) {
         *out = w.g;
         w.g = NULL;
@@ -574,6 +673,7 @@ int rg_snapq_chain_graph(rg_snap *s, const uint32_t *nodes, size_t n, int backwa
     free(chain);
     rg_graph_free(w.g);
     free(w.gnode_of);
+    free(w.node_of_g);
     search_free(&w.q);
     return st;
 }

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "refgraph/graph.h"
 #include "refgraph/heapsnap.h"
 
 /* The super-root, as an idom and as the argument of rg_dom_children. */
@@ -81,5 +82,14 @@ int rg_dom_children(const rg_domtree *d, uint32_t node, uint32_t **kids, size_t 
  * The super-root is never listed.  It costs a walk of the dominator tree
  * from R, biggest first, with its children index (8 bytes a node, freed). */
 int rg_dom_top(const rg_snap *s, const rg_domtree *d, size_t k, uint32_t **nodes, size_t *n);
+
+/* show_dominators: the dominator subtree under node, max_depth levels,
+ * each node's children biggest first (at most too_many, then an "N more"
+ * node), every node with its shallow and retained size.  An edge carries
+ * the labels of the references from parent to child, or "(dominates)"
+ * where the parent holds the child only through smaller objects.  It
+ * builds a children index for the call (8 bytes a node, freed). */
+int rg_dom_graph(const rg_snap *s, const rg_domtree *d, uint32_t node, int max_depth, size_t too_many,
+                 int shortnames, rg_graph **out);
 
 #endif

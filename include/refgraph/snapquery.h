@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "refgraph/graph.h"
+#include "refgraph/dominators.h"
 #include "refgraph/heapsnap.h"
 
 /* A caller's test of one node: 1 yes, 0 no, or a negative status to stop. */
@@ -43,6 +44,7 @@ typedef struct rg_snap_graph_args {
     rg_snap_node_fn filter;      /* or NULL: a neighbour is kept if filter says 1 */
     rg_snap_node_fn highlight;   /* or NULL */
     void *arg;
+    const rg_domtree *sizes;     /* or NULL: every node's shallow and retained size (sizes=True) */
 } rg_snap_graph_args;
 
 /* show_backrefs / show_refs over the snapshot, from targets. */
@@ -52,7 +54,15 @@ int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const 
 /* show_chain: chains are concatenated in nodes, each ended by RG_SNAP_NONE;
  * each refers to the next (backwards: root first). */
 int rg_snapq_chain_graph(rg_snap *s, const uint32_t *nodes, size_t n, int backwards, int shortnames,
-                         rg_graph **out);
+                         const rg_domtree *sizes, rg_graph **out);
+
+/* Adds node as a graph node as the pictures show it (type name, summary,
+ * module and __del__ flags, address; sizes from the tree when not NULL). */
+int rg_snapq_add_node(const rg_snap *s, rg_graph *g, uint32_t node, int depth, unsigned flags, int shortnames,
+                      const rg_domtree *sizes, size_t *index);
+/* Appends the labels of every reference from `from` to `to` ("[0], [3]");
+ * *count gets how many (0: none). */
+void rg_snapq_put_labels_between(const rg_snap *s, uint32_t from, uint32_t to, rg_strbuf *out, int *count);
 
 /* Appends node i's description "Type summary at 0x..." (notes, errors). */
 void rg_snapq_put_node(const rg_snap *s, uint32_t i, int shortnames, rg_strbuf *out);

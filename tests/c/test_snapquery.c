@@ -130,7 +130,7 @@ static void test_chains(planted *p)
 static void test_backrefs_graph(planted *p)
 {
     rg_graph *g = NULL;
-    rg_snap_graph_args a = {10, 10, 1, 1, NULL, NULL, NULL};
+    rg_snap_graph_args a = {10, 10, 1, 1, NULL, NULL, NULL, NULL};
     CHECK(rg_snapq_graph(p->s, &p->session[0], 1, &a, &g) == RG_OK);
     /* Session <- list (one edge, both labels) <- registry <- module dict <- module. */
     CHECK(g->n_nodes == 5);
@@ -142,7 +142,7 @@ static void test_backrefs_graph(planted *p)
     CHECK(g->n_notes == 0);
     rg_graph_free(g);
     /* too_many = 1 on the class: one referrer drawn, "4 more". */
-    rg_snap_graph_args few = {1, 1, 1, 1, NULL, NULL, NULL};
+    rg_snap_graph_args few = {1, 1, 1, 1, NULL, NULL, NULL, NULL};
     CHECK(rg_snapq_graph(p->s, &p->cls, 1, &few, &g) == RG_OK);
     CHECK(g->n_nodes == 3 && (g->nodes[2].flags & RG_NODE_MORE) && g->nodes[2].more == 4);
     rg_graph_free(g);
@@ -159,7 +159,7 @@ static void test_chain_graph(planted *p)
     uint32_t nodes[] = {p->module, p->moddict, p->registry, p->list, p->session[0], RG_SNAP_NONE,
                         p->frame, p->session[0], RG_SNAP_NONE};
     rg_graph *g = NULL;
-    CHECK(rg_snapq_chain_graph(p->s, nodes, 9, 1, 1, &g) == RG_OK);
+    CHECK(rg_snapq_chain_graph(p->s, nodes, 9, 1, 1, NULL, &g) == RG_OK);
     CHECK(g->n_nodes == 6);   /* the Session once */
     size_t k = rg_graph_find_edge(g, 1, 2);
     CHECK(k != RG_CHAIN_END && strcmp(g->edges[k].label, "['registry']") == 0);
@@ -168,7 +168,7 @@ static void test_chain_graph(planted *p)
     rg_graph_free(g);
     /* Two nodes with no reference between them say so. */
     uint32_t odd[] = {p->lone, p->module};
-    CHECK(rg_snapq_chain_graph(p->s, odd, 2, 1, 1, &g) == RG_OK);
+    CHECK(rg_snapq_chain_graph(p->s, odd, 2, 1, 1, NULL, &g) == RG_OK);
     CHECK_STR(g->edges[0].label, "(no reference)");
     rg_graph_free(g);
 }
