@@ -88,11 +88,12 @@ static uint64_t default_size(PyObject *o)
 /* What sys.getsizeof adds to __sizeof__: the memory before the object. */
 static uint64_t pre_header(PyObject *o)
 {
-    PyTypeObject *tp = Py_TYPE(o);
 #if PY_VERSION_HEX >= 0x030C0000
+    PyTypeObject *tp = Py_TYPE(o);
     return (PyType_IS_GC(tp) ? sizeof(gc_head_mirror) : 0) +
            (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF) ? 2 * sizeof(PyObject *) : 0);
 #elif PY_VERSION_HEX >= 0x030B0000
+    PyTypeObject *tp = Py_TYPE(o);
     return (PyType_IS_GC(tp) ? sizeof(gc_head_mirror) : 0) +
            (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT) ? 2 * sizeof(PyObject *) : 0);
 #else
