@@ -21,20 +21,9 @@ import sys
 import tempfile
 import time
 
+from benchutil import Bg, parse_size
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def parse_size(text):
-    text = text.strip().upper()
-    scale = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
-    return int(float(text.rstrip("KM")) * scale)
-
-
-class Bg:
-    __slots__ = ("value",)
-
-    def __init__(self, value=None):
-        self.value = value
 
 
 class Leak:

@@ -19,3 +19,19 @@ def rss_kib(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def parse_size(text):
+    """'4M' -> 4000000, '500K' -> 500000, '12' -> 12."""
+    text = text.strip().upper()
+    scale = {"K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("KM")) * scale)
+
+
+class Bg:
+    """The background heap's object: one slot, in a one-item list
+    ([[Bg()] for _ in range(N // 2)]), as a loading loop makes them."""
+    __slots__ = ("value",)
+
+    def __init__(self, value=None):
+        self.value = value

@@ -10,21 +10,12 @@
 #include "refgraph/snapfile.h"
 #include "refgraph/status.h"
 
+#include "check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 static double now(void)
 {
@@ -78,7 +69,7 @@ static rg_snap *generate(uint32_t n)
     uint64_t addr = 0x7f3a12340000ULL;
     uint32_t e = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t r = next();
+        uint64_t r = check_rand();
         if (r % 1000 == 0)
             addr += (r >> 20) % (1ULL << 28) - (1ULL << 26);   /* another arena */
         else
@@ -92,7 +83,7 @@ static rg_snap *generate(uint32_t n)
         s->summary[i] = k < 6 ? 0 : k < 9 ? RG_SNAP_LEN | (uint32_t)(r >> 44) % 20 : strs[(r >> 44) % N_STRINGS];
         /* Referrers: none, one or two nearby lower nodes, increasing. */
         s->ref_start[i] = e;
-        uint64_t q = next();
+        uint64_t q = check_rand();
         int refs = i == 0 ? 0 : q % 10 == 0 ? 0 : q % 10 == 1 ? 2 : 1;
         uint32_t lowest = i > 16 ? i - 16 : 0;
         uint32_t prev = lowest;

@@ -36,7 +36,17 @@ static int check_failures;
         }                                                                      \
     } while (0)
 
-static int check_result(const char *name)
+/* A reproducible pseudo-random sequence (xorshift64) for the tests. */
+static inline unsigned long long check_rand(void)
+{
+    static unsigned long long state = 88172645463325252ULL;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+
+static inline int check_result(const char *name)
 {
     if (check_failures)
         fprintf(stderr, "%s: %d check(s) failed\n", name, check_failures);

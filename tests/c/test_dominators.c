@@ -41,16 +41,6 @@ static double cpu(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 static rg_domtree *dom(rg_snap *s)
 {
     rg_domtree *d = NULL;
@@ -421,11 +411,11 @@ static void random_graph(int round)
     uint32_t t_c = add_type(&b, "app.C", "C", 0);
     small g;
     memset(&g, 0, sizeof g);
-    g.n = 2 + (uint32_t)(next() % (MAXN - 1));
-    uint32_t cls = next() % 3 ? (uint32_t)(next() % g.n) : RG_SNAP_NONE;
+    g.n = 2 + (uint32_t)(check_rand() % (MAXN - 1));
+    uint32_t cls = check_rand() % 3 ? (uint32_t)(check_rand() % g.n) : RG_SNAP_NONE;
     b.s->types[t_c].node = cls;
     for (uint32_t v = 0; v < g.n; v++) {
-        uint64_t r = next();
+        uint64_t r = check_rand();
         uint32_t type = v == cls ? t.type : r % 7 == 0 ? t.module : r % 7 < 3 ? t_c | RG_SNAP_HOLDS_TYPE : t.dict;
         g.size[v] = (uint32_t)(r >> 8) % 300;
         add_node(&b, type, g.size[v], NULL);
@@ -433,14 +423,14 @@ static void random_graph(int round)
             g.adj[v] |= 1u << cls;
     }
     /* Sparse or dense: 0 .. 3 edges a node on average. */
-    uint32_t per = 1 + (uint32_t)(next() % 6), m = (uint32_t)(next() % (g.n * per / 2 + 1));
+    uint32_t per = 1 + (uint32_t)(check_rand() % 6), m = (uint32_t)(check_rand() % (g.n * per / 2 + 1));
     for (uint32_t e = 0; e < m; e++) {
-        uint32_t src = (uint32_t)(next() % g.n), dst = (uint32_t)(next() % g.n);
-        add_edge(&b, src, dst, next() % 4 == 0 ? "__dict__" : NULL);
+        uint32_t src = (uint32_t)(check_rand() % g.n), dst = (uint32_t)(check_rand() % g.n);
+        add_edge(&b, src, dst, check_rand() % 4 == 0 ? "__dict__" : NULL);
         g.adj[src] |= 1u << dst;
     }
-    for (uint32_t r = (uint32_t)(next() % 3); r-- > 0;) {
-        uint32_t v = (uint32_t)(next() % g.n);
+    for (uint32_t r = (uint32_t)(check_rand() % 3); r-- > 0;) {
+        uint32_t v = (uint32_t)(check_rand() % g.n);
         add_root(&b, v, r ? RG_SNAP_ROOT_FRAME : RG_SNAP_ROOT_MODULE, "root");
         g.is_root |= 1u << v;
     }
@@ -512,7 +502,7 @@ static void random_graph(int round)
     }
     CHECK(d->total == total);
     uint32_t *top, want[MAXN];
-    size_t n, k = 1 + next() % 8;
+    size_t n, k = 1 + check_rand() % 8;
     CHECK(rg_dom_top(s, d, k, &top, &n) == RG_OK);
     size_t wn = slow_top(s, d, k, want);
     CHECK(n == wn && memcmp(top, want, n * sizeof *top) == 0);
@@ -599,7 +589,7 @@ static rg_snap *heap_like(uint32_t n)
     s->ref_label = calloc((size_t)n * 2 + 1, sizeof *s->ref_label);
     uint32_t e = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t r = next();
+        uint64_t r = check_rand();
         uint32_t a = (uint32_t)(r >> 16) % N_TYPES, c = (uint32_t)(r >> 24) % N_TYPES;
         uint32_t t = i < N_TYPES ? 0 : i % (n / 100 + 1) == 0 ? 1 : a < c ? a : c;
         s->type[i] = t | (t >= 30 ? RG_SNAP_HOLDS_TYPE : 0);

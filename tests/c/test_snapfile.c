@@ -17,16 +17,6 @@
 
 static char dir[256];   /* a fresh directory for this run's files */
 
-static uint64_t rng = 88172645463325252ULL;
-
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
@@ -70,7 +60,7 @@ static rg_snap *make_snapshot(uint32_t n)
     uint64_t addr = 0x7f0012345670ULL;
     uint32_t e = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t r = next_rand();
+        uint64_t r = check_rand();
         addr += r % 97 == 0 ? (r >> 8) - (1ULL << 55) : 16 * (1 + r % 4);
         s->addr[i] = i == 1 ? UINT64_MAX : addr;
         s->type[i] = (uint32_t)(r >> 20) % 3 | (r & 0x100 ? RG_SNAP_HOLDS_TYPE : 0);
@@ -86,7 +76,7 @@ static rg_snap *make_snapshot(uint32_t n)
         int refs = (int)(r >> 56) % 4;   /* 0 to 3, the same referrer twice now and then */
         uint32_t src = i > 40 ? i - 40 : 0;
         for (int j = 0; j < refs && i > 0; j++) {
-            uint64_t q = next_rand();
+            uint64_t q = check_rand();
             src = q % 5 == 0 ? src : src + (uint32_t)(q % 7);
             if (src >= n)
                 src = n - 1;
@@ -362,10 +352,10 @@ static void check_forged_files(void)
     int ok = 0;
     for (int round = 0; round < 3000; round++) {
         memcpy(copy, data, len);
-        int changes = 1 + (int)(next_rand() % 4);
+        int changes = 1 + (int)(check_rand() % 4);
         for (int c = 0; c < changes; c++) {
-            size_t at = 64 + next_rand() % (len - 68);
-            copy[at] = round % 3 == 0 ? copy[at] ^ (unsigned char)(1u << next_rand() % 8) : (unsigned char)next_rand();
+            size_t at = 64 + check_rand() % (len - 68);
+            copy[at] = round % 3 == 0 ? copy[at] ^ (unsigned char)(1u << check_rand() % 8) : (unsigned char)check_rand();
         }
         fix_checksum(copy, len);
         back = NULL;
