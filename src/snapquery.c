@@ -360,29 +360,38 @@ static int is_type(const rg_snap *s, uint32_t node, const char *name)
 
 typedef struct shown_ctx {
     const graph_walk *w;
+    uint32_t cell, tuple;
     int found;
 } shown_ctx;
+
+/* 1 if the picture draws the edge from node a to node b. */
+static int drawn(const graph_walk *w, uint32_t a, uint32_t b)
+{
+    return w->gnode_of[a] != 0 && w->gnode_of[b] != 0 &&
+           rg_graph_find_edge(w->g, w->gnode_of[a] - 1, w->gnode_of[b] - 1) != RG_CHAIN_END;
+}
 
 /* A function the picture shows whose __closure__ is this tuple. */
 static int visit_closure_owner(uint32_t other, uint32_t label, void *arg)
 {
     shown_ctx *c = arg;
     const rg_snap *s = c->w->q.s;
-    if (c->w->gnode_of[other] == 0 || label == 0 || (label & RG_SNAP_INDEX) ||
-        strcmp(rg_snap_str(s, label), "__closure__") != 0 || !is_type(s, other, "builtins.function"))
+    if (label == 0 || (label & RG_SNAP_INDEX) || strcmp(rg_snap_str(s, label), "__closure__") != 0 ||
+        !drawn(c->w, other, c->tuple) || !is_type(s, other, "builtins.function"))
         return 0;
     c->found = 1;
     return 1;
 }
 
-/* A tuple the picture shows that holds the cell and is a shown function's
- * closure (a cell may be in several closures). */
+/* A tuple drawn holding the cell, drawn as a function's closure (a cell
+ * may be in several closures): what labels.c's closure_variable needs. */
 static int visit_closure_tuple(uint32_t other, uint32_t label, void *arg)
 {
     (void)label;
     shown_ctx *c = arg;
-    if (c->w->gnode_of[other] == 0 || !is_type(c->w->q.s, other, "builtins.tuple"))
+    if (!drawn(c->w, other, c->cell) || !is_type(c->w->q.s, other, "builtins.tuple"))
         return 0;
+    c->tuple = other;
     rg_snap_referrers(c->w->q.s, other, visit_closure_owner, c);
     return c->found;
 }
@@ -401,7 +410,7 @@ static int unname_hidden_closures(graph_walk *w)
         if (cell == RG_SNAP_NONE || len < 10 || strcmp(e->label + len - 10, " (closure)") != 0 ||
             !is_type(s, cell, "builtins.cell"))
             continue;
-        shown_ctx c = {w, 0};
+        shown_ctx c = {w, cell, RG_SNAP_NONE, 0};
         rg_snap_referrers(s, cell, visit_closure_tuple, &c);
         if (!c.found)
             st = rg_graph_set_edge_label(w->g, k, "cell_contents", NULL);

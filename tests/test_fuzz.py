@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
 
 import refgraph  # noqa: E402
 from conftest import SOURCE_ROOT  # noqa: E402
@@ -245,6 +245,10 @@ def _strip_notes(text):
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(heaps(), st.integers(min_value=1, max_value=4), st.integers(min_value=1, max_value=4))
+# A closure's cell at the depth limit: its variable is named only where the
+# picture draws the function's edge to the closure (live and snapshot alike).
+@example((["closure", "list"], [(0, 1), (1, 0)], []), 4, 2)
+@example((["list", "list", "plain"], [(2, 0), (2, 0)], []), 1, 2)
 def test_a_snapshot_answers_as_the_live_heap(heap, max_depth, too_many):
     module, _KEEP["nodes"] = build(*heap)
     try:
