@@ -7,6 +7,7 @@ It prints the reference chain that keeps one session alive and the wider
 picture of who refers to it, and writes both to OUTDIR as text, DOT, SVG and
 PNG.  Without Graphviz the images fall back to text (with a RuntimeWarning).
 """
+import gc
 import os
 import sys
 import types
@@ -47,6 +48,12 @@ def main(outdir):
         service.handlers[0].handle(user)
     session = service.handlers[0].seen["user:42"]
 
+    # refgraph lists referrers in the collector's order, youngest generation
+    # first: where collections fell during the requests (after an import
+    # that allocated more, say) would change the order of the picture.  A
+    # collection first puts every object in allocation order, so that this
+    # picture is the same in every run (tests/test_docs.py compares it).
+    gc.collect()
     chain = refgraph.find_backref_chain(session, refgraph.is_proper_module)
     print("Who keeps Session(user=42) alive?\n")
     graph = refgraph.show_chain(chain, filename=os.path.join(outdir, "chain.txt"))
