@@ -88,6 +88,7 @@ def test_the_leak_holder_is_first_in_top_retainers(mod):
     class Session:
         def __init__(self, i):
             self.rows = [i] * 200
+            self.page = bytes(20_000)   # 60 MB in all: more than the test runner holds anywhere
     mod.registry = {"tok-%d" % i: Session(i) for i in range(3000)}
     out = io.StringIO()
     rows = refgraph.top_retainers(5, file=out)
