@@ -22,6 +22,7 @@ from ._core import (  # noqa: F401  (re-exported)
     Error,
     Graph,
     RendererUnavailable,
+    TypeSizes,
     __version__,
     at,
     at_addrs,
@@ -51,6 +52,7 @@ from ._snapshot import (  # noqa: F401  (re-exported)
     snapshot,
     top_retainers,
 )
+from ._snapshot import _write_type_sizes
 
 try:
     from ._core import _fail_allocation  # noqa: F401  (fault-injection builds only)
@@ -109,26 +111,36 @@ def _write_rows(file, fmt, rows):
 
 # ------------------------------------------------------------ the census tables
 
-def most_common_types(limit=10, objects=None, shortnames=True, filter=None, *, untracked=False):
-    """[(type name, count)] most frequent first; limit None (or 0) for all."""
+def most_common_types(limit=10, objects=None, shortnames=True, filter=None, *, untracked=False, sizes=False):
+    """[(type name, count)] most frequent first; limit None (or 0) for all.
+    sizes=True: [(type name, count, size, retained)] (see typestats)."""
     limit = _limit(limit, 0)
     _check_filter(filter)
-    return _common_types(limit, objects, shortnames, filter, untracked)
+    return _common_types(limit, objects, shortnames, filter, untracked, sizes)
 
 
-def _common_types(limit, objects, shortnames, filter, untracked):
-    stats = typestats(objects, shortnames, filter, untracked=untracked)
+def _common_types(limit, objects, shortnames, filter, untracked, sizes=False):
+    stats = typestats(objects, shortnames, filter, untracked=untracked, sizes=bool(sizes))
+    if sizes:
+        # Still by count, as without sizes: the table only gains columns.
+        rows = [(name,) + tuple(row) for name, row in stats.items()]
+        return _head(sorted(rows, key=_operator.itemgetter(1), reverse=True), limit)
     # Python's stable sort, so ties keep their order, as in objgraph.
     return _head(sorted(stats.items(), key=_operator.itemgetter(1), reverse=True), limit)
 
 
 def show_most_common_types(limit=10, objects=None, shortnames=True, file=None, filter=None, *,
-                           untracked=False):
-    """Print most_common_types() as objgraph does, to file (default sys.stdout)."""
+                           untracked=False, sizes=False):
+    """Print most_common_types() as objgraph does, to file (default sys.stdout).
+    sizes=True adds a header and each type's own and retained bytes."""
     limit = _limit(limit, 0)
     _check_filter(filter)
     out = _output(file)
-    _write_rows(out, "%-*s %i\n", _common_types(limit, objects, shortnames, filter, untracked))
+    rows = _common_types(limit, objects, shortnames, filter, untracked, sizes)
+    if sizes:
+        _write_type_sizes(out, rows)
+    else:
+        _write_rows(out, "%-*s %i\n", rows)
 
 
 def growth(limit=10, peak_stats=_peak_stats, shortnames=True, filter=None, *, gc_collect=True, untracked=False):

@@ -304,7 +304,7 @@ class Snapshot:
         """The objects that retain the most, biggest first, printed as a
         table (type, summary, retained bytes and objects, share of the
         heap) followed by each one's chain from a module (chains=False:
-        the table only).  Modules, their globals dicts and classes are
+        the table only).  Modules, classes and their namespace dicts are
         passed over (each retains a namespace), and an object that is most
         (90%) of what its listed holder retains is not listed again.
         Returns [(SnapshotObject, retained bytes, retained objects)]."""
@@ -333,21 +333,31 @@ class Snapshot:
                 file.write(self.show_chain(chain, output=_io.StringIO()).to_text())
         return rows
 
-    def typestats(self, shortnames=True):
+    def typestats(self, shortnames=True, *, sizes=False):
         """{type name: count} of the heap then: refgraph.typestats() of the
         tracked objects, and with the untracked ones when the snapshot has
-        them (snapshot(untracked=True), the default)."""
-        return self._h.typestats(shortnames)
+        them (snapshot(untracked=True), the default).  sizes=True: {type
+        name: TypeSizes(objects, size, retained)}, as refgraph.typestats."""
+        return self._h.typestats(bool(shortnames), bool(sizes))
 
-    def most_common_types(self, limit=10, shortnames=True):
-        """[(type name, count)], most numerous first."""
-        rows = sorted(self._h.typestats(shortnames).items(), key=lambda kv: -kv[1])
-        return rows if limit is None else rows[:limit]
+    def most_common_types(self, limit=10, shortnames=True, *, sizes=False):
+        """[(type name, count)], most numerous first; sizes=True:
+        [(type name, count, size, retained)]."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise TypeError("limit must be an int or None, not %s" % type(limit).__name__)
+        stats = self.typestats(shortnames, sizes=sizes)
+        rows = [(name,) + tuple(row) for name, row in stats.items()] if sizes else list(stats.items())
+        rows.sort(key=lambda row: -row[1])
+        return rows if not limit else rows[:limit]
 
-    def show_most_common_types(self, limit=10, shortnames=True, file=None):
-        """Prints most_common_types() as objgraph does."""
-        rows = self.most_common_types(limit, shortnames)
+    def show_most_common_types(self, limit=10, shortnames=True, file=None, *, sizes=False):
+        """Prints most_common_types() as objgraph does; sizes=True adds a
+        header and each type's own and retained bytes."""
+        rows = self.most_common_types(limit, shortnames, sizes=sizes)
         file = _sys.stdout if file is None else file
+        if sizes:
+            _write_type_sizes(file, rows)
+            return
         width = max([len(name) for name, _ in rows] + [0])
         for name, count in rows:
             file.write("%-*s %i\n" % (width, name, count))
@@ -394,6 +404,16 @@ def _human(size):
         size /= 1024.0
         if size < 1024 or unit == "TiB":
             return "%.1f %s" % (size, unit)
+
+
+def _write_type_sizes(file, rows):
+    """show_most_common_types(sizes=True)'s rows (name, count, size,
+    retained) under a header, as columns."""
+    table = [("type", "count", "size", "retained")]
+    table += [(name, str(count), _human(size), _human(retained)) for name, count, size, retained in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for r in table:
+        file.write("%-*s  %*s  %*s  %*s\n" % (widths[0], r[0], widths[1], r[1], widths[2], r[2], widths[3], r[3]))
 
 
 def _progress(progress):

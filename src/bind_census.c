@@ -10,6 +10,13 @@
 #include "refgraph/binding.h"
 #include "refgraph/walk.h"
 #include "refgraph/status.h"
+#include "refgraph/addrset.h"
+#include "refgraph/dominators.h"
+#include "refgraph/snapbuild.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
 #include "refgraph/alloc.h"
 
 static int census_filter(PyObject **filter)
@@ -27,8 +34,112 @@ static PyObject *census_stats(module_state *st, PyObject *objects, int shortname
 {
     rg_census c = {objects_arg(objects), filter, shortnames, untracked};
     PyObject *stats = NULL;
-    int status = rg_census_typestats(&c, &stats);
+    int status = rg_census_typestats(&c, &stats, NULL);
     return status == RG_OK ? stats : rgb_raise_status(st, status, NULL, NULL);
+}
+
+/* The group of each of s's types: its name's place in counts, or
+ * RG_SNAP_NONE.  A new array, or NULL with an exception set. */
+static uint32_t *groups_of_types(const rg_snap *s, PyObject *counts, int shortnames)
+{
+    PyObject *place = PyDict_New();
+    uint32_t *group_of = malloc(((size_t)s->n_types + 1) * sizeof *group_of);
+    int ok = place != NULL && group_of != NULL;
+    PyObject *name, *value;
+    Py_ssize_t pos = 0;
+    for (uint32_t i = 0; ok && PyDict_Next(counts, &pos, &name, &value); i++) {
+        PyObject *index = PyLong_FromUnsignedLong(i);
+        ok = index != NULL && PyDict_SetItem(place, name, index) == 0;
+        Py_XDECREF(index);
+    }
+    for (uint32_t t = 0; ok && t < s->n_types; t++) {
+        const char *text = rg_snap_str(s, shortnames ? s->types[t].census_short : s->types[t].census_name);
+        PyObject *key = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
+        PyObject *index = key ? PyDict_GetItemWithError(place, key) : NULL;
+        ok = key != NULL && !PyErr_Occurred();
+        group_of[t] = index ? (uint32_t)PyLong_AsUnsignedLong(index) : RG_SNAP_NONE;
+        Py_XDECREF(key);
+    }
+    Py_XDECREF(place);
+    if (!ok) {
+        free(group_of);
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        return NULL;
+    }
+    return group_of;
+}
+
+PyObject *rgb_type_sizes(module_state *st, const rg_snap *s, const rg_domtree *d, const unsigned char *selected,
+                         PyObject *counts, int shortnames)
+{
+    size_t n = (size_t)PyDict_GET_SIZE(counts);
+    uint32_t *group_of = groups_of_types(s, counts, shortnames);
+    uint64_t *sums = group_of ? malloc((3 * n + 1) * sizeof *sums) : NULL;
+    if (sums == NULL) {
+        free(group_of);
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    }
+    int status = rg_dom_group_sizes(s, d, selected, group_of, (uint32_t)n, sums, sums + n, sums + 2 * n);
+    free(group_of);
+    PyObject *result = status == RG_OK ? PyDict_New() : rgb_raise_status(st, status, NULL, NULL);
+    PyObject *name, *count;
+    Py_ssize_t pos = 0;
+    for (size_t g = 0; result != NULL && PyDict_Next(counts, &pos, &name, &count); g++) {
+        PyObject *row = PyStructSequence_New(st->type_sizes_type);
+        PyObject *size = PyLong_FromUnsignedLongLong(sums[n + g]);
+        PyObject *retained = PyLong_FromUnsignedLongLong(sums[2 * n + g]);
+        if (row == NULL || size == NULL || retained == NULL) {
+            Py_XDECREF(row);
+            Py_XDECREF(size);
+            Py_XDECREF(retained);
+            Py_CLEAR(result);
+            break;
+        }
+        PyStructSequence_SetItem(row, 0, Py_NewRef(count));
+        PyStructSequence_SetItem(row, 1, size);
+        PyStructSequence_SetItem(row, 2, retained);
+        if (PyDict_SetItem(result, name, row) < 0)
+            Py_CLEAR(result);
+        Py_DECREF(row);
+    }
+    free(sums);
+    return result;
+}
+
+/* typestats(sizes=True) of the live heap: the census marks what it counts,
+ * then a snapshot of the heap and its dominator tree give the sizes of the
+ * marked objects.  An object that went between the two is counted without
+ * its sizes. */
+static PyObject *census_sizes(module_state *st, PyObject *objects, int shortnames, PyObject *filter, int untracked)
+{
+    rg_census c = {objects_arg(objects), filter, shortnames, untracked};
+    rg_addrset *marked = NULL;
+    PyObject *counts = NULL, *result = NULL;
+    rg_snap *s = NULL;
+    rg_domtree *d = NULL;
+    unsigned char *selected = NULL;
+    int status = rg_as_new(&marked);
+    if (status == RG_OK)
+        status = rg_census_typestats(&c, &counts, marked);
+    if (status == RG_OK)
+        status = rg_snapshot_take(1, 1, &s);
+    if (status == RG_OK)
+        status = rg_dom_build(s, &d, NULL, NULL);
+    if (status == RG_OK && (selected = malloc(s->n_nodes ? s->n_nodes : 1)) == NULL)
+        status = RG_ENOMEM;
+    for (uint32_t v = 0; status == RG_OK && v < s->n_nodes; v++)
+        selected[v] = (unsigned char)rg_as_has(marked, (const void *)(uintptr_t)s->addr[v]);
+    if (status == RG_OK)
+        result = rgb_type_sizes(st, s, d, selected, counts, shortnames);
+    else
+        rgb_raise_status(st, status, NULL, NULL);
+    free(selected);
+    rg_dom_free(d);
+    rg_snap_free(s);
+    rg_as_free(marked);
+    Py_XDECREF(counts);
+    return result;
 }
 
 static PyObject *count(PyObject *module, PyObject *args, PyObject *kwds)
@@ -45,12 +156,14 @@ static PyObject *count(PyObject *module, PyObject *args, PyObject *kwds)
 
 static PyObject *typestats(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"objects", "shortnames", "filter", "untracked", NULL};
+    static char *kwlist[] = {"objects", "shortnames", "filter", "untracked", "sizes", NULL};
     PyObject *objects = Py_None, *filter = Py_None;
-    int shortnames = 1, untracked = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OpO$p:typestats", kwlist, &objects, &shortnames, &filter,
-                                     &untracked) || census_filter(&filter) < 0)
+    int shortnames = 1, untracked = 0, sizes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OpO$pp:typestats", kwlist, &objects, &shortnames, &filter,
+                                     &untracked, &sizes) || census_filter(&filter) < 0)
         return NULL;
+    if (sizes)
+        return census_sizes(rgb_state_of_module(module), objects, shortnames, filter, untracked);
     return census_stats(rgb_state_of_module(module), objects, shortnames, filter, untracked);
 }
 
@@ -144,10 +257,12 @@ PyMethodDef rgb_census_functions[] = {
      "How many objects tracked by the GC (or in objects) have the type named typename: its\n"
      "__name__, or 'module.name' when typename contains a dot."},
     {"typestats", (PyCFunction)(void (*)(void))typestats, METH_VARARGS | METH_KEYWORDS,
-     "typestats(objects=None, shortnames=True, filter=None, *, untracked=False)\n--\n\n"
+     "typestats(objects=None, shortnames=True, filter=None, *, untracked=False, sizes=False)\n--\n\n"
      "{type name: count} of the objects tracked by the GC (or objects). filter(obj) false\n"
      "leaves obj out. untracked=True also counts what the GC does not track (str, int,\n"
-     "bytes, float, arrays ...) but the counted objects reach, each once."},
+     "bytes, float, arrays ...) but the counted objects reach, each once.\n"
+     "sizes=True: {type name: TypeSizes(objects, size, retained)}: how many, their own bytes, and the\n"
+     "bytes freeing them all would free at least (a snapshot and its dominator tree)."},
     {"get_leaking_objects", (PyCFunction)(void (*)(void))get_leaking_objects, METH_VARARGS | METH_KEYWORDS,
      "get_leaking_objects(objects=None, *, gc_collect=True)\n--\n\n"
      "The objects no other object (of objects, or of the GC heap) refers to.  For the GC heap,\n"

@@ -13,6 +13,11 @@
 #include "refgraph/walk.h"
 #include "refgraph/graph.h"
 #include "refgraph/status.h"
+#include "refgraph/dominators.h"
+#include "refgraph/snapbuild.h"
+
+#include <stdint.h>
+#include <stdlib.h>
 
 static PyObject *is_proper_module(PyObject *module, PyObject *obj);
 
@@ -176,21 +181,54 @@ static int check_destination(module_state *st, PyObject *filename, PyObject *out
     return r;
 }
 
+/* sizes=True: each node's own and retained size, from a snapshot of the
+ * heap taken while the call's containers (a sequence: the argument tuple,
+ * the caller's lists of targets or chains, the call's copies) are alive,
+ * without the references they hold: a chain passed in holds its objects
+ * as the search does not count it to, and the sizes must not count it
+ * either.  The snapshot and its dominator tree are dropped. */
+static int add_sizes(rg_graph *g, PyObject *containers)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(containers);
+    uint64_t *addrs = malloc(((size_t)n + 1) * sizeof *addrs);
+    if (addrs == NULL)
+        return RG_ENOMEM;
+    size_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(containers, i);
+        if (o != Py_None)
+            addrs[k++] = (uint64_t)(uintptr_t)o;
+    }
+    rg_snap *s = NULL;
+    rg_domtree *d = NULL;
+    int status = rg_snapshot_take(1, 1, &s);
+    if (status == RG_OK)
+        status = rg_snap_drop_referrers(s, addrs, k);
+    if (status == RG_OK)
+        status = rg_dom_build(s, &d, NULL, NULL);
+    if (status == RG_OK)
+        status = rg_dom_graph_sizes(s, d, g);
+    rg_dom_free(d);
+    rg_snap_free(s);
+    free(addrs);
+    return status;
+}
+
 /* ------------------------------------------------------------ graph searches */
 
 static PyObject *show_graph(PyObject *module, PyObject *args, PyObject *kwds, int backwards)
 {
     static char *kwlist[] = {"objs", "max_depth", "extra_ignore", "filter", "too_many", "highlight",
                              "filename", "extra_info", "refcounts", "shortnames", "output",
-                             "extra_node_attrs", "max_nodes", "redact", NULL};
+                             "extra_node_attrs", "max_nodes", "redact", "sizes", NULL};
     PyObject *objs, *extra_ignore = NULL, *filter = Py_None, *highlight = Py_None, *filename = Py_None;
     PyObject *extra_info = Py_None, *output = Py_None, *extra_node_attrs = Py_None;
     PyObject *too_many_obj = NULL, *max_nodes = NULL;
-    int max_depth = 3, refcounts = 0, shortnames = 1, redact = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, backwards ? "O|iOOOOOOppOO$Op:show_backrefs" : "O|iOOOOOOppOO$Op:show_refs",
+    int max_depth = 3, refcounts = 0, shortnames = 1, redact = 0, sizes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, backwards ? "O|iOOOOOOppOO$Opp:show_backrefs" : "O|iOOOOOOppOO$Opp:show_refs",
                                      kwlist, &objs, &max_depth, &extra_ignore, &filter, &too_many_obj,
                                      &highlight, &filename, &extra_info, &refcounts, &shortnames,
-                                     &output, &extra_node_attrs, &max_nodes, &redact))
+                                     &output, &extra_node_attrs, &max_nodes, &redact, &sizes))
         return NULL;
     Py_ssize_t too_many = 10;
     if (rgb_parse_count(too_many_obj, "too_many", 0, 0, 0, &too_many) < 0)
@@ -236,6 +274,8 @@ static PyObject *show_graph(PyObject *module, PyObject *args, PyObject *kwds, in
         s.own_targets = 1;
         s.direct_arg = !several;
         status = rg_walk_graph(&s, &g);
+        if (status == RG_OK && sizes && (status = add_sizes(g, containers)) != RG_OK)
+            rg_graph_free(g);
     }
     Py_DECREF(targets);
     Py_XDECREF(containers);
@@ -257,16 +297,16 @@ static PyObject *show_refs(PyObject *module, PyObject *args, PyObject *kwds)
 static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"backrefs", "highlight", "extra_info", "refcounts", "shortnames",
-                             "filename", "output", "extra_node_attrs", "max_nodes", "redact", NULL};
+                             "filename", "output", "extra_node_attrs", "max_nodes", "redact", "sizes", NULL};
     PyObject *highlight = Py_None, *extra_info = Py_None, *filename = Py_None, *output = Py_None;
     PyObject *extra_node_attrs = Py_None, *max_nodes = NULL;
-    int backrefs = 1, refcounts = 0, shortnames = 1, redact = 0;
+    int backrefs = 1, refcounts = 0, shortnames = 1, redact = 0, sizes = 0;
     PyObject *empty = PyTuple_New(0);
     if (empty == NULL)
         return NULL;
-    int ok = PyArg_ParseTupleAndKeywords(empty, kwds, "|$pOOppOOOOp:show_chain", kwlist, &backrefs,
+    int ok = PyArg_ParseTupleAndKeywords(empty, kwds, "|$pOOppOOOOpp:show_chain", kwlist, &backrefs,
                                          &highlight, &extra_info, &refcounts, &shortnames, &filename,
-                                         &output, &extra_node_attrs, &max_nodes, &redact);
+                                         &output, &extra_node_attrs, &max_nodes, &redact, &sizes);
     Py_DECREF(empty);
     if (!ok || rgb_check_callable(&highlight, "highlight", 1) < 0 ||
         rgb_check_callable(&extra_info, "extra_info", 1) < 0 ||
@@ -328,6 +368,8 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
     s.too_many = 10;
     rg_graph *g = NULL;
     int status = rg_walk_chain_graph(&s, chains, &g);
+    if (status == RG_OK && sizes && (status = add_sizes(g, containers)) != RG_OK)
+        rg_graph_free(g);
     Py_DECREF(chains);
     Py_DECREF(containers);
     PyObject *result = status == RG_OK ? deliver(st, g, &to) : rgb_raise_status(st, status, NULL, NULL);
@@ -337,14 +379,15 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
 
 #define SHOW_PARAMS "objs, max_depth=3, extra_ignore=(), filter=None, too_many=10, highlight=None, " \
                     "filename=None, extra_info=None, refcounts=False, shortnames=True, output=None, " \
-                    "extra_node_attrs=None, *, max_nodes=150, redact=False"
+                    "extra_node_attrs=None, *, max_nodes=150, redact=False, sizes=False"
 #define OUTPUT_DOC \
     "Returns a Graph. filename: any format of refgraph.formats() by its extension (.svg,\n" \
     ".png, .pdf, .dot, .txt ...), rendered in-process; where an image cannot be rendered,\n" \
     "a RuntimeWarning and the text in <stem>.txt instead. output: a file object that\n" \
     "receives DOT. Neither: the text is printed, except in IPython, where the returned\n" \
     "Graph displays itself. max_nodes caps the nodes laid out (None: no limit).\n" \
-    "redact=True shows values (strings, numbers, reprs) by type only."
+    "redact=True shows values (strings, numbers, reprs) by type only. sizes=True: each node's\n" \
+    "own and retained size (what freeing it would free), from a snapshot of the heap."
 PyMethodDef rgb_search_functions[] = {
     {"find_backref_chain", (PyCFunction)(void (*)(void))find_backref_chain, METH_VARARGS | METH_KEYWORDS,
      "find_backref_chain(obj, predicate, max_depth=20, extra_ignore=())\n--\n\n"
@@ -368,7 +411,7 @@ PyMethodDef rgb_search_functions[] = {
     {"show_chain", (PyCFunction)(void (*)(void))show_chain, METH_VARARGS | METH_KEYWORDS,
      "show_chain(*chains, backrefs=True, highlight=None, extra_info=None, refcounts=False, "
      "shortnames=True, filename=None, output=None, extra_node_attrs=None, max_nodes=150, "
-     "redact=False)\n--\n\n"
+     "redact=False, sizes=False)\n--\n\n"
      "The graph of one or more chains from find_backref_chain or find_ref_chain. A chain of one\n"
      "object says why nothing leads to it.\n" OUTPUT_DOC},
     {NULL, NULL, 0, NULL}

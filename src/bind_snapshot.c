@@ -294,12 +294,28 @@ static PyObject *snapshot_nodes_of_types(snapshot_object *self, PyObject *arg)
 }
 
 /* {type name: count}, names in first-seen order, as typestats. */
+static PyObject *snapshot_counts(rg_snap *s, int shortnames);
+
+/* typestats(shortnames, sizes): with sizes, {name: TypeSizes}. */
 static PyObject *snapshot_typestats(snapshot_object *self, PyObject *args)
 {
-    int shortnames = 1;
+    int shortnames = 1, sizes = 0;
     rg_snap *s = ready(self);
-    if (s == NULL || !PyArg_ParseTuple(args, "|p", &shortnames))
+    if (s == NULL || !PyArg_ParseTuple(args, "|pp", &shortnames, &sizes))
         return NULL;
+    const rg_domtree *dom = sizes ? dominators(self) : NULL;
+    if (sizes && dom == NULL)
+        return NULL;
+    PyObject *counts = snapshot_counts(s, shortnames);
+    if (counts == NULL || !sizes)
+        return counts;
+    PyObject *r = rgb_type_sizes(PyType_GetModuleState(Py_TYPE(self)), s, dom, NULL, counts, shortnames);
+    Py_DECREF(counts);
+    return r;
+}
+
+static PyObject *snapshot_counts(rg_snap *s, int shortnames)
+{
     Py_ssize_t *counts = calloc((size_t)s->n_types + 1, sizeof *counts);
     uint32_t *order = malloc(((size_t)s->n_types + 1) * sizeof *order);
     size_t n_order = 0;
@@ -563,7 +579,8 @@ static PyMethodDef snapshot_methods[] = {
     {"find", (PyCFunction)snapshot_find, METH_O, "find(addr) -> node index or None"},
     {"types_named", (PyCFunction)snapshot_types_named, METH_O, "types_named(name) -> [type index]"},
     {"nodes_of_types", (PyCFunction)snapshot_nodes_of_types, METH_O, "nodes_of_types(types) -> [node]"},
-    {"typestats", (PyCFunction)snapshot_typestats, METH_VARARGS, "typestats(shortnames=True) -> dict"},
+    {"typestats", (PyCFunction)snapshot_typestats, METH_VARARGS,
+     "typestats(shortnames=True, sizes=False) -> {name: count}, or with sizes {name: TypeSizes}"},
     {"chain", (PyCFunction)snapshot_chain, METH_VARARGS, "chain(starts, goal, max_depth, backwards) -> [node]"},
     {"graph", (PyCFunction)snapshot_graph, METH_VARARGS,
      "graph(targets, max_depth, too_many, backwards, shortnames, filter, highlight, sizes=False) -> Graph"},

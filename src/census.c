@@ -79,6 +79,7 @@ typedef struct tally {
     tally_entry *entries;
     size_t n, cap;
     type_cache cache;        /* type -> index */
+    rg_addrset *marked;      /* or NULL: every counted object's address goes in */
 } tally;
 
 static void tally_free(tally *t)
@@ -89,9 +90,12 @@ static void tally_free(tally *t)
     free(t->entries);
 }
 
-static int tally_add(tally *t, PyTypeObject *tp)
+static int tally_add(tally *t, PyObject *o)
 {
+    PyTypeObject *tp = Py_TYPE(o);
     uint32_t slot;
+    if (t->marked != NULL && rg_as_add(t->marked, o) != RG_OK)
+        return RG_ENOMEM;
     if (type_cache_get(&t->cache, tp, &slot)) {
         t->entries[slot].count++;
         return RG_OK;
@@ -173,7 +177,7 @@ static int tally_sequence(tally *t, PyObject *seq, PyObject *filter)
         Py_ssize_t n = PyList_GET_SIZE(seq);
         for (Py_ssize_t i = 0; i < n; i++) {
             PREFETCH_AHEAD(items, i, n);
-            int st = tally_add(t, Py_TYPE(items[i]));
+            int st = tally_add(t, items[i]);
             if (st != RG_OK)
                 return st;
         }
@@ -183,7 +187,7 @@ static int tally_sequence(tally *t, PyObject *seq, PyObject *filter)
         PyObject *o = PyList_GET_ITEM(seq, i);
         Py_INCREF(o);
         int keep = call_predicate(filter, o);
-        int st = keep > 0 ? tally_add(t, Py_TYPE(o)) : keep < 0 ? RG_EPYTHON : RG_OK;
+        int st = keep > 0 ? tally_add(t, o) : keep < 0 ? RG_EPYTHON : RG_OK;
         Py_DECREF(o);
         if (st != RG_OK)
             return st;
@@ -194,7 +198,7 @@ static int tally_sequence(tally *t, PyObject *seq, PyObject *filter)
 /* As a walk's keep function: counts op, keeps nothing. */
 static int tally_keep(PyObject *op, void *t)
 {
-    int st = tally_add(t, Py_TYPE(op));
+    int st = tally_add(t, op);
     return st == RG_OK ? 0 : st;
 }
 
@@ -239,9 +243,10 @@ static int hand_over(int st, PyObject *result, PyObject **out)
     return RG_OK;
 }
 
-int rg_census_typestats(const rg_census *c, PyObject **stats)
+int rg_census_typestats(const rg_census *c, PyObject **stats, rg_addrset *marked)
 {
     tally t = {0};
+    t.marked = marked;
     int st = census_tally(c, &t);
     PyObject *d = st == RG_OK ? PyDict_New() : NULL;
     if (st == RG_OK && d == NULL)

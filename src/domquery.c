@@ -1,5 +1,6 @@
 /* Questions on a dominator tree (dominators.h): the children of a node,
- * the top retainers, the dominator subtree of a node as a graph.  Plain C: no Python.  A tree keeps no children index
+ * the top retainers, the dominator subtree of a node as a graph, sizes per
+ * type and for a graph's nodes.  Plain C: no Python.  A tree keeps no children index
  * (it would cost 8 bytes a node for good): the children of one node are a
  * scan, the top retainers a walk with a children index built for it. */
 #include "refgraph/dominators.h"
@@ -72,16 +73,17 @@ int rg_dom_children(const rg_domtree *d, uint32_t node, uint32_t **kids, size_t 
     return RG_OK;
 }
 
-/* Passed over by rg_dom_top: a module, a type object, or a module's
- * globals dict (some module refers to it as "__dict__"; its functions refer
- * to it too, as __globals__). */
+/* Passed over by rg_dom_top: a module, a type object, or the namespace
+ * dict of either (a module or class refers to it as "__dict__"; a module's
+ * functions refer to it too, as __globals__). */
 static int passed_over(const rg_snap *s, uint32_t v)
 {
-    if (s->types[rg_snap_type_of(s, v)].flags & (RG_SNAP_TYPE_MODULE | RG_SNAP_TYPE_TYPES))
+    const uint32_t namespaces = RG_SNAP_TYPE_MODULE | RG_SNAP_TYPE_TYPES;
+    if (s->types[rg_snap_type_of(s, v)].flags & namespaces)
         return 1;
     for (uint32_t e = s->ref_start[v]; e < s->ref_start[v + 1]; e++) {
         uint32_t l = s->ref_label[e];
-        if ((s->types[rg_snap_type_of(s, s->ref_src[e])].flags & RG_SNAP_TYPE_MODULE) && l != 0 &&
+        if ((s->types[rg_snap_type_of(s, s->ref_src[e])].flags & namespaces) && l != 0 &&
             !(l & RG_SNAP_INDEX) && strcmp(rg_snap_str(s, l), "__dict__") == 0)
             return 1;
     }
@@ -126,6 +128,28 @@ static item pop(frontier *f)
     return top;
 }
 
+/* The children index of d, R's children last: node v's children are
+ * kids[start[v] .. start[v + 1]), R's kids[start[n] .. start[n + 1]). */
+static int children_index(const rg_domtree *d, uint32_t **start_out, uint32_t **kids_out)
+{
+    uint32_t nn = d->n;
+    uint32_t *start = calloc((size_t)nn + 3, sizeof *start), *kids = malloc(((size_t)nn + 1) * sizeof *kids);
+    if (start == NULL || kids == NULL) {
+        free(start);
+        free(kids);
+        return RG_ENOMEM;
+    }
+    for (uint32_t v = 0; v < nn; v++)
+        start[(d->idom[v] == RG_DOM_ROOT ? nn : d->idom[v]) + 2]++;
+    for (uint32_t v = 0; v <= nn; v++)
+        start[v + 2] += start[v + 1];
+    for (uint32_t v = 0; v < nn; v++)
+        kids[start[(d->idom[v] == RG_DOM_ROOT ? nn : d->idom[v]) + 1]++] = v;
+    *start_out = start;
+    *kids_out = kids;
+    return RG_OK;
+}
+
 /* The rule of dominators.h as a best-first walk of the dominator tree: a
  * node is bigger than what it dominates, so the walk takes the nodes in
  * the order of the rule, and each knows the nearest dominator taken in. */
@@ -137,18 +161,11 @@ int rg_dom_top(const rg_snap *s, const rg_domtree *d, size_t k, uint32_t **nodes
         return RG_EINVAL;
     uint32_t nn = d->n;
     k = k < nn ? k : nn;
-    /* The children of each node (R is nn), counted then placed. */
-    uint32_t *start = calloc((size_t)nn + 3, sizeof *start), *kids = malloc(((size_t)nn + 1) * sizeof *kids);
+    uint32_t *start = NULL, *kids = NULL;
     uint32_t *out = malloc((k ? k : 1) * sizeof *out);
     frontier f = {NULL, 0, 0};
-    int st = start == NULL || kids == NULL || out == NULL ? RG_ENOMEM : RG_OK;
-    for (uint32_t v = 0; st == RG_OK && v < nn; v++)
-        start[(d->idom[v] == RG_DOM_ROOT ? nn : d->idom[v]) + 2]++;
-    for (uint32_t v = 0; st == RG_OK && v <= nn; v++)
-        start[v + 2] += start[v + 1];
-    for (uint32_t v = 0; st == RG_OK && v < nn; v++)
-        kids[start[(d->idom[v] == RG_DOM_ROOT ? nn : d->idom[v]) + 1]++] = v;
-    for (uint32_t j = start ? start[nn] : 0; st == RG_OK && j < start[nn + 1]; j++)
+    int st = out == NULL ? RG_ENOMEM : children_index(d, &start, &kids);
+    for (uint32_t j = st == RG_OK ? start[nn] : 0; st == RG_OK && j < start[nn + 1]; j++)
         st = push(&f, item_of(d, kids[j], UINT64_MAX));
     size_t listed = 0;
     while (st == RG_OK && listed < k && f.len > 0) {
@@ -180,24 +197,14 @@ int rg_dom_graph(const rg_snap *s, const rg_domtree *d, uint32_t node, int max_d
 {
     if (d->n != s->n_nodes || node >= d->n)
         return RG_EINVAL;
-    /* The children index, for this call: by immediate dominator. */
-    uint32_t *start = calloc((size_t)d->n + 2, sizeof *start);
-    uint32_t *kids = malloc(((size_t)d->n + 1) * sizeof *kids);
+    uint32_t *start = NULL, *kids = NULL;
     item *row = NULL;
     size_t row_cap = 0;
     rg_graph *g = NULL;
-    int st = start == NULL || kids == NULL ? RG_ENOMEM : rg_graph_new(RG_GRAPH_REFS, &g);
+    int st = children_index(d, &start, &kids);
+    if (st == RG_OK)
+        st = rg_graph_new(RG_GRAPH_REFS, &g);
     if (st == RG_OK) {
-        for (uint32_t v = 0; v < d->n; v++) {
-            if (d->idom[v] != RG_DOM_ROOT)
-                start[d->idom[v] + 2]++;
-        }
-        for (uint32_t v = 0; v < d->n; v++)
-            start[v + 2] += start[v + 1];
-        for (uint32_t v = 0; v < d->n; v++) {
-            if (d->idom[v] != RG_DOM_ROOT)
-                kids[start[d->idom[v] + 1]++] = v;
-        }
         g->max_depth = max_depth;
         g->too_many = too_many;
     }
@@ -262,4 +269,97 @@ int rg_dom_graph(const rg_snap *s, const rg_domtree *d, uint32_t node, int max_d
     }
     rg_graph_free(g);
     return st;
+}
+
+/* ------------------------------------------------------------ sizes for others */
+
+/* A node on the walk's stack is entered, then (this bit) left. */
+#define LEAVING (1u << 31)
+
+int rg_dom_group_sizes(const rg_snap *s, const rg_domtree *d, const uint8_t *selected, const uint32_t *group_of,
+                       uint32_t n_groups, uint64_t *count, uint64_t *shallow, uint64_t *retained)
+{
+    if (s->n_nodes != d->n || d->n >= LEAVING)
+        return RG_EINVAL;
+    memset(count, 0, n_groups * sizeof *count);
+    memset(shallow, 0, n_groups * sizeof *shallow);
+    memset(retained, 0, n_groups * sizeof *retained);
+    uint32_t *start, *kids, *open = calloc(n_groups ? n_groups : 1, sizeof *open), *stack = NULL;
+    size_t len = 0, cap = 0;
+    int st = open == NULL ? RG_ENOMEM : children_index(d, &start, &kids);
+    if (st != RG_OK) {
+        free(open);
+        return st;
+    }
+    for (uint32_t j = start[d->n]; st == RG_OK && j < start[d->n + 1]; j++)
+        st = RG_VEC_PUSH(stack, len, cap, 1024, kids[j]);
+    /* Depth first: open[g] counts the nodes of group g on the path from R,
+     * so a node adds its retained size only when none of its group holds it. */
+    while (st == RG_OK && len > 0) {
+        uint32_t v = stack[--len], node = v & ~LEAVING;
+        uint32_t g = selected == NULL || selected[node] ? group_of[rg_snap_type_of(s, node)] : RG_SNAP_NONE;
+        if (v & LEAVING) {
+            open[g]--;
+            continue;
+        }
+        if (g < n_groups) {
+            count[g]++;
+            shallow[g] += rg_snap_size(s, node);
+            if (open[g]++ == 0)
+                retained[g] += d->retained[node];
+            st = RG_VEC_PUSH(stack, len, cap, 1024, node | LEAVING);
+        }
+        for (uint32_t j = start[node]; st == RG_OK && j < start[node + 1]; j++)
+            st = RG_VEC_PUSH(stack, len, cap, 1024, kids[j]);
+    }
+    free(stack);
+    free(open);
+    free(start);
+    free(kids);
+    return st;
+}
+
+/* Graph node indices by address, for a binary search. */
+typedef struct by_addr {
+    uint64_t addr;
+    size_t index;
+} by_addr;
+
+static int cmp_addr(const void *a, const void *b)
+{
+    uint64_t x = ((const by_addr *)a)->addr, y = ((const by_addr *)b)->addr;
+    return x < y ? -1 : x > y;
+}
+
+int rg_dom_graph_sizes(const rg_snap *s, const rg_domtree *d, rg_graph *g)
+{
+    if (s->n_nodes != d->n)
+        return RG_EINVAL;
+    by_addr *index = malloc((g->n_nodes ? g->n_nodes : 1) * sizeof *index);
+    if (index == NULL)
+        return RG_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].addr != 0)
+            index[n++] = (by_addr){g->nodes[i].addr, i};
+    }
+    qsort(index, n, sizeof *index, cmp_addr);
+    for (uint32_t v = 0; n > 0 && v < s->n_nodes; v++) {
+        uint64_t a = s->addr[v];
+        if (a < index[0].addr || a > index[n - 1].addr)
+            continue;
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (index[mid].addr < a)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < n && index[lo].addr == a; lo++)
+            rg_graph_set_sizes(g, index[lo].index, (long long)rg_snap_size(s, v), (long long)d->retained[v],
+                               (long long)d->retained_count[v]);
+    }
+    free(index);
+    return RG_OK;
 }

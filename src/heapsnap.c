@@ -217,6 +217,47 @@ uint32_t rg_snap_find_addr(const rg_snap *s, uint64_t addr)
     return RG_SNAP_NONE;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int rg_snap_drop_referrers(rg_snap *s, const uint64_t *addrs, size_t n)
+{
+    uint32_t *gone = malloc((n ? n : 1) * sizeof *gone);
+    if (gone == NULL)
+        return RG_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = rg_snap_find_addr(s, addrs[i]);
+        if (v != RG_SNAP_NONE)
+            gone[k++] = v;
+    }
+    qsort(gone, k, sizeof *gone, cmp_u32);
+    uint32_t kept = 0;
+    for (uint32_t d = 0; k > 0 && d < s->n_nodes; d++) {
+        uint32_t first = s->ref_start[d], end = s->ref_start[d + 1];
+        s->ref_start[d] = kept;
+        for (uint32_t e = first; e < end; e++) {
+            if (bsearch(&s->ref_src[e], gone, k, sizeof *gone, cmp_u32) != NULL)
+                continue;
+            s->ref_src[kept] = s->ref_src[e];
+            s->ref_label[kept++] = s->ref_label[e];
+        }
+    }
+    if (k > 0) {
+        s->ref_start[s->n_nodes] = kept;
+        s->n_edges = kept;
+        /* The referents index no longer matches: built again on use. */
+        free(s->fwd_start);
+        free(s->fwd_edge);
+        s->fwd_start = s->fwd_edge = NULL;
+    }
+    free(gone);
+    return RG_OK;
+}
+
 /* The nodes of each type that hold their type, by type then node: the
  * implicit referrers of a type object. */
 static int build_instances(rg_snap *s)

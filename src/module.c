@@ -98,6 +98,22 @@ PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyO
 
 /* ------------------------------------------------------------ module */
 
+static PyStructSequence_Field type_sizes_fields[] = {
+    {"objects", "how many objects of the type"},
+    {"size", "their own sizes, bytes (sys.getsizeof)"},
+    {"retained", "bytes freeing them all would free at least: the retained sizes of those no other one of "
+                 "them dominates"},
+    {NULL, NULL}
+};
+
+static PyStructSequence_Desc type_sizes_desc = {
+    "refgraph.TypeSizes",
+    "typestats(sizes=True)'s values: (objects, size, retained) of one type: how many, their own\n"
+    "bytes, and the bytes freeing them all would free at least.",
+    type_sizes_fields,
+    3
+};
+
 static int module_exec(PyObject *module)
 {
     module_state *st = rgb_state_of_module(module);
@@ -118,6 +134,9 @@ static int module_exec(PyObject *module)
     st->snapshot_type->tp_new = NULL;
 #endif
     if (PyModule_AddObjectRef(module, "HeapSnapshot", (PyObject *)st->snapshot_type) < 0)
+        return -1;
+    st->type_sizes_type = PyStructSequence_NewType(&type_sizes_desc);
+    if (st->type_sizes_type == NULL || PyModule_AddObjectRef(module, "TypeSizes", (PyObject *)st->type_sizes_type) < 0)
         return -1;
     st->error = PyErr_NewExceptionWithDoc("refgraph.Error", "A refgraph operation failed.", NULL, NULL);
     if (st->error == NULL || PyModule_AddObjectRef(module, "Error", st->error) < 0)
@@ -153,6 +172,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     module_state *st = rgb_state_of_module(module);
     Py_VISIT(st->graph_type);
     Py_VISIT(st->snapshot_type);
+    Py_VISIT(st->type_sizes_type);
     Py_VISIT(st->error);
     Py_VISIT(st->unavailable);
     return 0;
@@ -163,6 +183,7 @@ static int module_clear(PyObject *module)
     module_state *st = rgb_state_of_module(module);
     Py_CLEAR(st->graph_type);
     Py_CLEAR(st->snapshot_type);
+    Py_CLEAR(st->type_sizes_type);
     Py_CLEAR(st->error);
     Py_CLEAR(st->unavailable);
     return 0;

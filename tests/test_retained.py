@@ -134,3 +134,142 @@ def test_pictures_with_sizes(mod):
 def test_bad_input(bad, exc):
     with pytest.raises(exc):
         bad(refgraph.snapshot())
+
+
+class Link:
+    """A type of its own, so that its census row is the test's only."""
+    __slots__ = ("next", "blob")
+
+    def __init__(self, blob):
+        self.next = None
+        self.blob = blob
+
+
+def plant_links(mod, n=4):
+    """A module holds a chain of n Links, each with its own bytes; a list
+    holds the second half too, so the first link retains only its half.
+    Returns each link's own size plus its bytes', first to last; the test
+    holds no link (a local would hold it too): link(mod, k) finds one."""
+    mod.links = Link(bytes(1000))
+    node = mod.links
+    for i in range(1, n):
+        node.next = Link(bytes(1000 * (i + 1)))
+        node = node.next
+    mod.half = [link(mod, n // 2)]
+    return [sys.getsizeof(link(mod, k)) + sys.getsizeof(link(mod, k).blob) for k in range(n)]
+
+
+def link(mod, k):
+    node = mod.links
+    for _ in range(k):
+        node = node.next
+    return node
+
+
+def test_typestats_sizes_count_a_nested_type_once(mod):
+    each = plant_links(mod)
+    one = sys.getsizeof(mod.links)
+    stats = refgraph.typestats(sizes=True)
+    row = stats["Link"]
+    # Link 0 retains links 0 and 1, link 2 the rest: each counted once.
+    assert isinstance(row, refgraph.TypeSizes) and row == (4, 4 * one, sum(each))
+    assert refgraph.retained_size(mod.links)[0] == each[0] + each[1]
+    assert (row.objects, row.size, row.retained) == tuple(row)
+    # Counts as typestats(), and a filter chooses what is summed: links 1
+    # and 3 hold no other link.
+    assert refgraph.typestats()["Link"] == 4
+    chosen = {id(link(mod, 1)), id(link(mod, 3))}
+    only = refgraph.typestats(filter=lambda o: id(o) in chosen, sizes=True)
+    assert only == {"Link": (2, 2 * one, each[1] + each[3])}
+    # Of given objects, long names: as typestats.
+    given = refgraph.typestats([link(mod, 2), link(mod, 3), mod.half], shortnames=False, sizes=True)
+    assert given["test_retained.Link"] == (2, 2 * one, each[2] + each[3])
+    assert given["builtins.list"].objects == 1
+    assert given["builtins.list"].retained == sys.getsizeof(mod.half)   # the links are the chain's too
+
+
+def test_typestats_sizes_untracked(mod):
+    mod.text = "x" * 100000
+    tracked = refgraph.typestats(sizes=True)
+    assert "str" not in tracked and "Link" not in tracked
+    everything = refgraph.typestats(sizes=True, untracked=True)
+    assert everything["str"].size >= 100000 and everything["str"].retained >= everything["str"].size
+    assert set(tracked) <= set(everything)
+
+
+def test_snapshot_typestats_sizes(mod):
+    plant_links(mod)
+    snap = refgraph.snapshot()
+    row = snap.typestats(sizes=True)["Link"]
+    assert row == refgraph.typestats(sizes=True)["Link"]
+    assert snap.typestats()["Link"] == 4
+    rows = snap.most_common_types(None, sizes=True)
+    assert ("Link",) + tuple(row) in rows and all(len(r) == 4 for r in rows)
+    out = io.StringIO()
+    snap.show_most_common_types(3, sizes=True, file=out)
+    header, *lines = out.getvalue().splitlines()
+    assert header.split() == ["type", "count", "size", "retained"] and len(lines) == 3
+
+
+def test_show_most_common_types_sizes(mod):
+    each = plant_links(mod)
+    out = io.StringIO()
+    refgraph.show_most_common_types(limit=None, sizes=True, file=out)
+    header, *lines = out.getvalue().splitlines()
+    assert header.split() == ["type", "count", "size", "retained"]
+    row = next(line for line in lines if line.startswith("Link "))
+    assert row.split()[1] == "4" and row.endswith(" " + _kib(sum(each)))
+    counts = [int(line.split()[1]) for line in lines]
+    assert counts == sorted(counts, reverse=True)
+    rows = refgraph.most_common_types(2, sizes=True)
+    assert len(rows) == 2 and all(len(r) == 4 for r in rows)
+    plain = io.StringIO()
+    refgraph.show_most_common_types(2, file=plain)
+    assert "retained" not in plain.getvalue()
+
+
+def test_live_pictures_with_sizes(mod):
+    each = plant_links(mod)
+    one = sys.getsizeof(mod.links)
+    text = refgraph.show_backrefs(link(mod, 2), max_depth=2, sizes=True, output=io.StringIO()).to_text()
+    assert "Link %d B, retains %s in 4 objects  [target]" % (one, _kib(each[2] + each[3])) in text
+    assert "retains" not in refgraph.show_backrefs(link(mod, 2), max_depth=2, output=io.StringIO()).to_text()
+    text = refgraph.show_refs([link(mod, 3)], max_depth=1, sizes=True, output=io.StringIO()).to_text()
+    assert "retains %s in 2 objects  [target]" % _kib(each[3]) in text
+    # The chain passed in holds each link, but it is the call's: the head
+    # still retains links 0 and 1, as without the chain.
+    chain = refgraph.find_backref_chain(link(mod, 1), refgraph.is_proper_module)
+    text = refgraph.show_chain(chain, sizes=True, output=io.StringIO()).to_text()
+    assert "Link %d B, retains %s in 4 objects" % (one, _kib(each[0] + each[1])) in text
+    dot = refgraph.show_chain(chain, sizes=True, output=io.StringIO()).to_dot()
+    assert 'fillcolor="#ff' in dot
+
+
+def _kib(n):
+    return "%.1f KiB" % (n / 1024.0)
+
+
+def test_live_sizes_leave_no_footprint(mod):
+    plant_links(mod)
+    import gc
+    target = link(mod, 1)
+    before = (sys.getrefcount(target), len(gc.get_referrers(target)))
+    for _ in range(3):
+        refgraph.show_backrefs(target, sizes=True, output=io.StringIO())
+        refgraph.typestats(sizes=True)
+    assert (sys.getrefcount(target), len(gc.get_referrers(target))) == before
+
+
+@pytest.mark.parametrize("call, exc", [
+    (lambda: refgraph.typestats(sizes=True, filter=3), TypeError),
+    (lambda: refgraph.typestats(5, sizes=True), TypeError),
+    (lambda: refgraph.show_backrefs([], sizes="yes please", output=io.StringIO()), None),
+    (lambda: refgraph.show_most_common_types(-1, sizes=True), ValueError),
+    (lambda: refgraph.typestats(filter=lambda o: 1 / 0, sizes=True), ZeroDivisionError),
+])
+def test_sizes_bad_input(call, exc):
+    if exc is None:
+        call()   # any truth value, as every flag
+    else:
+        with pytest.raises(exc):
+            call()

@@ -111,7 +111,7 @@ def test_graph_methods_match_the_type():
 def test_exception_hierarchy_matches():
     assert issubclass(refgraph.RendererUnavailable, refgraph.Error)
     assert issubclass(refgraph.Error, Exception)
-    classes = {n.name: [b.id for b in n.bases] for n in stub_tree().body if isinstance(n, ast.ClassDef)}
+    classes = {n.name: [ast.unparse(b) for b in n.bases] for n in stub_tree().body if isinstance(n, ast.ClassDef)}
     assert classes["Error"] == ["Exception"] and classes["RendererUnavailable"] == ["Error"]
 
 

@@ -45,6 +45,7 @@ static inline int PyModule_AddObjectRef(PyObject *module, const char *name, PyOb
 typedef struct module_state {
     PyTypeObject *graph_type;
     PyTypeObject *snapshot_type;  /* HeapSnapshot (bind_snapshot.c) */
+    PyTypeObject *type_sizes_type;/* TypeSizes(objects, size, retained): typestats(sizes=True) */
     PyObject *error;          /* refgraph.Error */
     PyObject *unavailable;    /* refgraph.RendererUnavailable, a subclass of Error */
 } module_state;
@@ -83,6 +84,15 @@ int rgb_write_to(PyObject *file, PyObject *text);
 int rgb_print_text(PyObject *text);
 
 /* The module's functions, by file; module_exec adds each table. */
+/* src/bind_census.c: typestats(sizes=True) of the nodes of s that are
+ * selected (selected NULL: all): a new dict {name: TypeSizes(objects, size,
+ * retained)} with counts' names, in counts' order, each count counts'
+ * (a dict {name: count} of the same nodes, as typestats()). */
+struct rg_snap;
+struct rg_domtree;
+PyObject *rgb_type_sizes(module_state *st, const struct rg_snap *s, const struct rg_domtree *d,
+                         const unsigned char *selected, PyObject *counts, int shortnames);
+
 extern PyMethodDef rgb_search_functions[];
 extern PyMethodDef rgb_census_functions[];
 extern PyMethodDef rgb_graph_functions[];

@@ -69,10 +69,10 @@ int rg_dom_children(const rg_domtree *d, uint32_t node, uint32_t **kids, size_t 
  * Nodes are taken by retained size descending (then retained count
  * descending, so that a node always comes before what it dominates, then
  * node id), and listed, except:
- *   - modules, module globals dicts (a dict a module refers to as
- *     "__dict__") and type objects are passed over: each retains a whole
- *     namespace, so they would come first and say nothing (what a module's
- *     globals hold is listed on its own);
+ *   - modules, type objects and their namespace dicts (a dict a module or
+ *     a class refers to as "__dict__") are passed over: each retains a
+ *     whole namespace, so they would come first and say nothing (what a
+ *     module's globals hold is listed on its own);
  *   - a node X is skipped when it is most of what holds it: retained(X) >=
  *     90% of retained(P), P the nearest dominator of X taken before it
  *     (listed or itself skipped; the passed-over do not count).  So one
@@ -91,5 +91,21 @@ int rg_dom_top(const rg_snap *s, const rg_domtree *d, size_t k, uint32_t **nodes
  * builds a children index for the call (8 bytes a node, freed). */
 int rg_dom_graph(const rg_snap *s, const rg_domtree *d, uint32_t node, int max_depth, size_t too_many,
                  int shortnames, rg_graph **out);
+
+/* typestats(sizes=True): per group of types, over the nodes v with
+ * selected[v] != 0 (selected NULL: every node) whose type t has group_of[t]
+ * < n_groups: count[g] nodes, shallow[g] their sizes, retained[g] the sum
+ * of the retained sizes of those that no other node of the group dominates:
+ * what freeing the whole group frees at least (an object two of them share
+ * is freed too but not counted; Eclipse MAT's "minimum retained size").
+ * The arrays have n_groups entries and are overwritten.  A depth-first
+ * walk of the tree with its children index (8 bytes a node, freed). */
+int rg_dom_group_sizes(const rg_snap *s, const rg_domtree *d, const uint8_t *selected, const uint32_t *group_of,
+                       uint32_t n_groups, uint64_t *count, uint64_t *shallow, uint64_t *retained);
+
+/* Sets the shallow and retained sizes of every node of g whose address is
+ * a node of s (the live searches' sizes=True, on a snapshot taken after the
+ * search); the others are left unknown.  A scan of s. */
+int rg_dom_graph_sizes(const rg_snap *s, const rg_domtree *d, rg_graph *g);
 
 #endif

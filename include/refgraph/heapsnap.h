@@ -145,6 +145,12 @@ void rg_snap_put_summary(const rg_snap *s, uint32_t i, rg_strbuf *out);
 void rg_snap_put_label(const rg_snap *s, uint32_t label, rg_strbuf *out);
 /* The node whose address is addr, or RG_SNAP_NONE (a scan). */
 uint32_t rg_snap_find_addr(const rg_snap *s, uint64_t addr);
+/* Removes every reference held by the nodes at addrs (n of them; an
+ * address that is no node is passed over): a live search's own containers,
+ * which must not count as holders when sizes are read from a snapshot
+ * taken during the call.  The arrays keep their capacity.  RG_OK or
+ * RG_ENOMEM (s unchanged). */
+int rg_snap_drop_referrers(rg_snap *s, const uint64_t *addrs, size_t n);
 
 /* Node d's referrers, by increasing source, each with its label word, the
  * implicit class reference (label "__class__") included; calls

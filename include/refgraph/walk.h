@@ -64,8 +64,11 @@ typedef struct rg_census {
     int untracked;             /* also count untracked objects reachable from the counted ones */
 } rg_census;
 
-/* A new dict {type name: count}, names in first-seen order. */
-int rg_census_typestats(const rg_census *c, struct _object **stats);
+/* A new dict {type name: count}, names in first-seen order.  With marked
+ * (or NULL), every object counted also has its address added to it (the
+ * objects whose sizes typestats(sizes=True) sums). */
+struct rg_addrset;
+int rg_census_typestats(const rg_census *c, struct _object **stats, struct rg_addrset *marked);
 
 /* How many objects have the type named typename (a dotted name matches
  * "module.name", any other the short name). */

@@ -143,6 +143,78 @@ static void test_shapes(void)
     rg_snap_free(s);
 }
 
+/* Sizes per group of types: a chain of links retains as its head alone
+ * (a link inside another of its group is not counted twice), a node not
+ * selected is not counted, a type in no group is passed over; and sizes
+ * for a graph's nodes by address, after a node's references are dropped. */
+static void test_group_and_graph_sizes(void)
+{
+    builder b;
+    b_init(&b);
+    types t = add_types(&b);
+    uint32_t link = add_type(&b, "app.Link", "Link", 0), blob = add_type(&b, "builtins.bytes", "bytes", 0);
+    uint32_t m = add_node(&b, t.module, 100, "m"), links[4], blobs[4];
+    for (int i = 0; i < 4; i++) {
+        links[i] = add_node(&b, link, 50, NULL);
+        blobs[i] = add_node(&b, blob, 1000u << i, NULL);
+        add_edge(&b, i ? links[i - 1] : m, links[i], NULL);
+        add_edge(&b, links[i], blobs[i], NULL);
+    }
+    uint32_t lone = add_node(&b, link, 50, NULL), holder = add_node(&b, t.list, 8, NULL);
+    add_edge(&b, m, lone, NULL);
+    add_edge(&b, m, holder, NULL);
+    add_edge(&b, holder, links[2], NULL);   /* links 2 and 3 are the holder's list's too */
+    add_root(&b, m, RG_SNAP_ROOT_MODULE, "m");
+    rg_snap *s = b_finish(&b);
+    for (uint32_t v = 0; v < s->n_nodes; v++)
+        s->addr[v] = 0x1000 + 16 * (uint64_t)v;
+    rg_domtree *d = dom(s);
+    uint32_t group_of[16];
+    for (uint32_t i = 0; i < s->n_types; i++)
+        group_of[i] = RG_SNAP_NONE;
+    group_of[link] = 0;
+    group_of[blob] = 1;
+    uint64_t count[2], shallow[2], retained[2];
+    CHECK(rg_dom_group_sizes(s, d, NULL, group_of, 2, count, shallow, retained) == RG_OK);
+    /* Links 0 and 1 dominate each other's rest only up to link 2, which
+     * the holder shares: link 0 retains 0, 1 and their blobs; link 2
+     * retains 2, 3 and theirs; lone retains itself. */
+    CHECK(d->idom[links[2]] == m && d->retained[links[0]] == 100 + 3000);
+    CHECK(count[0] == 5 && shallow[0] == 250 && retained[0] == 100 + 3000 + 100 + 12000 + 50);
+    CHECK(count[1] == 4 && shallow[1] == 15000 && retained[1] == 15000);
+    unsigned char selected[32] = {0};
+    selected[links[1]] = selected[links[3]] = selected[blobs[0]] = 1;
+    CHECK(rg_dom_group_sizes(s, d, selected, group_of, 2, count, shallow, retained) == RG_OK);
+    CHECK(count[0] == 2 && shallow[0] == 100 && retained[0] == 50 + 2000 + 50 + 8000);
+    CHECK(count[1] == 1 && retained[1] == 1000);
+    CHECK(rg_dom_group_sizes(s, d, NULL, group_of, 0, count, shallow, retained) == RG_OK);
+
+    rg_graph *g;
+    size_t gi[3];
+    CHECK(rg_graph_new(RG_GRAPH_CHAIN, &g) == RG_OK);
+    CHECK(rg_graph_add_node(g, "Link", NULL, 0, 0, &gi[0]) == RG_OK);
+    CHECK(rg_graph_add_node(g, "Link", NULL, 0, 0, &gi[1]) == RG_OK);
+    CHECK(rg_graph_add_more(g, gi[1], 3, 1) == RG_OK);
+    g->nodes[gi[0]].addr = s->addr[links[2]];
+    g->nodes[gi[1]].addr = 0x99;   /* no node there */
+    CHECK(rg_dom_graph_sizes(s, d, g) == RG_OK);
+    CHECK(g->nodes[gi[0]].size == 50 && g->nodes[gi[0]].retained == 50 + 4000 + 50 + 8000 &&
+          g->nodes[gi[0]].retained_count == 4);
+    CHECK(g->nodes[gi[1]].size == RG_NO_SIZE && g->nodes[2].retained == RG_NO_SIZE);
+    rg_dom_free(d);
+    /* Without the holder's references, link 0 retains the whole chain. */
+    uint64_t gone[2] = {s->addr[holder], 0x42};
+    uint32_t edges = s->n_edges;
+    CHECK(rg_snap_drop_referrers(s, gone, 2) == RG_OK && s->n_edges == edges - 1);
+    CHECK(rg_snap_validate(s, NULL) == RG_OK);
+    d = dom(s);
+    CHECK(d->idom[links[2]] == links[1] && d->retained[links[0]] == 200 + 15000);
+    CHECK(rg_dom_graph_sizes(s, d, g) == RG_OK && g->nodes[gi[0]].retained == 50 + 4000 + 50 + 8000);
+    rg_graph_free(g);
+    rg_dom_free(d);
+    rg_snap_free(s);
+}
+
 /* The super-root's other edges: a node nothing refers to (held from C);
  * unreached cycles, one holding another with lower ids: only the holder
  * is held from C; a class, referred to by its instances only. */
@@ -209,7 +281,9 @@ static void test_top(void)
     uint32_t registry = add_node(&b, t.dict, 184, "#1"), list = add_node(&b, t.list, 8000, "#1000");
     uint32_t cls = add_node(&b, t.type, 900, "Session");
     uint32_t func = add_node(&b, t.list, 150, NULL);   /* stands for a function: __globals__ */
+    uint32_t clsdict = add_node(&b, t.dict, 100000, NULL);   /* bigger than cache's list */
     b.s->types[t_s].node = cls;
+    add_edge(&b, cls, clsdict, "__dict__");
     add_edge(&b, app, moddict, "__dict__");
     add_edge(&b, moddict, registry, "['registry']");
     add_edge(&b, moddict, cls, "['Session']");
@@ -242,7 +316,7 @@ static void test_top(void)
     uint32_t *top;
     size_t n;
     CHECK(rg_dom_top(s, d, 4, &top, &n) == RG_OK && n == 4);
-    /* The registry (not app, its dict, the class, nor the list in it),
+    /* The registry (not app, its dict, the class, its dict, nor the list in it),
      * then cache's list, then the parts: each string, bigger than a Session. */
     CHECK(top[0] == registry && top[1] == strs && top[2] == str0 && top[3] == str0 + 1);
     free(top);
@@ -252,7 +326,8 @@ static void test_top(void)
     /* Everything else: the 51 + 2000 nodes under the two, and func. */
     CHECK(n == 2 + 50 + 2000 + 1);
     for (size_t i = 0; i < n; i++)
-        CHECK(top[i] != app && top[i] != moddict && top[i] != cls && top[i] != list && top[i] != cdict);
+        CHECK(top[i] != app && top[i] != moddict && top[i] != cls && top[i] != clsdict && top[i] != list &&
+              top[i] != cdict);
     free(top);
     rg_dom_free(d);
     rg_snap_free(s);
@@ -388,11 +463,12 @@ static size_t slow_top(const rg_snap *s, const rg_domtree *d, size_t k, uint32_t
     int taken[MAXN] = {0};
     for (uint32_t i = 0; i < len && listed < k; i++) {
         uint32_t x = order[i], p = d->idom[x];
-        int moddict = 0;
+        int namespace = 0;   /* a module's or class's __dict__ */
         for (uint32_t e = s->ref_start[x]; e < s->ref_start[x + 1]; e++)
-            moddict |= (s->types[rg_snap_type_of(s, s->ref_src[e])].flags & RG_SNAP_TYPE_MODULE) &&
-                       s->ref_label[e] != 0 && strcmp(rg_snap_str(s, s->ref_label[e]), "__dict__") == 0;
-        if (moddict || (s->types[rg_snap_type_of(s, x)].flags & (RG_SNAP_TYPE_MODULE | RG_SNAP_TYPE_TYPES)))
+            namespace |= (s->types[rg_snap_type_of(s, s->ref_src[e])].flags &
+                          (RG_SNAP_TYPE_MODULE | RG_SNAP_TYPE_TYPES)) &&
+                         s->ref_label[e] != 0 && strcmp(rg_snap_str(s, s->ref_label[e]), "__dict__") == 0;
+        if (namespace || (s->types[rg_snap_type_of(s, x)].flags & (RG_SNAP_TYPE_MODULE | RG_SNAP_TYPE_TYPES)))
             continue;
         taken[x] = 1;
         while (p != ROOT && !taken[p])
@@ -712,6 +788,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
         return bench(argc > 2 ? argv[2] : "10000000");
     test_shapes();
+    test_group_and_graph_sizes();
     test_held_from_c();
     test_top();
     for (int round = 0; round < 300; round++)
