@@ -456,6 +456,17 @@ static PyObject *snapshot_heap_total(snapshot_object *self, PyObject *unused)
     return Py_BuildValue("(KIII)", (unsigned long long)d->total, d->n, d->n_held, d->n_regions);
 }
 
+/* (bytes the dominator tree keeps, the most its build held at once):
+ * what it costs on top of the snapshot (bench/bench_dominators.py). */
+static PyObject *snapshot_dom_stats(snapshot_object *self, PyObject *unused)
+{
+    (void)unused;
+    rg_domtree *d = dominators(self);
+    if (d == NULL)
+        return NULL;
+    return Py_BuildValue("(nn)", (Py_ssize_t)rg_dom_memory(d), (Py_ssize_t)d->peak_bytes);
+}
+
 static PyObject *snapshot_top(snapshot_object *self, PyObject *arg)
 {
     rg_domtree *d = dominators(self);
@@ -590,6 +601,8 @@ static PyMethodDef snapshot_methods[] = {
     {"retained", (PyCFunction)snapshot_retained, METH_O, "retained(node) -> (bytes, objects) it retains"},
     {"heap_total", (PyCFunction)snapshot_heap_total, METH_NOARGS,
      "heap_total() -> (bytes, objects, held from C, unreached regions)"},
+    {"dom_stats", (PyCFunction)snapshot_dom_stats, METH_NOARGS,
+     "dom_stats() -> (bytes the dominator tree keeps, peak bytes of its build)"},
     {"top", (PyCFunction)snapshot_top, METH_O, "top(k) -> the k top retainers' nodes"},
     {"dom_graph", (PyCFunction)snapshot_dom_graph, METH_VARARGS,
      "dom_graph(node, max_depth, too_many, shortnames) -> Graph of its dominator subtree"},

@@ -123,6 +123,27 @@ def test_pictures_with_sizes(mod):
     assert "retains" not in snap.show_backrefs(target, output=io.StringIO()).to_text()
 
 
+def test_dom_stats_says_what_the_tree_keeps_and_its_peak(mod):
+    # The private accessor bench/bench_dominators.py reads: the tree keeps
+    # idom, retained and retained_count (16 bytes a node) and a header; its
+    # build holds more for a while (dominators.h: about 16 bytes a node and
+    # 4 a reference, the implicit class references included).
+    mod.chain = Node()
+    node = mod.chain
+    for _ in range(2000):
+        node.next = Node()
+        node = node.next
+    del node
+    snap = refgraph.snapshot()
+    info = snap.info
+    kept, peak = snap._h.dom_stats()
+    n = info["nodes"]
+    assert 16 * n <= kept <= 16 * n + 256
+    assert kept < peak <= 24 * n + 4 * (info["edges"] + n) + 4096
+    assert snap._h.dom_stats() == (kept, peak)   # built once, kept
+    assert snap.retained_size(id(mod.chain))[1] >= 2001
+
+
 @pytest.mark.parametrize("bad, exc", [
     (lambda s: s.retained_size("str"), ValueError),       # names many objects
     (lambda s: s.retained_size(1.5), TypeError),
