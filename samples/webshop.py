@@ -90,16 +90,26 @@ def serve(requests):
 
 
 def hunt(outdir):
-    """The guide's pictures: who keeps the newest Session alive."""
+    """The guide's pictures: what the app retains after 1,000 requests, and
+    who keeps the newest Session alive after 3,000."""
+    import gc
     import refgraph
     os.makedirs(outdir, exist_ok=True)
-    serve(3000)
+    serve(1000)
+    # Objects of equal retained size are drawn in the snapshot's order, the
+    # collector's: after a full collection it no longer depends on where the
+    # automatic ones fell (an import that allocated more moves them).
+    gc.collect()
+    for ext in ("svg", "png"):
+        refgraph.show_dominators(app, too_many=3, filename=os.path.join(outdir, "webshop-dominators." + ext))
+    serve(2000)
     newest = weakref.ref(max(refgraph.by_type("Session"), key=lambda s: s.token))
     refgraph.show_chain(refgraph.find_backref_chain(newest(), refgraph.is_proper_module),
                         filename=os.path.join(outdir, "webshop-chain.svg"))
     for ext in ("svg", "png"):
         refgraph.show_backrefs(newest(), max_depth=4, filename=os.path.join(outdir, "webshop-backrefs." + ext))
-    print("Written to %s: webshop-chain.svg, webshop-backrefs.svg, webshop-backrefs.png" % outdir)
+    print("Written to %s: webshop-dominators.svg, webshop-dominators.png, webshop-chain.svg, webshop-backrefs.svg, "
+          "webshop-backrefs.png" % outdir)
 
 
 if __name__ == "__main__":

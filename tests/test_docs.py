@@ -49,7 +49,7 @@ def test_sample_writes_every_format_or_falls_back(tmp_path):
                     reason="the committed pictures are drawn by Debian 12's CPython 3.11 (make docs)")
 def test_guide_pictures_are_what_the_webshop_hunt_draws(tmp_path):
     run_sample("webshop.py", tmp_path)
-    for name in ("webshop-chain.svg", "webshop-backrefs.svg"):
+    for name in ("webshop-dominators.svg", "webshop-chain.svg", "webshop-backrefs.svg"):
         with open(os.path.join(ROOT, "docs", "images", name), "rb") as f:
             assert (tmp_path / name).read_bytes() == f.read(), name + ": run `make docs` to refresh it"
 

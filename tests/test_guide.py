@@ -46,6 +46,7 @@ def test_every_example_in_the_guide_runs(tmp_path):
     assert attempted >= 30
     if __import__("refgraph").features["graphviz"]:
         assert (tmp_path / "webshop-backrefs.svg").read_bytes().startswith(b"<?xml")
+        assert (tmp_path / "webshop-dominators.svg").read_bytes().startswith(b"<?xml")
 
 
 def test_the_readme_example_runs(tmp_path):
