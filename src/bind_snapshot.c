@@ -537,6 +537,47 @@ static PyObject *snapshot_roots(snapshot_object *self, PyObject *unused)
     return list;
 }
 
+/* Appends one end of an edge to a list (referrers, referents). */
+static int append_node(uint32_t other, uint32_t label, void *arg)
+{
+    (void)label;
+    PyObject *v = PyLong_FromUnsignedLong(other);
+    int r = v == NULL ? -1 : PyList_Append((PyObject *)arg, v);
+    Py_XDECREF(v);
+    return r < 0 ? RG_EPYTHON : 0;
+}
+
+/* [node]: a node's referrers (backwards) or referents, one per reference,
+ * its class's implicit reference included, as the queries see them
+ * (heapsnap.h).  The edge data as stored, for tests that check the
+ * questions against a search of their own (tests/test_fuzz.py). */
+static PyObject *edges_of(snapshot_object *self, PyObject *arg, int backwards)
+{
+    rg_snap *s = ready(self);
+    uint32_t node;
+    if (s == NULL || node_arg(s, arg, &node) < 0)
+        return NULL;
+    PyObject *list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    int st = backwards ? rg_snap_referrers(s, node, append_node, list) : rg_snap_referents(s, node, append_node, list);
+    if (st != RG_OK) {
+        Py_DECREF(list);
+        return raise((PyObject *)self, st, NULL);
+    }
+    return list;
+}
+
+static PyObject *snapshot_referrers(snapshot_object *self, PyObject *arg)
+{
+    return edges_of(self, arg, 1);
+}
+
+static PyObject *snapshot_referents(snapshot_object *self, PyObject *arg)
+{
+    return edges_of(self, arg, 0);
+}
+
 typedef int (*write_fn)(rg_snap *s, const char *path, rg_progress_fn progress, void *arg);
 
 static int save_adapter(rg_snap *s, const char *path, rg_progress_fn progress, void *arg)
@@ -607,6 +648,10 @@ static PyMethodDef snapshot_methods[] = {
     {"dom_graph", (PyCFunction)snapshot_dom_graph, METH_VARARGS,
      "dom_graph(node, max_depth, too_many, shortnames) -> Graph of its dominator subtree"},
     {"roots", (PyCFunction)snapshot_roots, METH_NOARGS, "roots() -> [(node, kind, name)]"},
+    {"referrers", (PyCFunction)snapshot_referrers, METH_O,
+     "referrers(node) -> [node], one per reference, the class reference of instances included"},
+    {"referents", (PyCFunction)snapshot_referents, METH_O,
+     "referents(node) -> [node], one per reference, the reference to its class included"},
     {"save", KW snapshot_save, METH_VARARGS | METH_KEYWORDS, "save(path, progress=False)"},
     {"export_chrome", KW snapshot_export_chrome, METH_VARARGS | METH_KEYWORDS, "export_chrome(path, progress=False)"},
     {NULL, NULL, 0, NULL}

@@ -1,7 +1,8 @@
 """What is big: retained sizes, the dominator tree, top retainers, and
 sizes in pictures, on the live heap and on snapshots.  The algorithm is
-checked against a brute force on random graphs in tests/c/test_dominators.c;
-here, on real objects: known shapes, and a leak's holder first."""
+checked against a brute force on random graphs in tests/c/test_dominators.c,
+and on random live heaps in tests/test_fuzz.py; here, on real objects:
+known shapes, and a leak's holder first."""
 import io
 import sys
 import types
