@@ -12,7 +12,7 @@
 #include "refgraph/alloc.h"
 
 static const char MAGIC[] = "refgraph-graph 1";
-static const char *const KINDS[] = {"backrefs", "refs", "chain"};
+static const char *const KINDS[] = {"backrefs", "refs", "chain", "dominators"};
 static const unsigned KNOWN_FLAGS = RG_NODE_TARGET | RG_NODE_ROOT | RG_NODE_HIGHLIGHT | RG_NODE_MORE |
                                     RG_NODE_MODULE | RG_NODE_OWNED_DICT | RG_NODE_HAS_DEL;
 
@@ -287,7 +287,7 @@ static int parse_header(parser *ps)
     if (!next_line(ps, &st))
         return st != RG_OK ? st : fail(ps, "no kind");
     int kind = -1;
-    for (int k = 0; ps->n_fields == 1 && strncmp(ps->fields[0], "kind ", 5) == 0 && k < 3; k++) {
+    for (int k = 0; ps->n_fields == 1 && strncmp(ps->fields[0], "kind ", 5) == 0 && k < (int)(sizeof KINDS / sizeof *KINDS); k++) {
         if (strcmp(ps->fields[0] + 5, KINDS[k]) == 0)
             kind = k;
     }

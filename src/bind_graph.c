@@ -495,7 +495,7 @@ static PyObject *graph_repr(PyObject *self)
     const rg_graph *g = ((graph_object *)self)->graph;
     if (g == NULL)
         return PyUnicode_FromString("<refgraph.Graph: no graph>");
-    static const char *const kinds[] = {"backrefs", "refs", "chain"};
+    static const char *const kinds[] = {"backrefs", "refs", "chain", "dominators"};
     size_t nodes = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
         nodes += !(g->nodes[i].flags & RG_NODE_MORE);

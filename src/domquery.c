@@ -203,7 +203,7 @@ int rg_dom_graph(const rg_snap *s, const rg_domtree *d, uint32_t node, int max_d
     rg_graph *g = NULL;
     int st = children_index(d, &start, &kids);
     if (st == RG_OK)
-        st = rg_graph_new(RG_GRAPH_REFS, &g);
+        st = rg_graph_new(RG_GRAPH_DOMINATORS, &g);
     if (st == RG_OK) {
         g->max_depth = max_depth;
         g->too_many = too_many;

@@ -124,13 +124,14 @@ int rg_graph_add_node_attr(rg_graph *g, size_t i, const char *name, const char *
 int rg_graph_add_more(rg_graph *g, size_t of, size_t count, int depth)
 {
     size_t more;
-    int st = rg_graph_add_node(g, g->kind == RG_GRAPH_REFS ? "more referents" : "more referrers",
-                               NULL, depth, RG_NODE_MORE, &more);
+    const char *what = g->kind == RG_GRAPH_DOMINATORS ? "more dominated" :
+                       g->kind == RG_GRAPH_REFS       ? "more referents" : "more referrers";
+    int st = rg_graph_add_node(g, what, NULL, depth, RG_NODE_MORE, &more);
     if (st != RG_OK)
         return st;
     g->nodes[more].more = count;
-    return g->kind == RG_GRAPH_REFS ? rg_graph_add_edge(g, of, more, NULL, NULL)
-                                    : rg_graph_add_edge(g, more, of, NULL, NULL);
+    return rg_graph_forwards(g) ? rg_graph_add_edge(g, of, more, NULL, NULL)
+                                : rg_graph_add_edge(g, more, of, NULL, NULL);
 }
 
 int rg_graph_add_edge(rg_graph *g, size_t src, size_t dst, const char *label,

@@ -110,7 +110,7 @@ static int tree_link(const tree *t, const rg_edge *e, size_t *parent, size_t *ch
     size_t s = t->fold[e->src], d = t->fold[e->dst];
     if (s == d)
         return 0;
-    if (t->g->kind == RG_GRAPH_REFS) {
+    if (rg_graph_forwards(t->g)) {
         *parent = s;
         *child = d;
     } else {
@@ -165,7 +165,7 @@ static int tree_line(tree *t, size_t node, const rg_edge *via, size_t level, rg_
     if (level > MAX_INDENT_LEVEL)
         rg_sb_printf(out, "(depth %zu) ", level);
     if (via)
-        rg_sb_puts(out, g->kind == RG_GRAPH_REFS ? "-> " : "<- ");
+        rg_sb_puts(out, rg_graph_forwards(g) ? "-> " : "<- ");
     rg_graph_node_line(g, node, out);
     if (g->nodes[node].flags & RG_NODE_MORE) {
         rg_sb_printf(out, " (too_many=%zu)\n", g->too_many);

@@ -108,7 +108,17 @@ def test_show_dominators_draws_the_biggest_first(mod):
     lines = g.to_text().splitlines()
     assert lines[0].startswith("list len=3 ") and "retains" in lines[0] and "[target]" in lines[0]
     assert "bytes" in lines[1] and "4.9 KiB" in lines[1] and "via [1]" in lines[1]
-    assert "via [2]" in lines[2] and "1 more" in lines[3]
+    assert "via [2]" in lines[2] and "-> 1 more dominated (too_many=2)" in lines[3]
+    assert repr(g) == "<refgraph.Graph dominators: 3 nodes, 3 edges>"
+
+
+@pytest.mark.skipif(not refgraph.features["graphviz"], reason="load() reads PNG and SVG pictures")
+def test_a_saved_dominators_picture_loads_as_one(mod, tmp_path):
+    mod.holder = [bytes(10), bytes(5000), bytes(300)]
+    g = refgraph.show_dominators(mod.holder, max_depth=1, too_many=2, output=io.StringIO())
+    g.save(str(tmp_path / "dom.svg"))
+    back = refgraph.load(str(tmp_path / "dom.svg"))
+    assert repr(back) == repr(g) and back.to_text() == g.to_text()
 
 
 def test_pictures_with_sizes(mod):

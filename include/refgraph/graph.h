@@ -52,7 +52,8 @@ typedef struct rg_edge {
 enum rg_graph_kind {
     RG_GRAPH_BACKREFS,  /* grown from the targets towards their referrers */
     RG_GRAPH_REFS,      /* grown from the targets towards their referents */
-    RG_GRAPH_CHAIN      /* one or more chains, each root first */
+    RG_GRAPH_CHAIN,     /* one or more chains, each root first */
+    RG_GRAPH_DOMINATORS /* a dominator subtree, from its top: edges go from dominator to dominated */
 };
 
 #define RG_CHAIN_END ((size_t)-1)
@@ -70,6 +71,12 @@ typedef struct rg_graph {
     size_t *chains;           /* RG_GRAPH_CHAIN: node indices, each chain ended by RG_CHAIN_END */
     size_t n_chains_items, cap_chains_items;
 } rg_graph;
+
+/* Whether g's edges lead away from where it was grown (refs, dominators). */
+static inline int rg_graph_forwards(const rg_graph *g)
+{
+    return g->kind == RG_GRAPH_REFS || g->kind == RG_GRAPH_DOMINATORS;
+}
 
 /* Allocates an empty graph of the given kind; RG_OK or RG_ENOMEM. */
 int rg_graph_new(int kind, rg_graph **out);
