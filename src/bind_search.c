@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "refgraph/alloc.h"
+
 static PyObject *is_proper_module(PyObject *module, PyObject *obj);
 
 /* None for refgraph.is_proper_module itself: the walk then checks in C. */

@@ -57,10 +57,20 @@ def scenarios(module):
                 snap.show_refs(id(module.items), output=io.StringIO(), max_depth=2).to_text(),
                 snap.typestats()["Leak"])
 
-    return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups, snapshot]
+    def sizes():
+        # A snapshot and its dominator tree behind each; what a failure
+        # interrupts leaves no array behind.
+        stats = refgraph.typestats(module.items, sizes=True)
+        assert stats["Leak"].objects == 1
+        chain = [module, module.items, target]
+        return (stats, refgraph.show_backrefs(target, output=io.StringIO(), sizes=True).to_text(),
+                refgraph.show_chain(chain, output=io.StringIO(), sizes=True).to_text(),
+                refgraph.snapshot().typestats(sizes=True)["Leak"].objects)
+
+    return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups, snapshot, sizes]
 
 
-@pytest.mark.parametrize("index", range(9))
+@pytest.mark.parametrize("index", range(10))
 def test_every_allocation_failure_is_a_memoryerror(module, index):
     module.items = [Leak(), {"k": Leak()}, [Leak()]]
     scenario = scenarios(module)[index]
