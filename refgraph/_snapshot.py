@@ -345,6 +345,8 @@ class Snapshot:
         [(type name, count, size, retained)]."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise TypeError("limit must be an int or None, not %s" % type(limit).__name__)
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0 or None, not %d" % limit)
         stats = self.typestats(shortnames, sizes=sizes)
         rows = [(name,) + tuple(row) for name, row in stats.items()] if sizes else list(stats.items())
         rows.sort(key=lambda row: -row[1])

@@ -109,10 +109,15 @@ PyObject *rgb_type_sizes(module_state *st, const rg_snap *s, const rg_domtree *d
 
 /* typestats(sizes=True) of the live heap: the census marks what it counts,
  * then a snapshot of the heap and its dominator tree give the sizes of the
- * marked objects.  An object that went between the two is counted without
- * its sizes. */
-static PyObject *census_sizes(module_state *st, PyObject *objects, int shortnames, PyObject *filter, int untracked)
+ * marked objects.  The references the call's own containers hold (args,
+ * kwds, and objects: a list of what to count holds all of it, and the
+ * sizes must not say so) are left out of the snapshot.  Objects are
+ * matched by address: one that a filter's side effects freed is counted
+ * with the sizes of whatever took its place, if anything did. */
+static PyObject *census_sizes(module_state *st, PyObject *objects, int shortnames, PyObject *filter, int untracked,
+                              PyObject *args, PyObject *kwds)
 {
+    uint64_t own[3] = {(uint64_t)(uintptr_t)args, (uint64_t)(uintptr_t)kwds, (uint64_t)(uintptr_t)objects};
     rg_census c = {objects_arg(objects), filter, shortnames, untracked};
     rg_addrset *marked = NULL;
     PyObject *counts = NULL, *result = NULL;
@@ -124,6 +129,8 @@ static PyObject *census_sizes(module_state *st, PyObject *objects, int shortname
         status = rg_census_typestats(&c, &counts, marked);
     if (status == RG_OK)
         status = rg_snapshot_take(1, 1, &s);
+    if (status == RG_OK)
+        status = rg_snap_drop_referrers(s, own, 3);
     if (status == RG_OK)
         status = rg_dom_build(s, &d, NULL, NULL);
     if (status == RG_OK && (selected = malloc(s->n_nodes ? s->n_nodes : 1)) == NULL)
@@ -163,7 +170,7 @@ static PyObject *typestats(PyObject *module, PyObject *args, PyObject *kwds)
                                      &untracked, &sizes) || census_filter(&filter) < 0)
         return NULL;
     if (sizes)
-        return census_sizes(rgb_state_of_module(module), objects, shortnames, filter, untracked);
+        return census_sizes(rgb_state_of_module(module), objects, shortnames, filter, untracked, args, kwds);
     return census_stats(rgb_state_of_module(module), objects, shortnames, filter, untracked);
 }
 

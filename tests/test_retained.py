@@ -220,6 +220,24 @@ def test_typestats_sizes_count_a_nested_type_once(mod):
     assert given["builtins.list"].retained == sys.getsizeof(mod.half)   # the links are the chain's too
 
 
+class Box:
+    __slots__ = ("payload",)
+
+
+def test_typestats_sizes_of_a_list_do_not_count_the_list(mod):
+    mod.boxes = [Box() for _ in range(3)]
+    for box in mod.boxes:
+        box.payload = [bytes(1000)]   # a tracked list: gc.get_objects() holds it too
+    each = sys.getsizeof(mod.boxes[0]) + sys.getsizeof(mod.boxes[0].payload) + sys.getsizeof(bytes(1000))
+    import gc
+    everything = gc.get_objects()   # the call's own argument, which holds every box and payload
+    assert refgraph.typestats(everything, sizes=True)["Box"].retained == 3 * each
+    assert refgraph.typestats(objects=everything, sizes=True)["Box"].retained == 3 * each
+    rows = refgraph.most_common_types(None, everything, sizes=True)
+    assert ("Box", 3, 3 * sys.getsizeof(mod.boxes[0]), 3 * each) in rows
+    del everything, box
+
+
 def test_typestats_sizes_untracked(mod):
     mod.text = "x" * 100000
     tracked = refgraph.typestats(sizes=True)
@@ -298,6 +316,8 @@ def test_live_sizes_leave_no_footprint(mod):
     (lambda: refgraph.show_backrefs([], sizes="yes please", output=io.StringIO()), None),
     (lambda: refgraph.show_most_common_types(-1, sizes=True), ValueError),
     (lambda: refgraph.typestats(filter=lambda o: 1 / 0, sizes=True), ZeroDivisionError),
+    (lambda: refgraph.snapshot().most_common_types(-1, sizes=True), ValueError),
+    (lambda: refgraph.snapshot().most_common_types("3"), TypeError),
 ])
 def test_sizes_bad_input(call, exc):
     if exc is None:
