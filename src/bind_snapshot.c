@@ -88,6 +88,16 @@ static rg_domtree *dominators(snapshot_object *self)
     return self->dom;
 }
 
+rg_snap *rgb_snapshot_ready(PyObject *handle)
+{
+    return ready((snapshot_object *)handle);
+}
+
+rg_domtree *rgb_snapshot_dominators(PyObject *handle)
+{
+    return dominators((snapshot_object *)handle);
+}
+
 /* A node index argument, checked against the snapshot. */
 static int node_arg(const rg_snap *s, PyObject *o, uint32_t *node)
 {

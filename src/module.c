@@ -150,7 +150,8 @@ static int module_exec(PyObject *module)
     if (PyModule_AddFunctions(module, rgb_search_functions) < 0 ||
         PyModule_AddFunctions(module, rgb_census_functions) < 0 ||
         PyModule_AddFunctions(module, rgb_graph_functions) < 0 ||
-        PyModule_AddFunctions(module, rgb_snapshot_functions) < 0)
+        PyModule_AddFunctions(module, rgb_snapshot_functions) < 0 ||
+        PyModule_AddFunctions(module, rgb_leak_functions) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "__version__", PACKAGE_VERSION) < 0)
         return -1;

@@ -93,7 +93,14 @@ struct rg_domtree;
 PyObject *rgb_type_sizes(module_state *st, const struct rg_snap *s, const struct rg_domtree *d,
                          const unsigned char *selected, PyObject *counts, int shortnames);
 
+/* src/bind_snapshot.c: a HeapSnapshot's snapshot, or NULL with an
+ * exception while it is busy; its dominator tree, built on first use.
+ * handle must be a HeapSnapshot (the caller checks). */
+struct rg_snap *rgb_snapshot_ready(PyObject *handle);
+struct rg_domtree *rgb_snapshot_dominators(PyObject *handle);
+
 extern PyMethodDef rgb_search_functions[];
+extern PyMethodDef rgb_leak_functions[];
 extern PyMethodDef rgb_census_functions[];
 extern PyMethodDef rgb_graph_functions[];
 extern PyMethodDef rgb_snapshot_functions[];

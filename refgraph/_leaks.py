@@ -1,0 +1,232 @@
+"""find_leaks: run a workload again and again, and report what it leaves
+behind, grouped by how it is held.  The presentation over the C core's
+_mark_heap (the addresses of the tracked objects after each round) and
+_leak_groups (when each object of a final snapshot was born, the first
+path from a root to each survivor, the groups by path); see
+include/refgraph/leaks.h for the rules."""
+import io as _io
+import operator as _operator
+
+from . import _core
+from . import _snapshot
+
+
+class LeakGroup:
+    """Objects left behind by the workload, held the same way.
+
+    ``type``: the type of the objects at the top of the group (where it
+    hangs on the heap that was there before); ``path``: the way it is held,
+    root first, as (type, label) steps, indices and the last key shown as
+    ``[*]``; ``culprit``: that path as an expression
+    (``webshop.app.sessions[*]``); ``per_round``: how many of its objects
+    born in each measured round are alive at the end (the tops and what
+    hangs below them); ``count``: their sum; ``retained``: bytes that
+    freeing the tops would free (the dominator tree of the final
+    snapshot); ``example``: one top, a SnapshotObject of ``snapshot``."""
+
+    __slots__ = ("type", "path", "culprit", "per_round", "count", "tops", "retained", "example", "snapshot",
+                 "_nodes")
+
+    def __init__(self, snapshot, example, tops, retained, per_round, steps):
+        self.snapshot = snapshot
+        self.example = snapshot._obj(example)
+        self.type = self.example.type
+        self.tops = tops
+        self.retained = retained
+        self.per_round = list(per_round)
+        self.count = sum(per_round)
+        self._nodes = [node for node, _ in steps]
+        self.path = _fold(snapshot, steps)
+        self.culprit = _expression(self.path)
+
+    def describe(self):
+        """The path in words: "module webshop -> .app App -> .sessions dict -> [*] Session"."""
+        root_type, root_name = self.path[0]
+        words = [(root_type + " " + root_name).strip()]
+        words += ["%s %s" % (label, t) if label else t for t, label in self.path[1:]]
+        return " -> ".join(words)
+
+    def chain_text(self):
+        """The example's chain from its root, as show_chain prints it."""
+        chain = [self.snapshot._obj(node) for node in self._nodes]
+        return self.snapshot.show_chain(chain, output=_io.StringIO()).to_text()
+
+    def __repr__(self):
+        return "<LeakGroup %s: %d objects, %s>" % (self.culprit, self.count, _snapshot._human(self.retained))
+
+
+def _fold(snapshot, steps):
+    """(type, label) steps from (node, label) ones: the root names itself
+    (a module, a frame, or "held from C"); a namespace dict reached as
+    "__dict__" is folded into its owner, as the pictures do, its keys
+    becoming attributes."""
+    roots = {node: (kind, name) for node, kind, name in snapshot._h.roots()}
+    first = steps[0][0]
+    if first in roots:
+        kind, name = roots[first]
+        path = [("module", name) if kind == "module" else ("frame", name)]
+    else:
+        path = [("held from C", "")]
+        path.append((snapshot._obj(first).type, ""))
+    pending_dict = False
+    for node, label in steps[1:]:
+        obj_type = snapshot._obj(node).type
+        if label == "__dict__" and obj_type == "dict":
+            pending_dict = True
+            continue
+        if pending_dict and label.startswith("['") and label.endswith("']") and label[2:-2].isidentifier():
+            label = "." + label[2:-2]
+        elif pending_dict:
+            path.append(("dict", "__dict__"))
+        pending_dict = False
+        path.append((obj_type, label))
+    return tuple(path)
+
+
+def _expression(path):
+    """The path as code would name it: "webshop.app.sessions[*]"."""
+    kind, name = path[0]
+    text = name if kind == "module" else "<%s>" % (kind if not name else name)
+    for _, label in path[1:]:
+        if not label:
+            text += ".?"
+        elif label.startswith((".", "[")):
+            text += label
+        else:
+            text += "." + label
+    return text
+
+
+class LeakReport:
+    """What find_leaks found: ``groups`` (LeakGroups, biggest first),
+    ``rounds``, ``warmup``.  False when nothing leaks."""
+
+    def __init__(self, groups, rounds, warmup, snapshot):
+        self.groups = groups
+        self.rounds = rounds
+        self.warmup = warmup
+        self.snapshot = snapshot
+
+    def __bool__(self):
+        return bool(self.groups)
+
+    def __repr__(self):
+        return "<refgraph.LeakReport: %d group%s in %d rounds>" % (
+            len(self.groups), "" if len(self.groups) == 1 else "s", self.rounds)
+
+    def to_text(self):
+        """The report as text: each group's path, growth, size and example chain."""
+        after = "after %d warm-up round%s" % (self.warmup, "" if self.warmup == 1 else "s")
+        if not self.groups:
+            return "No leaks in %d rounds (%s).\n" % (self.rounds, after)
+        out = ["%d leak%s in %d rounds (%s):\n" % (len(self.groups), "" if len(self.groups) == 1 else "s",
+                                                  self.rounds, after)]
+        for i, g in enumerate(self.groups, 1):
+            out.append("\n%d. %s held in %s\n" % (i, g.type, g.culprit))
+            out.append("   %s\n" % g.describe())
+            out.append("   per round: %s (%d alive), %d at the top, retaining %s\n" % (
+                " ".join(str(c) for c in g.per_round), g.count, g.tops, _snapshot._human(g.retained)))
+            out.append("".join("   " + line + "\n" for line in g.chain_text().splitlines()))
+        return "".join(out)
+
+    def save(self, path):
+        """Writes the report: .txt as to_text()."""
+        import os
+        path = os.fspath(path)
+        if not path.endswith(".txt"):
+            raise ValueError("save() writes .txt reports, not %r" % os.path.basename(path))
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_text())
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/plain": self.to_text()}
+
+
+def _count(name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
+    if not low <= value <= high:
+        raise ValueError("%s must be from %d to %d, not %d" % (name, low, high, value))
+    return value
+
+
+class leak_check:
+    """Finds leaks in code that is not a function: the caller runs its
+    block in a loop and ends each round with ``lc.round()``::
+
+        with refgraph.leak_check(rounds=5, warmup=2) as lc:
+            for request in requests:
+                service.handle(request)
+                lc.round()
+        print(lc.report.to_text())
+
+    The first ``warmup`` rounds warm up, the next ``rounds`` are measured,
+    and later ones change nothing.  Leaving the block (without an
+    exception) makes ``lc.report``, as find_leaks does; fewer than two
+    measured rounds is a ValueError.  ``round()`` collects garbage and
+    marks the heap: about one gc.collect() of the heap and a walk of the
+    collector's lists."""
+
+    def __init__(self, rounds=5, warmup=2):
+        self.rounds = _count("rounds", rounds, 2, 254)
+        self.warmup = _count("warmup", warmup, 0, 1 << 30)
+        self.report = None
+        self._done = 0
+        self._marks = []
+        self._open = False
+
+    def __enter__(self):
+        if self._open or self._done:
+            raise RuntimeError("a leak_check is used once")
+        self._open = True
+        if self.warmup == 0:
+            _core._collect_garbage()
+            self._marks.append(_core._mark_heap())
+        return self
+
+    def round(self):
+        """Ends a round: collects garbage, then marks the heap."""
+        if not self._open:
+            raise RuntimeError("round() is called inside the with block")
+        if self._done >= self.warmup + self.rounds:
+            return
+        self._done += 1
+        _core._collect_garbage()
+        if self._done >= self.warmup:
+            self._marks.append(_core._mark_heap())
+
+    def __exit__(self, exc_type, exc, tb):
+        self._open = False
+        marks, self._marks = self._marks, []
+        if exc_type is not None:
+            return False
+        measured = len(marks) - 1
+        if measured < 2:
+            raise ValueError("leak_check needs %d warm-up and at least 2 measured rounds, and round() was "
+                             "called %d times" % (self.warmup, self._done))
+        snap = _snapshot.snapshot()
+        raw = _core._leak_groups(snap._h, marks)
+        del marks
+        groups = [LeakGroup(snap, example, tops, retained, per_round, steps)
+                  for _, example, tops, retained, per_round, steps in raw
+                  if sum(1 for c in per_round if c) >= 2]
+        groups.sort(key=_operator.attrgetter("retained", "count"), reverse=True)
+        self.report = LeakReport(groups, measured, self.warmup, snap)
+        return False
+
+
+def find_leaks(workload, rounds=5, warmup=2):
+    """Calls workload() warmup + rounds times, collecting garbage after
+    each call, and reports the objects created in the measured rounds that
+    are still alive, grouped by the way they are held (the path from a
+    root), keeping the groups that got survivors in two rounds or more:
+    what keeps growing, not a cache that fills once or the last round's
+    result.  Returns a LeakReport (false when nothing leaks)."""
+    if not callable(workload):
+        raise TypeError("workload must be callable, not %s" % type(workload).__name__)
+    check = leak_check(rounds, warmup)
+    with check:
+        for _ in range(check.warmup + check.rounds):
+            workload()
+            check.round()
+    return check.report
