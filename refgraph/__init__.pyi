@@ -172,3 +172,42 @@ def top_retainers(limit: int = 10, file: Optional[_TextWriter] = None, *,
 def show_dominators(obj: Any, max_depth: int = 3, too_many: int = 10, filename: Optional[_Path] = None,
                     shortnames: bool = True, output: Optional[_TextWriter] = None,
                     max_nodes: Optional[int] = None) -> Graph: ...
+
+# Finding leaks
+class LeakGroup:
+    """Objects left behind by a workload, held the same way."""
+    type: str
+    path: Tuple[Tuple[str, str], ...]
+    culprit: str
+    per_round: List[int]
+    count: int
+    tops: int
+    retained: int
+    example: SnapshotObject
+    snapshot: Snapshot
+    def describe(self) -> str: ...
+    def chain_text(self) -> str: ...
+
+class LeakReport:
+    """What find_leaks found; false when nothing leaks."""
+    groups: List[LeakGroup]
+    rounds: int
+    warmup: int
+    snapshot: Snapshot
+    def __bool__(self) -> bool: ...
+    def to_text(self) -> str: ...
+    def save(self, path: _Path) -> None: ...
+    def _repr_mimebundle_(self, include: Optional[Iterable[str]] = None,
+                          exclude: Optional[Iterable[str]] = None) -> Dict[str, Any]: ...
+
+class leak_check:
+    """with leak_check(rounds, warmup) as lc: ... lc.round() ...; then lc.report."""
+    rounds: int
+    warmup: int
+    report: Optional[LeakReport]
+    def __init__(self, rounds: int = 5, warmup: int = 2) -> None: ...
+    def __enter__(self) -> "leak_check": ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool: ...
+    def round(self) -> None: ...
+
+def find_leaks(workload: Callable[[], object], rounds: int = 5, warmup: int = 2) -> LeakReport: ...

@@ -164,24 +164,25 @@ class leak_check:
     and later ones change nothing.  Leaving the block (without an
     exception) makes ``lc.report``, as find_leaks does; fewer than two
     measured rounds is a ValueError.  ``round()`` collects garbage and
-    marks the heap: about one gc.collect() of the heap and a walk of the
-    collector's lists."""
+    marks the heap (about one gc.collect() of the heap and a walk of its
+    references), except in the warm-up rounds before the last."""
 
     def __init__(self, rounds=5, warmup=2):
         self.rounds = _count("rounds", rounds, 2, 254)
         self.warmup = _count("warmup", warmup, 0, 1 << 30)
         self.report = None
         self._done = 0
-        self._marks = []
+        self._marks = None
         self._open = False
 
     def __enter__(self):
         if self._open or self._done:
             raise RuntimeError("a leak_check is used once")
         self._open = True
+        self._marks = _core._heap_marks()
         if self.warmup == 0:
             _core._collect_garbage()
-            self._marks.append(_core._mark_heap())
+            _core._mark_heap(self._marks)
         return self
 
     def round(self):
@@ -191,16 +192,16 @@ class leak_check:
         if self._done >= self.warmup + self.rounds:
             return
         self._done += 1
-        _core._collect_garbage()
-        if self._done >= self.warmup:
-            self._marks.append(_core._mark_heap())
+        if self._done >= self.warmup:   # warm-up rounds need no collection but the last
+            _core._collect_garbage()
+            _core._mark_heap(self._marks)
 
     def __exit__(self, exc_type, exc, tb):
         self._open = False
-        marks, self._marks = self._marks, []
+        marks, self._marks = self._marks, None
         if exc_type is not None:
             return False
-        measured = len(marks) - 1
+        measured = self._done - self.warmup
         if measured < 2:
             raise ValueError("leak_check needs %d warm-up and at least 2 measured rounds, and round() was "
                              "called %d times" % (self.warmup, self._done))
@@ -217,7 +218,7 @@ class leak_check:
 
 def find_leaks(workload, rounds=5, warmup=2):
     """Calls workload() warmup + rounds times, collecting garbage after
-    each call, and reports the objects created in the measured rounds that
+    the last warm-up call and each measured one, and reports the objects created in the measured rounds that
     are still alive, grouped by the way they are held (the path from a
     root), keeping the groups that got survivors in two rounds or more:
     what keeps growing, not a cache that fills once or the last round's

@@ -1,8 +1,9 @@
 /* The binding of find_leaks (refgraph/_leaks.py is the presentation):
- * _mark_heap(), the addresses of every object the collector tracks now,
- * kept as a capsule (an rg_addrset: no Python object is held); and
- * _leak_groups(), which tells when each node of a snapshot was born from
- * the marks taken after each round and groups the survivors (leaks.h). */
+ * _heap_marks() and _mark_heap(marks), the addresses of every object the
+ * collector tracks and of the untracked ones they reach, one set a round
+ * (rg_addrset: no Python object is held); and _leak_groups(), which tells
+ * when each node of a snapshot was born from the marks and groups the
+ * survivors (leaks.h). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -11,6 +12,7 @@
 #include "refgraph/leaks.h"
 #include "refgraph/status.h"
 #include "refgraph/strbuf.h"
+#include "refgraph/vec.h"
 #include "refgraph/walk.h"
 
 #include <stdint.h>
@@ -19,29 +21,57 @@
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/alloc.h"
 
-#define MARK_NAME "refgraph._core.heap_mark"
+#define MARKS_NAME "refgraph._core.heap_marks"
 
-static void mark_free(PyObject *capsule)
+/* The marks of one find_leaks, in one capsule made before the first: a
+ * mark made later is no object of the heap, so no mark is a survivor. */
+typedef struct heap_marks {
+    rg_addrset **sets;
+    size_t n, cap;
+} heap_marks;
+
+static void marks_free(PyObject *capsule)
 {
-    rg_as_free(PyCapsule_GetPointer(capsule, MARK_NAME));
+    heap_marks *m = PyCapsule_GetPointer(capsule, MARKS_NAME);
+    for (size_t i = 0; m != NULL && i < m->n; i++)
+        rg_as_free(m->sets[i]);
+    if (m != NULL)
+        free(m->sets);
+    free(m);
 }
 
-/* _mark_heap(): a capsule holding the addresses of the tracked objects. */
-static PyObject *mark_heap(PyObject *module, PyObject *Py_UNUSED(ignored))
+/* _heap_marks(): an empty capsule for _mark_heap. */
+static PyObject *new_marks(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    rg_addrset *set = NULL;
-    PyObject *counts = NULL;
-    rg_census c = {NULL, NULL, 1, 0};
-    int status = rg_as_new(&set);
-    if (status == RG_OK)
-        status = rg_census_typestats(&c, &counts, set);
-    Py_XDECREF(counts);
-    PyObject *capsule = status == RG_OK ? PyCapsule_New(set, MARK_NAME, mark_free) : NULL;
+    heap_marks *m = calloc(1, sizeof *m);
+    PyObject *capsule = m ? PyCapsule_New(m, MARKS_NAME, marks_free) : NULL;
     if (capsule == NULL) {
-        rg_as_free(set);
-        return status == RG_OK ? NULL : rgb_raise_status(rgb_state_of_module(module), status, NULL, NULL);
+        free(m);
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     }
     return capsule;
+}
+
+/* _mark_heap(marks): adds to marks the addresses of the tracked objects
+ * and of the untracked ones they reach. */
+static PyObject *mark_heap(PyObject *module, PyObject *capsule)
+{
+    heap_marks *m = PyCapsule_GetPointer(capsule, MARKS_NAME);
+    if (m == NULL)
+        return NULL;
+    if (m->n >= 255)
+        return PyErr_Format(PyExc_ValueError, "at most 255 marks");
+    rg_addrset *set = NULL;
+    int status = rg_as_new(&set);
+    if (status == RG_OK)
+        status = rg_census_mark_heap(set);
+    if (status == RG_OK)
+        status = RG_VEC_PUSH(m->sets, m->n, m->cap, 8, set);
+    if (status != RG_OK) {
+        rg_as_free(set);
+        return rgb_raise_status(rgb_state_of_module(module), status, NULL, NULL);
+    }
+    Py_RETURN_NONE;
 }
 
 /* born[v] for each node: k (1 .. rounds) when v's address is in marks k ..
@@ -99,42 +129,25 @@ static PyObject *group_tuple(const rg_snap *s, const rg_leak_group *g, uint32_t 
     return r;
 }
 
-/* _leak_groups(snapshot, marks): marks are _mark_heap()'s capsules, the
- * first before the first measured round, one after each round. */
+/* _leak_groups(snapshot, marks): marks holds a mark made before the first
+ * measured round and one after each round. */
 static PyObject *leak_groups(PyObject *module, PyObject *args)
 {
-    PyObject *handle, *marks_obj;
+    PyObject *handle, *capsule;
     module_state *st = rgb_state_of_module(module);
-    if (!PyArg_ParseTuple(args, "O!O:_leak_groups", st->snapshot_type, &handle, &marks_obj))
+    if (!PyArg_ParseTuple(args, "O!O:_leak_groups", st->snapshot_type, &handle, &capsule))
         return NULL;
-    PyObject *fast = PySequence_Fast(marks_obj, "marks must be a sequence");
-    if (fast == NULL)
+    heap_marks *m = PyCapsule_GetPointer(capsule, MARKS_NAME);
+    if (m == NULL)
         return NULL;
-    Py_ssize_t n_marks = PySequence_Fast_GET_SIZE(fast);
-    if (n_marks < 2 || n_marks > 255) {
-        Py_DECREF(fast);
-        return PyErr_Format(PyExc_ValueError, "marks: one before the rounds and one after each (2 to 255), not %zd",
-                            n_marks);
-    }
-    rg_addrset **marks = malloc((size_t)n_marks * sizeof *marks);
-    for (Py_ssize_t i = 0; marks != NULL && i < n_marks; i++) {
-        marks[i] = PyCapsule_GetPointer(PySequence_Fast_GET_ITEM(fast, i), MARK_NAME);
-        if (marks[i] == NULL) {
-            free(marks);
-            Py_DECREF(fast);
-            return NULL;
-        }
-    }
-    if (marks == NULL) {
-        Py_DECREF(fast);
-        return PyErr_NoMemory();
-    }
+    if (m->n < 2)
+        return PyErr_Format(PyExc_ValueError, "marks: one before the rounds and one after each, not %zu", m->n);
+    rg_addrset **marks = m->sets;
+    size_t n_marks = m->n;
     uint32_t rounds = (uint32_t)n_marks - 1;
     rg_snap *s = rgb_snapshot_ready(handle);
     rg_domtree *d = s ? rgb_snapshot_dominators(handle) : NULL;
     unsigned char *born = d ? births(s, marks, rounds) : NULL;
-    free(marks);
-    Py_DECREF(fast);
     if (born == NULL)
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     rg_leak_group *groups = NULL;
@@ -154,8 +167,10 @@ static PyObject *leak_groups(PyObject *module, PyObject *args)
 }
 
 PyMethodDef rgb_leak_functions[] = {
-    {"_mark_heap", mark_heap, METH_NOARGS,
-     "_mark_heap() -> capsule: the addresses of every object the collector tracks now."},
+    {"_heap_marks", new_marks, METH_NOARGS, "_heap_marks() -> capsule: where _mark_heap keeps its marks."},
+    {"_mark_heap", mark_heap, METH_O,
+     "_mark_heap(marks): adds a mark: the addresses of the objects the collector tracks now and of\n"
+     "the untracked ones they reach."},
     {"_leak_groups", leak_groups, METH_VARARGS,
      "_leak_groups(snapshot, marks) -> [(signature, example, tops, retained, per_round, path)]"},
     {NULL, NULL, 0, NULL}

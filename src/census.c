@@ -231,6 +231,58 @@ static int census_tally(const rg_census *c, tally *t)
     return st;
 }
 
+/* Marking the heap for find_leaks: every tracked object and every
+ * untracked one they reach (str, int, an untracked tuple or dict and what
+ * it holds), each added to a set once.  The stack holds untracked
+ * containers still to traverse (borrowed: no Python code runs). */
+typedef struct marker {
+    rg_addrset *set;
+    PyObject **stack;
+    size_t len, cap;
+    int failed;
+} marker;
+
+static int visit_mark_untracked(PyObject *o, void *arg)
+{
+    marker *m = arg;
+    if (PyObject_GC_IsTracked(o) || rg_as_has(m->set, o))
+        return 0;
+    if (rg_as_add(m->set, o) != RG_OK ||
+        (PyObject_IS_GC(o) && Py_TYPE(o)->tp_traverse != NULL &&
+         RG_VEC_PUSH(m->stack, m->len, m->cap, 256, o) != RG_OK)) {
+        m->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int mark_object(PyObject *op, void *arg)
+{
+    marker *m = arg;
+    if (rg_as_add(m->set, op) != RG_OK)
+        return RG_ENOMEM;
+    traverseproc traverse = Py_TYPE(op)->tp_traverse;
+    if (traverse != NULL)
+        traverse(op, visit_mark_untracked, m);
+    while (!m->failed && m->len > 0) {
+        PyObject *o = m->stack[--m->len];
+        Py_TYPE(o)->tp_traverse(o, visit_mark_untracked, m);
+    }
+    return m->failed ? RG_ENOMEM : 0;
+}
+
+int rg_census_mark_heap(rg_addrset *set)
+{
+    marker m = {set, NULL, 0, 0, 0};
+    census_heap ch;
+    int st = census_open(&ch, NULL, mark_object, &m);
+    for (Py_ssize_t i = 0; st == RG_OK && !ch.kept_only && i < ch.n; i++)
+        st = mark_object(ch.items[i], &m);
+    census_close(&ch);
+    free(m.stack);
+    return st < 0 ? st : RG_OK;
+}
+
 /* Ends a census function: on success hands result to *out, otherwise
  * drops it.  Returns st. */
 static int hand_over(int st, PyObject *result, PyObject **out)

@@ -70,6 +70,10 @@ typedef struct rg_census {
 struct rg_addrset;
 int rg_census_typestats(const rg_census *c, struct _object **stats, struct rg_addrset *marked);
 
+/* Adds to set the address of every object the collector tracks and of
+ * every untracked object they reach (find_leaks' marks). */
+int rg_census_mark_heap(struct rg_addrset *set);
+
 /* How many objects have the type named typename (a dotted name matches
  * "module.name", any other the short name). */
 int rg_census_count(const rg_census *c, struct _object *typename, long long *count);

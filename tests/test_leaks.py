@@ -1,0 +1,180 @@
+"""find_leaks and leak_check: what is reported and how (the accuracy
+corpus, many leaking and look-alike workloads, is tests/test_find_leaks.py;
+the grouping itself is tested in C, tests/c/test_leaks.c)."""
+import gc
+import io
+import sys
+import types
+import weakref
+
+import pytest
+
+import refgraph
+
+
+class Session:
+    def __init__(self, n):
+        self.n = n
+        self.cart = [n]
+
+
+class App:
+    def __init__(self):
+        self.sessions = {}
+        self.listeners = []
+        self.count = 0
+
+
+@pytest.fixture
+def svc():
+    m = types.ModuleType("leaksvc")
+    m.app = App()
+    sys.modules["leaksvc"] = m
+    yield m
+    del sys.modules["leaksvc"]
+
+
+def test_a_registry_leak_is_one_group_named_by_its_path(svc):
+    def workload():
+        for _ in range(3):
+            svc.app.count += 1
+            svc.app.sessions["tok-%d" % svc.app.count] = Session(svc.app.count)
+
+    report = refgraph.find_leaks(workload, rounds=4, warmup=1)
+    assert report and len(report.groups) == 1
+    g = report.groups[0]
+    assert g.type == "Session" and g.culprit == "leaksvc.app.sessions[*]"
+    assert g.path == (("module", "leaksvc"), ("App", ".app"), ("dict", ".sessions"), ("Session", "[*]"))
+    assert g.describe() == "module leaksvc -> .app App -> .sessions dict -> [*] Session"
+    assert g.per_round == [6, 6, 6, 6] and g.count == 24 and g.tops == 12   # a Session and its cart
+    one = sys.getsizeof(Session(0)) + sys.getsizeof([0])
+    assert g.retained == 12 * one
+    text = report.to_text()
+    assert text.startswith("1 leak in 4 rounds (after 1 warm-up round):")
+    assert "Session held in leaksvc.app.sessions[*]" in text and "per round: 6 6 6 6" in text
+    assert "leaksvc.app -> App" in text and "[target]" in text   # the example's chain
+    assert repr(report) == "<refgraph.LeakReport: 1 group in 4 rounds>"
+    assert report._repr_mimebundle_()["text/plain"] == text
+
+
+def test_two_paths_two_groups_biggest_first(svc):
+    def workload():
+        svc.app.sessions[len(svc.app.sessions)] = Session(0)
+        svc.app.listeners.append(bytearray(5000))
+        svc.app.listeners.append({"big": bytearray(5000)})
+
+    report = refgraph.find_leaks(workload)
+    # The type is part of the path: the list's dicts and bytearrays (which
+    # the collector does not track) are two groups.
+    assert [(g.type, g.culprit) for g in report.groups] == [
+        ("dict", "leaksvc.app.listeners[*]"), ("bytearray", "leaksvc.app.listeners[*]"),
+        ("Session", "leaksvc.app.sessions[*]")]
+    assert report.groups[0].retained > 5 * 5000 and report.groups[0].per_round == [2] * 5
+
+
+def test_what_plateaus_or_is_only_the_last_result_is_no_leak(svc):
+    cache = {}
+
+    def workload():
+        for k in range(50):                      # fills in the first round, then stays
+            cache.setdefault(k, [k])
+        svc.last = [Session(i) for i in range(10)]   # replaced every round
+        [Session(i) for i in range(100)]         # garbage
+
+    report = refgraph.find_leaks(workload, rounds=3, warmup=0)
+    assert not report and report.groups == []
+    assert report.to_text() == "No leaks in 3 rounds (after 0 warm-up rounds).\n"
+
+
+def test_a_leak_every_other_round_is_found(svc):
+    calls = []
+
+    def workload():
+        calls.append(None)
+        if len(calls) % 2:
+            svc.app.listeners.append(Session(len(calls)))
+
+    report = refgraph.find_leaks(workload, rounds=5, warmup=1)
+    assert len(report.groups) == 1 and report.groups[0].per_round == [0, 2, 0, 2, 0]
+
+
+def test_leak_check_around_a_loop(svc):
+    with refgraph.leak_check(rounds=3, warmup=1) as lc:
+        for i in range(6):                       # rounds past warmup + rounds change nothing
+            svc.app.listeners.append(Session(i))
+            lc.round()
+    assert lc.report and lc.report.groups[0].culprit == "leaksvc.app.listeners[*]"
+    assert lc.report.groups[0].per_round == [2, 2, 2] and lc.report.rounds == 3
+
+
+def test_leak_check_misuse():
+    lc = refgraph.leak_check(rounds=2, warmup=0)
+    with pytest.raises(RuntimeError):
+        lc.round()
+    with pytest.raises(ValueError, match="at least 2 measured rounds"):
+        with lc:
+            lc.round()
+    with pytest.raises(RuntimeError, match="used once"):
+        with lc:
+            pass
+    # An exception in the block propagates, and no report is made.
+    lc = refgraph.leak_check()
+    with pytest.raises(KeyError):
+        with lc:
+            raise KeyError("x")
+    assert lc.report is None
+
+
+@pytest.mark.parametrize("call, exc", [
+    (lambda: refgraph.find_leaks(3), TypeError),
+    (lambda: refgraph.find_leaks(lambda: None, rounds=1), ValueError),
+    (lambda: refgraph.find_leaks(lambda: None, rounds=255), ValueError),
+    (lambda: refgraph.find_leaks(lambda: None, rounds=2.0), TypeError),
+    (lambda: refgraph.find_leaks(lambda: None, warmup=-1), ValueError),
+    (lambda: refgraph.find_leaks(lambda: None, warmup=True), TypeError),
+    (lambda: refgraph.find_leaks(lambda: 1 / 0), ZeroDivisionError),
+    (lambda: refgraph.leak_check(rounds=0), ValueError),
+])
+def test_bad_input(call, exc):
+    with pytest.raises(exc):
+        call()
+
+
+def test_save_text_and_bad_paths(svc, tmp_path):
+    def workload():
+        svc.app.listeners.append(Session(0))
+
+    report = refgraph.find_leaks(workload, rounds=2, warmup=0)
+    report.save(tmp_path / "leaks.txt")
+    assert (tmp_path / "leaks.txt").read_text() == report.to_text()
+    with pytest.raises(ValueError):
+        report.save(tmp_path / "leaks.pdf")
+    with pytest.raises(OSError):
+        report.save(tmp_path / "no" / "such" / "dir" / "leaks.txt")
+
+
+def test_the_report_keeps_nothing_alive(svc):
+    def workload():
+        svc.app.listeners.append(Session(0))
+
+    report = refgraph.find_leaks(workload, rounds=2, warmup=0)
+    leaked = weakref.ref(svc.app.listeners[0])
+    svc.app.listeners.clear()
+    gc.collect()
+    assert leaked() is None and report.groups[0].example.type == "Session"
+    out = io.StringIO()
+    out.write(report.to_text())   # the report reads its snapshot, not the heap
+    assert "Session" in out.getvalue()
+
+
+def test_the_workload_raising_stops_the_rounds(svc):
+    calls = []
+
+    def workload():
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("round 3")
+
+    with pytest.raises(RuntimeError, match="round 3"):
+        refgraph.find_leaks(workload)
+    assert len(calls) == 3
