@@ -72,6 +72,27 @@ def exercise(module, tmpdir):
     except ZeroDivisionError:
         pass
     exercise_snapshots(module, tmpdir)
+    exercise_sizes_and_leaks(module)
+
+
+def exercise_sizes_and_leaks(module):
+    """Retained sizes on the live heap, and find_leaks, with their error
+    paths; each takes a snapshot of the whole heap, so only three do."""
+    target = module.items[0]
+    refgraph.show_most_common_types(2, objects=module.items, sizes=True, file=io.StringIO())
+    refgraph.show_chain([module, module.items, target], sizes=True, output=io.StringIO()).to_text()
+    kept = []
+    report = refgraph.find_leaks(lambda: kept.append(Leak()), rounds=2, warmup=1)
+    report.to_text()
+    repr(report.groups)
+    try:
+        refgraph.find_leaks(lambda: 1 / 0)
+    except ZeroDivisionError:
+        pass
+    try:
+        refgraph.typestats(module.items, filter=lambda o: 1 / 0, sizes=True)
+    except ZeroDivisionError:
+        pass
 
 
 def exercise_snapshots(module, tmpdir):
