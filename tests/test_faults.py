@@ -65,10 +65,16 @@ def scenarios(module):
         chain = [module, module.items, target]
         return stats, refgraph.show_chain(chain, output=io.StringIO(), sizes=True).to_text()
 
-    return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups, snapshot, sizes]
+    def leaks():
+        kept = []
+        report = refgraph.find_leaks(lambda: kept.append(Leak()), rounds=2, warmup=0)
+        assert report.groups[0].type == "Leak"
+        return report.to_text()
+
+    return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups, snapshot, sizes, leaks]
 
 
-@pytest.mark.parametrize("index", range(10))
+@pytest.mark.parametrize("index", range(11))
 def test_every_allocation_failure_is_a_memoryerror(module, index):
     module.items = [Leak(), {"k": Leak()}, [Leak()]]
     scenario = scenarios(module)[index]
