@@ -13,6 +13,8 @@ import refgraph
 
 
 class Session:
+    __slots__ = ("n", "cart")   # no __dict__ on any version: a Session and its cart are 2 objects
+
     def __init__(self, n):
         self.n = n
         self.cart = [n]
