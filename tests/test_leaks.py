@@ -13,7 +13,7 @@ import refgraph
 
 
 class Session:
-    __slots__ = ("n", "cart")   # no __dict__ on any version: a Session and its cart are 2 objects
+    __slots__ = ("n", "cart", "__weakref__")   # no __dict__ on any version: a Session and its cart are 2 objects
 
     def __init__(self, n):
         self.n = n
