@@ -50,6 +50,24 @@ def test_a_chain_each_link_retains_the_rest(mod):
         assert snap.retained_size(addr) == (expected, 2 * (len(links) - k))
 
 
+def test_a_10000_hop_chain_and_a_million_item_list(mod):
+    # Iterative all the way: no recursion limit, no C stack, whatever the depth.
+    mod.head = Node()
+    node = mod.head
+    for _ in range(9999):
+        node.next = Node()
+        node = node.next
+    del node
+    mod.items = [Node() for _ in range(1_000_000)]
+    snap = refgraph.snapshot()
+    one = sys.getsizeof(mod.head)
+    assert snap.retained_size(id(mod.head)) == (10000 * one, 10000)
+    assert snap.retained_size(id(mod.head.next)) == (9999 * one, 9999)
+    assert snap.retained_size(id(mod.items)) == (sys.getsizeof(mod.items) + 1_000_000 * one, 1_000_001)
+    top = snap.top_retainers(1, file=io.StringIO(), chains=False)
+    assert top[0][0].addr == id(mod.items)
+
+
 def test_a_diamond_bottom_is_retained_by_neither_branch(mod):
     bottom = bytes(5000)
     mod.left, mod.right = [bottom], [bottom]
