@@ -25,9 +25,9 @@ class LeakGroup:
     snapshot); ``example``: one top, a SnapshotObject of ``snapshot``."""
 
     __slots__ = ("type", "path", "culprit", "per_round", "count", "tops", "retained", "example", "snapshot",
-                 "_nodes")
+                 "type_counts", "_nodes")
 
-    def __init__(self, snapshot, example, tops, retained, per_round, steps):
+    def __init__(self, snapshot, example, tops, retained, per_round, steps, type_counts=None):
         self.snapshot = snapshot
         self.example = snapshot._obj(example)
         self.type = self.example.type
@@ -38,6 +38,7 @@ class LeakGroup:
         self._nodes = [node for node, _ in steps]
         self.path = _fold(snapshot, steps)
         self.culprit = _expression(self.path)
+        self.type_counts = None if type_counts is None else list(type_counts)
 
     def describe(self):
         """The path in words: "module webshop -> .app App -> .sessions dict -> [*] Session"."""
@@ -79,6 +80,8 @@ def _fold(snapshot, steps):
         elif pending_dict:
             path.append(("dict", "__dict__"))
         pending_dict = False
+        if path and path[-1] == (obj_type, label):
+            continue   # a run of equal steps (a linked list) is one step, as in the signature
         path.append((obj_type, label))
     return tuple(path)
 
@@ -208,12 +211,22 @@ class leak_check:
         snap = _snapshot.snapshot()
         raw = _core._leak_groups(snap._h, marks)
         del marks
-        groups = [LeakGroup(snap, example, tops, retained, per_round, steps)
-                  for _, example, tops, retained, per_round, steps in raw
-                  if sum(1 for c in per_round if c) >= 2]
+        groups = [LeakGroup(snap, example, tops, retained, per_round, steps, counts)
+                  for _, example, tops, retained, per_round, steps, counts in raw
+                  if _grows(per_round, counts)]
         groups.sort(key=_operator.attrgetter("retained", "count"), reverse=True)
         self.report = LeakReport(groups, measured, self.warmup, snap)
         return False
+
+
+def _grows(per_round, counts):
+    """A leak: tops born in two measured rounds or more, and their type
+    counted more after two rounds or more than before them (a bounded
+    cache whose new entries take the addresses of the ones it drops keeps
+    its count)."""
+    if sum(1 for c in per_round if c) < 2:
+        return False
+    return counts is None or sum(1 for a, b in zip(counts, counts[1:]) if b > a) >= 2
 
 
 def find_leaks(workload, rounds=5, warmup=2):

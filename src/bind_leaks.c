@@ -27,16 +27,23 @@
  * mark made later is no object of the heap, so no mark is a survivor. */
 typedef struct heap_marks {
     rg_addrset **sets;
+    rg_type_count **counts;   /* per mark: how many objects of each type */
+    size_t *n_counts;
     size_t n, cap;
 } heap_marks;
 
 static void marks_free(PyObject *capsule)
 {
     heap_marks *m = PyCapsule_GetPointer(capsule, MARKS_NAME);
-    for (size_t i = 0; m != NULL && i < m->n; i++)
+    for (size_t i = 0; m != NULL && i < m->n; i++) {
         rg_as_free(m->sets[i]);
-    if (m != NULL)
+        free(m->counts[i]);
+    }
+    if (m != NULL) {
         free(m->sets);
+        free(m->counts);
+        free(m->n_counts);
+    }
     free(m);
 }
 
@@ -62,15 +69,35 @@ static PyObject *mark_heap(PyObject *module, PyObject *capsule)
     if (m->n >= 255)
         return PyErr_Format(PyExc_ValueError, "at most 255 marks");
     rg_addrset *set = NULL;
+    rg_type_count *counts = NULL;
+    size_t n_counts = 0;
     int status = rg_as_new(&set);
     if (status == RG_OK)
-        status = rg_census_mark_heap(set);
-    if (status == RG_OK)
-        status = RG_VEC_PUSH(m->sets, m->n, m->cap, 8, set);
+        status = rg_census_mark_heap(set, &counts, &n_counts);
+    if (status == RG_OK && m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 8;
+        rg_addrset **sets = realloc(m->sets, cap * sizeof *sets);
+        if (sets != NULL)
+            m->sets = sets;
+        rg_type_count **c = sets ? realloc(m->counts, cap * sizeof *c) : NULL;
+        if (c != NULL)
+            m->counts = c;
+        size_t *nc = c ? realloc(m->n_counts, cap * sizeof *nc) : NULL;
+        if (nc != NULL) {
+            m->n_counts = nc;
+            m->cap = cap;
+        } else {
+            status = RG_ENOMEM;
+        }
+    }
     if (status != RG_OK) {
         rg_as_free(set);
+        free(counts);
         return rgb_raise_status(rgb_state_of_module(module), status, NULL, NULL);
     }
+    m->sets[m->n] = set;
+    m->counts[m->n] = counts;
+    m->n_counts[m->n++] = n_counts;
     Py_RETURN_NONE;
 }
 
@@ -94,9 +121,34 @@ static unsigned char *births(const rg_snap *s, rg_addrset **marks, uint32_t roun
 
 /* One group as a tuple: (signature, example node, tops, retained bytes,
  * (per round ...), ((node, label text), ... root first)). */
-static PyObject *group_tuple(const rg_snap *s, const rg_leak_group *g, uint32_t rounds)
+/* How many objects of node's type each mark counted: a tuple, or None
+ * where the type object is not in the snapshot. */
+static PyObject *type_counts(const rg_snap *s, const heap_marks *m, uint32_t node)
+{
+    uint32_t type_node = s->types[rg_snap_type_of(s, node)].node;
+    if (type_node == RG_SNAP_NONE)
+        Py_RETURN_NONE;
+    uint64_t type = s->addr[type_node];
+    PyObject *t = PyTuple_New((Py_ssize_t)m->n);
+    for (size_t i = 0; t != NULL && i < m->n; i++) {
+        unsigned long long count = 0;
+        for (size_t j = 0; j < m->n_counts[i]; j++) {
+            if (m->counts[i][j].type == type)
+                count = m->counts[i][j].count;
+        }
+        PyObject *x = PyLong_FromUnsignedLongLong(count);
+        if (x == NULL)
+            Py_CLEAR(t);
+        else
+            PyTuple_SET_ITEM(t, (Py_ssize_t)i, x);
+    }
+    return t;
+}
+
+static PyObject *group_tuple(const rg_snap *s, const heap_marks *m, const rg_leak_group *g, uint32_t rounds)
 {
     PyObject *per_round = PyTuple_New(rounds), *path = PyTuple_New(g->path_len);
+    PyObject *counts = type_counts(s, m, g->example);
     for (uint32_t k = 0; per_round != NULL && k < rounds; k++) {
         PyObject *x = PyLong_FromUnsignedLong(g->per_round[k]);
         if (x == NULL)
@@ -121,11 +173,12 @@ static PyObject *group_tuple(const rg_snap *s, const rg_leak_group *g, uint32_t 
             PyTuple_SET_ITEM(path, k, step);
     }
     rg_sb_free(&text);
-    PyObject *r = per_round && path ? Py_BuildValue("(KIIKOO)", (unsigned long long)g->signature, g->example,
-                                                    g->n_tops, (unsigned long long)g->retained, per_round, path)
-                                    : NULL;
+    PyObject *r = per_round && path && counts ?
+        Py_BuildValue("(KIIKOOO)", (unsigned long long)g->signature, g->example, g->n_tops,
+                      (unsigned long long)g->retained, per_round, path, counts) : NULL;
     Py_XDECREF(per_round);
     Py_XDECREF(path);
+    Py_XDECREF(counts);
     return r;
 }
 
@@ -156,7 +209,7 @@ static PyObject *leak_groups(PyObject *module, PyObject *args)
     free(born);
     PyObject *list = status == RG_OK ? PyList_New((Py_ssize_t)n) : rgb_raise_status(st, status, NULL, NULL);
     for (size_t j = 0; list != NULL && j < n; j++) {
-        PyObject *g = group_tuple(s, &groups[j], rounds);
+        PyObject *g = group_tuple(s, m, &groups[j], rounds);
         if (g == NULL)
             Py_CLEAR(list);
         else
@@ -172,6 +225,6 @@ PyMethodDef rgb_leak_functions[] = {
      "_mark_heap(marks): adds a mark: the addresses of the objects the collector tracks now and of\n"
      "the untracked ones they reach."},
     {"_leak_groups", leak_groups, METH_VARARGS,
-     "_leak_groups(snapshot, marks) -> [(signature, example, tops, retained, per_round, path)]"},
+     "_leak_groups(snapshot, marks) -> [(signature, example, tops, retained, per_round, path, type_counts)]"},
     {NULL, NULL, 0, NULL}
 };

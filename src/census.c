@@ -80,12 +80,13 @@ typedef struct tally {
     size_t n, cap;
     type_cache cache;        /* type -> index */
     rg_addrset *marked;      /* or NULL: every counted object's address goes in */
+    int borrowed;            /* the types are not referenced: find_leaks' marks keep no object alive */
 } tally;
 
 static void tally_free(tally *t)
 {
     rg_pm_free(&t->slot_of);
-    for (size_t i = 0; i < t->n; i++)
+    for (size_t i = 0; i < t->n && !t->borrowed; i++)
         Py_DECREF(t->entries[i].type);
     free(t->entries);
 }
@@ -112,7 +113,8 @@ static int tally_add(tally *t, PyObject *o)
         return st;
     /* No code runs and no Python object is allocated by this: a walk of
      * the collector's lists may call it (tally_keep). */
-    Py_INCREF(tp);
+    if (!t->borrowed)
+        Py_INCREF(tp);
     t->entries[t->n].type = tp;
     t->entries[t->n++].count = 1;
     return RG_OK;
@@ -236,7 +238,7 @@ static int census_tally(const rg_census *c, tally *t)
  * it holds), each added to a set once.  The stack holds untracked
  * containers still to traverse (borrowed: no Python code runs). */
 typedef struct marker {
-    rg_addrset *set;
+    tally t;           /* counts per type, and the set (t.marked) */
     PyObject **stack;
     size_t len, cap;
     int failed;
@@ -245,9 +247,9 @@ typedef struct marker {
 static int visit_mark_untracked(PyObject *o, void *arg)
 {
     marker *m = arg;
-    if (PyObject_GC_IsTracked(o) || rg_as_has(m->set, o))
+    if (PyObject_GC_IsTracked(o) || rg_as_has(m->t.marked, o))
         return 0;
-    if (rg_as_add(m->set, o) != RG_OK ||
+    if (tally_add(&m->t, o) != RG_OK ||
         (PyObject_IS_GC(o) && Py_TYPE(o)->tp_traverse != NULL &&
          RG_VEC_PUSH(m->stack, m->len, m->cap, 256, o) != RG_OK)) {
         m->failed = 1;
@@ -259,7 +261,7 @@ static int visit_mark_untracked(PyObject *o, void *arg)
 static int mark_object(PyObject *op, void *arg)
 {
     marker *m = arg;
-    if (rg_as_add(m->set, op) != RG_OK)
+    if (tally_add(&m->t, op) != RG_OK)
         return RG_ENOMEM;
     traverseproc traverse = Py_TYPE(op)->tp_traverse;
     if (traverse != NULL)
@@ -271,15 +273,30 @@ static int mark_object(PyObject *op, void *arg)
     return m->failed ? RG_ENOMEM : 0;
 }
 
-int rg_census_mark_heap(rg_addrset *set)
+int rg_census_mark_heap(rg_addrset *set, rg_type_count **counts, size_t *n_counts)
 {
-    marker m = {set, NULL, 0, 0, 0};
+    marker m;
+    memset(&m, 0, sizeof m);
+    m.t.marked = set;
+    m.t.borrowed = 1;
+    *counts = NULL;
+    *n_counts = 0;
     census_heap ch;
     int st = census_open(&ch, NULL, mark_object, &m);
     for (Py_ssize_t i = 0; st == RG_OK && !ch.kept_only && i < ch.n; i++)
         st = mark_object(ch.items[i], &m);
     census_close(&ch);
     free(m.stack);
+    rg_type_count *out = st >= 0 ? malloc((m.t.n ? m.t.n : 1) * sizeof *out) : NULL;
+    if (st >= 0 && out == NULL)
+        st = RG_ENOMEM;
+    for (size_t i = 0; out != NULL && i < m.t.n; i++)
+        out[i] = (rg_type_count){(uint64_t)(uintptr_t)m.t.entries[i].type, (uint64_t)m.t.entries[i].count};
+    if (out != NULL) {
+        *counts = out;
+        *n_counts = m.t.n;
+    }
+    tally_free(&m.t);
     return st < 0 ? st : RG_OK;
 }
 

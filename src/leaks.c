@@ -16,6 +16,7 @@ typedef struct walk {
     uint32_t *parent, *via;          /* per node: its holder on its path, and the label of that edge */
     uint32_t *order;                 /* the nodes in the order the walk reached them */
     uint32_t n_order;
+    uint32_t n_roots;                /* order[0 .. n_roots): the modules and frames */
     uint64_t *sig;                   /* per node: the signature of its path, as an inner step */
 } walk;
 
@@ -121,6 +122,7 @@ static int walk_all(rg_snap *s, walk *w)
                 start(w, s->roots[r].node);
         }
     }
+    w->n_roots = w->n_order;
     drain(w, 0);
     size_t head = w->n_order;
     for (uint32_t v = 0; v < n; v++) {
@@ -136,7 +138,10 @@ static int walk_all(rg_snap *s, walk *w)
     for (uint32_t i = 0; i < w->n_order; i++) {
         uint32_t v = w->order[i], p = w->parent[v];
         /* A start: its own node says which module or frame. */
-        w->sig[v] = mix(p == RG_SNAP_NONE ? (uint64_t)v * 0x100000001b3ULL : w->sig[p], step(s, w, v, 0));
+        if (p == RG_SNAP_NONE)   /* a root says which module or frame; all held from C are alike */
+            w->sig[v] = mix(i < w->n_roots ? (uint64_t)v * 0x100000001b3ULL : 0x5eedULL, step(s, w, v, 0));
+        else   /* a run of equal steps (a linked list's .next) is one step */
+            w->sig[v] = step(s, w, v, 0) == step(s, w, p, 0) ? w->sig[p] : mix(w->sig[p], step(s, w, v, 0));
     }
     return RG_OK;
 }
@@ -235,27 +240,34 @@ int rg_leak_groups(rg_snap *s, const uint8_t *born, uint32_t rounds, const rg_do
         st = RG_ENOMEM;
     for (uint32_t i = 0; st == RG_OK && i < w.n_order; i++) {
         uint32_t v = w.order[i], p = w.parent[v];
-        group_of[v] = UINT32_MAX;
+        uint32_t above = p == RG_SNAP_NONE ? UINT32_MAX : group_of[p];
+        group_of[v] = above;   /* the group of the nearest top above */
         if (born[v] == 0 || born[v] > rounds)
             continue;
-        if (p != RG_SNAP_NONE && born[p] != 0 && born[p] <= rounds) {
-            group_of[v] = group_of[p];   /* below a top */
-        } else {
-            uint64_t sig = mix(p == RG_SNAP_NONE ? (uint64_t)v * 0x100000001b3ULL : w.sig[p], step(s, &w, v, 1));
-            size_t k = find(&t, groups, sig);
-            if (t.slot[k] == 0) {
-                if ((st = make_room(&t, groups, n)) != RG_OK ||
-                    (st = add_group(&groups, &n, &cap, rounds, sig, v)) != RG_OK)
-                    break;
-                k = find(&t, groups, sig);
-                t.slot[k] = (uint32_t)n;
-            }
-            group_of[v] = t.slot[k] - 1;
-            groups[group_of[v]].n_tops++;
-            if (d != NULL)
-                groups[group_of[v]].retained += d->retained[v];
+        /* A top: held by what was there before its round. */
+        if (p != RG_SNAP_NONE && born[p] != 0 && born[p] <= rounds && born[p] >= born[v])
+            continue;
+        uint64_t sig;
+        if (p == RG_SNAP_NONE)
+            sig = w.sig[v];
+        else
+            sig = step(s, &w, v, 1) == step(s, &w, p, 1) ? w.sig[p] : mix(w.sig[p], step(s, &w, v, 1));
+        size_t k = find(&t, groups, sig);
+        if (t.slot[k] == 0) {
+            if ((st = make_room(&t, groups, n)) != RG_OK ||
+                (st = add_group(&groups, &n, &cap, rounds, sig, v)) != RG_OK)
+                break;
+            k = find(&t, groups, sig);
+            t.slot[k] = (uint32_t)n;
         }
-        groups[group_of[v]].per_round[born[v] - 1]++;
+        uint32_t g = t.slot[k] - 1;
+        group_of[v] = g;
+        groups[g].n_tops++;
+        groups[g].per_round[born[v] - 1]++;
+        /* A top below a top of its group (a linked list's next link) is
+         * in what that one retains already. */
+        if (d != NULL && above != g)
+            groups[g].retained += d->retained[v];
     }
     for (size_t j = 0; st == RG_OK && j < n; j++)
         st = example_path(&w, &groups[j]);

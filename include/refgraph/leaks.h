@@ -9,12 +9,14 @@
  * over references from the modules (in root order), then the running
  * frames, then every node that nothing refers to (held from C), then, in
  * id order, what is still unreached.  A survivor whose holder on its path
- * is older than the measured rounds is a "top": where the leak hangs on
- * the old heap.  Survivors below a top (its parts, a linked list growing
- * from it) belong to the top's group.  Tops are grouped by the signature
- * of their path: the (type, label) of each step from the root, where list
- * and tuple indices are any index, and the last step's dict key any key,
- * so ten thousand sessions held the same way are one group.
+ * is older than the measured rounds, or born in an earlier round, is a
+ * "top": where the leak grows onto what was there before (a linked list
+ * growing a link a round has a top a round).  What was born with a top,
+ * below it, is part of it (its retained size).  Tops are grouped by the
+ * signature of their path: the (type, label) of each step from the root,
+ * where list and tuple indices are any index, the last step's dict key any
+ * key, and a run of equal steps one step, so ten thousand sessions held
+ * the same way are one group, and so are the links of a list.
  *
  * Ownership: arrays and groups returned are the caller's (free(),
  * rg_leak_groups_free).  Functions return RG_OK or a negative RG_E*. */
@@ -34,8 +36,8 @@ typedef struct rg_leak_group {
     uint64_t signature;     /* hash of the path's steps */
     uint32_t example;       /* the group's first top, in path order */
     uint32_t n_tops;
-    uint64_t retained;      /* the tops' retained sizes, summed (d given) */
-    uint32_t *per_round;    /* rounds entries: survivors born in round k + 1, tops and below */
+    uint64_t retained;      /* the tops' retained sizes, summed, a top below one of its group left out (d given) */
+    uint32_t *per_round;    /* rounds entries: the tops born in round k + 1 */
     uint32_t *path;         /* the example's path: node, label word, node, label word ... root first */
     uint32_t path_len;      /* steps (pairs); the root's label word is 0 */
 } rg_leak_group;

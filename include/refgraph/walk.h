@@ -71,8 +71,14 @@ struct rg_addrset;
 int rg_census_typestats(const rg_census *c, struct _object **stats, struct rg_addrset *marked);
 
 /* Adds to set the address of every object the collector tracks and of
- * every untracked object they reach (find_leaks' marks). */
-int rg_census_mark_heap(struct rg_addrset *set);
+ * every untracked object they reach (find_leaks' marks), and counts them
+ * per type: *counts (malloc'd, n_counts of them) says how many of each
+ * type's address, without a reference to it. */
+typedef struct rg_type_count {
+    unsigned long long type;    /* the type object's address */
+    unsigned long long count;
+} rg_type_count;
+int rg_census_mark_heap(struct rg_addrset *set, rg_type_count **counts, size_t *n_counts);
 
 /* How many objects have the type named typename (a dotted name matches
  * "module.name", any other the short name). */
