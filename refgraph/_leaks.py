@@ -8,6 +8,7 @@ import io as _io
 import operator as _operator
 
 from . import _core
+from . import _leakhtml
 from . import _snapshot
 
 
@@ -132,17 +133,36 @@ class LeakReport:
             out.append("".join("   " + line + "\n" for line in g.chain_text().splitlines()))
         return "".join(out)
 
+    def to_html(self):
+        """The report as one self-contained HTML page: per group its
+        heading, path, growth per round, retained size, the example's chain
+        and a picture of who holds the example (inline SVG, or the graph's
+        text without Graphviz) that zooms and pans, and a search box over
+        the node labels.  It loads nothing from anywhere."""
+        return _leakhtml.page(self)
+
     def save(self, path):
-        """Writes the report: .txt as to_text()."""
+        """Writes the report, as the extension says: .txt (to_text()) or
+        .html / .htm (to_html())."""
         import os
         path = os.fspath(path)
-        if not path.endswith(".txt"):
-            raise ValueError("save() writes .txt reports, not %r" % os.path.basename(path))
+        ext = os.path.splitext(path)[1].lower()
+        if ext == ".txt":
+            text = self.to_text()
+        elif ext in (".html", ".htm"):
+            text = self.to_html()
+        else:
+            raise ValueError("cannot save a leak report as %r: the extension must be .txt, .html or .htm"
+                             % os.path.basename(path))
         with open(path, "w", encoding="utf-8") as f:
-            f.write(self.to_text())
+            f.write(text)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/plain": self.to_text()}
+        """For Jupyter: text/plain (to_text()) and text/html (the page's
+        body, its style and script inside)."""
+        makers = {"text/plain": self.to_text, "text/html": lambda: _leakhtml.fragment(self)}
+        return {mime: make() for mime, make in makers.items()
+                if (include is None or mime in include) and (exclude is None or mime not in exclude)}
 
 
 def _count(name, value, low, high):

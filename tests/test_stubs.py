@@ -108,6 +108,19 @@ def test_graph_methods_match_the_type():
     assert "notes" in {m.name for m in methods}
 
 
+def test_leak_classes_match_the_module():
+    """LeakReport, LeakGroup and leak_check: each method the stubs declare
+    exists with the same parameters; every public one is declared."""
+    for name in ("LeakReport", "LeakGroup", "leak_check"):
+        cls = getattr(refgraph, name)
+        stub = next(n for n in stub_tree().body if isinstance(n, ast.ClassDef) and n.name == name)
+        methods = {m.name: m for m in stub.body if isinstance(m, ast.FunctionDef)}
+        public = {n for n, v in vars(cls).items() if callable(v) and not n.startswith("_")}
+        assert public <= set(methods), (name, public - set(methods))
+        for method, node in methods.items():
+            assert real_params(getattr(cls, method)) == stub_params(node), (name, method)
+
+
 def test_exception_hierarchy_matches():
     assert issubclass(refgraph.RendererUnavailable, refgraph.Error)
     assert issubclass(refgraph.Error, Exception)
@@ -146,6 +159,10 @@ GOOD = """
     top: list[tuple[str, int]] = refgraph.most_common_types(limit=None)
     refgraph.show_growth(gc_collect=False, file=io.StringIO())
     print(refgraph.__version__, len(refgraph.by_type("Leak")), refgraph.formats())
+    report: refgraph.LeakReport = refgraph.find_leaks(lambda: None, rounds=2)
+    page: str = report.to_html()
+    report.save("leaks.html")
+    culprits: list[str] = [g.culprit for g in report.groups]
 """
 
 BAD = """
