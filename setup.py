@@ -1,9 +1,10 @@
 """`pip install .` builds refgraph with the autotools build itself: the same
 sources, the same Graphviz/libpng detection and the same flags as
 `./configure && make`, configured for the interpreter pip runs.  Only the
-packaging is setuptools': the package refgraph/ -- __init__.py, the C core
-_core<suffix>.so, the stubs (__init__.pyi) and py.typed -- as `make install`
-installs it.
+packaging is setuptools': the package refgraph/ -- its Python files, the C
+core _core<suffix>.so, the stubs (__init__.pyi) and py.typed -- as `make
+install` installs it, and the entry point that loads the pytest plugin
+(refgraph/pytest_plugin.py), which `make install` cannot register.
 
 Here (no PyPI): python3 -m venv --system-site-packages venv
                 venv/bin/pip install --no-build-isolation .
@@ -62,6 +63,9 @@ setup(
     # py.typed beside them (PEP 561).
     packages=["refgraph"],
     package_data={"refgraph": ["__init__.pyi", "py.typed"]},
+    # The pytest plugin (refgraph/pytest_plugin.py: @pytest.mark.no_leaks,
+    # --refgraph-leaks) loads itself once refgraph is installed.
+    entry_points={"pytest11": ["refgraph = refgraph.pytest_plugin"]},
     ext_modules=[Extension("refgraph._core", sources=[])],
     cmdclass={"build_ext": AutotoolsBuild},
     zip_safe=False,

@@ -6,6 +6,10 @@ import sys
 import refgraph
 from conftest import SOURCE_ROOT, installed
 
+# refgraph/ as installed, but for the C core _core<suffix>.so.
+PACKAGE_FILES = ["__init__.py", "_snapshot.py", "_leaks.py", "_leakhtml.py", "pytest_plugin.py", "__main__.py",
+                 "__init__.pyi", "py.typed"]
+
 PUBLIC = ["find_backref_chain", "find_ref_chain", "show_backrefs", "show_refs", "show_chain",
           "is_proper_module", "formats", "load", "count", "typestats", "most_common_types",
           "show_most_common_types", "growth", "show_growth", "get_new_ids", "get_leaking_objects",
@@ -22,8 +26,7 @@ def test_imports_the_module_under_test():
         assert os.path.abspath(package).startswith(os.path.abspath(sys.prefix))
         assert os.path.dirname(os.path.abspath(refgraph._core.__file__)) == package
         assert sorted(n for n in os.listdir(package) if n != "__pycache__") == \
-            sorted(["__init__.py", "_snapshot.py", "_leaks.py", "_leakhtml.py", "__main__.py", "__init__.pyi",
-                    "py.typed", os.path.basename(refgraph._core.__file__)])
+            sorted(PACKAGE_FILES + [os.path.basename(refgraph._core.__file__)])
         for name in ("__init__.pyi", "py.typed"):
             assert os.path.isfile(os.path.join(package, name)), name
         return
@@ -34,8 +37,34 @@ def test_imports_the_module_under_test():
     package = os.path.join(os.path.abspath(build_dir), "refgraph")
     assert os.path.dirname(os.path.abspath(refgraph.__file__)) == package
     assert os.path.dirname(os.path.abspath(refgraph._core.__file__)) == package
-    for name in ("__init__.py", "_snapshot.py", "_leaks.py", "_leakhtml.py", "__main__.py", "__init__.pyi", "py.typed"):
+    for name in PACKAGE_FILES:
         assert os.path.isfile(os.path.join(package, name)), name
+
+
+def test_every_file_of_the_package_is_installed():
+    """Makefile.am's PKG_FILES (make install, the copies of a VPATH build)
+    and MANIFEST.in carry every file of refgraph/ in the source tree."""
+    tracked = sorted(n for n in os.listdir(os.path.join(SOURCE_ROOT, "refgraph"))
+                     if n.endswith((".py", ".pyi")) or n == "py.typed")
+    assert tracked == sorted(PACKAGE_FILES)
+    with open(os.path.join(SOURCE_ROOT, "Makefile.am")) as f:
+        makefile = f.read().replace("\\\n", " ")
+    pkg_files = re.search(r"^PKG_FILES\s*=(.*)$", makefile, re.M).group(1).split()
+    assert sorted(pkg_files) == sorted("refgraph/" + n for n in PACKAGE_FILES)
+    with open(os.path.join(SOURCE_ROOT, "MANIFEST.in")) as f:
+        manifest = f.read().split()
+    for name in PACKAGE_FILES:
+        assert "refgraph/" + name in manifest, name
+
+
+def test_pip_registers_the_pytest_plugin():
+    """setup.py's entry point pytest11: refgraph = refgraph.pytest_plugin."""
+    with open(os.path.join(SOURCE_ROOT, "setup.py")) as f:
+        assert '"pytest11": ["refgraph = refgraph.pytest_plugin"]' in f.read()
+    if installed() and os.environ.get("REFGRAPH_EXPECT_INSTALLED"):
+        from importlib import metadata
+        eps = [ep for ep in metadata.distribution("refgraph").entry_points if ep.group == "pytest11"]
+        assert [(ep.name, ep.value) for ep in eps] == [("refgraph", "refgraph.pytest_plugin")]
 
 
 def test_version_is_configures():

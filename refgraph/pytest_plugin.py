@@ -1,0 +1,403 @@
+"""refgraph's pytest plugin: run a test again and again and fail it when
+what it creates piles up (refgraph.leak_check around the test function).
+
+Installed with the package (entry point ``pytest11``: ``refgraph``), so
+``pip install refgraph`` is all, and ``-p no:refgraph`` turns it off.
+With PYTEST_DISABLE_PLUGIN_AUTOLOAD set, ``-p refgraph`` loads it; from a
+build directory or after ``make install`` (no entry point),
+``-p refgraph.pytest_plugin``.  Not both: pytest refuses a plugin that its
+entry point registers again under another name ("Plugin already
+registered").
+
+- ``@pytest.mark.no_leaks(rounds=5, warmup=2)`` checks one test (a class or
+  module ``pytestmark`` checks several); ``pytest --refgraph-leaks`` checks
+  every test function.  Arguments the marker leaves out come from
+  ``--refgraph-rounds`` (5) and ``--refgraph-warmup`` (2).
+- A checked test is set up once, as usual; its function is then called
+  ``warmup + rounds`` times with the same fixture values, and the objects
+  created in the measured calls that are still alive at the end, held the
+  same way after two calls or more, fail the test with the report's text
+  (``refgraph.LeakReport.to_text()``).  A call that fails fails the test
+  with its own error.
+- ``--refgraph-dir DIR``: a test that leaks also writes
+  ``DIR/<node id>.txt`` (the failure's text), a picture of who holds each
+  leak, ``DIR/<node id>.<n>.svg`` (``.dot`` without Graphviz), and
+  ``DIR/<node id>.html`` when ``LeakReport.save`` can write HTML.  The
+  pictures are redacted (values shown by their type only, as
+  ``show_backrefs(redact=True)``) unless ``--refgraph-no-redact``.
+
+What is not a leak:
+
+- Fixtures' objects: fixtures are set up before the first call, so what
+  they create is older than the measured calls.  A function-scoped fixture
+  is set up once for all the calls of a test too (the same ``tmp_path``,
+  the same ``monkeypatch``): what the test adds to it in each call is the
+  test's, and it is a leak when it piles up in a fixture's own object (a
+  list a fixture returns, an app whose sessions grow).
+- pytest's own bookkeeping.  After each call, before the heap is marked,
+  the log records pytest's logging plugin keeps (caplog's and the
+  report's) are dropped, and so are the warnings the recorder in effect
+  (pytest's per-test one, or recwarn's) got in the call.  Before each call
+  after the first, caplog is cleared and the warnings' registries
+  (``__warningregistry__``) are marked stale, as pytest does before each
+  test: each call sees the logs and the warnings it makes, as a test run
+  once does.  The first call's warnings are put back after the last call,
+  so that pytest's warnings summary shows them once (a warning that only a
+  later call gives is not in it).  The captured output and log text of a
+  test are all its calls'.
+  What else pytest keeps of each call (a finalizer added with
+  request.addfinalizer, record_property's entries, monkeypatch's undo
+  lists) is left out of the report by a rule on each group's path: going
+  up from where the leak hangs, past lists, tuples, dicts, sets, deques,
+  cells and bound methods, the first object that is neither such a
+  container nor a fixture's value is an instance of a class of pytest,
+  _pytest or pluggy (or, when there is none, the path starts at a module
+  of theirs).
+- A test's return value (pytest warns about it, once).
+
+Only Python test functions are checked (not doctests, not
+unittest.TestCase methods); an ``async def`` test is not checked (a
+warning says so) unless a plugin such as pytest-asyncio has wrapped it in
+a function before this plugin runs it.
+"""
+import hashlib
+import inspect
+import logging
+import os
+import re
+import warnings
+
+import pytest
+
+import refgraph
+
+__all__ = ["LeakFound"]
+
+_MARKER = "no_leaks"
+_MARKER_ARGS = ("rounds", "warmup")
+_MAX_PICTURES = 10
+# Types a leak's path goes through to reach the object it hangs on.
+_CONTAINERS = frozenset([
+    "builtins.list", "builtins.tuple", "builtins.dict", "builtins.set", "builtins.frozenset", "builtins.cell",
+    "builtins.method", "builtins.builtin_function_or_method", "collections.deque", "collections.OrderedDict",
+    "collections.defaultdict"])
+_PYTEST_PACKAGES = frozenset(["pytest", "_pytest", "pluggy"])
+
+# The fixture values of the test being checked, by name, while its calls
+# run: a leak that piles up in a fixture's object is named by the fixture,
+# refgraph.pytest_plugin.fixtures['app'].sessions[*] (modules come first
+# among the roots of the leaks' paths).
+fixtures = {}
+
+
+class LeakFound(pytest.fail.Exception):
+    """The failure of a test that leaks (a pytest.fail() whose message is
+    the report's text); ``files``: what --refgraph-dir got."""
+
+    def __init__(self, msg, files=()):
+        super().__init__(msg, pytrace=False)
+        self.files = list(files)
+
+
+# ---------------------------------------------------------------- options
+def _checked(name, value):
+    """rounds and warmup as leak_check takes them: its own errors."""
+    try:
+        refgraph.leak_check(**{"rounds": 5, "warmup": 2, name: value})
+    except (TypeError, ValueError) as e:
+        return str(e)
+    return None
+
+
+def _option_type(name):
+    def parse(text):
+        import argparse
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%s must be an int, not %r" % (name, text)) from None
+        error = _checked(name, value)
+        if error:
+            raise argparse.ArgumentTypeError(error)
+        return value
+    parse.__name__ = name
+    return parse
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("refgraph", "refgraph: leaks")
+    group.addoption("--refgraph-leaks", action="store_true", default=False,
+                    help="check every test function for leaks, as @pytest.mark.no_leaks does")
+    group.addoption("--refgraph-rounds", type=_option_type("rounds"), default=5, metavar="N",
+                    help="measured calls of a checked test (2 to 254; default 5)")
+    group.addoption("--refgraph-warmup", type=_option_type("warmup"), default=2, metavar="N",
+                    help="calls of a checked test before the measured ones (default 2)")
+    group.addoption("--refgraph-dir", default=None, metavar="DIR",
+                    help="write the report of a test that leaks (.txt, pictures .svg, .html) into DIR")
+    group.addoption("--refgraph-no-redact", action="store_true", default=False,
+                    help="draw values in the pictures --refgraph-dir gets (default: their type only)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "no_leaks(rounds=5, warmup=2): call the test warmup + rounds times and fail it when objects it "
+        "creates pile up (refgraph; defaults from --refgraph-rounds and --refgraph-warmup)")
+
+
+# ---------------------------------------------------------------- which tests
+def _settings(item):
+    """(rounds, warmup) if item is checked, else None; a bad marker fails."""
+    marker = item.get_closest_marker(_MARKER)
+    config = item.config
+    if marker is None and not config.getoption("refgraph_leaks"):
+        return None
+    settings = {"rounds": config.getoption("refgraph_rounds"), "warmup": config.getoption("refgraph_warmup")}
+    if marker is not None:
+        problem = None
+        unknown = sorted(set(marker.kwargs) - set(_MARKER_ARGS))
+        if marker.args:
+            problem = "takes keyword arguments only (rounds=, warmup=), not %r" % (marker.args,)
+        elif unknown:
+            problem = "has no argument %s (it takes rounds= and warmup=)" % ", ".join(unknown)
+        else:
+            for name in _MARKER_ARGS:
+                if name in marker.kwargs:
+                    problem = problem or _checked(name, marker.kwargs[name])
+                    settings[name] = marker.kwargs[name]
+        if problem:
+            pytest.fail("refgraph: @pytest.mark.no_leaks on %s %s" % (item.nodeid, problem), pytrace=False)
+    return settings["rounds"], settings["warmup"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # A bad marker is an error before any fixture is set up.
+    if isinstance(item, pytest.Function):
+        _settings(item)
+
+
+# ---------------------------------------------------------------- pytest's bookkeeping
+class _Bookkeeping:
+    """What pytest keeps of each call of a test, undone after the call and
+    before the heap is marked (the module's docstring says what)."""
+
+    def __init__(self, item):
+        try:
+            from _pytest.logging import LogCaptureHandler
+        except ImportError:
+            LogCaptureHandler = ()
+        # caplog's handler and the report's, on the root logger: they keep
+        # every record (the report's text is kept, all calls').
+        self.handlers = [h for h in logging.getLogger().handlers if isinstance(h, LogCaptureHandler)]
+        caplog = item.funcargs.get("caplog")
+        self.caplog = caplog if callable(getattr(caplog, "clear", None)) else None
+        # The list warnings.catch_warnings(record=True) in effect appends to:
+        # pytest's per-test one, or recwarn's.
+        impl = getattr(warnings, "_showwarnmsg_impl", None)
+        log = getattr(impl, "__self__", None)
+        self.recorder = log if isinstance(log, list) and getattr(impl, "__name__", None) == "append" else None
+        self.recorded = len(log) if self.recorder is not None else 0
+        self.first_warnings = []
+
+    def before_call(self, done):
+        if done:
+            if self.caplog is not None:
+                self.caplog.clear()     # caplog.text: this call's
+            # Entering catch_warnings marks the warnings' registries stale, as
+            # pytest does before each test: a warning given once per place
+            # is given again in each call.
+            with warnings.catch_warnings():
+                pass
+
+    def after_call(self, done):
+        for handler in self.handlers:
+            del handler.records[:]
+        if self.recorder is not None:
+            if done == 0:
+                self.first_warnings = self.recorder[self.recorded:]
+            del self.recorder[self.recorded:]
+
+    def restore(self):
+        """The first call's warnings back into the recorder, once all calls are over."""
+        if self.recorder is not None:
+            self.recorder[self.recorded:self.recorded] = self.first_warnings
+        self.first_warnings = []
+
+
+def _top_package(qualified_type):
+    return qualified_type.split(".", 1)[0]
+
+
+def _is_pytests(group, fixture_addrs):
+    """True when the leak hangs on an object of pytest's (the rule in the
+    module's docstring)."""
+    snap = group.snapshot
+    kind, name = group.path[0]
+    rooted = kind in ("module", "frame")
+    for node in reversed(group._nodes[1 if rooted else 0:-1]):
+        obj = snap._obj(node)
+        if _top_package(obj.qualified_type) in _PYTEST_PACKAGES:
+            return True
+        if obj.addr in fixture_addrs or obj.qualified_type not in _CONTAINERS:
+            return False
+    return kind == "module" and _top_package(name) in _PYTEST_PACKAGES
+
+
+# ---------------------------------------------------------------- the check
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    settings = _settings(pyfuncitem)
+    if settings is None:
+        return None
+    function = pyfuncitem.obj
+    if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+        warnings.warn(pytest.PytestWarning("refgraph: %s is an async test, not checked for leaks"
+                                           % pyfuncitem.nodeid))
+        return None
+    rounds, warmup = settings
+    report, returned = _run(pyfuncitem, function, rounds, warmup)
+    if returned is not None:
+        category = getattr(pytest, "PytestReturnNotNoneWarning", pytest.PytestWarning)
+        warnings.warn(category("Expected None, but %s returned %s, which will be an error in a future version "
+                               "of pytest.  Did you mean to use `assert` instead of `return`?"
+                               % (pyfuncitem.nodeid, returned)))
+    if report:
+        failure = _failure(pyfuncitem, report)
+        del report      # the traceback pytest keeps for a while does not keep the snapshot
+        raise failure
+    return True
+
+
+def _run(item, function, rounds, warmup):
+    """Calls the test function warmup + rounds times inside leak_check;
+    returns (the report without pytest's bookkeeping, the repr of what the
+    first call returned or None)."""
+    # No local variable holds the fixture values (a running frame is a root
+    # as near as a module): the module's dict `fixtures` does.
+    fixtures.update(item.funcargs)
+    argnames = tuple(item._fixtureinfo.argnames)
+    fixture_addrs = {id(value) for value in fixtures.values()}
+    bookkeeping = _Bookkeeping(item)
+    returned = None
+    calls = warmup + rounds
+    done = 0
+    check = refgraph.leak_check(rounds=rounds, warmup=warmup)
+    try:
+        with check:
+            while done < calls:
+                bookkeeping.before_call(done)
+                result = function(**{name: fixtures[name] for name in argnames})
+                if done == 0 and result is not None:
+                    returned = repr(result)
+                del result
+                bookkeeping.after_call(done)
+                done += 1
+                check.round()
+    except BaseException:
+        if 0 < done < calls:
+            item.add_report_section("call", "refgraph", "%s passed %d time%s, then failed on call %d of %d "
+                                    "(checked for leaks: %d warm-up and %d measured calls)" % (
+                                        item.name, done, "" if done == 1 else "s", done + 1, calls, warmup,
+                                        rounds))
+        raise
+    finally:
+        fixtures.clear()
+        bookkeeping.restore()
+    report = check.report
+    kept = [g for g in report.groups if not _is_pytests(g, fixture_addrs)]
+    if len(kept) != len(report.groups):
+        report = refgraph.LeakReport(kept, report.rounds, report.warmup, report.snapshot)
+    return report, returned
+
+
+# ---------------------------------------------------------------- the failure
+def _file_stem(nodeid):
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("_.") or "test"
+    if len(name) > 120:
+        name = name[:100] + "-" + hashlib.sha1(nodeid.encode("utf-8")).hexdigest()[:12]
+    return name
+
+
+def _failure(item, report):
+    """The LeakFound to raise, after writing --refgraph-dir's files."""
+    text = report.to_text()
+    files = []
+    notes = []
+    directory = item.config.getoption("refgraph_dir")
+    if directory:
+        try:
+            files, notes = _save(item, report, text, directory, not item.config.getoption("refgraph_no_redact"))
+        except Exception as e:      # the leak is the failure; say why the files are missing
+            notes.append("could not write the report into %s: %s: %s" % (directory, type(e).__name__, e))
+    message = text
+    if files:
+        message += "\nrefgraph wrote:\n" + "".join("  %s\n" % path for path in files)
+    for note in notes:
+        message += "refgraph: %s\n" % note
+    return LeakFound(message, files)
+
+
+def _save(item, report, text, directory, redact):
+    """Writes the report's files; returns (paths, notes)."""
+    directory = os.path.join(str(item.config.invocation_params.dir), directory)
+    os.makedirs(directory, exist_ok=True)
+    stem = os.path.join(directory, _file_stem(item.nodeid))
+    files, notes = [], []
+    with open(stem + ".txt", "w", encoding="utf-8") as f:
+        f.write(text)
+    files.append(stem + ".txt")
+
+    html = _save_html(report, stem + ".html", redact)
+    if html is True:
+        files.append(stem + ".html")
+    elif html:
+        notes.append(html)
+
+    ext = "svg" if refgraph.features["graphviz"] else "dot"
+    snap = refgraph.snapshot(redact=True) if redact else None
+    for i, group in enumerate(report.groups[:_MAX_PICTURES], 1):
+        path = "%s.%d.%s" % (stem, i, ext)
+        depth = max(3, min(len(group._nodes), 6))
+        if snap is None:
+            group.snapshot.show_backrefs(group.example, max_depth=depth, filename=path)
+        else:
+            # The same object in a snapshot taken with redact=True: the leak's
+            # snapshot was not (Snapshot.show_backrefs has no redact).
+            try:
+                example = snap.object(group.example.addr)
+            except KeyError:
+                example = None
+            if example is None or example.qualified_type != group.example.qualified_type:
+                notes.append("no picture of leak %d: its example was freed before the redacted snapshot" % i)
+                continue
+            snap.show_backrefs(example, max_depth=depth, filename=path)
+        files.append(path)
+    if len(report.groups) > _MAX_PICTURES:
+        notes.append("pictures of the first %d leaks only" % _MAX_PICTURES)
+    return files, notes
+
+
+def _save_html(report, path, redact):
+    """True when LeakReport.save wrote path as HTML, None when it writes no
+    HTML, a note when it does but cannot redact and redact is asked."""
+    try:
+        parameters = inspect.signature(report.save).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    if redact and "redact" not in parameters:
+        # Would it write HTML at all?  Tried where nobody looks.
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="refgraph-html-") as scratch:
+            try:
+                report.save(os.path.join(scratch, "probe.html"))
+            except ValueError:
+                return None
+        return "no HTML report: LeakReport.save cannot redact it (--refgraph-no-redact writes it)"
+    try:
+        report.save(path, **({"redact": True} if redact else {}))
+    except ValueError:
+        if os.path.exists(path):
+            os.remove(path)
+        return None
+    return True

@@ -1,0 +1,586 @@
+"""refgraph's pytest plugin (refgraph/pytest_plugin.py): @pytest.mark.no_leaks
+and --refgraph-leaks run a test again and again and fail it when it leaks.
+Each case is a pytest run in a child process (pytester), with the plugin
+loaded by -p, as from a build directory, and no plugin from entry points."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import refgraph
+from conftest import SOURCE_ROOT, module_root
+
+pytest_plugins = ["pytester"]
+
+PICTURE = "svg" if refgraph.features["graphviz"] else "dot"
+
+
+@pytest.fixture
+def run(pytester, monkeypatch):
+    """run(*args) -> RunResult of pytest -p refgraph.pytest_plugin *args in
+    pytester.path, a child process."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (module_root(), os.environ.get("PYTHONPATH"))
+                                                     if p))
+
+    def run(*args):
+        return pytester.runpytest_subprocess("-p", "refgraph.pytest_plugin", "-p", "no:cacheprovider", *args,
+                                             timeout=300)
+    return run
+
+
+def text(result):
+    return "\n".join(result.outlines + result.errlines)
+
+
+LEAKY = """
+    import pytest
+
+    class Thing:
+        pass
+
+    registry = []
+
+    @pytest.mark.no_leaks
+    def test_leaks():
+        registry.append(Thing())
+
+    @pytest.mark.no_leaks
+    def test_clean():
+        garbage = [Thing() for _ in range(100)]
+        cycle = [garbage]
+        cycle.append(cycle)
+"""
+
+
+def test_a_leaking_test_fails_with_the_report_and_a_clean_one_passes(run, pytester):
+    pytester.makepyfile(test_leaky=LEAKY)
+    result = run("-rfE")
+    result.assert_outcomes(failed=1, passed=1)
+    out = text(result)
+    assert "FAILED test_leaky.py::test_leaks" in out
+    assert "1 leak in 5 rounds (after 2 warm-up rounds):" in out
+    assert "1. Thing held in test_leaky.registry[*]" in out
+    assert "module test_leaky -> .registry list -> [*] Thing" in out
+    assert "per round: 1 1 1 1 1 (5 alive)" in out
+    # the report's text only, no traceback into the plugin
+    assert "pytest_plugin.py" not in out
+    assert "test_clean" not in out.split("short test summary")[1]
+
+
+def test_unmarked_tests_are_not_checked_without_the_option(run, pytester):
+    pytester.makepyfile(test_leaky=LEAKY.replace("    @pytest.mark.no_leaks\n", ""))
+    run().assert_outcomes(passed=2)
+    result = run("--refgraph-leaks")
+    result.assert_outcomes(failed=1, passed=1)
+    assert "1. Thing held in test_leaky.registry[*]" in text(result)
+
+
+COUNTED = """
+    import os
+    import pytest
+
+    registry = []
+
+    def count(name):
+        with open(os.path.join(os.path.dirname(__file__), name + ".calls"), "a") as f:
+            f.write("call\\n")
+
+    {marker}
+    def test_counted():
+        count("test_counted")
+        registry.append(object.__new__(type("T", (), {{}})))
+
+    def test_plain():
+        count("test_plain")
+"""
+
+
+@pytest.mark.parametrize("marker, options, calls, rounds", [
+    ("@pytest.mark.no_leaks(rounds=3)", [], 5, 3),
+    ("@pytest.mark.no_leaks(rounds=3, warmup=0)", [], 3, 3),
+    ("@pytest.mark.no_leaks(warmup=1)", ["--refgraph-rounds", "4"], 5, 4),
+    ("@pytest.mark.no_leaks()", ["--refgraph-rounds", "2", "--refgraph-warmup", "3"], 5, 2),
+])
+def test_the_marker_and_the_options_say_how_many_calls(run, pytester, marker, options, calls, rounds):
+    pytester.makepyfile(test_counted=COUNTED.format(marker=marker))
+    result = run("-rf", *options)
+    result.assert_outcomes(failed=1, passed=1)
+    out = text(result)
+    assert "1 leak in %d rounds" % rounds in out
+    assert "per round: %s (%d alive)" % (" ".join(["1"] * rounds), rounds) in out
+    assert (pytester.path / "test_counted.calls").read_text().count("call") == calls
+    assert (pytester.path / "test_plain.calls").read_text().count("call") == 1
+
+
+def test_refgraph_leaks_checks_every_test_and_the_marker_overrides_its_counts(run, pytester):
+    pytester.makepyfile(test_counted=COUNTED.format(marker="@pytest.mark.no_leaks(rounds=2, warmup=0)"))
+    result = run("--refgraph-leaks", "--refgraph-rounds", "3", "--refgraph-warmup", "1")
+    result.assert_outcomes(failed=1, passed=1)
+    assert "1 leak in 2 rounds (after 0 warm-up rounds)" in text(result)
+    assert (pytester.path / "test_counted.calls").read_text().count("call") == 2
+    assert (pytester.path / "test_plain.calls").read_text().count("call") == 4
+
+
+def test_a_test_that_fails_reports_its_own_failure(run, pytester):
+    pytester.makepyfile(test_failing="""
+        import pytest
+
+        registry = []
+        calls = []
+
+        @pytest.mark.no_leaks
+        def test_fails_at_once():
+            registry.append(object())
+            assert 1 + 1 == 3, "arithmetic"
+
+        @pytest.mark.no_leaks
+        def test_fails_on_the_third_call():
+            calls.append(1)
+            registry.append([1])
+            assert len(calls) < 3, "third time"
+
+        @pytest.mark.no_leaks
+        def test_raises():
+            raise KeyError("missing")
+    """)
+    result = run("-rf")
+    result.assert_outcomes(failed=3)
+    out = text(result)
+    assert "AssertionError: arithmetic" in out
+    assert "AssertionError: third time" in out
+    assert "KeyError: 'missing'" in out
+    assert "held in" not in out and "rounds (after" not in out
+    assert "test_fails_on_the_third_call passed 2 times, then failed on call 3 of 7 " \
+           "(checked for leaks: 2 warm-up and 5 measured calls)" in out
+    assert out.count("passed 1 time") == out.count("passed 0 times") == 0
+
+
+def test_skips_and_xfails_inside_a_checked_test(run, pytester):
+    pytester.makepyfile(test_outcomes="""
+        import pytest
+
+        registry = []
+
+        @pytest.mark.no_leaks
+        def test_skips():
+            pytest.skip("not here")
+
+        @pytest.mark.no_leaks
+        @pytest.mark.xfail(reason="it leaks", strict=True)
+        def test_leaks_expectedly():
+            registry.append(object.__new__(type("T", (), {})))
+    """)
+    run("-rsx").assert_outcomes(skipped=1, xfailed=1)
+
+
+FIXTURES = """
+    import pytest
+
+    class Thing:
+        pass
+
+    setups = []
+
+    @pytest.fixture(scope="module")
+    def shared():
+        return {"things": [Thing() for _ in range(50)], "index": {i: Thing() for i in range(50)}}
+
+    @pytest.fixture
+    def fresh():
+        setups.append(1)
+        items = [Thing() for _ in range(50)]
+        yield items
+        items.clear()
+
+    @pytest.fixture
+    def grows():
+        return []
+
+    class App:
+        def __init__(self):
+            self.sessions = {}
+
+        def handle(self, n):
+            self.sessions[n] = Thing()
+
+    @pytest.fixture(scope="module")
+    def app():
+        return App()
+
+    @pytest.mark.no_leaks
+    def test_uses_fixtures(shared, fresh, tmp_path):
+        assert len(shared["things"]) == len(fresh) == 50
+        assert setups == [1], "a function-scoped fixture is set up once for all the calls"
+
+    calls = []
+
+    @pytest.mark.no_leaks
+    def test_leaks_into_a_fixtures_object(app):
+        calls.append(1)
+        app.handle(len(calls))
+
+    @pytest.mark.no_leaks
+    def test_leaks_into_a_fixtures_list(grows):
+        grows.append(Thing())
+"""
+
+
+def test_fixtures_objects_are_not_leaks_but_what_piles_up_in_them_is(run, pytester):
+    pytester.makepyfile(test_fixtures=FIXTURES)
+    result = run("-rf")
+    result.assert_outcomes(passed=1, failed=2)
+    out = text(result)
+    assert "1. Thing held in refgraph.pytest_plugin.fixtures['app'].sessions[*]" in out
+    assert "1. Thing held in refgraph.pytest_plugin.fixtures['grows'][*]" in out
+    assert "test_uses_fixtures" not in out.split("short test summary")[1]
+
+
+BOOKKEEPING = """
+    import logging
+    import sys
+    import warnings
+
+    import pytest
+
+    log = logging.getLogger("shop")
+    calls = []
+
+    class Payload:
+        pass
+
+    def test_prints():
+        print("hello", Payload(), [1, 2, 3])
+        sys.stderr.write("to stderr\\n")
+
+    def test_logs():
+        calls.append(1)
+        log.warning("request %d: %s", len(calls), Payload())
+        log.error("and an error", exc_info=ValueError("no"))
+        logging.getLogger().info("root")
+
+    def test_caplog(caplog):
+        caplog.set_level(logging.INFO)
+        log.info("one record, %s", Payload())
+        assert len(caplog.records) == 1, "each call sees its own records"
+        assert caplog.text.count("one record") == 1
+
+    def test_capsys(capsys):
+        print("out", Payload())
+        assert capsys.readouterr().out.startswith("out")
+
+    def test_capfd(capfd):
+        print("out")
+        assert capfd.readouterr().out == "out\\n"
+
+    warned = []
+
+    def test_warns():
+        warned.append(1)
+        warnings.warn("a warning")
+        warnings.warn("another one each call %d" % len(warned))
+        warnings.warn("deprecated", DeprecationWarning)
+
+    class ShopWarning(UserWarning):
+        pass
+
+    stock = []
+
+    def test_warns_a_new_message_each_call():
+        stock.append(1)
+        warnings.warn("stock low: %d" % len(stock), ShopWarning)
+
+    def test_recwarn(recwarn):
+        warnings.warn("recorded", DeprecationWarning)
+        assert len(recwarn) == 1, "each call sees its own warnings"
+
+    def test_pytest_warns():
+        with pytest.warns(UserWarning, match="expected"):
+            warnings.warn("expected", UserWarning)
+
+    def test_raises():
+        with pytest.raises(ValueError) as info:
+            raise ValueError(Payload())
+        assert info.type is ValueError
+
+    def test_assertions():
+        data = {"a": [1, 2], "b": Payload()}
+        assert data["a"] == [1, 2]
+
+    def test_monkeypatch(monkeypatch):
+        monkeypatch.setattr(sys, "refgraph_test_attribute", Payload(), raising=False)
+        monkeypatch.setenv("REFGRAPH_TEST_VARIABLE", "1")
+        monkeypatch.setitem(sys.modules, "refgraph_test_module", Payload())
+
+    def test_tmp_path(tmp_path):
+        (tmp_path / "file.txt").write_text("x" * 100)
+
+    def test_finalizer(request):
+        request.addfinalizer(lambda: None)
+
+    def test_record_property(record_property):
+        record_property("payload", [1, 2])
+"""
+
+
+@pytest.mark.parametrize("options", [[], ["--capture=sys"], ["-s"], ["--capture=tee-sys", "--log-level=DEBUG"],
+                                     ["-p", "no:logging", "-k", "not caplog"],
+                                     ["--refgraph-rounds", "10", "--refgraph-warmup", "1"]])
+def test_pytests_bookkeeping_is_not_a_leak(run, pytester, options):
+    pytester.makepyfile(test_bookkeeping=BOOKKEEPING)
+    result = run("--refgraph-leaks", "-rA", *options)
+    out = text(result)
+    deselected = "not caplog" in options
+    result.assert_outcomes(passed=BOOKKEEPING.count("def test_") - deselected, deselected=deselected)
+    if "-s" not in options:
+        # the warnings summary: each test's warnings once, from its first call
+        summary = out.split("warnings summary")[1].split("-- Docs:")[0]
+        assert summary.count("test_bookkeeping.py::test_warns\n") == 3, summary
+        assert summary.count("test_bookkeeping.py::test_warns_a_new_message_each_call\n") == 1, summary
+        assert "another one each call 1" in summary and "stock low: 1" in summary
+        assert "another one each call 2" not in summary and "stock low: 2" not in summary
+
+
+def test_the_captured_log_is_all_the_calls(run, pytester):
+    pytester.makepyfile(test_logs="""
+        import logging
+        import pytest
+
+        calls = []
+
+        @pytest.mark.no_leaks
+        def test_fails_later():
+            calls.append(1)
+            logging.getLogger("shop").warning("call %d", len(calls))
+            assert len(calls) < 4
+    """)
+    result = run()
+    result.assert_outcomes(failed=1)
+    section = text(result).split("Captured log call")[1]
+    assert "call 1\n" in section and "call 4\n" in section and "call 5" not in section
+    assert "passed 3 times, then failed on call 4 of 7" in text(result)
+
+
+def test_leak_found_is_a_failure_of_its_own_class(run, pytester):
+    pytester.makeconftest("""
+        import pytest
+        from refgraph.pytest_plugin import LeakFound
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_makereport(item, call):
+            outcome = yield
+            if call.when == "call" and call.excinfo is not None:
+                report = outcome.get_result()
+                report.sections.append(("kind", "leak found: %s" % call.excinfo.errisinstance(LeakFound)))
+    """)
+    pytester.makepyfile(test_leaky=LEAKY)
+    result = run("-rA")
+    out = text(result)
+    assert "leak found: True" in out and "leak found: False" not in out
+
+
+SECRET = """
+    import pytest
+
+    class Session:
+        pass
+
+    sessions = {}
+    tokens = []
+
+    @pytest.mark.no_leaks
+    def test_leaks_secrets():
+        tokens.append(1)
+        sessions["secret-token-%d" % len(tokens)] = Session()
+
+    @pytest.mark.no_leaks
+    def test_clean():
+        Session()
+"""
+
+
+def saved(directory):
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
+def html_support():
+    """(writes .html, can redact it) for this LeakReport.save."""
+    import inspect
+    import tempfile
+    report = refgraph.find_leaks(lambda: None, rounds=2, warmup=0)
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            report.save(os.path.join(scratch, "r.html"))
+        except ValueError:
+            return False, False
+    return True, "redact" in inspect.signature(report.save).parameters
+
+
+@pytest.mark.parametrize("redact", [True, False])
+def test_refgraph_dir_gets_the_report_and_redacted_pictures(run, pytester, redact):
+    pytester.makepyfile(test_secret=SECRET)
+    options = ["--refgraph-dir", "reports/leaks"] + ([] if redact else ["--refgraph-no-redact"])
+    result = run(*options)
+    result.assert_outcomes(failed=1, passed=1)
+    out = text(result)
+    directory = pytester.path / "reports" / "leaks"
+    stem = "test_secret.py_test_leaks_secrets"
+    html, html_redacts = html_support()
+    expected = [stem + ".1." + PICTURE, stem + ".txt"]
+    if html and (html_redacts or not redact):
+        expected.append(stem + ".html")
+    assert saved(directory) == sorted(expected)
+    report = (directory / (stem + ".txt")).read_text()
+    assert report.startswith("1 leak in 5 rounds")
+    assert "1. Session held in test_secret.sessions[*]" in report
+    assert report in out
+    assert "refgraph wrote:\n" in out
+    for name in expected:
+        assert "  %s\n" % (directory / name) in out
+    picture = (directory / (stem + ".1." + PICTURE)).read_text()
+    assert "Session" in picture
+    # the failure's text is the report's; the pictures have no values unless asked
+    assert "secret-token-" in report
+    if redact:
+        assert "secret-token-" not in picture
+    else:
+        assert "secret-token-" in picture
+    if html and redact and not html_redacts:
+        assert "no HTML report: LeakReport.save cannot redact it" in out
+
+
+def test_refgraph_dir_stays_empty_without_a_leak(run, pytester):
+    pytester.makepyfile(test_clean="""
+        import pytest
+
+        @pytest.mark.no_leaks
+        def test_clean():
+            [object() for _ in range(10)]
+    """)
+    run("--refgraph-dir", "reports").assert_outcomes(passed=1)
+    assert saved(pytester.path / "reports") == []
+
+
+def test_a_refgraph_dir_that_cannot_be_written_still_fails_the_leak(run, pytester):
+    pytester.makepyfile(test_leaky=LEAKY)
+    (pytester.path / "a_file").write_text("")
+    result = run("--refgraph-dir", "a_file/reports")
+    result.assert_outcomes(failed=1, passed=1)
+    out = text(result)
+    assert "1. Thing held in test_leaky.registry[*]" in out
+    assert "refgraph: could not write the report into a_file/reports: " in out
+
+
+def test_refgraph_dir_names_files_after_the_node_id(run, pytester):
+    pytester.makepyfile(test_names="""
+        import pytest
+
+        registry = []
+
+        class TestShop:
+            @pytest.mark.no_leaks
+            @pytest.mark.parametrize("user", ["a/b c", "x" * 200])
+            def test_leaks(self, user):
+                registry.append(object.__new__(type("T", (), {})))
+    """)
+    run("--refgraph-dir", "out").assert_outcomes(failed=2)
+    names = [n for n in saved(pytester.path / "out") if n.endswith(".txt")]
+    assert len(names) == 2
+    assert "test_names.py_TestShop_test_leaks_a_b_c.txt" in names
+    assert all(len(n) < 140 and re.fullmatch(r"[A-Za-z0-9._-]+", n) for n in names), names
+
+
+@pytest.mark.parametrize("options, error", [
+    (["--refgraph-rounds", "0"], "rounds must be from 2 to 254, not 0"),
+    (["--refgraph-rounds", "-3"], "rounds must be from 2 to 254, not -3"),
+    (["--refgraph-rounds", "1"], "rounds must be from 2 to 254, not 1"),
+    (["--refgraph-rounds", "255"], "rounds must be from 2 to 254, not 255"),
+    (["--refgraph-rounds", "five"], "rounds must be an int, not 'five'"),
+    (["--refgraph-warmup", "-1"], "warmup must be from 0 to"),
+])
+def test_bad_option_values_are_usage_errors(run, pytester, options, error):
+    pytester.makepyfile(test_clean="def test_clean():\n    pass\n")
+    result = run("--refgraph-leaks", *options)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert error in text(result)
+    assert "argument --refgraph-%s" % options[0].split("-")[-1] in text(result)
+
+
+@pytest.mark.parametrize("marker, error", [
+    ("no_leaks(rounds=0)", "rounds must be from 2 to 254, not 0"),
+    ("no_leaks(rounds=-1)", "rounds must be from 2 to 254, not -1"),
+    ("no_leaks(warmup=-2)", "warmup must be from 0 to"),
+    ("no_leaks(rounds='5')", "rounds must be an int, not str"),
+    ("no_leaks(5)", "takes keyword arguments only (rounds=, warmup=), not (5,)"),
+    ("no_leaks(round=5)", "has no argument round (it takes rounds= and warmup=)"),
+])
+def test_a_marker_with_bad_arguments_is_an_error_before_the_test(run, pytester, marker, error):
+    pytester.makepyfile(test_marker="""
+        import pytest
+
+        @pytest.fixture
+        def noisy():
+            raise RuntimeError("fixture set up")
+
+        @pytest.mark.%s
+        def test_marked(noisy):
+            pass
+    """ % marker)
+    result = run("-rE")
+    result.assert_outcomes(errors=1)
+    out = text(result)
+    assert "refgraph: @pytest.mark.no_leaks on test_marker.py::test_marked " + error in out
+    assert "fixture set up" not in out
+
+
+def test_the_marker_is_registered(run, pytester):
+    pytester.makepyfile(test_leaky=LEAKY)
+    result = run("--strict-markers")
+    result.assert_outcomes(failed=1, passed=1)
+    assert "no_leaks(rounds=5, warmup=2)" in text(run("--markers"))
+
+
+def test_async_tests_are_not_checked(run, pytester):
+    pytester.makepyfile(test_async="""
+        async def test_async():
+            pass
+    """)
+    result = run("--refgraph-leaks", "-W", "ignore::pytest.PytestUnhandledCoroutineWarning")
+    assert "test_async.py::test_async is an async test, not checked for leaks" in text(result)
+
+
+def test_the_returned_value_warning_is_given_once(run, pytester):
+    pytester.makepyfile(test_returns="""
+        def test_returns():
+            return 42
+    """)
+    result = run("--refgraph-leaks")
+    result.assert_outcomes(passed=1)
+    out = text(result)
+    assert out.count("returned 42") == 1
+
+
+def test_the_webshop_sample_fails_on_its_leak(tmp_path):
+    """samples/test_webshop_leaks.py, as the guide runs it; and a pytest
+    that collects samples/ leaves it out."""
+    sample = os.path.join(SOURCE_ROOT, "samples", "test_webshop_leaks.py")
+    env = dict(os.environ, PYTHONPATH=module_root(), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+               PYTHONDONTWRITEBYTECODE="1")
+    base = [sys.executable, "-m", "pytest", "-p", "refgraph.pytest_plugin", "-p", "no:cacheprovider",
+            "--basetemp", str(tmp_path / "basetemp")]
+    proc = subprocess.run(base + ["--refgraph-leaks", "-rf", sample], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "1 failed, 2 passed" in out
+    assert re.search(r"^FAILED .*samples/test_webshop_leaks.py::test_a_request_leaves_nothing_behind$", out, re.M), out
+    assert "2 leaks in 3 rounds (after 2 warm-up rounds):" in out
+    assert "1. Session held in webshop.app.sessions[*]" in out
+    assert "2. method held in webshop.app.on_shutdown.receivers[*]" in out
+    proc = subprocess.run(base + ["--collect-only", "-q", os.path.join(SOURCE_ROOT, "samples")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, proc.stdout + proc.stderr
+    assert "test_webshop_leaks" not in proc.stdout
