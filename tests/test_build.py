@@ -22,7 +22,7 @@ def test_imports_the_module_under_test():
         assert os.path.abspath(package).startswith(os.path.abspath(sys.prefix))
         assert os.path.dirname(os.path.abspath(refgraph._core.__file__)) == package
         assert sorted(n for n in os.listdir(package) if n != "__pycache__") == \
-            sorted(["__init__.py", "_snapshot.py", "__main__.py", "__init__.pyi", "py.typed",
+            sorted(["__init__.py", "_snapshot.py", "_leaks.py", "__main__.py", "__init__.pyi", "py.typed",
                     os.path.basename(refgraph._core.__file__)])
         for name in ("__init__.pyi", "py.typed"):
             assert os.path.isfile(os.path.join(package, name)), name
@@ -34,7 +34,7 @@ def test_imports_the_module_under_test():
     package = os.path.join(os.path.abspath(build_dir), "refgraph")
     assert os.path.dirname(os.path.abspath(refgraph.__file__)) == package
     assert os.path.dirname(os.path.abspath(refgraph._core.__file__)) == package
-    for name in ("__init__.py", "_snapshot.py", "__main__.py", "__init__.pyi", "py.typed"):
+    for name in ("__init__.py", "_snapshot.py", "_leaks.py", "__main__.py", "__init__.pyi", "py.typed"):
         assert os.path.isfile(os.path.join(package, name)), name
 
 
