@@ -109,7 +109,10 @@ def _check_destination(filename, output):
     if filename is not None:
         filename = _os.fspath(filename)
         ext = _os.path.splitext(filename)[1].lstrip(".").lower() or "dot"
-        if ext not in _core.formats():
+        # An image format is accepted where it cannot be drawn: as the live
+        # functions do, Graph.save then writes the text rendering, with a
+        # RuntimeWarning (docs/without-graphviz.md).
+        if ext not in _core.formats() and ext not in ("svg", "png", "pdf"):
             raise ValueError("cannot write %r: format %r is not one of %s" % (
                 filename, ext, ", ".join(sorted(_core.formats()))))
     return filename

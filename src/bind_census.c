@@ -107,6 +107,22 @@ PyObject *rgb_type_sizes(module_state *st, const rg_snap *s, const rg_domtree *d
     return result;
 }
 
+int rgb_sized_heap(const uint64_t *own, size_t n_own, rg_snap **s, rg_domtree **d)
+{
+    *s = NULL;
+    *d = NULL;
+    int status = rg_snapshot_take(1, 1, s);
+    if (status == RG_OK)
+        status = rg_snap_drop_referrers(*s, own, n_own);
+    if (status == RG_OK)
+        status = rg_dom_build(*s, d, NULL, NULL);
+    if (status != RG_OK) {
+        rg_snap_free(*s);
+        *s = NULL;
+    }
+    return status;
+}
+
 /* typestats(sizes=True) of the live heap: the census marks what it counts,
  * then a snapshot of the heap and its dominator tree give the sizes of the
  * marked objects.  The references the call's own containers hold (args,
@@ -128,11 +144,7 @@ static PyObject *census_sizes(module_state *st, PyObject *objects, int shortname
     if (status == RG_OK)
         status = rg_census_typestats(&c, &counts, marked);
     if (status == RG_OK)
-        status = rg_snapshot_take(1, 1, &s);
-    if (status == RG_OK)
-        status = rg_snap_drop_referrers(s, own, 3);
-    if (status == RG_OK)
-        status = rg_dom_build(s, &d, NULL, NULL);
+        status = rgb_sized_heap(own, 3, &s, &d);
     if (status == RG_OK && (selected = malloc(s->n_nodes ? s->n_nodes : 1)) == NULL)
         status = RG_ENOMEM;
     for (uint32_t v = 0; status == RG_OK && v < s->n_nodes; v++)

@@ -14,7 +14,6 @@
 #include "refgraph/graph.h"
 #include "refgraph/status.h"
 #include "refgraph/dominators.h"
-#include "refgraph/snapbuild.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -201,13 +200,9 @@ static int add_sizes(rg_graph *g, PyObject *containers)
         if (o != Py_None)
             addrs[k++] = (uint64_t)(uintptr_t)o;
     }
-    rg_snap *s = NULL;
-    rg_domtree *d = NULL;
-    int status = rg_snapshot_take(1, 1, &s);
-    if (status == RG_OK)
-        status = rg_snap_drop_referrers(s, addrs, k);
-    if (status == RG_OK)
-        status = rg_dom_build(s, &d, NULL, NULL);
+    rg_snap *s;
+    rg_domtree *d;
+    int status = rgb_sized_heap(addrs, k, &s, &d);
     if (status == RG_OK)
         status = rg_dom_graph_sizes(s, d, g);
     rg_dom_free(d);

@@ -343,3 +343,14 @@ def test_sizes_bad_input(call, exc):
     else:
         with pytest.raises(exc):
             call()
+
+
+@pytest.mark.skipif(refgraph.features["graphviz"], reason="what a build without Graphviz does")
+def test_snapshot_pictures_fall_back_to_text_without_graphviz(mod, tmp_path):
+    # As the live functions: the text rendering in <stem>.txt, and a warning.
+    mod.holder = [bytes(100)]
+    with pytest.warns(RuntimeWarning):
+        refgraph.show_dominators(mod.holder, filename=str(tmp_path / "dom.svg"))
+    assert "retains" in (tmp_path / "dom.txt").read_text()
+    with pytest.raises(ValueError):
+        refgraph.show_dominators(mod.holder, filename=str(tmp_path / "dom.jpeg-2000"))

@@ -6,6 +6,7 @@
 
 #include <Python.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "refgraph/graph.h"
 #include "refgraph/style.h"   /* RG_DEFAULT_MAX_NODES */
@@ -90,6 +91,10 @@ int rgb_print_text(PyObject *text);
  * (a dict {name: count} of the same nodes, as typestats()). */
 struct rg_snap;
 struct rg_domtree;
+/* The live heap's sizes (sizes=True): a snapshot of it now, without the
+ * references held by the objects at own (the call's own containers: n_own
+ * addresses), and its dominator tree, both the caller's (RG_OK) or none. */
+int rgb_sized_heap(const uint64_t *own, size_t n_own, struct rg_snap **s, struct rg_domtree **d);
 PyObject *rgb_type_sizes(module_state *st, const struct rg_snap *s, const struct rg_domtree *d,
                          const unsigned char *selected, PyObject *counts, int shortnames);
 
