@@ -62,6 +62,7 @@ a function before this plugin runs it.
 """
 import hashlib
 import inspect
+import io
 import logging
 import os
 import re
@@ -213,6 +214,16 @@ class _Bookkeeping:
     def after_call(self, done):
         for handler in self.handlers:
             del handler.records[:]
+            # The text stays (the report shows every call's), but CPython
+            # 3.11 and older keep a StringIO's writes in a list of str the
+            # collector cannot see until it is read from other than its
+            # end; reading one character joins them into one buffer.
+            stream = getattr(handler, "stream", None)
+            if isinstance(stream, io.StringIO):
+                end = stream.tell()
+                stream.seek(0)
+                stream.read(1)
+                stream.seek(end)
         if self.recorder is not None:
             if done == 0:
                 self.first_warnings = self.recorder[self.recorded:]

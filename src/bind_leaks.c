@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/alloc.h"
@@ -30,6 +31,7 @@ typedef struct heap_marks {
     rg_type_count **counts;   /* per mark: how many objects of each type */
     size_t *n_counts;
     size_t n, cap;
+    rg_addrset *exempt;       /* the last mark's subclass registry entries: born in no round */
 } heap_marks;
 
 static void marks_free(PyObject *capsule)
@@ -43,6 +45,7 @@ static void marks_free(PyObject *capsule)
         free(m->sets);
         free(m->counts);
         free(m->n_counts);
+        rg_as_free(m->exempt);
     }
     free(m);
 }
@@ -68,12 +71,14 @@ static PyObject *mark_heap(PyObject *module, PyObject *capsule)
         return NULL;
     if (m->n >= 255)
         return PyErr_Format(PyExc_ValueError, "at most 255 marks");
-    rg_addrset *set = NULL;
+    rg_addrset *set = NULL, *exempt = NULL;
     rg_type_count *counts = NULL;
     size_t n_counts = 0;
     int status = rg_as_new(&set);
     if (status == RG_OK)
-        status = rg_census_mark_heap(set, &counts, &n_counts);
+        status = rg_as_new(&exempt);
+    if (status == RG_OK)
+        status = rg_census_mark_heap(set, exempt, &counts, &n_counts);
     if (status == RG_OK && m->n == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 8;
         rg_addrset **sets = realloc(m->sets, cap * sizeof *sets);
@@ -92,9 +97,12 @@ static PyObject *mark_heap(PyObject *module, PyObject *capsule)
     }
     if (status != RG_OK) {
         rg_as_free(set);
+        rg_as_free(exempt);
         free(counts);
         return rgb_raise_status(rgb_state_of_module(module), status, NULL, NULL);
     }
+    rg_as_free(m->exempt);
+    m->exempt = exempt;
     m->sets[m->n] = set;
     m->counts[m->n] = counts;
     m->n_counts[m->n++] = n_counts;
@@ -103,8 +111,9 @@ static PyObject *mark_heap(PyObject *module, PyObject *capsule)
 
 /* born[v] for each node: k (1 .. rounds) when v's address is in marks k ..
  * rounds and not in mark k - 1; 0 when it is in all of them (older) or
- * not in the last (newer than the rounds, or untracked). */
-static unsigned char *births(const rg_snap *s, rg_addrset **marks, uint32_t rounds)
+ * not in the last (newer than the rounds, or untracked), and for what the
+ * last mark found in a subclass registry. */
+static unsigned char *births(const rg_snap *s, rg_addrset **marks, rg_addrset *exempt, uint32_t rounds)
 {
     unsigned char *born = malloc(s->n_nodes ? s->n_nodes : 1);
     if (born == NULL)
@@ -112,6 +121,10 @@ static unsigned char *births(const rg_snap *s, rg_addrset **marks, uint32_t roun
     for (uint32_t v = 0; v < s->n_nodes; v++) {
         const void *p = (const void *)(uintptr_t)s->addr[v];
         uint32_t k = rounds + 1;
+        if (exempt != NULL && rg_as_has(exempt, p)) {
+            born[v] = 0;
+            continue;
+        }
         while (k > 0 && rg_as_has(marks[k - 1], p))
             k--;
         born[v] = (unsigned char)(k == rounds + 1 ? 0 : k);
@@ -119,22 +132,19 @@ static unsigned char *births(const rg_snap *s, rg_addrset **marks, uint32_t roun
     return born;
 }
 
-/* One group as a tuple: (signature, example node, tops, retained bytes,
- * (per round ...), ((node, label text), ... root first)). */
-/* How many objects of node's type each mark counted: a tuple, or None
- * where the type object is not in the snapshot. */
+/* How many objects of node's type each mark counted, a tuple.  Types are
+ * matched by census name, so the classes a workload makes anew each round
+ * count as one type. */
 static PyObject *type_counts(const rg_snap *s, const heap_marks *m, uint32_t node)
 {
-    uint32_t type_node = s->types[rg_snap_type_of(s, node)].node;
-    if (type_node == RG_SNAP_NONE)
-        Py_RETURN_NONE;
-    uint64_t type = s->addr[type_node];
+    const char *name = rg_snap_str(s, s->types[rg_snap_type_of(s, node)].census_name);
+    uint64_t name_hash = rg_hash_bytes(name, strlen(name));
     PyObject *t = PyTuple_New((Py_ssize_t)m->n);
     for (size_t i = 0; t != NULL && i < m->n; i++) {
         unsigned long long count = 0;
         for (size_t j = 0; j < m->n_counts[i]; j++) {
-            if (m->counts[i][j].type == type)
-                count = m->counts[i][j].count;
+            if (m->counts[i][j].name_hash == name_hash)
+                count += m->counts[i][j].count;
         }
         PyObject *x = PyLong_FromUnsignedLongLong(count);
         if (x == NULL)
@@ -145,6 +155,8 @@ static PyObject *type_counts(const rg_snap *s, const heap_marks *m, uint32_t nod
     return t;
 }
 
+/* One group as a tuple: (signature, example node, tops, retained bytes,
+ * (per round ...), ((node, label text), ... root first), type counts). */
 static PyObject *group_tuple(const rg_snap *s, const heap_marks *m, const rg_leak_group *g, uint32_t rounds)
 {
     PyObject *per_round = PyTuple_New(rounds), *path = PyTuple_New(g->path_len);
@@ -200,7 +212,7 @@ static PyObject *leak_groups(PyObject *module, PyObject *args)
     uint32_t rounds = (uint32_t)n_marks - 1;
     rg_snap *s = rgb_snapshot_ready(handle);
     rg_domtree *d = s ? rgb_snapshot_dominators(handle) : NULL;
-    unsigned char *born = d ? births(s, marks, rounds) : NULL;
+    unsigned char *born = d ? births(s, marks, m->exempt, rounds) : NULL;
     if (born == NULL)
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     rg_leak_group *groups = NULL;

@@ -75,16 +75,6 @@ const char *rg_snap_str(const rg_snap *s, uint32_t off)
     return off < s->strings_len ? s->strings + off : "";
 }
 
-static uint64_t hash_bytes(const char *p, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
-}
-
 static int intern_grow(rg_snap *s, intern_table *t)
 {
     size_t cap = t->mask ? (t->mask + 1) * 2 : 1024;
@@ -95,7 +85,7 @@ static int intern_grow(rg_snap *s, intern_table *t)
         if (t->slots[i] == 0)
             continue;
         const char *p = s->strings + t->slots[i] - 1;
-        size_t j = hash_bytes(p, strlen(p)) & (cap - 1);
+        size_t j = rg_hash_bytes(p, strlen(p)) & (cap - 1);
         while (slots[j] != 0)
             j = (j + 1) & (cap - 1);
         slots[j] = t->slots[i];
@@ -143,7 +133,7 @@ int rg_snap_intern(rg_snap *s, const char *text, size_t len, uint32_t *off)
     }
     if ((t->count + 1) * 2 > t->mask + 1 && intern_grow(s, t) != RG_OK)
         return RG_ENOMEM;
-    size_t j = hash_bytes(text, len) & t->mask;
+    size_t j = rg_hash_bytes(text, len) & t->mask;
     for (; t->slots[j] != 0; j = (j + 1) & t->mask) {
         const char *p = s->strings + t->slots[j] - 1;
         if (strncmp(p, text, len) == 0 && p[len] == '\0') {

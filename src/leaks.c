@@ -18,6 +18,7 @@ typedef struct walk {
     uint32_t n_order;
     uint32_t n_roots;                /* order[0 .. n_roots): the modules and frames */
     uint64_t *sig;                   /* per node: the signature of its path, as an inner step */
+    unsigned char *referred;         /* per node: 1 when anything in the snapshot refers to it */
 } walk;
 
 static void walk_free(walk *w)
@@ -29,22 +30,54 @@ static void walk_free(walk *w)
     free(w->via);
     free(w->order);
     free(w->sig);
+    free(w->referred);
 }
 
-/* References by source, from the snapshot's by destination. */
+/* The type object v holds implicitly (RG_SNAP_HOLDS_TYPE), or RG_SNAP_NONE. */
+static uint32_t class_of(const rg_snap *s, uint32_t v)
+{
+    return (s->type[v] & RG_SNAP_HOLDS_TYPE) ? s->types[rg_snap_type_of(s, v)].node : RG_SNAP_NONE;
+}
+
+/* References by source, from the snapshot's by destination, with each
+ * instance's reference to its class first: a class made by the workload
+ * is held by its instances, not from C. */
 static int by_source(const rg_snap *s, walk *w)
 {
     uint32_t n = s->n_nodes;
     w->start = calloc((size_t)n + 2, sizeof *w->start);
-    w->dst = malloc(((size_t)s->n_edges + 1) * sizeof *w->dst);
-    w->label = malloc(((size_t)s->n_edges + 1) * sizeof *w->label);
-    if (w->start == NULL || w->dst == NULL || w->label == NULL)
+    w->referred = calloc((size_t)n + 1, 1);
+    size_t n_refs = s->n_edges;
+    for (uint32_t v = 0; v < n; v++)
+        n_refs += class_of(s, v) != RG_SNAP_NONE;
+    if (n_refs > UINT32_MAX - 1)
+        return RG_ETOOBIG;
+    w->dst = malloc((n_refs + 1) * sizeof *w->dst);
+    w->label = malloc((n_refs + 1) * sizeof *w->label);
+    if (w->start == NULL || w->referred == NULL || w->dst == NULL || w->label == NULL)
         return RG_ENOMEM;
     for (uint32_t e = 0; e < s->n_edges; e++)
         w->start[s->ref_src[e] + 2]++;
+    for (uint32_t v = 0; v < n; v++) {
+        uint32_t c = class_of(s, v);
+        if (c != RG_SNAP_NONE) {
+            w->start[v + 2]++;
+            w->referred[c] = 1;
+        }
+    }
     for (uint32_t v = 0; v < n; v++)
         w->start[v + 2] += w->start[v + 1];
+    for (uint32_t v = 0; v < n; v++) {
+        uint32_t c = class_of(s, v);
+        if (c != RG_SNAP_NONE) {
+            uint32_t k = w->start[v + 1]++;
+            w->dst[k] = c;
+            w->label[k] = RG_SNAP_LABEL_CLASS;
+        }
+    }
     for (uint32_t d = 0; d < n; d++) {
+        if (s->ref_start[d] != s->ref_start[d + 1])
+            w->referred[d] = 1;
         for (uint32_t e = s->ref_start[d]; e < s->ref_start[d + 1]; e++) {
             uint32_t k = w->start[s->ref_src[e] + 1]++;
             w->dst[k] = d;
@@ -96,10 +129,13 @@ static uint64_t mix(uint64_t h, uint64_t x)
     return h * 0xff51afd7ed558ccdULL;
 }
 
+/* A step: the type's name (the snapshot interns it, so the classes a
+ * workload makes anew each round, all named alike, make one step) and the
+ * label read as rg_leak_step_label does. */
 static uint64_t step(const rg_snap *s, const walk *w, uint32_t v, int last)
 {
     uint32_t label = w->parent[v] == RG_SNAP_NONE ? 0 : rg_leak_step_label(s, w->via[v], last);
-    return ((uint64_t)rg_snap_type_of(s, v) << 32) | label;
+    return ((uint64_t)s->types[rg_snap_type_of(s, v)].name << 32) | label;
 }
 
 /* Walks every node: roots, then what nothing refers to, then the rest;
@@ -126,7 +162,7 @@ static int walk_all(rg_snap *s, walk *w)
     drain(w, 0);
     size_t head = w->n_order;
     for (uint32_t v = 0; v < n; v++) {
-        if (s->ref_start[v] == s->ref_start[v + 1])
+        if (!w->referred[v])
             start(w, v);
     }
     drain(w, head);

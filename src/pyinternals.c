@@ -466,6 +466,13 @@ int is_immortal(PyObject *o)
 #endif
 }
 
+PyObject *weakref_referent(PyObject *ref)
+{
+    /* PyWeakref_GetObject is deprecated from 3.13 and PyWeakref_GetRef
+     * takes a reference; the field has the same name in 3.9-3.13. */
+    return PyWeakref_CheckRef(ref) ? ((PyWeakReference *)ref)->wr_object : NULL;
+}
+
 PyObject *code_qualname(PyCodeObject *code)
 {
 #if PY_VERSION_HEX >= 0x030B0000

@@ -262,14 +262,6 @@ static uint32_t new_string(exporter *x, uint64_t what)
     return x->n_strings - 1;
 }
 
-static uint64_t hash_text(const char *p, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h ^ (h >> 29);
-}
-
 /* Doubles the made strings' hash table. */
 static int made_grow(exporter *x)
 {
@@ -281,7 +273,7 @@ static int made_grow(exporter *x)
         if (x->gslots[i] == 0)
             continue;
         const char *p = x->gen + (uint32_t)x->order[x->gslots[i] - 1];
-        size_t j = hash_text(p, strlen(p)) & (cap - 1);
+        size_t j = rg_hash_bytes(p, strlen(p)) & (cap - 1);
         while (slots[j] != 0)
             j = (j + 1) & (cap - 1);
         slots[j] = x->gslots[i];
@@ -298,7 +290,7 @@ static uint32_t made_string(exporter *x, const char *text, size_t len)
 {
     if ((x->n_made + 1) * 2 > x->gmask + 1 && made_grow(x) != RG_OK)
         return NO_STRING;
-    size_t j = hash_text(text, len) & x->gmask;
+    size_t j = rg_hash_bytes(text, len) & x->gmask;
     for (; x->gslots[j] != 0; j = (j + 1) & x->gmask) {
         const char *p = x->gen + (uint32_t)x->order[x->gslots[j] - 1];
         if (strncmp(p, text, len) == 0 && p[len] == '\0')

@@ -119,3 +119,11 @@ char *rg_sb_detach(rg_strbuf *sb)
     rg_sb_init(sb);
     return data;
 }
+
+uint64_t rg_hash_bytes(const char *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}

@@ -59,6 +59,30 @@ def test_a_registry_leak_is_one_group_named_by_its_path(svc):
     assert report._repr_mimebundle_()["text/plain"] == text
 
 
+def test_a_class_made_each_round_is_part_of_its_instances_leak(svc):
+    # Each round makes a class (as unittest.mock does for each Mock) and
+    # keeps one instance: one group, named by the list; the classes are
+    # held by their instances, and their entries in object's registry of
+    # subclasses (which the collector does not see) are no group.
+    svc.app.listeners = []
+
+    def workload():
+        svc.app.listeners.append(type("Handler", (), {})())
+
+    report = refgraph.find_leaks(workload, rounds=4, warmup=1)
+    assert [g.culprit for g in report.groups] == ["leaksvc.app.listeners[*]"], report.to_text()
+    g = report.groups[0]
+    assert g.type == "Handler" and g.per_round == [1, 1, 1, 1]
+    assert g.retained > 4 * sys.getsizeof(type("Handler", (), {}))   # each instance retains its class
+
+
+def test_classes_made_and_dropped_each_round_are_no_leak(svc):
+    def workload():
+        svc.app.last = type("Handler", (), {})()
+
+    assert not refgraph.find_leaks(workload, rounds=4, warmup=1)
+
+
 def test_two_paths_two_groups_biggest_first(svc):
     def workload():
         svc.app.sessions[len(svc.app.sessions)] = Session(0)

@@ -102,6 +102,9 @@ int frame_has_namespace(const frame_view *v);
 PyObject *const *inline_attrs(PyObject *src, PyObject *const **names, Py_ssize_t *n);
 PyObject *instance_dict(PyObject *src);
 int is_immortal(PyObject *o);
+/* The object a weak reference refers to (borrowed; Py_None once it is
+ * gone), read without a reference; NULL if ref is no weakref.ref. */
+PyObject *weakref_referent(PyObject *ref);
 /* A code object's co_qualname (3.11+) or co_name, borrowed. */
 PyObject *code_qualname(PyCodeObject *code);
 /* A function's __builtins__ (3.10+), borrowed, or NULL. */

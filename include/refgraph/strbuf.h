@@ -8,6 +8,7 @@
 #define REFGRAPH_STRBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct rg_strbuf {
     char *data;   /* NUL-terminated when len > 0 or after any append */
@@ -36,6 +37,9 @@ void rg_sb_printf(rg_strbuf *sb, const char *fmt, ...)
     ;
 /* Appends n spaces. */
 void rg_sb_indent(rg_strbuf *sb, size_t n);
+/* A 64-bit hash of len bytes at p (FNV-1a, folded): string tables and
+ * find_leaks' type names. */
+uint64_t rg_hash_bytes(const char *p, size_t len);
 /* RG_OK, or RG_ENOMEM if any append failed. */
 int rg_sb_status(const rg_strbuf *sb);
 /* Returns the malloc'd string (never NULL on success) and empties sb;

@@ -73,12 +73,15 @@ int rg_census_typestats(const rg_census *c, struct _object **stats, struct rg_ad
 /* Adds to set the address of every object the collector tracks and of
  * every untracked object they reach (find_leaks' marks), and counts them
  * per type: *counts (malloc'd, n_counts of them) says how many of each
- * type's address, without a reference to it. */
+ * type, named by the hash of its census name ("module.Name"), so that the
+ * classes a workload makes anew each round count as one type.  exempt (or
+ * NULL) gets the keys and values of the classes' subclass registries,
+ * which CPython keeps out of the collector's sight. */
 typedef struct rg_type_count {
-    unsigned long long type;    /* the type object's address */
+    unsigned long long name_hash;   /* rg_hash_bytes of the census name */
     unsigned long long count;
 } rg_type_count;
-int rg_census_mark_heap(struct rg_addrset *set, rg_type_count **counts, size_t *n_counts);
+int rg_census_mark_heap(struct rg_addrset *set, struct rg_addrset *exempt, rg_type_count **counts, size_t *n_counts);
 
 /* How many objects have the type named typename (a dotted name matches
  * "module.name", any other the short name). */

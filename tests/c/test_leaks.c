@@ -159,6 +159,46 @@ static void test_long_chain(void)
     rg_snap_free(s);
 }
 
+/* A class made each round (alike by name) whose one instance a module's
+ * list keeps: the instance holds its class implicitly, so the class is
+ * reached through it, not held from C, and the rounds' instances, each of
+ * its own class, are one group. */
+static void test_class_per_round(void)
+{
+    builder b;
+    b_init(&b);
+    uint32_t t_mod = add_type(&b, "builtins.module", "module", RG_SNAP_TYPE_MODULE);
+    uint32_t t_list = add_type(&b, "builtins.list", "list", 0);
+    uint32_t t_type = add_type(&b, "builtins.type", "type", RG_SNAP_TYPE_TYPES);
+    uint32_t m = add_node(&b, t_mod, 72, "m"), registry = add_node(&b, t_list, 64, NULL);
+    add_edge(&b, m, registry, ".registry");
+    add_root(&b, m, RG_SNAP_ROOT_MODULE, "m");
+    uint8_t born[64] = {0};
+    uint32_t first = 0, classes[3];
+    for (uint32_t r = 1; r <= 3; r++) {
+        uint32_t t_r = add_type(&b, "m.T", "T", 0);
+        classes[r - 1] = add_node(&b, t_type, 900, NULL);
+        b.s->types[t_r].node = classes[r - 1];
+        uint32_t x = add_node(&b, t_r, 48, NULL);
+        b.s->type[x] |= RG_SNAP_HOLDS_TYPE;
+        add_edge(&b, registry, x, r == 1 ? "[0]" : r == 2 ? "[1]" : "[2]");
+        born[x] = born[classes[r - 1]] = (uint8_t)r;
+        first = first ? first : x;
+    }
+    rg_snap *s = b_finish(&b);
+    rg_domtree *d = NULL;
+    CHECK(rg_dom_build(s, &d, NULL, NULL) == RG_OK);
+    rg_leak_group *g = NULL;
+    size_t n = 0;
+    CHECK(rg_leak_groups(s, born, 3, d, &g, &n) == RG_OK && n == 1);
+    CHECK(n == 1 && g[0].example == first && g[0].n_tops == 3 && g[0].path_len == 3);
+    CHECK(n == 1 && g[0].per_round[0] == 1 && g[0].per_round[1] == 1 && g[0].per_round[2] == 1);
+    CHECK(n == 1 && g[0].retained == 3 * (48 + 900));   /* each instance retains its class */
+    rg_leak_groups_free(g, n);
+    rg_dom_free(d);
+    rg_snap_free(s);
+}
+
 #ifdef RG_FAULT_INJECTION
 void rg_fault_arm(long k);
 long rg_fault_count(void);
@@ -186,6 +226,7 @@ int main(void)
 {
     test_groups();
     test_long_chain();
+    test_class_per_round();
 #ifdef RG_FAULT_INJECTION
     check_allocation_failures();
 #endif
