@@ -5,6 +5,7 @@ _leak_groups (when each object of a final snapshot was born, the first
 path from a root to each survivor, the groups by path); see
 include/refgraph/leaks.h for the rules."""
 import io as _io
+import gc as _gc
 import operator as _operator
 
 from . import _core
@@ -186,8 +187,9 @@ class leak_check:
     The first ``warmup`` rounds warm up, the next ``rounds`` are measured,
     and later ones change nothing.  Leaving the block (without an
     exception) makes ``lc.report``, as find_leaks does; fewer than two
-    measured rounds is a ValueError.  ``round()`` collects garbage and
-    marks the heap (about one gc.collect() of the heap and a walk of its
+    measured rounds is a ValueError.  ``round()`` collects garbage (all
+    of it after the last warm-up round and the last measured one, the
+    young generations' in between) and marks the heap (a walk of its
     references), except in the warm-up rounds before the last."""
 
     def __init__(self, rounds=5, warmup=2):
@@ -197,6 +199,7 @@ class leak_check:
         self._done = 0
         self._marks = None
         self._open = False
+        self._last_full = False
 
     def __enter__(self):
         if self._open or self._done:
@@ -204,8 +207,7 @@ class leak_check:
         self._open = True
         self._marks = _core._heap_marks()
         if self.warmup == 0:
-            _core._collect_garbage()
-            _core._mark_heap(self._marks)
+            self._mark(full=True)
         return self
 
     def round(self):
@@ -216,8 +218,20 @@ class leak_check:
             return
         self._done += 1
         if self._done >= self.warmup:   # warm-up rounds need no collection but the last
+            self._mark(full=self._done in (self.warmup, self.warmup + self.rounds))
+
+    def _mark(self, full):
+        # The first mark and the last follow a full collection; those in
+        # between only a collection of the young generations (a full one
+        # each round would cost more than the rest of find_leaks): what
+        # became cyclic garbage among old objects stays in them, which
+        # only the type counts between the first and the last see.
+        if full:
             _core._collect_garbage()
-            _core._mark_heap(self._marks)
+        else:
+            _gc.collect(1)
+        _core._mark_heap(self._marks)
+        self._last_full = full
 
     def __exit__(self, exc_type, exc, tb):
         self._open = False
@@ -228,6 +242,10 @@ class leak_check:
         if measured < 2:
             raise ValueError("leak_check needs %d warm-up and at least 2 measured rounds, and round() was "
                              "called %d times" % (self.warmup, self._done))
+        if not self._last_full:   # the block stopped before its last round: mark that one again, after all garbage
+            _core._drop_last_mark(marks)
+            _core._collect_garbage()
+            _core._mark_heap(marks)
         snap = _snapshot.snapshot()
         raw = _core._leak_groups(snap._h, marks)
         del marks
@@ -241,21 +259,24 @@ class leak_check:
 
 def _grows(per_round, counts):
     """A leak: tops born in two measured rounds or more, and their type
-    counted more after two rounds or more than before them (a bounded
-    cache whose new entries take the addresses of the ones it drops keeps
-    its count)."""
+    counted more after the last round than before the first, by half their
+    number at least (a bounded cache whose new entries take the addresses
+    of the ones it drops keeps its count).  Both counts follow a full
+    collection."""
+    alive = sum(per_round)
     if sum(1 for c in per_round if c) < 2:
         return False
-    return counts is None or sum(1 for a, b in zip(counts, counts[1:]) if b > a) >= 2
+    return counts is None or 2 * (counts[-1] - counts[0]) >= alive > 0
 
 
 def find_leaks(workload, rounds=5, warmup=2):
     """Calls workload() warmup + rounds times, collecting garbage after
-    the last warm-up call and each measured one, and reports the objects created in the measured rounds that
-    are still alive, grouped by the way they are held (the path from a
-    root), keeping the groups that got survivors in two rounds or more:
-    what keeps growing, not a cache that fills once or the last round's
-    result.  Returns a LeakReport (false when nothing leaks)."""
+    the last warm-up call and each measured one, and reports the objects
+    created in the measured rounds that are still alive, grouped by the way
+    they are held (the path from a root), keeping the groups that got
+    survivors in two rounds or more and whose type grew: what keeps
+    growing, not a cache that fills once or the last round's result.
+    Returns a LeakReport (false when nothing leaks)."""
     if not callable(workload):
         raise TypeError("workload must be callable, not %s" % type(workload).__name__)
     check = leak_check(rounds, warmup)

@@ -109,6 +109,22 @@ static PyObject *mark_heap(PyObject *module, PyObject *capsule)
     Py_RETURN_NONE;
 }
 
+/* _drop_last_mark(marks): forgets the last mark (leak_check marks its
+ * last round again when the block stops early). */
+static PyObject *drop_last_mark(PyObject *module, PyObject *capsule)
+{
+    (void)module;
+    heap_marks *m = PyCapsule_GetPointer(capsule, MARKS_NAME);
+    if (m == NULL)
+        return NULL;
+    if (m->n == 0)
+        return PyErr_Format(PyExc_ValueError, "no mark to drop");
+    m->n--;
+    rg_as_free(m->sets[m->n]);
+    free(m->counts[m->n]);
+    Py_RETURN_NONE;
+}
+
 /* born[v] for each node: k (1 .. rounds) when v's address is in marks k ..
  * rounds and not in mark k - 1; 0 when it is in all of them (older) or
  * not in the last (newer than the rounds, or untracked), and for what the
@@ -236,6 +252,7 @@ PyMethodDef rgb_leak_functions[] = {
     {"_mark_heap", mark_heap, METH_O,
      "_mark_heap(marks): adds a mark: the addresses of the objects the collector tracks now and of\n"
      "the untracked ones they reach."},
+    {"_drop_last_mark", drop_last_mark, METH_O, "_drop_last_mark(marks): forgets the last mark."},
     {"_leak_groups", leak_groups, METH_VARARGS,
      "_leak_groups(snapshot, marks) -> [(signature, example, tops, retained, per_round, path, type_counts)]"},
     {NULL, NULL, 0, NULL}
