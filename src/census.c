@@ -248,7 +248,7 @@ typedef struct marker {
 static int visit_mark_untracked(PyObject *o, void *arg)
 {
     marker *m = arg;
-    if (PyObject_GC_IsTracked(o) || rg_as_has(m->t.marked, o))
+    if (is_tracked(o) || rg_as_has(m->t.marked, o))
         return 0;
     if (tally_add(&m->t, o) != RG_OK ||
         (PyObject_IS_GC(o) && Py_TYPE(o)->tp_traverse != NULL &&

@@ -44,6 +44,13 @@ static inline int is_gc_object(PyObject *o)
     return PyType_IS_GC(tp) && (tp->tp_is_gc == NULL || tp->tp_is_gc(o));
 }
 
+/* PyObject_GC_IsTracked, inlined (find_leaks' marks run it once per
+ * edge): a GC object whose header links it into a list (_gc_next). */
+static inline int is_tracked(PyObject *o)
+{
+    return is_gc_object(o) && ((gc_head_mirror *)o - 1)->next != 0;
+}
+
 #define ID_TAG ((uintptr_t)4)
 #define ID_TAG_SHIFT 3
 
