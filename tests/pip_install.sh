@@ -23,3 +23,27 @@ fi
 env -u PYTHONPATH -u REFGRAPH_BUILD_DIR REFGRAPH_EXPECT_INSTALLED=1 \
   PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 \
   "$out/venv/bin/python" -m pytest -p no:cacheprovider "${plugins[@]}" -q "$src/tests"
+
+# The pytest plugin comes with the package (entry point pytest11): with the
+# installed plugins autoloaded, the sample suite's leaking test fails with
+# its report, and -p no:refgraph turns the plugin off.
+sample=$src/samples/test_webshop_leaks.py
+run_sample() {
+  env -u PYTHONPATH -u REFGRAPH_BUILD_DIR -u PYTEST_DISABLE_PLUGIN_AUTOLOAD PYTHONDONTWRITEBYTECODE=1 \
+    "$out/venv/bin/python" -m pytest -p no:cacheprovider -q "$@" "$sample" 2>&1
+}
+set +e
+with_plugin=$(run_sample); with_rc=$?
+without_plugin=$(run_sample -p no:refgraph); without_rc=$?
+set -e
+if [ $with_rc -ne 1 ] || ! grep -q 'webshop.app.sessions\[\*\]' <<<"$with_plugin"; then
+  echo "$with_plugin"
+  echo "pip_install: the installed pytest plugin did not fail the sample's leaking test (status $with_rc)"
+  exit 1
+fi
+if [ $without_rc -ne 0 ]; then
+  echo "$without_plugin"
+  echo "pip_install: with -p no:refgraph the sample suite should pass (status $without_rc)"
+  exit 1
+fi
+echo "pip_install: the installed pytest plugin found the sample's leak; -p no:refgraph turns it off"
