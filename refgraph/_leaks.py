@@ -207,7 +207,9 @@ class leak_check:
         self._open = True
         self._marks = _core._heap_marks()
         if self.warmup == 0:
-            self._mark(full=True)
+            _core._collect_garbage()
+            _core._mark_heap(self._marks)
+            self._last_full = True
         return self
 
     def round(self):
@@ -217,21 +219,22 @@ class leak_check:
         if self._done >= self.warmup + self.rounds:
             return
         self._done += 1
-        if self._done >= self.warmup:   # warm-up rounds need no collection but the last
-            self._mark(full=self._done in (self.warmup, self.warmup + self.rounds))
-
-    def _mark(self, full):
+        if self._done < self.warmup:    # warm-up rounds need no collection but the last
+            return
         # The first mark and the last follow a full collection; those in
         # between only a collection of the young generations (a full one
         # each round would cost more than the rest of find_leaks): what
         # became cyclic garbage among old objects stays in them, which
         # only the type counts between the first and the last see.
-        if full:
+        # Nothing made for the marking may be alive while it marks (no
+        # helper method, whose bound method 3.9 makes for a keyword call):
+        # a later round's object would take its address and look older.
+        self._last_full = self._done == self.warmup or self._done == self.warmup + self.rounds
+        if self._last_full:
             _core._collect_garbage()
         else:
             _gc.collect(1)
         _core._mark_heap(self._marks)
-        self._last_full = full
 
     def __exit__(self, exc_type, exc, tb):
         self._open = False

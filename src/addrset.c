@@ -12,9 +12,12 @@
 #define SLOT_SHIFT 4                                     /* one bit per 16 bytes: no two objects share one */
 #define REGION_WORDS ((1u << (REGION_SHIFT - SLOT_SHIFT)) / 64u)
 
+#define REGION_TAG_BYTES ((1u << (REGION_SHIFT - SLOT_SHIFT)) / 2u)   /* 4 bits a slot */
+
 typedef struct region {
     uintptr_t number;        /* address >> REGION_SHIFT, plus one: 0 marks a free entry */
     uint64_t *bits;
+    uint8_t *tags;           /* a tagged set's: two slots a byte, low nibble first */
 } region;
 
 struct rg_addrset {
@@ -24,6 +27,7 @@ struct rg_addrset {
      * alternates between a few regions (an object's own, its ints', its
      * strings'), so most lookups stop here. */
     const region *recent[16];
+    int tagged;
 };
 
 static size_t region_hash(uintptr_t number)
@@ -77,8 +81,10 @@ void rg_as_free(rg_addrset *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i <= s->mask; i++)
+    for (size_t i = 0; i <= s->mask; i++) {
         free(s->table[i].bits);
+        free(s->table[i].tags);
+    }
     free(s->table);
     free(s);
 }
@@ -109,6 +115,11 @@ static __attribute__((noinline)) const region *add_region(rg_addrset *s, uintptr
     region *r = region_slot(s, number);
     if ((r->bits = calloc(REGION_WORDS, sizeof *r->bits)) == NULL)
         return NULL;
+    if (s->tagged && (r->tags = calloc(REGION_TAG_BYTES, 1)) == NULL) {
+        free(r->bits);
+        r->bits = NULL;
+        return NULL;
+    }
     r->number = number;
     s->count++;
     s->recent[number & 15] = r;
@@ -136,4 +147,37 @@ int rg_as_has(rg_addrset *s, const void *p)
         return 0;
     size_t bit = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
     return (int)((r->bits[bit / 64] >> (bit % 64)) & 1);
+}
+
+int rg_as_new_tagged(rg_addrset **out)
+{
+    int st = rg_as_new(out);
+    if (st == RG_OK)
+        (*out)->tagged = 1;
+    return st;
+}
+
+int rg_as_add_tagged(rg_addrset *s, const void *p, unsigned tag)
+{
+    int st = rg_as_add(s, p);
+    if (st != RG_OK || !s->tagged)
+        return st;
+    uintptr_t a = (uintptr_t)p;
+    const region *r = find(s, (a >> REGION_SHIFT) + 1);
+    size_t slot = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
+    unsigned shift = (slot & 1) * 4;
+    r->tags[slot / 2] = (uint8_t)((r->tags[slot / 2] & ~(0xfu << shift)) | ((tag & 0xfu) << shift));
+    return RG_OK;
+}
+
+int rg_as_tag(rg_addrset *s, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    const region *r = find(s, (a >> REGION_SHIFT) + 1);
+    if (r == NULL)
+        return -1;
+    size_t slot = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
+    if (!((r->bits[slot / 64] >> (slot % 64)) & 1))
+        return -1;
+    return s->tagged ? (r->tags[slot / 2] >> ((slot & 1) * 4)) & 0xf : 0;
 }

@@ -74,7 +74,7 @@ static PyObject *mark_heap(PyObject *module, PyObject *capsule)
     rg_addrset *set = NULL, *exempt = NULL;
     rg_type_count *counts = NULL;
     size_t n_counts = 0;
-    int status = rg_as_new(&set);
+    int status = rg_as_new_tagged(&set);
     if (status == RG_OK)
         status = rg_as_new(&exempt);
     if (status == RG_OK)
@@ -126,7 +126,10 @@ static PyObject *drop_last_mark(PyObject *module, PyObject *capsule)
 }
 
 /* born[v] for each node: k (1 .. rounds) when v's address is in marks k ..
- * rounds and not in mark k - 1; 0 when it is in all of them (older) or
+ * rounds, tagged as its type, and not so in mark k - 1 (an object of
+ * another type that had its address then is another object; one of the
+ * same type, or whose tag is alike, 1 in 16, passes for it); 0 when it is
+ * in all of them (older) or
  * not in the last (newer than the rounds, or untracked), and for what the
  * last mark found in a subclass registry. */
 static unsigned char *births(const rg_snap *s, rg_addrset **marks, rg_addrset *exempt, uint32_t rounds)
@@ -141,7 +144,9 @@ static unsigned char *births(const rg_snap *s, rg_addrset **marks, rg_addrset *e
             born[v] = 0;
             continue;
         }
-        while (k > 0 && rg_as_has(marks[k - 1], p))
+        const char *name = rg_snap_str(s, s->types[rg_snap_type_of(s, v)].census_short);
+        int tag = (int)rg_census_type_tag(name, strlen(name));
+        while (k > 0 && rg_as_tag(marks[k - 1], p) == tag)
             k--;
         born[v] = (unsigned char)(k == rounds + 1 ? 0 : k);
     }

@@ -68,6 +68,7 @@ static void type_cache_put(type_cache *c, PyTypeObject *tp, uint32_t value)
 typedef struct tally_entry {
     PyTypeObject *type;      /* an owned reference */
     long long count;
+    unsigned tag;            /* rg_census_type_tag(type), for a tagged set */
 } tally_entry;
 
 /* Counts per type, in the order the types were first seen.  The types are
@@ -91,20 +92,39 @@ static void tally_free(tally *t)
     free(t->entries);
 }
 
+unsigned rg_census_type_tag(const char *short_name, size_t len)
+{
+    return (unsigned)(rg_hash_bytes(short_name, len) >> 60);
+}
+
+/* The tag of tp: its name's last dotted part, as tp_name has it, which is
+ * the census's short name (a class's __name__, or a static or spec-made
+ * type's name after its module).  Reads no Python object. */
+static unsigned type_tag(PyTypeObject *tp)
+{
+    const char *dot = strrchr(tp->tp_name, '.');
+    const char *name = dot ? dot + 1 : tp->tp_name;
+    return rg_census_type_tag(name, strlen(name));
+}
+
+/* Adds o to the marked set (if any), with its type's tag. */
+static int tally_mark(tally *t, PyObject *o, uint32_t slot)
+{
+    return t->marked == NULL ? RG_OK : rg_as_add_tagged(t->marked, o, t->entries[slot].tag);
+}
+
 static int tally_add(tally *t, PyObject *o)
 {
     PyTypeObject *tp = Py_TYPE(o);
     uint32_t slot;
-    if (t->marked != NULL && rg_as_add(t->marked, o) != RG_OK)
-        return RG_ENOMEM;
     if (type_cache_get(&t->cache, tp, &slot)) {
         t->entries[slot].count++;
-        return RG_OK;
+        return tally_mark(t, o, slot);
     }
     if (rg_pm_get(&t->slot_of, tp, &slot)) {
         t->entries[slot].count++;
         type_cache_put(&t->cache, tp, slot);
-        return RG_OK;
+        return tally_mark(t, o, slot);
     }
     int st = rg_vec_grow((void **)&t->entries, &t->cap, t->n + 1, sizeof *t->entries, 64);
     if (st == RG_OK)
@@ -116,8 +136,9 @@ static int tally_add(tally *t, PyObject *o)
     if (!t->borrowed)
         Py_INCREF(tp);
     t->entries[t->n].type = tp;
+    t->entries[t->n].tag = type_tag(tp);
     t->entries[t->n++].count = 1;
-    return RG_OK;
+    return tally_mark(t, o, (uint32_t)t->n - 1);
 }
 
 typedef struct reach_ctx {

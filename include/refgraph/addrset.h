@@ -24,4 +24,15 @@ int rg_as_add(rg_addrset *s, const void *p);
 /* 1 if p was added, else 0 (not const: it caches the region it found). */
 int rg_as_has(rg_addrset *s, const void *p);
 
+/* A tagged set keeps 4 bits with each address (find_leaks' marks: a hash
+ * of the object's type, which tells most objects that take a dead one's
+ * address from it); 2 KiB more per region.  Made by rg_as_new_tagged;
+ * rg_as_add on it tags 0. */
+int rg_as_new_tagged(rg_addrset **out);
+/* Adds p with tag (0-15); RG_OK or RG_ENOMEM. */
+int rg_as_add_tagged(rg_addrset *s, const void *p, unsigned tag);
+/* p's tag, or -1 if p is not in the set (or the set is not tagged: 0 then
+ * for each member). */
+int rg_as_tag(rg_addrset *s, const void *p);
+
 #endif

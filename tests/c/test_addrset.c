@@ -35,8 +35,27 @@ int main(void)
     }
     CHECK(rg_as_has(s, block + 32 * 77));
     CHECK(!rg_as_has(s, (void *)(uintptr_t)0x5f0000000040u));    /* never added */
+    CHECK(rg_as_tag(s, block) == 0 && rg_as_tag(s, block + 16) == -1);   /* untagged: 0 a member */
+    CHECK(rg_as_add_tagged(s, block + 16, 9) == RG_OK && rg_as_tag(s, block + 16) == 0);
     rg_as_free(s);
     rg_as_free(NULL);
+
+    /* Tagged: 4 bits a slot, neighbours apart, across regions and growth. */
+    CHECK(rg_as_new_tagged(&s) == RG_OK);
+    for (size_t i = 0; i < N; i++)
+        CHECK(rg_as_add_tagged(s, block + 16 * i, (unsigned)(i * 7) & 15) == RG_OK);
+    for (uintptr_t r = 1; r <= 3000; r++)
+        CHECK(rg_as_add_tagged(s, (void *)(r << 20 | 0x40), (unsigned)r & 15) == RG_OK);
+    for (size_t i = 0; i < N; i++)
+        CHECK(rg_as_tag(s, block + 16 * i) == (int)((i * 7) & 15));
+    for (uintptr_t r = 1; r <= 3000; r++) {
+        CHECK(rg_as_tag(s, (void *)(r << 20 | 0x40)) == (int)(r & 15));
+        CHECK(rg_as_tag(s, (void *)(r << 20 | 0x50)) == -1);
+    }
+    CHECK(rg_as_add_tagged(s, block, 12) == RG_OK && rg_as_tag(s, block) == 12);   /* retagged */
+    CHECK(rg_as_tag(s, block + 16) == 7 && rg_as_has(s, block + 16));
+    CHECK(rg_as_add(s, block + 16 * (size_t)N) == RG_OK && rg_as_tag(s, block + 16 * (size_t)N) == 0);
+    rg_as_free(s);
     free(block);
     return check_result("test_addrset");
 }
