@@ -293,6 +293,7 @@ int rg_leak_groups(rg_snap *s, const uint8_t *born, uint32_t rounds, const rg_do
             if ((st = make_room(&t, groups, n)) != RG_OK ||
                 (st = add_group(&groups, &n, &cap, rounds, sig, v)) != RG_OK)
                 break;
+            groups[n - 1].above = above;
             k = find(&t, groups, sig);
             t.slot[k] = (uint32_t)n;
         }

@@ -40,6 +40,7 @@ typedef struct rg_leak_group {
     uint32_t *per_round;    /* rounds entries: the tops born in round k + 1 */
     uint32_t *path;         /* the example's path: node, label word, node, label word ... root first */
     uint32_t path_len;      /* steps (pairs); the root's label word is 0 */
+    uint32_t above;         /* the group of the nearest top above the example (an earlier one), or UINT32_MAX */
 } rg_leak_group;
 
 /* The groups of s's survivors, by signature, in the order their first top

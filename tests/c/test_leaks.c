@@ -113,6 +113,7 @@ static void test_groups(void)
     CHECK(items != NULL && rg_leak_step_label(h.s, items->path[7], 0) == RG_LEAK_ANY);
     const rg_leak_group *held = group_of(g, n, h.held);
     CHECK(held != NULL && held->path_len == 1 && held->path[0] == h.held && held->per_round[1] == 1);
+    CHECK(sess != NULL && sess->above == UINT32_MAX && items != NULL && items->above == UINT32_MAX);
     rg_leak_groups_free(g, n);
     /* Nothing born: no group; bad rounds. */
     uint8_t none[256] = {0};
@@ -194,8 +195,38 @@ static void test_class_per_round(void)
     CHECK(n == 1 && g[0].example == first && g[0].n_tops == 3 && g[0].path_len == 3);
     CHECK(n == 1 && g[0].per_round[0] == 1 && g[0].per_round[1] == 1 && g[0].per_round[2] == 1);
     CHECK(n == 1 && g[0].retained == 3 * (48 + 900));   /* each instance retains its class */
+    CHECK(n == 1 && g[0].above == UINT32_MAX);
     rg_leak_groups_free(g, n);
     rg_dom_free(d);
+    rg_snap_free(s);
+}
+
+/* An event born in round 1 in an old list, and an int born in round 2
+ * that the event holds: two groups, the int's above the event's. */
+static void test_group_below_a_group(void)
+{
+    builder b;
+    b_init(&b);
+    uint32_t t_mod = add_type(&b, "builtins.module", "module", RG_SNAP_TYPE_MODULE);
+    uint32_t t_list = add_type(&b, "builtins.list", "list", 0);
+    uint32_t t_event = add_type(&b, "m.Event", "Event", 0);
+    uint32_t t_int = add_type(&b, "builtins.int", "int", 0);
+    uint32_t m = add_node(&b, t_mod, 72, "m"), recent = add_node(&b, t_list, 64, NULL);
+    uint32_t event = add_node(&b, t_event, 48, NULL), number = add_node(&b, t_int, 28, NULL);
+    add_edge(&b, m, recent, ".recent");
+    add_edge(&b, recent, event, "[0]");
+    add_edge(&b, event, number, ".n");
+    add_root(&b, m, RG_SNAP_ROOT_MODULE, "m");
+    uint8_t born[8] = {0};
+    born[event] = 1;
+    born[number] = 2;
+    rg_snap *s = b_finish(&b);
+    rg_leak_group *g = NULL;
+    size_t n = 0;
+    CHECK(rg_leak_groups(s, born, 2, NULL, &g, &n) == RG_OK && n == 2);
+    CHECK(n == 2 && g[0].example == event && g[0].above == UINT32_MAX);
+    CHECK(n == 2 && g[1].example == number && g[1].above == 0);
+    rg_leak_groups_free(g, n);
     rg_snap_free(s);
 }
 
@@ -227,6 +258,7 @@ int main(void)
     test_groups();
     test_long_chain();
     test_class_per_round();
+    test_group_below_a_group();
 #ifdef RG_FAULT_INJECTION
     check_allocation_failures();
 #endif
