@@ -253,7 +253,7 @@ class leak_check:
         raw = _core._leak_groups(snap._h, marks)
         del marks
         groups = [LeakGroup(snap, example, tops, retained, per_round, steps, counts)
-                  for (_, example, tops, retained, per_round, steps, counts, _), leaks in zip(raw, _verdicts(raw))
+                  for (_, example, tops, retained, per_round, steps, counts, _, _), leaks in zip(raw, _verdicts(raw))
                   if leaks]
         groups.sort(key=_operator.attrgetter("retained", "count"), reverse=True)
         self.report = LeakReport(groups, measured, self.warmup, snap)
@@ -261,14 +261,15 @@ class leak_check:
 
 
 def _verdicts(raw):
-    """Which raw groups are leaks: those that grow (_grows), but not those
-    that hang below a group that recycles (survivors of two rounds or more
-    whose type did not grow: a bounded cache, whose new entries may take
-    the addresses of the dropped ones of their type and so look older than
-    what they hold)."""
+    """Which raw groups are leaks: those that grow (_grows) at one holder
+    (a holder got tops of two rounds, or the tops make a chain: not old
+    objects each given one new object once, as a bounded cache's entries
+    look when new ones take the addresses of dropped ones of their type),
+    but not those that hang below a group that recycles (survivors of two
+    rounds or more whose type did not grow: such a bounded cache)."""
     verdicts, recycles = [], []
-    for _, _, _, _, per_round, _, counts, above in raw:   # a group comes after the one above it
-        grows = _grows(per_round, counts)
+    for _, _, _, _, per_round, _, counts, above, accumulates in raw:   # a group comes after the one above it
+        grows = _grows(per_round, counts) and accumulates
         recycling = not grows and sum(1 for c in per_round if c) >= 2
         if above >= 0 and recycles[above]:
             grows, recycling = False, True

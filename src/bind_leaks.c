@@ -178,7 +178,7 @@ static PyObject *type_counts(const rg_snap *s, const heap_marks *m, uint32_t nod
 
 /* One group as a tuple: (signature, example node, tops, retained bytes,
  * (per round ...), ((node, label text), ... root first), type counts, the
- * index of the group above its example or -1). */
+ * index of the group above its example or -1, whether it accumulates). */
 static PyObject *group_tuple(const rg_snap *s, const heap_marks *m, const rg_leak_group *g, uint32_t rounds)
 {
     PyObject *per_round = PyTuple_New(rounds), *path = PyTuple_New(g->path_len);
@@ -208,9 +208,9 @@ static PyObject *group_tuple(const rg_snap *s, const heap_marks *m, const rg_lea
     }
     rg_sb_free(&text);
     PyObject *r = per_round && path && counts ?
-        Py_BuildValue("(KIIKOOOi)", (unsigned long long)g->signature, g->example, g->n_tops,
+        Py_BuildValue("(KIIKOOOiO)", (unsigned long long)g->signature, g->example, g->n_tops,
                       (unsigned long long)g->retained, per_round, path, counts,
-                      g->above == UINT32_MAX ? -1 : (int)g->above) : NULL;
+                      g->above == UINT32_MAX ? -1 : (int)g->above, g->accumulates ? Py_True : Py_False) : NULL;
     Py_XDECREF(per_round);
     Py_XDECREF(path);
     Py_XDECREF(counts);
@@ -261,6 +261,7 @@ PyMethodDef rgb_leak_functions[] = {
      "the untracked ones they reach."},
     {"_drop_last_mark", drop_last_mark, METH_O, "_drop_last_mark(marks): forgets the last mark."},
     {"_leak_groups", leak_groups, METH_VARARGS,
-     "_leak_groups(snapshot, marks) -> [(signature, example, tops, retained, per_round, path, type_counts, above)]"},
+     "_leak_groups(snapshot, marks) -> [(signature, example, tops, retained, per_round, path, type_counts, above,\n"
+     "accumulates)]"},
     {NULL, NULL, 0, NULL}
 };

@@ -211,6 +211,50 @@ static int make_room(table *t, const rg_leak_group *groups, size_t n)
     return RG_OK;
 }
 
+/* The groups of the tops of one holder, with the round of the first top
+ * of each: the walk reaches a holder's tops one after another. */
+typedef struct held_group {
+    uint32_t group;
+    uint8_t round;
+} held_group;
+
+typedef struct held {
+    uint32_t holder;
+    unsigned n;
+    held_group seen[8];
+} held;
+
+/* Notes that group g (of index gi) has a top born in round held by p
+ * (RG_SNAP_NONE: a root), a survivor itself if by_survivor: g grows at one
+ * holder (accumulates) when the holder holds its tops of two rounds, or is
+ * a survivor (a chain); the roots count as one holder. */
+static void note_holder(held *h, rg_leak_group *g, uint32_t gi, uint32_t p, uint8_t round, int by_survivor)
+{
+    if (by_survivor) {
+        g->accumulates = 1;
+        return;
+    }
+    if (p == RG_SNAP_NONE) {
+        if (g->root_round != 0 && g->root_round != round)
+            g->accumulates = 1;
+        g->root_round = round;
+        return;
+    }
+    if (h->holder != p) {
+        h->holder = p;
+        h->n = 0;
+    }
+    for (unsigned k = 0; k < h->n; k++) {
+        if (h->seen[k].group == gi) {
+            if (h->seen[k].round != round)
+                g->accumulates = 1;
+            return;
+        }
+    }
+    if (h->n < 8)
+        h->seen[h->n++] = (held_group){gi, round};
+}
+
 /* Appends a group of signature sig whose first top is v. */
 static int add_group(rg_leak_group **groups, size_t *n, size_t *cap, uint32_t rounds, uint64_t sig, uint32_t v)
 {
@@ -266,6 +310,7 @@ int rg_leak_groups(rg_snap *s, const uint8_t *born, uint32_t rounds, const rg_do
     /* Each survivor's group, by way of its top: in walk order a holder
      * comes before what it holds. */
     uint32_t *group_of = NULL;
+    held h = {RG_SNAP_NONE, 0, {{0, 0}}};
     int st = by_source(s, &w);
     if (st == RG_OK)
         st = walk_all(s, &w);
@@ -301,6 +346,7 @@ int rg_leak_groups(rg_snap *s, const uint8_t *born, uint32_t rounds, const rg_do
         group_of[v] = g;
         groups[g].n_tops++;
         groups[g].per_round[born[v] - 1]++;
+        note_holder(&h, &groups[g], g, p, born[v], p != RG_SNAP_NONE && born[p] != 0 && born[p] <= rounds);
         /* A top below a top of its group (a linked list's next link) is
          * in what that one retains already. */
         if (d != NULL && above != g)

@@ -174,12 +174,15 @@ def test_what_hangs_below_a_recycling_group_is_no_leak():
     # Group 2 grows below group 3, which got survivors in one round only:
     # an old object that keeps gaining; it stays a leak.
     from refgraph._leaks import _verdicts
-    raw = [(1, 10, 6, 0, (0, 2, 1, 1, 2), (), (8, 8, 8, 8, 8, 8), -1),
-           (2, 11, 6, 0, (0, 2, 1, 1, 2), (), (900, 905, 910, 920, 930, 940), 0),
-           (3, 12, 1, 0, (1, 0, 0, 0, 0), (), (5, 6, 6, 6, 6, 6), -1),
-           (4, 13, 4, 0, (0, 1, 1, 1, 1), (), (50, 51, 52, 53, 54, 55), 2),
-           (5, 14, 5, 0, (1, 1, 1, 1, 1), (), (50, 51, 52, 53, 54, 55), -1)]
-    assert _verdicts(raw) == [False, False, False, True, True]
+    # Group 5 grows but at no one holder: old objects each given one new
+    # object once (or a bounded cache's entries that look old).
+    raw = [(1, 10, 6, 0, (0, 2, 1, 1, 2), (), (8, 8, 8, 8, 8, 8), -1, True),
+           (2, 11, 6, 0, (0, 2, 1, 1, 2), (), (900, 905, 910, 920, 930, 940), 0, True),
+           (3, 12, 1, 0, (1, 0, 0, 0, 0), (), (5, 6, 6, 6, 6, 6), -1, False),
+           (4, 13, 4, 0, (0, 1, 1, 1, 1), (), (50, 51, 52, 53, 54, 55), 2, True),
+           (5, 14, 5, 0, (1, 1, 1, 1, 1), (), (50, 51, 52, 53, 54, 55), -1, True),
+           (6, 15, 5, 0, (1, 1, 1, 1, 1), (), (50, 51, 52, 53, 54, 55), -1, False)]
+    assert _verdicts(raw) == [False, False, False, True, True, False]
 
 
 def test_leak_check_around_a_loop(svc):

@@ -16,7 +16,9 @@
  * signature of their path: the (type, label) of each step from the root,
  * where list and tuple indices are any index, the last step's dict key any
  * key, and a run of equal steps one step, so ten thousand sessions held
- * the same way are one group, and so are the links of a list.
+ * the same way are one group, and so are the links of a list.  Each group
+ * says which group's top is above its example, and whether it grows at
+ * one holder (accumulates).
  *
  * Ownership: arrays and groups returned are the caller's (free(),
  * rg_leak_groups_free).  Functions return RG_OK or a negative RG_E*. */
@@ -41,6 +43,8 @@ typedef struct rg_leak_group {
     uint32_t *path;         /* the example's path: node, label word, node, label word ... root first */
     uint32_t path_len;      /* steps (pairs); the root's label word is 0 */
     uint32_t above;         /* the group of the nearest top above the example (an earlier one), or UINT32_MAX */
+    uint8_t accumulates;    /* 1 when one holder got tops of two rounds, or a top is held by a survivor (a chain) */
+    uint8_t root_round;     /* the round of its first top that is a root (held from C), or 0 */
 } rg_leak_group;
 
 /* The groups of s's survivors, by signature, in the order their first top

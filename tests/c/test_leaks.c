@@ -114,6 +114,9 @@ static void test_groups(void)
     const rg_leak_group *held = group_of(g, n, h.held);
     CHECK(held != NULL && held->path_len == 1 && held->path[0] == h.held && held->per_round[1] == 1);
     CHECK(sess != NULL && sess->above == UINT32_MAX && items != NULL && items->above == UINT32_MAX);
+    /* app.sessions and app.listeners each hold tops of several rounds; one
+     * object held from C is one top. */
+    CHECK(sess != NULL && sess->accumulates && items != NULL && items->accumulates && !held->accumulates);
     rg_leak_groups_free(g, n);
     /* Nothing born: no group; bad rounds. */
     uint8_t none[256] = {0};
@@ -156,6 +159,7 @@ static void test_long_chain(void)
     CHECK(rg_leak_groups(s, born, 3, NULL, &g, &n) == RG_OK && n == 1);
     CHECK(n == 1 && g[0].example == first && g[0].n_tops == 66667 && g[0].path_len == 3);
     CHECK(n == 1 && g[0].per_round[0] == 1 && g[0].per_round[1] == 33333 && g[0].per_round[2] == 33333);
+    CHECK(n == 1 && g[0].accumulates);   /* a chain */
     rg_leak_groups_free(g, n);
     rg_snap_free(s);
 }
@@ -226,6 +230,37 @@ static void test_group_below_a_group(void)
     CHECK(rg_leak_groups(s, born, 2, NULL, &g, &n) == RG_OK && n == 2);
     CHECK(n == 2 && g[0].example == event && g[0].above == UINT32_MAX);
     CHECK(n == 2 && g[1].example == number && g[1].above == 0);
+    CHECK(n == 2 && !g[0].accumulates && g[1].accumulates);   /* one top; held by a survivor */
+    rg_leak_groups_free(g, n);
+    rg_snap_free(s);
+}
+
+/* Three old objects in an old list, each given one new int in another
+ * round (as a bounded cache's entries look when new ones take the dropped
+ * ones' addresses): tops of three rounds, but no holder holds two rounds'. */
+static void test_one_new_object_each(void)
+{
+    builder b;
+    b_init(&b);
+    uint32_t t_mod = add_type(&b, "builtins.module", "module", RG_SNAP_TYPE_MODULE);
+    uint32_t t_list = add_type(&b, "builtins.list", "list", 0);
+    uint32_t t_event = add_type(&b, "m.Event", "Event", 0);
+    uint32_t t_int = add_type(&b, "builtins.int", "int", 0);
+    uint32_t m = add_node(&b, t_mod, 72, "m"), recent = add_node(&b, t_list, 64, NULL);
+    add_edge(&b, m, recent, ".recent");
+    add_root(&b, m, RG_SNAP_ROOT_MODULE, "m");
+    uint8_t born[16] = {0};
+    for (int r = 1; r <= 3; r++) {
+        uint32_t event = add_node(&b, t_event, 48, NULL), number = add_node(&b, t_int, 28, NULL);
+        add_edge(&b, recent, event, r == 1 ? "[0]" : r == 2 ? "[1]" : "[2]");
+        add_edge(&b, event, number, ".n");
+        born[number] = (uint8_t)r;
+    }
+    rg_snap *s = b_finish(&b);
+    rg_leak_group *g = NULL;
+    size_t n = 0;
+    CHECK(rg_leak_groups(s, born, 3, NULL, &g, &n) == RG_OK && n == 1);
+    CHECK(n == 1 && g[0].n_tops == 3 && !g[0].accumulates);
     rg_leak_groups_free(g, n);
     rg_snap_free(s);
 }
@@ -259,6 +294,7 @@ int main(void)
     test_long_chain();
     test_class_per_round();
     test_group_below_a_group();
+    test_one_new_object_each();
 #ifdef RG_FAULT_INJECTION
     check_allocation_failures();
 #endif
