@@ -159,14 +159,16 @@ int rg_as_new_tagged(rg_addrset **out)
 
 int rg_as_add_tagged(rg_addrset *s, const void *p, unsigned tag)
 {
-    int st = rg_as_add(s, p);
-    if (st != RG_OK || !s->tagged)
-        return st;
-    uintptr_t a = (uintptr_t)p;
-    const region *r = find(s, (a >> REGION_SHIFT) + 1);
+    uintptr_t a = (uintptr_t)p, number = (a >> REGION_SHIFT) + 1;
+    const region *r = find(s, number);
+    if (r == NULL && (r = add_region(s, number)) == NULL)
+        return RG_ENOMEM;
     size_t slot = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
-    unsigned shift = (slot & 1) * 4;
-    r->tags[slot / 2] = (uint8_t)((r->tags[slot / 2] & ~(0xfu << shift)) | ((tag & 0xfu) << shift));
+    r->bits[slot / 64] |= UINT64_C(1) << (slot % 64);
+    if (s->tagged) {
+        unsigned shift = (slot & 1) * 4;
+        r->tags[slot / 2] = (uint8_t)((r->tags[slot / 2] & ~(0xfu << shift)) | ((tag & 0xfu) << shift));
+    }
     return RG_OK;
 }
 
