@@ -127,16 +127,25 @@ static __attribute__((noinline)) const region *add_region(rg_addrset *s, uintptr
 }
 
 /* Called once per reference of the heap: the common case (a recent region)
- * stays a leaf that touches two cache lines. */
-int rg_as_add(rg_addrset *s, const void *p)
+ * stays a leaf that touches two cache lines (three with a tag). */
+int rg_as_add_tagged(rg_addrset *s, const void *p, unsigned tag)
 {
     uintptr_t a = (uintptr_t)p, number = (a >> REGION_SHIFT) + 1;
-    const region *found = find(s, number);
-    if (found == NULL && (found = add_region(s, number)) == NULL)
+    const region *r = find(s, number);
+    if (r == NULL && (r = add_region(s, number)) == NULL)
         return RG_ENOMEM;
-    size_t bit = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
-    found->bits[bit / 64] |= UINT64_C(1) << (bit % 64);
+    size_t slot = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
+    r->bits[slot / 64] |= UINT64_C(1) << (slot % 64);
+    if (s->tagged) {
+        unsigned shift = (slot & 1) * 4;
+        r->tags[slot / 2] = (uint8_t)((r->tags[slot / 2] & ~(0xfu << shift)) | ((tag & 0xfu) << shift));
+    }
     return RG_OK;
+}
+
+int rg_as_add(rg_addrset *s, const void *p)
+{
+    return rg_as_add_tagged(s, p, 0);
 }
 
 int rg_as_has(rg_addrset *s, const void *p)
@@ -155,21 +164,6 @@ int rg_as_new_tagged(rg_addrset **out)
     if (st == RG_OK)
         (*out)->tagged = 1;
     return st;
-}
-
-int rg_as_add_tagged(rg_addrset *s, const void *p, unsigned tag)
-{
-    uintptr_t a = (uintptr_t)p, number = (a >> REGION_SHIFT) + 1;
-    const region *r = find(s, number);
-    if (r == NULL && (r = add_region(s, number)) == NULL)
-        return RG_ENOMEM;
-    size_t slot = (a & ((1u << REGION_SHIFT) - 1)) >> SLOT_SHIFT;
-    r->bits[slot / 64] |= UINT64_C(1) << (slot % 64);
-    if (s->tagged) {
-        unsigned shift = (slot & 1) * 4;
-        r->tags[slot / 2] = (uint8_t)((r->tags[slot / 2] & ~(0xfu << shift)) | ((tag & 0xfu) << shift));
-    }
-    return RG_OK;
 }
 
 int rg_as_tag(rg_addrset *s, const void *p)

@@ -335,19 +335,13 @@ static int mark_object(PyObject *op, void *arg)
 }
 
 /* The hash of tp's census name, as the snapshot writes it ("module.Name",
- * type_name(tp, 0, 0)); tp_name where that name cannot be made. */
+ * type_name(tp, 0, 0), empty where it cannot be made). */
 static uint64_t census_name_hash(PyTypeObject *tp)
 {
-    PyObject *name = type_name(tp, 0, 0);
     rg_strbuf sb;
     rg_sb_init(&sb);
-    if (name != NULL)
-        put_str(&sb, name);
-    else
-        PyErr_Clear();
-    Py_XDECREF(name);
-    uint64_t h = sb.failed || sb.len == 0 ? rg_hash_bytes(tp->tp_name, strlen(tp->tp_name))
-                                          : rg_hash_bytes(sb.data, sb.len);
+    put_str_owned(&sb, type_name(tp, 0, 0));
+    uint64_t h = rg_hash_bytes(sb.failed || sb.data == NULL ? "" : sb.data, sb.failed ? 0 : sb.len);
     rg_sb_free(&sb);
     return h;
 }

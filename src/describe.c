@@ -24,6 +24,15 @@ enum {
 };
 
 /* Appends str o as UTF-8 (lone surrogates become \\udcxx escapes). */
+void put_str_owned(rg_strbuf *out, PyObject *o)
+{
+    if (o != NULL)
+        put_str(out, o);
+    else
+        PyErr_Clear();
+    Py_XDECREF(o);
+}
+
 void put_str(rg_strbuf *out, PyObject *o)
 {
     Py_ssize_t len;

@@ -301,11 +301,7 @@ static int intern_owned(rg_snap *s, PyObject *name, uint32_t *off)
 {
     rg_strbuf sb;
     rg_sb_init(&sb);
-    if (name != NULL)
-        put_str(&sb, name);
-    else
-        PyErr_Clear();
-    Py_XDECREF(name);
+    put_str_owned(&sb, name);
     int st = snap_intern_sb(s, &sb, off);
     rg_sb_free(&sb);
     return st;

@@ -8,6 +8,9 @@
 
 /* Appends str o as UTF-8 (lone surrogates become \\udcxx escapes). */
 void put_str(rg_strbuf *out, PyObject *o);
+/* put_str of o, a new reference that it releases; NULL (a call that
+ * failed) appends nothing and clears the exception. */
+void put_str_owned(rg_strbuf *out, PyObject *o);
 /* Appends at most max_chars characters of the str o, "..." marking a cut. */
 void put_str_truncated(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars);
 /* Appends tp's name as graph labels show it: type_name(tp, shortnames, 1). */
