@@ -567,8 +567,10 @@ def test_the_webshop_sample_fails_on_its_leak(tmp_path):
     """samples/test_webshop_leaks.py, as the guide runs it; and a pytest
     that collects samples/ leaves it out."""
     sample = os.path.join(SOURCE_ROOT, "samples", "test_webshop_leaks.py")
-    env = dict(os.environ, PYTHONPATH=module_root(), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
-               PYTHONDONTWRITEBYTECODE="1")
+    # What PYTHONPATH had stays after this refgraph: Debian's pytest for another
+    # interpreter (tests/matrix.sh), as the run fixture keeps it.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (module_root(), os.environ.get("PYTHONPATH")) if p),
+               PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1")
     base = [sys.executable, "-m", "pytest", "-p", "refgraph.pytest_plugin", "-p", "no:cacheprovider",
             "--basetemp", str(tmp_path / "basetemp")]
     proc = subprocess.run(base + ["--refgraph-leaks", "-rf", sample], cwd=tmp_path, env=env,
