@@ -9,7 +9,8 @@ of `...` for any lines, and runs of `=` for any run of them).
 Exactly on CPython 3.11, whose output the page shows (a build without
 Graphviz writes .dot pictures where the page says .svg); elsewhere, and
 under AddressSanitizer, the lines indented in the report (sizes, chains:
-other versions lay objects out otherwise) are left out.
+other versions lay objects out otherwise) are left out, and pytest's
+summary lines may say more (warnings).
 
 pytest's plugin autoloading is off, as in `make check`: -p
 refgraph.pytest_plugin is the one plugin, whether refgraph is pip-installed
@@ -59,8 +60,11 @@ def expected_lines(expected):
             continue
         if not refgraph.features["graphviz"]:
             line = re.sub(r"\.svg$", ".dot", line)
-        if not EXACT and line.startswith(" "):
-            continue
+        if not EXACT:
+            if line.startswith(" "):
+                continue
+            # pytest's summary may count warnings (Debian's pytest 7.2 on 3.12 warns about ast.Str)
+            line = line.replace(" in ...s", "...")
         yield line
 
 
