@@ -90,7 +90,10 @@ def shop(tmp_path):
     os.symlink(os.path.join(module_root(), "refgraph"), str(tmp_path / "refgraph"))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    os.symlink(sys.executable, str(bin_dir / "python3"))
+    # Not a symlink: a venv's interpreter finds its venv from the path it is run by.
+    python3 = bin_dir / "python3"
+    python3.write_text('#!/bin/sh\nexec "%s" "$@"\n' % sys.executable.replace('"', '\\"'))
+    python3.chmod(0o755)
     env = dict(os.environ, PATH=str(bin_dir) + os.pathsep + os.environ.get("PATH", ""),
                PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1", COLUMNS="80")
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
