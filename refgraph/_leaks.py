@@ -190,11 +190,27 @@ class leak_check:
     measured rounds is a ValueError.  ``round()`` collects garbage (all
     of it after the last warm-up round and the last measured one, the
     young generations' in between) and marks the heap (a walk of its
-    references), except in the warm-up rounds before the last."""
+    references), except in the warm-up rounds before the last.
 
-    def __init__(self, rounds=5, warmup=2):
+    ``tracemalloc=True`` starts tracemalloc (if it is not tracing) before
+    the first round and stops it once the report's snapshot is taken, so
+    that the report's chains and pictures say where each object was
+    allocated; it is stopped only if leak_check started it.
+
+    ``redact=True`` takes the report's snapshot with ``redact=True``: its
+    text, HTML and pictures show types, identifiers and the structure, not
+    values (str and number values, keys that are not identifiers), as
+    ``show_backrefs(redact=True)`` does: for a CI log."""
+
+    def __init__(self, rounds=5, warmup=2, tracemalloc=False, redact=False):
         self.rounds = _count("rounds", rounds, 2, 254)
         self.warmup = _count("warmup", warmup, 0, 1 << 30)
+        for name, value in (("tracemalloc", tracemalloc), ("redact", redact)):
+            if not isinstance(value, bool):
+                raise TypeError("%s must be a bool, not %s" % (name, type(value).__name__))
+        self._trace = tracemalloc
+        self._redact = redact
+        self._started_tracing = False
         self.report = None
         self._done = 0
         self._marks = None
@@ -210,6 +226,13 @@ class leak_check:
             _core._collect_garbage()
             _core._mark_heap(self._marks)
             self._last_full = True
+        if self._trace:
+            import tracemalloc   # here: importing refgraph does not import it
+            if not tracemalloc.is_tracing():
+                # With the last traceback limit (1 unless the user set one),
+                # so that stopping leaves tracemalloc exactly as it was.
+                tracemalloc.start(tracemalloc.get_traceback_limit())
+                self._started_tracing = True
         return self
 
     def round(self):
@@ -237,6 +260,16 @@ class leak_check:
         _core._mark_heap(self._marks)
 
     def __exit__(self, exc_type, exc, tb):
+        try:
+            return self._report(exc_type)
+        finally:   # after the report's snapshot, whatever happened
+            if self._started_tracing:
+                import tracemalloc
+                self._started_tracing = False
+                if tracemalloc.is_tracing():
+                    tracemalloc.stop()
+
+    def _report(self, exc_type):
         self._open = False
         marks, self._marks = self._marks, None
         if exc_type is not None:
@@ -249,7 +282,7 @@ class leak_check:
             _core._drop_last_mark(marks)
             _core._collect_garbage()
             _core._mark_heap(marks)
-        snap = _snapshot.snapshot()
+        snap = _snapshot.snapshot(redact=self._redact)
         raw = _core._leak_groups(snap._h, marks)
         del marks
         groups = [LeakGroup(snap, example, tops, retained, per_round, steps, counts)
@@ -290,17 +323,20 @@ def _grows(per_round, counts):
     return counts is None or 2 * (counts[-1] - counts[0]) >= alive > 0
 
 
-def find_leaks(workload, rounds=5, warmup=2):
+def find_leaks(workload, rounds=5, warmup=2, tracemalloc=False, redact=False):
     """Calls workload() warmup + rounds times, collecting garbage after
     the last warm-up call and each measured one, and reports the objects
     created in the measured rounds that are still alive, grouped by the way
     they are held (the path from a root), keeping the groups that got
     survivors in two rounds or more and whose type grew: what keeps
     growing, not a cache that fills once or the last round's result.
-    Returns a LeakReport (false when nothing leaks)."""
+    tracemalloc=True traces allocations meanwhile (see leak_check), so
+    that each node of the report's chains and pictures says where it was
+    allocated; redact=True leaves values out of the report (see
+    leak_check).  Returns a LeakReport (false when nothing leaks)."""
     if not callable(workload):
         raise TypeError("workload must be callable, not %s" % type(workload).__name__)
-    check = leak_check(rounds, warmup)
+    check = leak_check(rounds, warmup, tracemalloc, redact)
     with check:
         for _ in range(check.warmup + check.rounds):
             workload()

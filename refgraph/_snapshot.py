@@ -20,11 +20,14 @@ __all__ = ["Snapshot", "SnapshotObject", "SnapshotDiff", "snapshot", "open_snaps
 
 class SnapshotObject:
     """One object of a snapshot, described (it is not alive: the snapshot
-    holds no Python object).  ``addr`` is the id() it had."""
+    holds no Python object).  ``addr`` is the id() it had; ``site`` where
+    it was allocated ("path/to/file.py:42", tracemalloc's most recent
+    frame), or None: tracemalloc was not tracing when the snapshot was
+    taken, or did not see the object allocated."""
 
-    __slots__ = ("addr", "type", "qualified_type", "size", "summary", "_node", "_owner")
+    __slots__ = ("addr", "type", "qualified_type", "size", "summary", "site", "_node", "_owner")
 
-    def __init__(self, node, addr, qualified_type, short_type, size, summary, owner=None):
+    def __init__(self, node, addr, qualified_type, short_type, size, summary, site=None, owner=None):
         self._node = node
         self._owner = owner   # the HeapSnapshot it was read from
         self.addr = addr
@@ -32,6 +35,7 @@ class SnapshotObject:
         self.qualified_type = qualified_type
         self.size = size
         self.summary = summary
+        self.site = site
 
     def __repr__(self):
         summary = " " + self.summary if self.summary else ""
@@ -133,7 +137,8 @@ class Snapshot:
     @property
     def info(self):
         """Counts and metadata: nodes, edges, types, roots, time_ns, pid,
-        python_hex, redacted, untracked, memory (bytes of arrays)."""
+        python_hex, redacted, untracked, sites (allocation sites were
+        recorded: tracemalloc was tracing), memory (bytes of arrays)."""
         return self._h.info()
 
     def __len__(self):
@@ -383,7 +388,7 @@ class Snapshot:
         def group(snap, nodes):
             out = {}
             for n in nodes:
-                addr, _, short, _, _ = snap._h.node(n)
+                addr, _, short = snap._h.node(n)[:3]
                 out.setdefault(short, []).append(addr)
             return out
 
@@ -434,8 +439,10 @@ def snapshot(untracked=True, redact=False):
     """Copies the heap graph: every object the collector tracks and, with
     untracked, the untracked objects they refer to (str, int, ...); their
     types, sizes, summaries (only types under redact), references with
-    labels, and the roots (modules, running frames).  No Python code of the
-    objects runs; the snapshot holds none of them."""
+    labels, and the roots (modules, running frames).  While tracemalloc
+    traces, each object's allocation site too (file:line; under redact
+    without the directory).  No Python code of the objects runs; the
+    snapshot holds none of them."""
     return Snapshot(_core.take_snapshot(bool(untracked), bool(redact)))
 
 

@@ -52,6 +52,11 @@ int rg_attach_serialize(const rg_graph *g, rg_strbuf *out)
         rg_sb_putc(out, '\n');
         if (n->size != RG_NO_SIZE)
             rg_sb_printf(out, "sizes %zu %lld %lld %lld\n", i, n->size, n->retained, n->retained_count);
+        if (n->site != NULL) {   /* a line of its own: graphs without sites read as before */
+            rg_sb_printf(out, "site %zu\t", i);
+            put_field(out, n->site);
+            rg_sb_putc(out, '\n');
+        }
         for (size_t k = 0; k < n->n_attrs; k++) {
             rg_sb_printf(out, "attr %zu\t%s\t", i, n->attrs[2 * k]);
             put_field(out, n->attrs[2 * k + 1]);
@@ -233,6 +238,12 @@ static int parse_line(parser *ps)
             return fail(ps, "bad sizes");
         rg_graph_set_sizes(g, (size_t)a, size, retained, count);
         return RG_OK;
+    }
+    if (strncmp(head, "site ", 5) == 0) {
+        const char *rest = head + 5;
+        if (ps->n_fields != 2 || !read_ull(&rest, &a) || *rest || a >= g->n_nodes || ps->null[1])
+            return fail(ps, "bad site");
+        return rg_graph_set_site(g, (size_t)a, ps->fields[1]);
     }
     if (strncmp(head, "edge ", 5) == 0) {
         const char *rest = head + 5;

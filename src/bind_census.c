@@ -111,7 +111,7 @@ int rgb_sized_heap(const uint64_t *own, size_t n_own, rg_snap **s, rg_domtree **
 {
     *s = NULL;
     *d = NULL;
-    int status = rg_snapshot_take(1, 1, s);
+    int status = rg_snapshot_take(1, 1, NULL, s);
     if (status == RG_OK)
         status = rg_snap_drop_referrers(*s, own, n_own);
     if (status == RG_OK)

@@ -270,7 +270,9 @@ static PyObject *show_graph(PyObject *module, PyObject *args, PyObject *kwds, in
         s.redact = redact;
         s.own_targets = 1;
         s.direct_arg = !several;
+        s.site_fn = rgb_site_function(st);
         status = rg_walk_graph(&s, &g);
+        Py_XDECREF(s.site_fn);
         if (status == RG_OK && sizes && (status = add_sizes(g, containers)) != RG_OK)
             rg_graph_free(g);
     }
@@ -363,8 +365,10 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
     s.redact = redact;
     s.max_depth = 20;
     s.too_many = 10;
+    s.site_fn = rgb_site_function(st);
     rg_graph *g = NULL;
     int status = rg_walk_chain_graph(&s, chains, &g);
+    Py_XDECREF(s.site_fn);
     if (status == RG_OK && sizes && (status = add_sizes(g, containers)) != RG_OK)
         rg_graph_free(g);
     Py_DECREF(chains);
@@ -384,7 +388,8 @@ static PyObject *show_chain(PyObject *module, PyObject *args, PyObject *kwds)
     "receives DOT. Neither: the text is printed, except in IPython, where the returned\n" \
     "Graph displays itself. max_nodes caps the nodes laid out (None: no limit).\n" \
     "redact=True shows values (strings, numbers, reprs) by type only. sizes=True: each node's\n" \
-    "own and retained size (what freeing it would free), from a snapshot of the heap."
+    "own and retained size (what freeing it would free), from a snapshot of the heap. While\n" \
+    "tracemalloc traces, each node also says where it was allocated (file.py:42)."
 PyMethodDef rgb_search_functions[] = {
     {"find_backref_chain", (PyCFunction)(void (*)(void))find_backref_chain, METH_VARARGS | METH_KEYWORDS,
      "find_backref_chain(obj, predicate, max_depth=20, extra_ignore=())\n--\n\n"

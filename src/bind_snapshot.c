@@ -215,11 +215,12 @@ static PyObject *snapshot_info(snapshot_object *self, PyObject *unused)
         return NULL;
     size_t arrays, strings;
     rg_snap_memory(s, &arrays, &strings);
-    return Py_BuildValue("{s:I,s:I,s:I,s:I,s:K,s:I,s:I,s:O,s:O,s:n,s:n}", "nodes", s->n_nodes, "edges",
+    return Py_BuildValue("{s:I,s:I,s:I,s:I,s:K,s:I,s:I,s:O,s:O,s:O,s:n,s:n}", "nodes", s->n_nodes, "edges",
                          s->n_edges, "types", s->n_types, "roots", s->n_roots,
                          "time_ns", (unsigned long long)s->time_ns, "pid", s->pid, "python_hex", s->python_hex,
                          "redacted", (s->flags & RG_SNAP_REDACTED) ? Py_True : Py_False,
                          "untracked", (s->flags & RG_SNAP_UNTRACKED) ? Py_True : Py_False,
+                         "sites", (s->flags & RG_SNAP_SITES) ? Py_True : Py_False,
                          "memory", (Py_ssize_t)arrays, "string_bytes", (Py_ssize_t)strings);
 }
 
@@ -237,9 +238,9 @@ static PyObject *snapshot_node(snapshot_object *self, PyObject *arg)
         return PyErr_NoMemory();
     }
     const rg_snap_type *t = &s->types[rg_snap_type_of(s, i)];
-    PyObject *r = Py_BuildValue("(KssKs)", (unsigned long long)s->addr[i], rg_snap_str(s, t->name),
+    PyObject *r = Py_BuildValue("(KssKsz)", (unsigned long long)s->addr[i], rg_snap_str(s, t->name),
                                 rg_snap_str(s, t->short_name), (unsigned long long)rg_snap_size(s, i),
-                                sb.data ? sb.data : "");
+                                sb.data ? sb.data : "", s->site && s->site[i] ? rg_snap_str(s, s->site[i]) : NULL);
     rg_sb_free(&sb);
     return r;
 }
@@ -637,7 +638,8 @@ static PyObject *snapshot_export_chrome(snapshot_object *self, PyObject *args, P
 
 static PyMethodDef snapshot_methods[] = {
     {"info", (PyCFunction)snapshot_info, METH_NOARGS, "info() -> dict of counts and metadata"},
-    {"node", (PyCFunction)snapshot_node, METH_O, "node(i) -> (addr, type, short type, size, summary)"},
+    {"node", (PyCFunction)snapshot_node, METH_O,
+     "node(i) -> (addr, type, short type, size, summary, allocation site or None)"},
     {"find", (PyCFunction)snapshot_find, METH_O, "find(addr) -> node index or None"},
     {"types_named", (PyCFunction)snapshot_types_named, METH_O, "types_named(name) -> [type index]"},
     {"nodes_of_types", (PyCFunction)snapshot_nodes_of_types, METH_O, "nodes_of_types(types) -> [node]"},
@@ -689,8 +691,10 @@ static PyObject *take_snapshot(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "|pp", &untracked, &redact))
         return NULL;
     rg_snap *snap = NULL;
-    int st = rg_snapshot_take(untracked, redact, &snap);
     module_state *ms = rgb_state_of_module(module);
+    PyObject *site_fn = rgb_site_function(ms);
+    int st = rg_snapshot_take(untracked, redact, site_fn, &snap);
+    Py_XDECREF(site_fn);
     if (st != RG_OK)
         return rgb_raise_status(ms, st, NULL, NULL);
     return wrap(ms, snap);

@@ -45,6 +45,7 @@ void rg_graph_free(rg_graph *g)
         free(g->nodes[i].type_name);
         free(g->nodes[i].summary);
         free(g->nodes[i].extra);
+        free(g->nodes[i].site);
         for (size_t k = 0; k < 2 * g->nodes[i].n_attrs; k++)
             free(g->nodes[i].attrs[k]);
         free(g->nodes[i].attrs);
@@ -91,6 +92,32 @@ int rg_graph_set_extra(rg_graph *g, size_t i, const char *extra)
         return RG_ENOMEM;
     free(g->nodes[i].extra);
     g->nodes[i].extra = copy;
+    return RG_OK;
+}
+
+/* After the slash before the file's name, or before the package's name
+ * for an __init__.py. */
+const char *rg_graph_short_site(const char *site)
+{
+    const char *colon = strrchr(site, ':');
+    const char *end = colon ? colon : site + strlen(site), *base = end;
+    while (base > site && base[-1] != '/')
+        base--;
+    if (end - base != 11 || memcmp(base, "__init__.py", 11) != 0 || base == site)
+        return base;
+    const char *pkg = base - 1;   /* the slash before __init__.py */
+    while (pkg > site && pkg[-1] != '/')
+        pkg--;
+    return pkg;
+}
+
+int rg_graph_set_site(rg_graph *g, size_t i, const char *site)
+{
+    char *copy;
+    if (copy_text(site ? rg_graph_short_site(site) : NULL, &copy) != RG_OK)
+        return RG_ENOMEM;
+    free(g->nodes[i].site);
+    g->nodes[i].site = copy;
     return RG_OK;
 }
 
@@ -318,6 +345,8 @@ int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[RG_NODE_P
         }
         parts[k++] = sizes;
     }
+    if (n->site)
+        parts[k++] = n->site;
     if (n->extra)
         parts[k++] = n->extra;
     return k;
@@ -330,7 +359,7 @@ void rg_graph_node_line(const rg_graph *g, size_t i, rg_strbuf *out)
     int n = rg_graph_node_parts(g, i, parts, count, sizes);
     for (int k = 0; k < n; k++) {
         if (k > 0)
-            rg_sb_puts(out, k == n - 1 && g->nodes[i].extra ? " | " : " ");
+            rg_sb_puts(out, k == n - 1 && g->nodes[i].extra ? " | " : parts[k] == g->nodes[i].site ? " @ " : " ");
         rg_sb_puts(out, parts[k]);
     }
 }

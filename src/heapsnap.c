@@ -56,6 +56,7 @@ void rg_snap_free(rg_snap *s)
     free(s->type);
     free(s->size);
     free(s->summary);
+    free(s->site);
     free(s->ref_start);
     free(s->ref_src);
     free(s->ref_label);
@@ -156,6 +157,8 @@ void rg_snap_memory(const rg_snap *s, size_t *arrays, size_t *strings)
                (n + 1) * sizeof *s->ref_start + m * (sizeof *s->ref_src + sizeof *s->ref_label) +
                s->n_types * sizeof *s->types + s->n_roots * sizeof *s->roots +
                s->n_big_sizes * sizeof *s->big_sizes;
+    if (s->site != NULL)
+        a += n * sizeof *s->site;
     if (s->fwd_start != NULL)
         a += (n + 1) * sizeof *s->fwd_start + m * sizeof *s->fwd_edge;
     if (s->inst_start != NULL)
@@ -402,6 +405,8 @@ int rg_snap_validate(const rg_snap *s, const char **what)
 {
     if (s->strings_len == 0 || s->strings[s->strings_len - 1] != '\0' || s->strings[0] != '\0')
         return bad(what, "the string pool is not NUL-terminated");
+    if (((s->flags & RG_SNAP_SITES) != 0) != (s->site != NULL))
+        return bad(what, "the flags and the allocation sites disagree");
     if (s->ref_start[0] != 0 || s->ref_start[s->n_nodes] != s->n_edges)
         return bad(what, "the edge index does not cover the edges");
     for (uint32_t i = 0; i < s->n_nodes; i++) {
@@ -412,6 +417,8 @@ int rg_snap_validate(const rg_snap *s, const char **what)
         uint32_t sum = s->summary[i];
         if (!(sum & RG_SNAP_LEN) && !offset_ok(s, sum))
             return bad(what, "a node's summary is out of range");
+        if (s->site != NULL && !offset_ok(s, s->site[i]))
+            return bad(what, "a node's allocation site is out of range");
         for (uint32_t e = s->ref_start[i]; e < s->ref_start[i + 1]; e++) {
             if (s->ref_src[e] >= s->n_nodes)
                 return bad(what, "an edge's source is out of range");

@@ -96,6 +96,18 @@ PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyO
     return NULL;
 }
 
+PyObject *rgb_site_function(module_state *st)
+{
+    if (st == NULL || st->tm_is_tracing == NULL || st->tm_traceback == NULL)
+        return NULL;
+    PyObject *tracing = PyObject_CallNoArgs(st->tm_is_tracing);
+    if (tracing == NULL)
+        PyErr_Clear();
+    PyObject *fn = tracing == Py_True ? Py_NewRef(st->tm_traceback) : NULL;
+    Py_XDECREF(tracing);
+    return fn;
+}
+
 /* ------------------------------------------------------------ module */
 
 static PyStructSequence_Field type_sizes_fields[] = {
@@ -160,6 +172,17 @@ static int module_exec(PyObject *module)
 #else
     int graphviz = 0;
 #endif
+    /* tracemalloc's C functions, taken once here: a show_* call then asks
+     * whether it traces without an import, which could run a user's import
+     * hook.  A Python without _tracemalloc shows no allocation sites. */
+    PyObject *tm = PyImport_ImportModule("_tracemalloc");
+    st->tm_is_tracing = tm ? PyObject_GetAttrString(tm, "is_tracing") : NULL;
+    st->tm_traceback = st->tm_is_tracing ? PyObject_GetAttrString(tm, "_get_object_traceback") : NULL;
+    Py_XDECREF(tm);
+    if (st->tm_traceback == NULL) {
+        Py_CLEAR(st->tm_is_tracing);
+        PyErr_Clear();
+    }
     PyObject *features = Py_BuildValue("{s:O}", "graphviz", graphviz ? Py_True : Py_False);
     if (features == NULL || PyModule_AddObject(module, "features", features) < 0) {
         Py_XDECREF(features);
@@ -176,6 +199,8 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->type_sizes_type);
     Py_VISIT(st->error);
     Py_VISIT(st->unavailable);
+    Py_VISIT(st->tm_is_tracing);
+    Py_VISIT(st->tm_traceback);
     return 0;
 }
 
@@ -187,6 +212,8 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->type_sizes_type);
     Py_CLEAR(st->error);
     Py_CLEAR(st->unavailable);
+    Py_CLEAR(st->tm_is_tracing);
+    Py_CLEAR(st->tm_traceback);
     return 0;
 }
 

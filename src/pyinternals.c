@@ -3,7 +3,8 @@
  * The collector's runtime state and object headers (read to walk its lists
  * in place), the frames and generators whose fast locals are read without
  * frame.f_locals, the inline attribute values and managed dicts of
- * 3.11-3.13 instances, and immortality.  Every PY_VERSION_HEX branch about a
+ * 3.11-3.13 instances, immortality, and where 3.11's tracemalloc finds an
+ * instance's memory block.  Every PY_VERSION_HEX branch about a
  * layout lives here or in refgraph/pyinternals.h; the other files call the
  * small functions declared there.  It calls no Python code but
  * gc.get_threshold() and a generator's built-in code getter, and allocates
@@ -490,4 +491,22 @@ PyObject *function_builtins(PyFunctionObject *f)
     (void)f;
     return NULL;
 #endif
+}
+
+PyObject *tracemalloc_block_traceback(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    /* 3.11 allocates an instance with a managed dict two words (its values
+     * and dict pointers) before its GC header, and its tracemalloc traces
+     * that block, but _get_object_traceback() looks one GC header before
+     * the object and finds nothing (CPython gh-101430, fixed in 3.12).  The
+     * block is asked for by its real start. */
+    PyTypeObject *tp = Py_TYPE(o);
+    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT)) {
+        size_t presize = (PyType_IS_GC(tp) ? sizeof(gc_head_mirror) : 0) + 2 * sizeof(PyObject *);
+        return _PyTraceMalloc_GetTraceback(0, (uintptr_t)o - presize);
+    }
+#endif
+    (void)o;
+    return NULL;
 }

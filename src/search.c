@@ -10,6 +10,7 @@
 #include <Python.h>
 
 #include "refgraph/search.h"
+#include "refgraph/allocsite.h"
 #include "refgraph/describe.h"
 #include "refgraph/diagnose.h"
 #include "refgraph/labels.h"
@@ -232,7 +233,9 @@ static int walk_set_node_obj(walk *w, size_t i, PyObject *o)
     return st;
 }
 
-/* Adds o as a graph node, running highlight and extra_info on it. */
+/* Adds o as a graph node, running highlight and extra_info on it; with
+ * s->site_fn, its allocation site (the short form: no directory, which
+ * redact keeps as it keeps code locations). */
 int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, size_t *index)
 {
     const rg_search *s = w->s;
@@ -284,6 +287,13 @@ int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, 
     }
     if (st == RG_OK && s->extra_node_attrs && !s->redact)
         st = add_node_attrs(w, i, o);
+    if (st == RG_OK && s->site_fn != NULL) {
+        rg_strbuf site;
+        rg_sb_init(&site);
+        put_alloc_site(&site, s->site_fn, o);
+        st = rg_sb_status(&site) != RG_OK ? RG_ENOMEM : site.len ? rg_graph_set_site(w->g, i, site.data) : RG_OK;
+        rg_sb_free(&site);
+    }
     return st;
 }
 

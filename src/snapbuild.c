@@ -7,8 +7,9 @@
  *     traversed in turn.  No Python code runs and no GC object is allocated
  *     while the headers are numbered, as for the live index;
  *  2. with the headers back, the snapshot holding a reference to every
- *     object, each node is described (type, size, summary) and each edge
- *     labelled with the pictures' labels (labels.c, describe.c).  This
+ *     object, each node is described (type, size, summary, and where it
+ *     was allocated while tracemalloc traces) and each edge labelled with
+ *     the pictures' labels (labels.c, describe.c, allocsite.c).  This
  *     allocates Python objects (reprs), so a collection may run finalizers;
  *     the references held keep every node alive meanwhile;
  *  3. the edges are sorted by destination (a counting pass) and every
@@ -21,6 +22,7 @@
 
 #include "refgraph/snapbuild.h"
 #include "refgraph/snaplabel.h"
+#include "refgraph/allocsite.h"
 #include "refgraph/describe.h"
 #include "refgraph/objsize.h"
 #include "refgraph/prefetch.h"
@@ -49,6 +51,7 @@ typedef struct builder {
     rg_snap *s;
     numbering nb;
     int untracked, redact;
+    PyObject *site_fn;         /* _tracemalloc._get_object_traceback, or NULL: no sites */
     /* pass 1: edges by source */
     uint32_t *fstart;          /* per node, first edge (n + 1 once done) */
     size_t fstart_cap;
@@ -391,7 +394,20 @@ static int summarize(builder *b, uint32_t node, PyObject *o, uint32_t *word)
     return snap_intern_sb(b->s, &b->scratch, word);
 }
 
-/* Every node's size and summary, every edge's label. */
+/* Node i's allocation site, interned (0 unknown); the short form under
+ * redact, which keeps no directory. */
+static int record_site(builder *b, uint32_t i, PyObject *o)
+{
+    rg_sb_clear(&b->scratch);
+    put_alloc_site(&b->scratch, b->site_fn, o);
+    if (!b->redact || b->scratch.len == 0)
+        return snap_intern_sb(b->s, &b->scratch, &b->s->site[i]);
+    const char *text = rg_sb_status(&b->scratch) == RG_OK ? rg_graph_short_site(b->scratch.data) : NULL;
+    return text ? rg_snap_intern(b->s, text, strlen(text), &b->s->site[i]) : RG_ENOMEM;
+}
+
+/* Every node's size, summary and (with site_fn) allocation site, every
+ * edge's label. */
 static int describe_nodes(builder *b)
 {
     rg_snap *s = b->s;
@@ -401,7 +417,10 @@ static int describe_nodes(builder *b)
     s->summary = calloc(n + 1, sizeof *s->summary);
     b->flabel = calloc(b->n_edges + 1, sizeof *b->flabel);
     b->plain = calloc(b->n_types + 1, 1);
-    if (b->plain == NULL || s->addr == NULL || s->size == NULL || s->summary == NULL || b->flabel == NULL)
+    if (b->site_fn != NULL && (s->site = calloc(n + 1, sizeof *s->site)) != NULL)
+        s->flags |= RG_SNAP_SITES;
+    if (b->plain == NULL || s->addr == NULL || s->size == NULL || s->summary == NULL || b->flabel == NULL ||
+        (b->site_fn != NULL && s->site == NULL))
         return RG_ENOMEM;
     b->lb.objs = b->nb.objs;
     b->lb.fdst = b->fdst;
@@ -423,6 +442,8 @@ static int describe_nodes(builder *b)
         s->size[i] = (uint16_t)size;
         if (st == RG_OK)
             st = summarize(b, (uint32_t)i, o, &s->summary[i]);
+        if (st == RG_OK && b->site_fn != NULL)
+            st = record_site(b, (uint32_t)i, o);
         if (st == RG_OK)
             st = snap_label_edges(&b->lb, o, b->fstart[i], b->fstart[i + 1]);
     }
@@ -547,12 +568,13 @@ static int map_wanted_nodes(builder *b, rg_ptrmap *node_of)
     return st;
 }
 
-int rg_snapshot_take(int untracked, int redact, rg_snap **out)
+int rg_snapshot_take(int untracked, int redact, PyObject *site_fn, rg_snap **out)
 {
     builder b;
     memset(&b, 0, sizeof b);
     b.untracked = untracked;
     b.redact = redact;
+    b.site_fn = site_fn;
     rg_pm_init(&b.type_index);
     objsize_cache_init(&b.sizes);
     rg_ptrmap node_of;
@@ -599,7 +621,7 @@ int rg_snapshot_take(int untracked, int redact, rg_snap **out)
         b.s->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
         b.s->pid = (uint32_t)getpid();
         b.s->python_hex = PY_VERSION_HEX;
-        b.s->flags = (redact ? RG_SNAP_REDACTED : 0) | (untracked ? RG_SNAP_UNTRACKED : 0);
+        b.s->flags |= (redact ? RG_SNAP_REDACTED : 0) | (untracked ? RG_SNAP_UNTRACKED : 0);
         rg_snap_intern_done(b.s);
         *out = b.s;
         b.s = NULL;

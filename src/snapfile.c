@@ -1,14 +1,15 @@
 /* Snapshot files (include/refgraph/snapfile.h): the format of
- * docs/snapshot-format.md, version 1.  Plain C: no Python.
+ * docs/snapshot-format.md, versions 1 and 2.  Plain C: no Python.
  *
  * A file is a fixed header, eleven sections (one per array, each a raw
- * deflate stream) and a CRC-32 of every byte before it.  Inside a section,
- * values are made small (deltas, counts, flag bits moved to the bottom) and
- * cut into blocks of byte planes, which zlib's fastest settings compress
- * well (level 1 where values repeat in patterns, Huffman or run-length
- * codes alone elsewhere): save and load cost about what deflate and
- * inflate cost over a few bytes per node.  Sections are independent
- * streams, coded by several threads when the snapshot is large.
+ * deflate stream; version 2 adds a twelfth, the allocation sites) and a
+ * CRC-32 of every byte before it.  Inside a section, values are made small
+ * (deltas, counts, flag bits moved to the bottom) and cut into blocks of
+ * byte planes, which zlib's fastest settings compress well (level 1 where
+ * values repeat in patterns, Huffman or run-length codes alone elsewhere):
+ * save and load cost about what deflate and inflate cost over a few bytes
+ * per node.  Sections are independent streams, coded by several threads
+ * when the snapshot is large (snapcrew.c).
  *
  * The reader trusts nothing: the layout is checked before the checksum (to
  * name a truncation), the checksum before any count is believed, every
@@ -16,14 +17,13 @@
  * and the result with rg_snap_validate(). */
 #include "refgraph/snapfile.h"
 #include "refgraph/byteplanes.h"
+#include "refgraph/snapcrew.h"
 #include "refgraph/replacefile.h"
 #include "refgraph/status.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +35,13 @@
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/alloc.h"
 
-#define FORMAT_VERSION 1
+/* Version 2 is version 1 and the SITE section: a snapshot without
+ * allocation sites is still written as version 1, which older readers open. */
+#define FORMAT_VERSION 2
 #define HEADER_LEN 64
 #define SECTION_HEADER_LEN 24
 #define BLOCK 16384                 /* values per block of byte planes */
 #define SCRATCH (8 * BLOCK + BLOCK / 8 + 16)   /* a packed block, at most */
-#define PROGRESS_STEP (1u << 20)    /* call progress about once per MB */
-#define MAX_HELPERS 3               /* threads besides the caller's */
 /* Deflate expands at most 1032:1 (258 bytes from two 1-bit codes) and each
  * value takes a byte or more: the most values len bytes of section can
  * hold, whatever its header claims. */
@@ -49,7 +49,7 @@
 
 static const unsigned char MAGIC[10] = {'R', 'G', 'S', 'N', 'A', 'P', '\r', '\n', 0x1a, '\n'};
 
-enum { S_ADDR, S_TYPE, S_SIZE, S_SUMM, S_RCNT, S_RSRC, S_RLBL, S_TYPS, S_ROOT, S_BIGS, S_STRS, N_SECTIONS };
+enum { S_ADDR, S_TYPE, S_SIZE, S_SUMM, S_RCNT, S_RSRC, S_RLBL, S_TYPS, S_ROOT, S_BIGS, S_STRS, S_SITE, N_SECTIONS };
 
 /* Each section: its tag, its widest value (bytes), the memory one value stands for (progress). */
 static const struct {
@@ -57,15 +57,26 @@ static const struct {
     unsigned max_width, mem;
 } SECTIONS[N_SECTIONS] = {
     {"ADDR", 8, 8}, {"TYPE", 4, 4}, {"SIZE", 4, 4}, {"SUMM", 4, 4}, {"RCNT", 4, 4}, {"RSRC", 8, 4},
-    {"RLBL", 4, 4}, {"TYPS", 4, 4}, {"ROOT", 4, 4}, {"BIGS", 8, 8}, {"STRS", 1, 1},
+    {"RLBL", 4, 4}, {"TYPS", 4, 4}, {"ROOT", 4, 4}, {"BIGS", 8, 8}, {"STRS", 1, 1}, {"SITE", 4, 4},
 };
 
 /* The order threads take sections in, costly ones first; a load decodes
  * RCNT before the others (RSRC is read along its ranges). */
 static const int SAVE_ORDER[N_SECTIONS] = {S_SUMM, S_RLBL, S_RSRC, S_ADDR, S_TYPE, S_RCNT,
-                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS};
+                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE};
 static const int LOAD_ORDER[N_SECTIONS] = {S_RCNT, S_SUMM, S_RLBL, S_RSRC, S_ADDR, S_TYPE,
-                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS};
+                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE};
+
+/* The version a snapshot is written as, and the sections it has (SITE last in every order). */
+static int version_of(const rg_snap *s)
+{
+    return s->flags & RG_SNAP_SITES ? 2 : 1;
+}
+
+static int sections_of(int version)
+{
+    return version == 1 ? N_SECTIONS - 1 : N_SECTIONS;
+}
 
 /* n bytes of v, least significant first: the file's byte order on any host. */
 static void put_le(unsigned char *p, uint64_t v, int n)
@@ -115,6 +126,7 @@ static uint64_t section_count(const rg_snap *s, int sec)
     case S_ROOT: return 3 * (uint64_t)s->n_roots;
     case S_BIGS: return 2 * (uint64_t)s->n_big_sizes;
     case S_STRS: return s->strings_len;
+    case S_SITE: return s->flags & RG_SNAP_SITES ? s->n_nodes : 0;
     default: return s->n_nodes;
     }
 }
@@ -166,6 +178,7 @@ static void fill_values(const rg_snap *s, int sec, uint64_t i, size_t b, uint64_
         }
         break;
     case S_RLBL: for (size_t k = 0; k < b; k++) v[k] = rotl1(s->ref_label[i + k]); break;
+    case S_SITE: for (size_t k = 0; k < b; k++) v[k] = s->site[i + k]; break;
     case S_TYPS: case S_ROOT: for (size_t k = 0; k < b; k++) v[k] = *table_word(s, sec, i + k); break;
     case S_BIGS:
         for (size_t k = 0; k < b; k++)
@@ -212,6 +225,7 @@ static const char *store_values(rg_snap *s, int sec, uint64_t i, size_t b, const
         return bad ? "an edge's source is out of range" : NULL;
     }
     case S_RLBL: for (size_t k = 0; k < b; k++) s->ref_label[i + k] = rotr1(v[k]); break;
+    case S_SITE: for (size_t k = 0; k < b; k++) s->site[i + k] = (uint32_t)v[k]; break;
     case S_TYPS: case S_ROOT: for (size_t k = 0; k < b; k++) *table_word(s, sec, i + k) = (uint32_t)v[k]; break;
     case S_BIGS:
         for (size_t k = 0; k < b; k++) {
@@ -228,95 +242,10 @@ static const char *store_values(rg_snap *s, int sec, uint64_t i, size_t b, const
     return NULL;
 }
 
-/* ------------------------------------------------------------ threads */
-
-#define STOPPED 1   /* a task's status: not run, or stopped for another's error */
-
-/* The threads of one save or load, each coding the next section of order[]; only the caller's calls progress. */
-typedef struct crew {
-    int (*task)(struct crew *c, int sec, uint64_t *vals, unsigned char *buf);
-    const int *order;
-    int n_tasks;
-    atomic_int next, stop;
-    _Atomic uint64_t done;        /* progress units, every thread's */
-    uint64_t base, total, reported;
-    rg_progress_fn progress;
-    void *arg;
-    pthread_t caller;
-    int status[N_SECTIONS];       /* RG_OK, an RG_E* error or STOPPED */
-    int failed;                   /* the section of the error returned */
-} crew;
-
-/* Counts work done, tells progress (caller's thread): RG_OK, RG_EINTR, or STOPPED (another failed). */
-static int crew_step(crew *c, uint64_t units)
-{
-    uint64_t done = atomic_fetch_add(&c->done, units) + units;
-    if (atomic_load(&c->stop))
-        return STOPPED;
-    if (c->progress == NULL || !pthread_equal(pthread_self(), c->caller) || done - c->reported < PROGRESS_STEP)
-        return RG_OK;
-    c->reported = done;
-    return c->progress(c->arg, c->base + done, c->total) != 0 ? RG_EINTR : RG_OK;
-}
-
-/* One thread's share: sections until none is left or one failed. */
-static void *crew_work(void *arg)
-{
-    crew *c = arg;
-    uint64_t *vals = malloc(BLOCK * sizeof *vals);
-    unsigned char *buf = malloc(SCRATCH);
-    for (int i; (i = atomic_fetch_add(&c->next, 1)) < c->n_tasks;) {
-        int sec = c->order[i];
-        int st = atomic_load(&c->stop) ? STOPPED : vals && buf ? c->task(c, sec, vals, buf) : RG_ENOMEM;
-        c->status[sec] = st;
-        if (st != RG_OK)
-            atomic_store(&c->stop, 1);
-    }
-    free(vals);
-    free(buf);
-    return NULL;
-}
-
-/* Threads to add for work bytes of arrays (none for a small snapshot: not worth one). */
-static int helpers_for(uint64_t work)
-{
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-#ifdef RG_FAULT_INJECTION
-    cpus = 1;   /* which allocation fails must not depend on timing */
-#endif
-    if (work < (16u << 20) || cpus <= 1)
-        return 0;
-    return cpus > MAX_HELPERS ? MAX_HELPERS : (int)cpus - 1;
-}
-
-/* Runs order[0 .. n) on this thread and helpers more: RG_OK, or the first error in file order (c->failed). */
-static int run_crew(crew *c, const int *order, int n, int helpers)
-{
-    pthread_t t[MAX_HELPERS];
-    int started = 0;
-    c->order = order;
-    c->n_tasks = n;
-    atomic_store(&c->next, 0);
-    c->caller = pthread_self();
-    for (int i = 0; i < n; i++)
-        c->status[order[i]] = STOPPED;
-    while (started < helpers && pthread_create(&t[started], NULL, crew_work, c) == 0)
-        started++;
-    crew_work(c);
-    while (started > 0)
-        pthread_join(t[--started], NULL);
-    for (c->failed = 0; c->failed < N_SECTIONS; c->failed++) {
-        if (c->status[c->failed] < 0)
-            return c->status[c->failed];
-    }
-    c->failed = 0;
-    return RG_OK;
-}
-
 /* ------------------------------------------------------------ writing */
 
 typedef struct saver {
-    crew c;                           /* first: the tasks are given it */
+    rg_crew c;                        /* first: the tasks are given it */
     const rg_snap *s;
     unsigned char *out[N_SECTIONS];   /* each section, compressed */
     size_t len[N_SECTIONS], cap[N_SECTIONS];
@@ -346,7 +275,7 @@ static int deflate_more(unsigned char **out, size_t *cap, z_stream *z, int flush
 }
 
 /* A crew task: compresses section sec into w->out[sec]. */
-static int encode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
+static int encode_section(rg_crew *c, int sec, uint64_t *vals, unsigned char *buf)
 {
     saver *w = (saver *)c;
     uint64_t count = section_count(w->s, sec);
@@ -398,7 +327,7 @@ static int encode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
                 *(m == BP_LZ ? &lz_ratio[k] : &base_ratio[k]) = (z.total_out - before) * 65536 / len;
         }
         if (st == RG_OK)
-            st = crew_step(c, b * SECTIONS[sec].mem);
+            st = rg_crew_step(c, b * SECTIONS[sec].mem);
     }
     if (st == RG_OK)
         st = deflate_more(&w->out[sec], &w->cap[sec], &z, Z_FINISH);
@@ -431,15 +360,16 @@ static int write_file(saver *w)
     const rg_snap *s = w->s;
     unsigned char h[HEADER_LEN] = {0};
     memcpy(h, MAGIC, sizeof MAGIC);
-    put_le(h + 10, FORMAT_VERSION, 2);
+    int version = version_of(s), n_sections = sections_of(version);
+    put_le(h + 10, (uint64_t)version, 2);
     const uint32_t words[11] = {s->flags, s->n_nodes, s->n_edges, s->n_types, s->n_roots, s->n_big_sizes,
                                 (uint32_t)s->strings_len, 0, 0, s->pid, s->python_hex};
     for (int i = 0; i < 11; i++)   /* from offset 12; time_ns over the two zeros */
         put_le(h + 12 + 4 * i, words[i], 4);
     put_le(h + 40, s->time_ns, 8);
-    put_le(h + 56, N_SECTIONS, 4);
+    put_le(h + 56, (uint64_t)n_sections, 4);
     int st = write_all(w, h, sizeof h);
-    for (int sec = 0; sec < N_SECTIONS && st == RG_OK; sec++) {
+    for (int sec = 0; sec < n_sections && st == RG_OK; sec++) {
         unsigned char head[SECTION_HEADER_LEN] = {0};
         memcpy(head, SECTIONS[sec].tag, 4);
         put_le(head + 8, section_count(s, sec), 8);
@@ -458,12 +388,13 @@ static int write_file(saver *w)
 
 int rg_snap_save(const rg_snap *s, const char *path, rg_progress_fn progress, void *arg)
 {
-    saver w = {.c = {.task = encode_section, .progress = progress, .arg = arg}, .s = s, .fd = -1};
+    saver w = {.c = {.task = encode_section, .n_vals = BLOCK, .buf_len = SCRATCH, .progress = progress, .arg = arg},
+               .s = s, .fd = -1};
     for (int sec = 0; sec < N_SECTIONS; sec++)
         w.c.total += section_count(s, sec) * SECTIONS[sec].mem;
     /* All compressed before the file is made: no file exists while
      * progress may still stop the save. */
-    int st = run_crew(&w.c, SAVE_ORDER, N_SECTIONS, helpers_for(w.c.total));
+    int st = rg_crew_run(&w.c, SAVE_ORDER, sections_of(version_of(s)), rg_crew_helpers(w.c.total));
     rg_replace out;
     if (st == RG_OK && (st = rg_replace_open(&out, path)) == RG_OK) {
         w.fd = out.fd;
@@ -480,10 +411,11 @@ int rg_snap_save(const rg_snap *s, const char *path, rg_progress_fn progress, vo
 /* ------------------------------------------------------------ reading */
 
 typedef struct loader {
-    crew c;                           /* first: the tasks are given it */
+    rg_crew c;                        /* first: the tasks are given it */
     rg_snap *s;
     const unsigned char *data;
     size_t len;
+    int n_sections;                   /* in this file: 11 (version 1) or 12 */
     size_t off[N_SECTIONS];           /* each section's compressed data */
     uint64_t count[N_SECTIONS], clen[N_SECTIONS];
     char err[N_SECTIONS][RG_SNAPFILE_ERRLEN];   /* each section's complaint */
@@ -506,13 +438,15 @@ static int read_layout(loader *l, rg_snap *s, char *err)
     size_t n = l->len, off = HEADER_LEN;
     if (n == 0 || memcmp(d, MAGIC, n < sizeof MAGIC ? n : sizeof MAGIC) != 0)
         return corrupt(err, "not a refgraph snapshot (%s)", n == 0 ? "the file is empty" : "bad magic");
-    if (n >= sizeof MAGIC + 2 && get_le(d + 10, 2) != FORMAT_VERSION)
-        return corrupt(err, "unsupported format version %u (this refgraph reads version %d)",
-                       (unsigned)get_le(d + 10, 2), FORMAT_VERSION);
+    unsigned version = n >= sizeof MAGIC + 2 ? (unsigned)get_le(d + 10, 2) : 1;
+    if (version < 1 || version > FORMAT_VERSION)
+        return corrupt(err, "unsupported format version %u (this refgraph reads versions 1 and 2)", version);
     if (n < HEADER_LEN)
         return corrupt(err, "truncated: expected %d bytes of header, found %zu", HEADER_LEN, n);
-    if (get_le(d + 56, 4) != N_SECTIONS || get_le(d + 60, 4) != 0)
-        return corrupt(err, "the header is damaged (%u sections, not %d)", (unsigned)get_le(d + 56, 4), N_SECTIONS);
+    l->n_sections = sections_of((int)version);
+    if (get_le(d + 56, 4) != (uint64_t)l->n_sections || get_le(d + 60, 4) != 0)
+        return corrupt(err, "the header is damaged (%u sections, not %d)", (unsigned)get_le(d + 56, 4),
+                       l->n_sections);
     uint32_t strings_len, *words[11] = {&s->flags, &s->n_nodes, &s->n_edges, &s->n_types, &s->n_roots,
                                         &s->n_big_sizes, &strings_len, NULL, NULL, &s->pid, &s->python_hex};
     for (int i = 0; i < 11; i++) {
@@ -521,7 +455,7 @@ static int read_layout(loader *l, rg_snap *s, char *err)
     }
     s->strings_len = strings_len;
     s->time_ns = get_le(d + 40, 8);
-    for (int sec = 0; sec < N_SECTIONS; sec++) {
+    for (int sec = 0; sec < l->n_sections; sec++) {
         const char *name = SECTIONS[sec].tag;
         if (n - off < SECTION_HEADER_LEN)
             return corrupt(err, "truncated: expected %d bytes of section %s's header, found %zu",
@@ -547,7 +481,9 @@ static int read_layout(loader *l, rg_snap *s, char *err)
     if (crc32_z(0, d, off) != get_le(d + off, 4))
         return corrupt(err, "checksum mismatch: the file is damaged");
     /* From here on, a wrong count is a forged file, not a damaged one. */
-    for (int sec = 0; sec < N_SECTIONS; sec++) {
+    if ((s->flags & RG_SNAP_SITES) && l->n_sections < N_SECTIONS)
+        return corrupt(err, "the flags say allocation sites, which a version 1 file does not hold");
+    for (int sec = 0; sec < l->n_sections; sec++) {
         unsigned long long want = section_count(s, sec);
         if (l->count[sec] != want)
             return corrupt(err, "section %s holds %llu values, the header says %llu", SECTIONS[sec].tag,
@@ -575,8 +511,10 @@ static int allocate(rg_snap *s)
     s->big_sizes = malloc(((size_t)s->n_big_sizes + 1) * sizeof *s->big_sizes);
     s->strings = malloc(s->strings_len + 1);
     s->strings_cap = s->strings_len + 1;
+    if (s->flags & RG_SNAP_SITES)
+        s->site = malloc(n * sizeof *s->site);
     if (!s->addr || !s->type || !s->size || !s->summary || !s->ref_start || !s->ref_src || !s->ref_label ||
-        !s->types || !s->roots || !s->big_sizes || !s->strings)
+        !s->types || !s->roots || !s->big_sizes || !s->strings || (!s->site && (s->flags & RG_SNAP_SITES)))
         return RG_ENOMEM;
     s->ref_start[0] = 0;
     return RG_OK;
@@ -634,7 +572,7 @@ static void feed(z_stream *z, uint64_t *left)
 }
 
 /* A crew task: decodes section sec into l->s. */
-static int decode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
+static int decode_section(rg_crew *c, int sec, uint64_t *vals, unsigned char *buf)
 {
     loader *l = (loader *)c;
     rg_snap *s = l->s;
@@ -656,7 +594,7 @@ static int decode_section(crew *c, int sec, uint64_t *vals, unsigned char *buf)
         if (why != NULL)
             st = corrupt(err, "section %s: %s", SECTIONS[sec].tag, why);
         if (st == RG_OK)
-            st = crew_step(c, (uint64_t)(z.next_in - before));
+            st = rg_crew_step(c, (uint64_t)(z.next_in - before));
     }
     unsigned char extra;
     feed(&z, &left);
@@ -683,13 +621,15 @@ static int load_data(loader *l, rg_snap **out, char *err)
         return RG_ENOMEM;
     l->s = s;
     l->c.task = decode_section;
+    l->c.n_vals = BLOCK;
+    l->c.buf_len = SCRATCH;
     int st = read_layout(l, s, err);
     if (st == RG_OK)
         st = allocate(s);
     /* RCNT alone first: RSRC is decoded along its ranges. */
-    if (st == RG_OK && (st = run_crew(&l->c, LOAD_ORDER, 1, 0)) == RG_OK)
-        st = run_crew(&l->c, LOAD_ORDER + 1, N_SECTIONS - 1,
-                      helpers_for((uint64_t)s->n_nodes * 24 + (uint64_t)s->n_edges * 8));
+    if (st == RG_OK && (st = rg_crew_run(&l->c, LOAD_ORDER, 1, 0)) == RG_OK)
+        st = rg_crew_run(&l->c, LOAD_ORDER + 1, l->n_sections - 1,
+                         rg_crew_helpers((uint64_t)s->n_nodes * 24 + (uint64_t)s->n_edges * 8));
     if (st != RG_OK && l->err[l->c.failed][0] != '\0')
         snprintf(err, RG_SNAPFILE_ERRLEN, "%s", l->err[l->c.failed]);
     const char *what;
@@ -737,7 +677,7 @@ static int read_file(loader *l, int fd)
         if (k <= 0)
             return k < 0 ? RG_EIO : RG_OK;
         l->len += (size_t)k;
-        if (l->c.progress != NULL && l->len - reported >= PROGRESS_STEP) {
+        if (l->c.progress != NULL && l->len - reported >= RG_CREW_PROGRESS_STEP) {
             reported = l->len;
             if (l->c.progress(l->c.arg, l->len, 2 * (uint64_t)cap) != 0)
                 return RG_EINTR;

@@ -307,6 +307,8 @@ int rg_snapq_add_node(const rg_snap *s, rg_graph *g, uint32_t node, int depth, u
     if (sizes != NULL && node < sizes->n)
         rg_graph_set_sizes(g, *index, (long long)rg_snap_size(s, node), (long long)sizes->retained[node],
                            (long long)sizes->retained_count[node]);
+    if (s->site != NULL && s->site[node] != 0)
+        return rg_graph_set_site(g, *index, rg_snap_str(s, s->site[node]));
     return RG_OK;
 }
 

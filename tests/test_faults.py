@@ -5,6 +5,7 @@ Runs only in a --enable-fault-injection build (tests/faults.sh)."""
 import gc
 import io
 import sys
+import tracemalloc
 
 import pytest
 
@@ -72,10 +73,21 @@ def scenarios(module):
         report = refgraph.find_leaks(lambda: kept.append(Leak()), rounds=2, warmup=0)
         return report.to_text()
 
-    return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups, snapshot, sizes, leaks]
+    def sites():
+        # While tracemalloc traces: the snapshot's sites (their array and
+        # strings) and the live labels' sites.
+        tracemalloc.start()
+        try:
+            snap = refgraph.snapshot()
+            return (snap.show_chain(snap.find_backref_chain(id(target)), output=io.StringIO()).to_text(),
+                    refgraph.show_backrefs(target, output=io.StringIO()).to_text())
+        finally:
+            tracemalloc.stop()
+
+    return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups, snapshot, sizes, leaks, sites]
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(12))
 def test_every_allocation_failure_is_a_memoryerror(module, index):
     module.items = [Leak(), {"k": Leak()}, [Leak()]]
     scenario = scenarios(module)[index]

@@ -49,6 +49,8 @@ typedef struct module_state {
     PyTypeObject *type_sizes_type;/* TypeSizes(objects, size, retained): typestats(sizes=True) */
     PyObject *error;          /* refgraph.Error */
     PyObject *unavailable;    /* refgraph.RendererUnavailable, a subclass of Error */
+    PyObject *tm_is_tracing;  /* _tracemalloc.is_tracing, or NULL (no tracemalloc) */
+    PyObject *tm_traceback;   /* _tracemalloc._get_object_traceback, or NULL */
 } module_state;
 
 typedef struct graph_object {
@@ -64,6 +66,9 @@ PyObject *rgb_error_type(const module_state *st);
 PyObject *rgb_unavailable_type(const module_state *st);
 PyObject *rgb_state_gone(void);
 PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyObject *filename);
+/* _tracemalloc._get_object_traceback (a new reference) while tracemalloc
+ * traces, for the allocation sites of nodes; NULL otherwise (no error). */
+PyObject *rgb_site_function(module_state *st);
 
 /* src/bind_args.c: argument checks. */
 int rgb_parse_count(PyObject *obj, const char *name, Py_ssize_t minimum, int allow_none,

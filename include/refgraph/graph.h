@@ -29,6 +29,7 @@ typedef struct rg_node {
     char *type_name;     /* never NULL */
     char *summary;       /* NULL, or "len=3", "handle_request", "app.py:12", "'abc'" */
     char *extra;         /* NULL, or what extra_info returned */
+    char *site;          /* NULL, or where it was allocated, short: "webshop.py:42" (tracemalloc) */
     long long refcount;  /* RG_NO_REFCOUNT unless asked for */
     long long size;      /* bytes (sys.getsizeof), or RG_NO_SIZE unless asked for (sizes=True) */
     long long retained;  /* bytes freed with it (its dominator subtree), or RG_NO_SIZE */
@@ -88,6 +89,13 @@ int rg_graph_add_node(rg_graph *g, const char *type_name, const char *summary,
                       int depth, unsigned flags, size_t *index);
 /* Replaces node i's extra text with a copy of extra (NULL clears it). */
 int rg_graph_set_extra(rg_graph *g, size_t i, const char *extra);
+/* Sets node i's allocation site from site, "path/to/file.py:42" (NULL
+ * clears it), kept short: the file's last path component, or its last two
+ * for a package's __init__.py ("pkg/__init__.py:3").  A short site stays
+ * as it is. */
+int rg_graph_set_site(rg_graph *g, size_t i, const char *site);
+/* Where the short form of site starts (a suffix of site). */
+const char *rg_graph_short_site(const char *site);
 /* Sets node i's shallow size and what it retains (RG_NO_SIZE: unknown). */
 void rg_graph_set_sizes(rg_graph *g, size_t i, long long size, long long retained, long long retained_count);
 /* Appends bytes as people read them: "56 B", "1.2 KiB", "3.4 MiB". */
@@ -118,14 +126,16 @@ void rg_graph_fold_map(const rg_graph *g, size_t *map);
  * "app.registry" for a module's global, ".attr" for an instance's. */
 void rg_graph_folded_label(const rg_graph *g, const rg_edge *e, rg_strbuf *out);
 /* The pieces of node i's description, in order: type name, summary,
- * "refcount=N", sizes ("56 B, retains 1.2 MiB in 340 objects"), extra
- * info; absent ones are left out.  A "N more" node has one piece, written
- * into count.  Returns how many pieces were stored. */
-#define RG_NODE_PARTS 5
+ * "refcount=N", sizes ("56 B, retains 1.2 MiB in 340 objects"), the
+ * allocation site ("webshop.py:42"), extra info; absent ones are left out.
+ * A "N more" node has one piece, written into count.  Returns how many
+ * pieces were stored. */
+#define RG_NODE_PARTS 6
 int rg_graph_node_parts(const rg_graph *g, size_t i, const char *parts[RG_NODE_PARTS], char count[48],
                         char sizes[96]);
 /* Appends node i's one-line label: "dict len=3", "module app", with
- * refcount and extra info (after " | ") when present. */
+ * refcount, sizes, the allocation site (after " @ ") and extra info (after
+ * " | ") when present. */
 void rg_graph_node_line(const rg_graph *g, size_t i, rg_strbuf *out);
 
 #endif

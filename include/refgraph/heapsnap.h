@@ -16,8 +16,11 @@
  * rg_snap_referrers() counts it.  References to None, True, False, Ellipsis
  * and NotImplemented are not stored either (every object may hold them).
  *
- * Strings (type names, summaries, edge labels, root names) live in one pool
- * of NUL-terminated UTF-8 strings named by byte offset; offset 0 is "".
+ * Strings (type names, summaries, edge labels, root names, allocation
+ * sites) live in one pool of NUL-terminated UTF-8 strings named by byte
+ * offset; offset 0 is "".
+ * Allocation sites are recorded only when tracemalloc was tracing as the
+ * snapshot was taken (site is NULL otherwise).
  *
  * Ownership: a snapshot owns every array in it; rg_snap_free frees them.
  * Functions return RG_OK or a negative RG_E* status (status.h). */
@@ -79,7 +82,8 @@ typedef struct rg_snap_big_size {
 
 enum rg_snap_flags {
     RG_SNAP_REDACTED = 1u << 0,   /* value summaries and keys were left out */
-    RG_SNAP_UNTRACKED = 1u << 1   /* untracked objects are nodes */
+    RG_SNAP_UNTRACKED = 1u << 1,  /* untracked objects are nodes */
+    RG_SNAP_SITES = 1u << 2       /* allocation sites were recorded: site is not NULL */
 };
 
 typedef struct rg_snap {
@@ -94,6 +98,9 @@ typedef struct rg_snap {
     uint32_t *type;               /* type index | RG_SNAP_HOLDS_TYPE */
     uint16_t *size;               /* bytes (sys.getsizeof), or RG_SNAP_BIG_SIZE */
     uint32_t *summary;            /* see RG_SNAP_LEN */
+    uint32_t *site;               /* with RG_SNAP_SITES (else NULL), where each was allocated: a
+                                   * string offset, "app/file.py:42" (tracemalloc's most recent
+                                   * frame), 0 unknown */
     uint32_t *ref_start;          /* n_nodes + 1: node d's referrers are ref_src[ref_start[d] .. ref_start[d+1]) */
     /* Per edge, grouped by destination, by increasing source. */
     uint32_t *ref_src;

@@ -116,5 +116,10 @@ PyObject *weakref_referent(PyObject *ref);
 PyObject *code_qualname(PyCodeObject *code);
 /* A function's __builtins__ (3.10+), borrowed, or NULL. */
 PyObject *function_builtins(PyFunctionObject *f);
+/* The allocation traceback tracemalloc keeps for o's memory block (a new
+ * reference: a tuple of (filename, lineno), or None), where
+ * _tracemalloc._get_object_traceback(o) looks at the wrong address (3.11's
+ * instances with a managed dict); NULL without an exception elsewhere. */
+PyObject *tracemalloc_block_traceback(PyObject *o);
 
 #endif

@@ -23,7 +23,8 @@ typedef struct walk {
 
 int walk_init(walk *w, const rg_search *s);
 void walk_clear(walk *w);
-/* Adds o as a graph node, running highlight and extra_info on it. */
+/* Adds o as a graph node, running highlight and extra_info on it, and
+ * with s->site_fn giving it its allocation site. */
 int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, size_t *index);
 /* Calls fn(o); 1 if the result is true, 0 if false, -1 with an exception. */
 int call_predicate(PyObject *fn, PyObject *o);

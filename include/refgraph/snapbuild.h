@@ -10,8 +10,12 @@
  * untracked, every untracked object reached from one; their types, sizes
  * and summaries (value summaries and keys left out under redact, as the
  * pictures' redact does), every reference with its label, and the roots
- * (modules, running frames).  No Python callback runs; the snapshot holds
- * no Python object.  RG_OK, RG_ENOMEM, RG_ETOOBIG, or RG_EPYTHON. */
-int rg_snapshot_take(int untracked, int redact, rg_snap **out);
+ * (modules, running frames).  With site_fn (_tracemalloc's
+ * _get_object_traceback, while tracemalloc traces; else NULL), each node's
+ * allocation site too (RG_SNAP_SITES), "path/file.py:42", or under redact
+ * its short form, "file.py:42".  No Python callback runs; the snapshot
+ * holds no Python object.  RG_OK, RG_ENOMEM, RG_ETOOBIG, or RG_EPYTHON. */
+struct _object;
+int rg_snapshot_take(int untracked, int redact, struct _object *site_fn, rg_snap **out);
 
 #endif

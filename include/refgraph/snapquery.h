@@ -57,7 +57,8 @@ int rg_snapq_chain_graph(rg_snap *s, const uint32_t *nodes, size_t n, int backwa
                          const rg_domtree *sizes, rg_graph **out);
 
 /* Adds node as a graph node as the pictures show it (type name, summary,
- * module and __del__ flags, address; sizes from the tree when not NULL). */
+ * module and __del__ flags, address, allocation site when recorded; sizes
+ * from the tree when not NULL). */
 int rg_snapq_add_node(const rg_snap *s, rg_graph *g, uint32_t node, int depth, unsigned flags, int shortnames,
                       const rg_domtree *sizes, size_t *index);
 /* Appends the labels of every reference from `from` to `to` ("[0], [3]");

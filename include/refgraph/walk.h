@@ -32,6 +32,8 @@ typedef struct rg_search {
     struct _object *extra_node_attrs; /* callable or NULL: a dict of extra DOT attributes */
     int direct_arg;              /* targets[0] came as a positional argument */
     int own_targets;             /* targets is a list this call made (untracked) */
+    struct _object *site_fn;     /* _tracemalloc._get_object_traceback while tracemalloc traces, or
+                                  * NULL: each node's allocation site joins its label */
 } rg_search;
 
 /* find_backref_chain / find_ref_chain: a new list [root, ..., obj] (or

@@ -42,6 +42,7 @@ static rg_graph *sample(void)
     rg_graph_add_node_attr(g, 2, "shape", "oval");
     rg_graph_set_sizes(g, 1, 232, 4096, 3);
     rg_graph_set_sizes(g, 0, 72, RG_NO_SIZE, RG_NO_SIZE);
+    rg_graph_set_site(g, 2, "/srv/app/pkg/__init__.py:12");
     rg_graph_add_edge(g, 0, 1, "__dict__", NULL);
     rg_graph_add_edge(g, 1, 2, "['k']", "k");
     rg_graph_add_note(g, "a note\nwith a newline");
@@ -57,6 +58,7 @@ int main(void)
     char *text = serialize(g);
     CHECK_CONTAINS(text, "refgraph-graph 1\nkind chain\nmax_depth 7\ntoo_many 3\n");
     CHECK_CONTAINS(text, "chain 0 1 2\nchain 2\nend\n");
+    CHECK_CONTAINS(text, "\nsite 2\tpkg/__init__.py:12\n");
 
     /* Round trip: what comes back serializes to the same text. */
     rg_graph *back = NULL;
@@ -71,6 +73,8 @@ int main(void)
         CHECK(back->nodes[1].size == 232 && back->nodes[1].retained == 4096 && back->nodes[1].retained_count == 3);
         CHECK(back->nodes[0].size == 72 && back->nodes[0].retained == RG_NO_SIZE);
         CHECK(back->nodes[2].size == RG_NO_SIZE);
+        CHECK_STR(back->nodes[2].site, "pkg/__init__.py:12");
+        CHECK(back->nodes[0].site == NULL);
         CHECK(back->nodes[1].owner == 0);
         CHECK(back->edges[0].attr == NULL);
         CHECK_STR(back->edges[1].attr, "k");
@@ -118,6 +122,12 @@ int main(void)
     CHECK(parse_status(buf) == RG_EFORMAT);                       /* sizes of no node */
     snprintf(buf, sizeof buf, "%snode 0 0 -1 0 0\tT\t\\-\t\\-\nsizes 0 -5 2 3\nend\n", head);
     CHECK(parse_status(buf) == RG_EFORMAT);                       /* a negative size */
+    snprintf(buf, sizeof buf, "%snode 0 0 -1 0 0\tT\t\\-\t\\-\nsite 1\tapp.py:3\nend\n", head);
+    CHECK(parse_status(buf) == RG_EFORMAT);                       /* the site of no node */
+    snprintf(buf, sizeof buf, "%snode 0 0 -1 0 0\tT\t\\-\t\\-\nsite 0\t\\-\nend\n", head);
+    CHECK(parse_status(buf) == RG_EFORMAT);                       /* a site that is no text */
+    snprintf(buf, sizeof buf, "%snode 0 0 -1 0 0\tT\t\\-\t\\-\nsite 0\tapp.py:3\nend\n", head);
+    CHECK(parse_status(buf) == RG_OK);
     snprintf(buf, sizeof buf, "%schain 0\nend\n", head);
     CHECK(parse_status(buf) == RG_EFORMAT);                       /* chain through no node */
     snprintf(buf, sizeof buf, "%sbogus\nend\n", head);

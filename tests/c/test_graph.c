@@ -80,6 +80,39 @@ int main(void)
     rg_sb_free(&sb);
     rg_graph_set_sizes(g, 0, RG_NO_SIZE, RG_NO_SIZE, RG_NO_SIZE);
 
+    /* Allocation sites: kept short (the file's name, a package's name with
+     * its __init__.py), after the sizes and before the extra info. */
+    CHECK_STR(rg_graph_short_site("/srv/shop/webshop.py:42"), "webshop.py:42");
+    CHECK_STR(rg_graph_short_site("/srv/shop/pkg/__init__.py:3"), "pkg/__init__.py:3");
+    CHECK_STR(rg_graph_short_site("pkg/__init__.py:3"), "pkg/__init__.py:3");
+    CHECK_STR(rg_graph_short_site("__init__.py:3"), "__init__.py:3");
+    CHECK_STR(rg_graph_short_site("webshop.py:42"), "webshop.py:42");
+    CHECK_STR(rg_graph_short_site("<frozen importlib._bootstrap>:241"), "<frozen importlib._bootstrap>:241");
+    CHECK_STR(rg_graph_short_site("/a/b:c/d.py:7"), "d.py:7");
+    CHECK_STR(rg_graph_short_site("/a/no_line"), "no_line");
+    CHECK(rg_graph_set_site(g, 0, "/srv/shop/web\nshop.py:42") == RG_OK);   /* sanitized as labels are */
+    CHECK_STR(g->nodes[0].site, "web\\nshop.py:42");
+    CHECK(rg_graph_set_site(g, 0, "/srv/shop/webshop.py:42") == RG_OK);
+    rg_sb_init(&sb);
+    rg_graph_node_line(g, 0, &sb);
+    CHECK_STR(sb.data, "list len=2 refcount=3 @ webshop.py:42 | info");
+    rg_sb_free(&sb);
+    const char *parts[RG_NODE_PARTS];
+    char count[48], sizes[96];
+    CHECK(rg_graph_node_parts(g, 0, parts, count, sizes) == 5);
+    CHECK_STR(parts[3], "webshop.py:42");
+    CHECK_STR(parts[4], "info");
+    rg_graph_set_sizes(g, 0, 56, 120, 2);
+    CHECK(rg_graph_node_parts(g, 0, parts, count, sizes) == 6);
+    CHECK(rg_graph_set_extra(g, 0, NULL) == RG_OK);
+    rg_sb_init(&sb);
+    rg_graph_node_line(g, 0, &sb);
+    CHECK_STR(sb.data, "list len=2 refcount=3 56 B, retains 120 B in 2 objects @ webshop.py:42");
+    rg_sb_free(&sb);
+    CHECK(rg_graph_set_site(g, 0, NULL) == RG_OK && g->nodes[0].site == NULL);
+    rg_graph_set_sizes(g, 0, RG_NO_SIZE, RG_NO_SIZE, RG_NO_SIZE);
+    CHECK(rg_graph_set_site(g, 1, "app.py:1") == RG_OK);   /* freed with the graph */
+
     size_t chain[] = {2, 1, 0};
     CHECK(rg_graph_add_chain(g, chain, 3) == RG_OK);
     size_t bad[] = {99};

@@ -104,6 +104,19 @@ static rg_snap *make_snapshot(uint32_t n)
     return s;
 }
 
+/* Gives s allocation sites (RG_SNAP_SITES: a version 2 file): one of a
+ * few for most nodes, none (0) for every fifth. */
+static void add_sites(rg_snap *s)
+{
+    uint32_t sites[3] = {str(s, "/srv/app/webshop.py:42"), str(s, "/srv/app/pkg/__init__.py:3"),
+                         str(s, "<frozen importlib._bootstrap>:241")};
+    s->site = xcalloc(s->n_nodes, sizeof *s->site);
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        s->site[i] = i % 5 == 0 ? 0 : sites[check_rand() % 3];
+    s->flags |= RG_SNAP_SITES;
+    rg_snap_intern_done(s);
+}
+
 #define SAME_ARRAY(a, b, field, n) (((n) == 0) || memcmp((a)->field, (b)->field, (n) * sizeof *(a)->field) == 0)
 
 /* Every saved field of a equals b's. */
@@ -122,7 +135,8 @@ static int same_snapshot(const rg_snap *a, const rg_snap *b)
            SAME_ARRAY(a, b, ref_src, m) && SAME_ARRAY(a, b, ref_label, m) &&
            SAME_ARRAY(a, b, types, a->n_types) && SAME_ARRAY(a, b, roots, a->n_roots) &&
            a->strings_len == b->strings_len &&
-           memcmp(a->strings, b->strings, a->strings_len) == 0;
+           memcmp(a->strings, b->strings, a->strings_len) == 0 &&
+           (a->site == NULL) == (b->site == NULL) && (a->site == NULL || SAME_ARRAY(a, b, site, n));
 }
 
 static char *path_in_dir(const char *name)
@@ -185,9 +199,11 @@ static int log_progress(void *arg, uint64_t done, uint64_t total)
     return p->stop_at > 0 && p->calls >= p->stop_at;
 }
 
-static void check_round_trip(uint32_t n)
+static void check_round_trip(uint32_t n, int sites)
 {
     rg_snap *s = make_snapshot(n), *back = NULL;
+    if (sites)
+        add_sites(s);
     const char *what;
     CHECK(rg_snap_validate(s, &what) == RG_OK);
     char *path = path_in_dir("round.rgsnap");
@@ -231,9 +247,11 @@ static void check_empty_snapshot(void)
 /* Every prefix of a file, and every one-bit change of it: an error naming
  * what is wrong (or, for a change the checksum let through, a snapshot that
  * validates), never a crash or a leak. */
-static void check_truncations_and_bit_flips(void)
+static void check_truncations_and_bit_flips(int sites)
 {
     rg_snap *s = make_snapshot(40), *back;
+    if (sites)
+        add_sites(s);
     char *path = path_in_dir("small.rgsnap"), err[RG_SNAPFILE_ERRLEN];
     CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
     size_t len;
@@ -274,10 +292,14 @@ static void check_truncations_and_bit_flips(void)
     rg_snap_load_bytes(data, 0, &back, err);
     CHECK_CONTAINS(err, "not a refgraph snapshot");
     data[0] = 'R';
-    data[10] = 2;
+    unsigned char version = data[10];
+    data[10] = 3;
     rg_snap_load_bytes(data, len, &back, err);
-    CHECK_STR(err, "unsupported format version 2 (this refgraph reads version 1)");
-    data[10] = 1;
+    CHECK_STR(err, "unsupported format version 3 (this refgraph reads versions 1 and 2)");
+    data[10] = 0;
+    rg_snap_load_bytes(data, len, &back, err);
+    CHECK_STR(err, "unsupported format version 0 (this refgraph reads versions 1 and 2)");
+    data[10] = version;
     data[len - 1] ^= 0x40;
     rg_snap_load_bytes(data, len, &back, err);
     CHECK_STR(err, "checksum mismatch: the file is damaged");
@@ -390,6 +412,92 @@ static void check_forged_files(void)
     rg_snap_free(s);
 }
 
+/* Header field k (from offset 12, 4 bytes each: flags, n_nodes...). */
+static uint32_t header_word(const unsigned char *p, int k)
+{
+    return (uint32_t)p[12 + 4 * k] | (uint32_t)p[13 + 4 * k] << 8 | (uint32_t)p[14 + 4 * k] << 16 |
+           (uint32_t)p[15 + 4 * k] << 24;
+}
+
+/* Allocation sites: a snapshot without them is still a version 1 file
+ * (11 sections, which older readers open), one with them a version 2 file
+ * whose twelfth section SITE holds them; a forged or damaged sites plane
+ * is refused, naming what is wrong. */
+static void check_site_files(void)
+{
+    rg_snap *s = make_snapshot(3000), *back = NULL;
+    char *path = path_in_dir("sites.rgsnap"), err[RG_SNAPFILE_ERRLEN];
+    size_t len;
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    unsigned char *v1 = slurp(path, &len);
+    CHECK(v1[10] == 1 && v1[11] == 0 && v1[56] == 11 && !(header_word(v1, 0) & RG_SNAP_SITES));
+    CHECK(rg_snap_load_bytes(v1, len, &back, err) == RG_OK && back->site == NULL);
+    rg_snap_free(back);
+    /* Forged: a version 1 file whose flags claim sites. */
+    put32(v1 + 12, header_word(v1, 0) | RG_SNAP_SITES);
+    fix_checksum(v1, len);
+    back = (rg_snap *)1;
+    CHECK(rg_snap_load_bytes(v1, len, &back, err) == RG_ECORRUPT && back == NULL);
+    CHECK_STR(err, "the flags say allocation sites, which a version 1 file does not hold");
+    free(v1);
+
+    add_sites(s);
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    unsigned char *v2 = slurp(path, &len), *copy = malloc(len);
+    CHECK(v2[10] == 2 && v2[56] == 12 && (header_word(v2, 0) & RG_SNAP_SITES));
+    size_t site_at = section_at(v2, 11);
+    CHECK(memcmp(v2 + site_at, "SITE", 4) == 0);
+    CHECK(rg_snap_load_bytes(v2, len, &back, err) == RG_OK && same_snapshot(s, back));
+    if (back != NULL) {
+        const char *one = rg_snap_str(back, back->site[1]);
+        CHECK(strcmp(one, "/srv/app/webshop.py:42") == 0 || strcmp(one, "/srv/app/pkg/__init__.py:3") == 0 ||
+              strcmp(one, "<frozen importlib._bootstrap>:241") == 0);
+        CHECK(back->site[0] == 0);
+    }
+    rg_snap_free(back);
+
+    /* Forged: a version 2 file read as version 1, and the reverse. */
+    memcpy(copy, v2, len);
+    copy[10] = 1;
+    fix_checksum(copy, len);
+    CHECK(rg_snap_load_bytes(copy, len, &back, err) == RG_ECORRUPT);
+    CHECK_STR(err, "the header is damaged (12 sections, not 11)");
+    /* Forged: sites whose count is not the nodes'. */
+    memcpy(copy, v2, len);
+    put32(copy + site_at + 8, 2999);
+    fix_checksum(copy, len);
+    CHECK(rg_snap_load_bytes(copy, len, &back, err) == RG_ECORRUPT);
+    CHECK_STR(err, "section SITE holds 2999 values, the header says 3000");
+    /* Damaged: the plane's first block, checksum fixed. */
+    memcpy(copy, v2, len);
+    copy[site_at + 24] ^= 0xff;
+    fix_checksum(copy, len);
+    CHECK(rg_snap_load_bytes(copy, len, &back, err) == RG_ECORRUPT && back == NULL);
+    CHECK_CONTAINS(err, "section SITE is damaged");
+    /* Forged: a site that is no string of the pool, or starts inside one. */
+    uint32_t saved = s->site[17];
+    s->site[17] = (uint32_t)s->strings_len + 5;
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    CHECK(rg_snap_load(path, &back, err, NULL, NULL) == RG_ECORRUPT && back == NULL);
+    CHECK_STR(err, "invalid snapshot: a node's allocation site is out of range");
+    s->site[17] = s->site[1] + 1;
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    CHECK(rg_snap_load(path, &back, err, NULL, NULL) == RG_ECORRUPT && back == NULL);
+    CHECK_STR(err, "invalid snapshot: a node's allocation site is out of range");
+    s->site[17] = saved;
+    /* In memory: the flag and the array go together. */
+    const char *what;
+    s->flags &= ~RG_SNAP_SITES;
+    CHECK(rg_snap_validate(s, &what) == RG_ECORRUPT);
+    CHECK_STR(what, "the flags and the allocation sites disagree");
+    s->flags |= RG_SNAP_SITES;
+    CHECK(rg_snap_validate(s, &what) == RG_OK);
+    free(copy);
+    free(v2);
+    unlink(path);
+    rg_snap_free(s);
+}
+
 /* Failing saves leave nothing behind, and say why in errno. */
 static void check_failed_saves(void)
 {
@@ -493,6 +601,7 @@ long rg_fault_count(void);
 static void check_allocation_failures(void)
 {
     rg_snap *s = make_snapshot(3000), *back;
+    add_sites(s);   /* every section: SITE too */
     char *path = path_in_dir("faults.rgsnap"), err[RG_SNAPFILE_ERRLEN];
     rg_fault_arm(0);
     CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
@@ -529,13 +638,19 @@ int main(void)
         return 1;
     }
     check_empty_snapshot();
-    check_round_trip(0);
-    check_round_trip(1);
-    check_round_trip(100);
-    check_round_trip(70000);     /* several blocks of values */
-    check_round_trip(1200000);   /* large enough for several threads */
-    check_truncations_and_bit_flips();
+    check_round_trip(0, 0);
+    check_round_trip(1, 0);
+    check_round_trip(100, 0);
+    check_round_trip(70000, 0);     /* several blocks of values */
+    check_round_trip(1200000, 0);   /* large enough for several threads */
+    check_round_trip(0, 1);
+    check_round_trip(100, 1);
+    check_round_trip(70000, 1);
+    check_round_trip(1200000, 1);
+    check_truncations_and_bit_flips(0);
+    check_truncations_and_bit_flips(1);
     check_forged_files();
+    check_site_files();
     check_failed_saves();
     check_failed_loads();
 #ifdef RG_FAULT_INJECTION
