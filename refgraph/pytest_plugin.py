@@ -20,11 +20,15 @@ registered").
   (``refgraph.LeakReport.to_text()``).  A call that fails fails the test
   with its own error.
 - ``--refgraph-dir DIR``: a test that leaks also writes
-  ``DIR/<node id>.txt`` (the failure's text), a picture of who holds each
-  leak, ``DIR/<node id>.<n>.svg`` (``.dot`` without Graphviz), and
-  ``DIR/<node id>.html`` when ``LeakReport.save`` can write HTML.  The
-  pictures are redacted (values shown by their type only, as
-  ``show_backrefs(redact=True)``) unless ``--refgraph-no-redact``.
+  ``DIR/<node id>.txt`` (the failure's text), ``DIR/<node id>.html`` (the
+  HTML report) and a picture of who holds each leak,
+  ``DIR/<node id>.<n>.svg`` (``.dot`` without Graphviz).
+- The failure's text and these files are redacted, for CI logs and
+  artifacts: the report is made with ``leak_check(redact=True)``, so
+  values (str and number values, keys that are not identifiers) are shown
+  by their type only, as ``show_backrefs(redact=True)`` does, while types,
+  identifiers and the structure stay.  ``--refgraph-no-redact`` shows the
+  values.
 
 What is not a leak:
 
@@ -134,9 +138,9 @@ def pytest_addoption(parser):
     group.addoption("--refgraph-warmup", type=_option_type("warmup"), default=2, metavar="N",
                     help="calls of a checked test before the measured ones (default 2)")
     group.addoption("--refgraph-dir", default=None, metavar="DIR",
-                    help="write the report of a test that leaks (.txt, pictures .svg, .html) into DIR")
+                    help="write the report of a test that leaks (.txt, .html, a picture .svg per leak) into DIR")
     group.addoption("--refgraph-no-redact", action="store_true", default=False,
-                    help="draw values in the pictures --refgraph-dir gets (default: their type only)")
+                    help="show values in the failure's text and the --refgraph-dir files (default: their type only)")
 
 
 def pytest_configure(config):
@@ -267,7 +271,8 @@ def pytest_pyfunc_call(pyfuncitem):
                                            % pyfuncitem.nodeid))
         return None
     rounds, warmup = settings
-    report, returned = _run(pyfuncitem, function, rounds, warmup)
+    report, returned = _run(pyfuncitem, function, rounds, warmup,
+                            not pyfuncitem.config.getoption("refgraph_no_redact"))
     if returned is not None:
         category = getattr(pytest, "PytestReturnNotNoneWarning", pytest.PytestWarning)
         warnings.warn(category("Expected None, but %s returned %s, which will be an error in a future version "
@@ -280,10 +285,10 @@ def pytest_pyfunc_call(pyfuncitem):
     return True
 
 
-def _run(item, function, rounds, warmup):
-    """Calls the test function warmup + rounds times inside leak_check;
-    returns (the report without pytest's bookkeeping, the repr of what the
-    first call returned or None)."""
+def _run(item, function, rounds, warmup, redact):
+    """Calls the test function warmup + rounds times inside leak_check
+    (redacted if redact); returns (the report without pytest's
+    bookkeeping, the repr of what the first call returned or None)."""
     # No local variable holds the fixture values (a running frame is a root
     # as near as a module): the module's dict `fixtures` does.
     fixtures.update(item.funcargs)
@@ -293,7 +298,7 @@ def _run(item, function, rounds, warmup):
     returned = None
     calls = warmup + rounds
     done = 0
-    check = refgraph.leak_check(rounds=rounds, warmup=warmup)
+    check = refgraph.leak_check(rounds=rounds, warmup=warmup, redact=redact)
     try:
         with check:
             while done < calls:
@@ -338,7 +343,7 @@ def _failure(item, report):
     directory = item.config.getoption("refgraph_dir")
     if directory:
         try:
-            files, notes = _save(item, report, text, directory, not item.config.getoption("refgraph_no_redact"))
+            files, notes = _save(item, report, text, directory)
         except Exception as e:      # the leak is the failure; say why the files are missing
             notes.append("could not write the report into %s: %s: %s" % (directory, type(e).__name__, e))
     message = text
@@ -349,8 +354,9 @@ def _failure(item, report):
     return LeakFound(message, files)
 
 
-def _save(item, report, text, directory, redact):
-    """Writes the report's files; returns (paths, notes)."""
+def _save(item, report, text, directory):
+    """Writes the report's files (redacted as the report is); returns
+    (paths, notes)."""
     directory = os.path.join(str(item.config.invocation_params.dir), directory)
     os.makedirs(directory, exist_ok=True)
     stem = os.path.join(directory, _file_stem(item.nodeid))
@@ -358,57 +364,14 @@ def _save(item, report, text, directory, redact):
     with open(stem + ".txt", "w", encoding="utf-8") as f:
         f.write(text)
     files.append(stem + ".txt")
-
-    html = _save_html(report, stem + ".html", redact)
-    if html is True:
-        files.append(stem + ".html")
-    elif html:
-        notes.append(html)
-
+    report.save(stem + ".html")
+    files.append(stem + ".html")
     ext = "svg" if refgraph.features["graphviz"] else "dot"
-    snap = refgraph.snapshot(redact=True) if redact else None
     for i, group in enumerate(report.groups[:_MAX_PICTURES], 1):
         path = "%s.%d.%s" % (stem, i, ext)
         depth = max(3, min(len(group._nodes), 6))
-        if snap is None:
-            group.snapshot.show_backrefs(group.example, max_depth=depth, filename=path)
-        else:
-            # The same object in a snapshot taken with redact=True: the leak's
-            # snapshot was not (Snapshot.show_backrefs has no redact).
-            try:
-                example = snap.object(group.example.addr)
-            except KeyError:
-                example = None
-            if example is None or example.qualified_type != group.example.qualified_type:
-                notes.append("no picture of leak %d: its example was freed before the redacted snapshot" % i)
-                continue
-            snap.show_backrefs(example, max_depth=depth, filename=path)
+        group.snapshot.show_backrefs(group.example, max_depth=depth, filename=path)
         files.append(path)
     if len(report.groups) > _MAX_PICTURES:
         notes.append("pictures of the first %d leaks only" % _MAX_PICTURES)
     return files, notes
-
-
-def _save_html(report, path, redact):
-    """True when LeakReport.save wrote path as HTML, None when it writes no
-    HTML, a note when it does but cannot redact and redact is asked."""
-    try:
-        parameters = inspect.signature(report.save).parameters
-    except (TypeError, ValueError):
-        parameters = {}
-    if redact and "redact" not in parameters:
-        # Would it write HTML at all?  Tried where nobody looks.
-        import tempfile
-        with tempfile.TemporaryDirectory(prefix="refgraph-html-") as scratch:
-            try:
-                report.save(os.path.join(scratch, "probe.html"))
-            except ValueError:
-                return None
-        return "no HTML report: LeakReport.save cannot redact it (--refgraph-no-redact writes it)"
-    try:
-        report.save(path, **({"redact": True} if redact else {}))
-    except ValueError:
-        if os.path.exists(path):
-            os.remove(path)
-        return None
-    return True

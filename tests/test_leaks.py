@@ -185,6 +185,20 @@ def test_what_hangs_below_a_recycling_group_is_no_leak():
     assert _verdicts(raw) == [False, False, False, True, True, False]
 
 
+def test_a_redacted_report_has_no_values(svc):
+    def workload():
+        svc.app.count += 1
+        svc.app.sessions["secret-%d" % svc.app.count] = Session(svc.app.count)
+
+    report = refgraph.find_leaks(workload, rounds=3, warmup=1, redact=True)
+    assert [g.culprit for g in report.groups] == ["leaksvc.app.sessions[*]"]
+    text, page = report.to_text(), report.to_html()
+    assert "secret-" not in text and "secret-" not in page
+    assert "[<str>] -> Session  [target]" in text and report.snapshot.info["redacted"]
+    plain = refgraph.find_leaks(workload, rounds=3, warmup=1)
+    assert "secret-" in plain.to_text() and "secret-" in plain.to_html()
+
+
 def test_leak_check_around_a_loop(svc):
     with refgraph.leak_check(rounds=3, warmup=1) as lc:
         for i in range(6):                       # rounds past warmup + rounds change nothing
@@ -221,6 +235,8 @@ def test_leak_check_misuse():
     (lambda: refgraph.find_leaks(lambda: None, warmup=True), TypeError),
     (lambda: refgraph.find_leaks(lambda: 1 / 0), ZeroDivisionError),
     (lambda: refgraph.leak_check(rounds=0), ValueError),
+    (lambda: refgraph.find_leaks(lambda: None, redact="yes"), TypeError),
+    (lambda: refgraph.leak_check(redact=1), TypeError),
 ])
 def test_bad_input(call, exc):
     with pytest.raises(exc):
