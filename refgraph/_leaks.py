@@ -89,12 +89,15 @@ def _fold(snapshot, steps):
 
 
 def _expression(path):
-    """The path as code would name it: "webshop.app.sessions[*]"."""
+    """The path as code would name it: "webshop.app.sessions[*]", a dict's
+    keys "registry.seen.keys()"."""
     kind, name = path[0]
     text = name if kind == "module" else "<%s>" % (kind if not name else name)
     for _, label in path[1:]:
         if not label:
             text += ".?"
+        elif label == "(key)":
+            text += ".keys()"
         elif label.startswith((".", "[")):
             text += label
         else:
@@ -288,9 +291,19 @@ class leak_check:
         groups = [LeakGroup(snap, example, tops, retained, per_round, steps, counts)
                   for (_, example, tops, retained, per_round, steps, counts, _, _), leaks in zip(raw, _verdicts(raw))
                   if leaks]
+        groups = _without_keys_of_values(groups)
         groups.sort(key=_operator.attrgetter("retained", "count"), reverse=True)
         self.report = LeakReport(groups, measured, self.warmup, snap)
         return False
+
+
+def _without_keys_of_values(groups):
+    """Leaves out a group of new dict keys when a group of new values hangs
+    on the same dict (the same path but the last step): a dict that grows
+    gets both, and its keys are part of its entries.  New keys whose values
+    are old (a set-like dict of True) stay a leak of their own."""
+    holders = {g.path[:-1] for g in groups if g.path[-1][1] != "(key)"}
+    return [g for g in groups if g.path[-1][1] != "(key)" or g.path[:-1] not in holders]
 
 
 def _verdicts(raw):

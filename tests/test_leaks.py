@@ -199,6 +199,21 @@ def test_a_redacted_report_has_no_values(svc):
     assert "secret-" in plain.to_text() and "secret-" in plain.to_html()
 
 
+def test_a_dicts_new_keys_go_with_its_new_values(svc):
+    made = itertools.count(1000)   # above the small ints CPython shares
+    svc.app.pages, svc.app.seen = {}, {}
+
+    def workload():
+        for _ in range(10):
+            svc.app.pages[next(made)] = [0]      # new keys and new values: one group
+            svc.app.seen[next(made)] = True      # new keys, an old value: the keys are the leak
+
+    report = refgraph.find_leaks(workload, rounds=3, warmup=1)
+    assert sorted(g.culprit for g in report.groups) == ["leaksvc.app.pages[*]", "leaksvc.app.seen.keys()"]
+    keys = [g for g in report.groups if g.culprit.endswith(".keys()")][0]
+    assert keys.type == "int" and keys.per_round == [10, 10, 10]
+
+
 def test_leak_check_around_a_loop(svc):
     with refgraph.leak_check(rounds=3, warmup=1) as lc:
         for i in range(6):                       # rounds past warmup + rounds change nothing
