@@ -193,7 +193,9 @@ def _inline_svg(svg, prefix):
     text = _PROLOG.sub("", svg.decode("utf-8"), count=1)
     head, sep, rest = text.partition(">")
     head = _XMLNS.sub("", head)
-    return head + ' class="rg-svg"' + sep + _ID.sub(r"\1" + prefix, rest)
+    # A function, not a template: a template with a new prefix each call
+    # would fill re's own cache of templates.
+    return head + ' class="rg-svg"' + sep + _ID.sub(lambda m: m.group(1) + prefix, rest)
 
 
 def _picture(group, prefix):

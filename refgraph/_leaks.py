@@ -150,7 +150,7 @@ class LeakReport:
         .html / .htm (to_html())."""
         import os
         path = os.fspath(path)
-        ext = os.path.splitext(path)[1].lower()
+        ext = os.path.splitext(os.fsdecode(path))[1].lower()
         if ext == ".txt":
             text = self.to_text()
         elif ext in (".html", ".htm"):
@@ -217,13 +217,13 @@ class leak_check:
         self.report = None
         self._done = 0
         self._marks = None
-        self._open = False
+        self._open = self._used = False
         self._last_full = False
 
     def __enter__(self):
-        if self._open or self._done:
+        if self._open or self._used:
             raise RuntimeError("a leak_check is used once")
-        self._open = True
+        self._open = self._used = True
         self._marks = _core._heap_marks()
         if self.warmup == 0:
             _core._collect_garbage()
@@ -241,11 +241,11 @@ class leak_check:
     def round(self):
         """Ends a round: collects garbage, then marks the heap."""
         if not self._open:
-            raise RuntimeError("round() is called inside the with block")
+            raise RuntimeError("round() must be called inside the with block")
         if self._done >= self.warmup + self.rounds:
             return
-        self._done += 1
-        if self._done < self.warmup:    # warm-up rounds need no collection but the last
+        if self._done + 1 < self.warmup:    # warm-up rounds need no collection but the last
+            self._done += 1
             return
         # The first mark and the last follow a full collection; those in
         # between only a collection of the young generations (a full one
@@ -255,12 +255,16 @@ class leak_check:
         # Nothing made for the marking may be alive while it marks (no
         # helper method, whose bound method 3.9 makes for a keyword call):
         # a later round's object would take its address and look older.
-        self._last_full = self._done == self.warmup or self._done == self.warmup + self.rounds
-        if self._last_full:
+        # The round counts once its mark is made: a KeyboardInterrupt
+        # before that leaves it to the next call.
+        full = self._done + 1 == self.warmup or self._done + 1 == self.warmup + self.rounds
+        if full:
             _core._collect_garbage()
         else:
             _gc.collect(1)
         _core._mark_heap(self._marks)
+        self._last_full = full
+        self._done += 1
 
     def __exit__(self, exc_type, exc, tb):
         try:
@@ -273,6 +277,8 @@ class leak_check:
                     tracemalloc.stop()
 
     def _report(self, exc_type):
+        if not self._open:
+            raise RuntimeError("a leak_check's block is left once")
         self._open = False
         marks, self._marks = self._marks, None
         if exc_type is not None:
@@ -311,17 +317,24 @@ def _verdicts(raw):
     (a holder got tops of two rounds, or the tops make a chain: not old
     objects each given one new object once, as a bounded cache's entries
     look when new ones take the addresses of dropped ones of their type),
-    but not those that hang below a group that recycles (survivors of two
+    or whose type grew by all of them (_grows_by_all), but not those that hang below a group that recycles (survivors of two
     rounds or more whose type did not grow: such a bounded cache)."""
     verdicts, recycles = [], []
     for _, _, _, _, per_round, _, counts, above, accumulates in raw:   # a group comes after the one above it
-        grows = _grows(per_round, counts) and accumulates
+        grows = _grows(per_round, counts) and (accumulates or _grows_by_all(per_round, counts))
         recycling = not grows and sum(1 for c in per_round if c) >= 2
         if above >= 0 and recycles[above]:
             grows, recycling = False, True
         verdicts.append(grows)
         recycles.append(recycling)
     return verdicts
+
+
+def _grows_by_all(per_round, counts):
+    """The type grew by at least as many as the group has alive: old
+    objects each given one new object (a session on one of many users)
+    are a leak when the type's count says every one of them is new."""
+    return counts is not None and counts[-1] - counts[0] >= sum(per_round)
 
 
 def _grows(per_round, counts):
@@ -349,6 +362,12 @@ def find_leaks(workload, rounds=5, warmup=2, tracemalloc=False, redact=False):
     leak_check).  Returns a LeakReport (false when nothing leaks)."""
     if not callable(workload):
         raise TypeError("workload must be callable, not %s" % type(workload).__name__)
+    import inspect
+    if (inspect.iscoroutinefunction(workload) or inspect.isgeneratorfunction(workload) or
+            inspect.isasyncgenfunction(workload)):
+        raise TypeError("workload must do its work when called: %s makes a coroutine or generator that "
+                        "nobody would run (wrap it: lambda: asyncio.run(work()))"
+                        % getattr(workload, "__qualname__", type(workload).__name__))
     check = leak_check(rounds, warmup, tracemalloc, redact)
     with check:
         for _ in range(check.warmup + check.rounds):

@@ -291,6 +291,9 @@ def _run(item, function, rounds, warmup, redact):
     bookkeeping, the repr of what the first call returned or None)."""
     # No local variable holds the fixture values (a running frame is a root
     # as near as a module): the module's dict `fixtures` does.
+    # A checked test may run pytest in this process (pytester), whose own
+    # checked tests use this dict too: theirs go, this test's come back.
+    outer = dict(fixtures)
     fixtures.update(item.funcargs)
     argnames = tuple(item._fixtureinfo.argnames)
     fixture_addrs = {id(value) for value in fixtures.values()}
@@ -319,6 +322,7 @@ def _run(item, function, rounds, warmup, redact):
         raise
     finally:
         fixtures.clear()
+        fixtures.update(outer)
         bookkeeping.restore()
     report = check.report
     kept = [g for g in report.groups if not _is_pytests(g, fixture_addrs)]

@@ -144,7 +144,11 @@ static unsigned char *births(const rg_snap *s, rg_addrset **marks, rg_addrset *e
             born[v] = 0;
             continue;
         }
+        /* The marks tag tp_name's last dotted part (a class named
+         * "plugin.Thing" too). */
         const char *name = rg_snap_str(s, s->types[rg_snap_type_of(s, v)].census_short);
+        const char *dot = strrchr(name, '.');
+        name = dot ? dot + 1 : name;
         int tag = (int)rg_census_type_tag(name, strlen(name));
         while (k > 0 && rg_as_tag(marks[k - 1], p) == tag)
             k--;

@@ -277,6 +277,12 @@ static int visit_mark_untracked(PyObject *o, void *arg)
         m->failed = 1;
         return -1;
     }
+    /* A code object (not a GC object: nothing traverses it) holds its
+     * constants, tuples among them, which a collection may untrack at any
+     * time: reached from here, they are counted in every mark, untracked
+     * or not, and a tuple count does not drop by them between marks. */
+    if (PyCode_Check(o) && code_consts((PyCodeObject *)o) != NULL)
+        return visit_mark_untracked(code_consts((PyCodeObject *)o), arg);
     return 0;
 }
 

@@ -253,6 +253,8 @@ static void note_holder(held *h, rg_leak_group *g, uint32_t gi, uint32_t p, uint
     }
     if (h->n < 8)
         h->seen[h->n++] = (held_group){gi, round};
+    else
+        g->accumulates = 1;   /* past 8 groups at one holder: not told apart, not left out */
 }
 
 /* Appends a group of signature sig whose first top is v. */
@@ -325,8 +327,10 @@ int rg_leak_groups(rg_snap *s, const uint8_t *born, uint32_t rounds, const rg_do
         group_of[v] = above;   /* the group of the nearest top above */
         if (born[v] == 0 || born[v] > rounds)
             continue;
-        /* A top: held by what was there before its round. */
-        if (p != RG_SNAP_NONE && born[p] != 0 && born[p] <= rounds && born[p] >= born[v])
+        /* A top: held by what was there before its round, or by what was
+         * made after it (a list rebuilt each round with the old items in
+         * it, a new head of a list linked backwards). */
+        if (p != RG_SNAP_NONE && born[p] != 0 && born[p] <= rounds && born[p] == born[v])
             continue;
         uint64_t sig;
         if (p == RG_SNAP_NONE)

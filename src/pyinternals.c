@@ -474,6 +474,11 @@ PyObject *weakref_referent(PyObject *ref)
     return PyWeakref_CheckRef(ref) ? ((PyWeakReference *)ref)->wr_object : NULL;
 }
 
+PyObject *code_consts(PyCodeObject *code)
+{
+    return code->co_consts;
+}
+
 PyObject *code_qualname(PyCodeObject *code)
 {
 #if PY_VERSION_HEX >= 0x030B0000

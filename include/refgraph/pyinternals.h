@@ -114,6 +114,8 @@ int is_immortal(PyObject *o);
 PyObject *weakref_referent(PyObject *ref);
 /* A code object's co_qualname (3.11+) or co_name, borrowed. */
 PyObject *code_qualname(PyCodeObject *code);
+/* A code object's co_consts, borrowed (a tuple). */
+PyObject *code_consts(PyCodeObject *code);
 /* A function's __builtins__ (3.10+), borrowed, or NULL. */
 PyObject *function_builtins(PyFunctionObject *f);
 /* The allocation traceback tracemalloc keeps for o's memory block (a new

@@ -85,7 +85,8 @@ typedef struct rg_type_count {
 } rg_type_count;
 int rg_census_mark_heap(struct rg_addrset *set, struct rg_addrset *exempt, rg_type_count **counts, size_t *n_counts);
 /* The 4-bit tag a tagged mark keeps with an object of a type whose short
- * census name ("Name", the snapshot's census_short) is short_name. */
+ * name, after its last dot, is short_name (tp_name's last dotted part: the
+ * snapshot's census_short after its last dot). */
 unsigned rg_census_type_tag(const char *short_name, size_t len);
 
 /* How many objects have the type named typename (a dotted name matches
