@@ -132,10 +132,13 @@ static void test_groups(void)
     rg_snap_free(h.s);
 }
 
-/* A long linked list growing links each round, however deep: a link held
- * by one born in an earlier round is a top, and every top's path is the
- * same, a run of equal steps being one step. */
-static void test_long_chain(void)
+/* A long linked list, a third of its links made in each round, however
+ * deep: a link held by one born in another round is a top (where a round's
+ * links begin), and every top's path is the same, a run of equal steps
+ * being one step.  Appended (forwards = 1: each round's links below the
+ * last round's) or prepended (each round's links above the older ones,
+ * held by a younger link). */
+static void check_long_chain(int forwards)
 {
     builder b;
     b_init(&b);
@@ -145,11 +148,13 @@ static void test_long_chain(void)
     add_edge(&b, m, prev, ".links");
     add_root(&b, m, RG_SNAP_ROOT_MODULE, "m");
     static uint8_t born[100002];
+    memset(born, 0, sizeof born);
     uint32_t first = 0;
     for (uint32_t i = 0; i < 100000; i++) {
         uint32_t x = add_node(&b, t_list, 64, NULL);
         add_edge(&b, prev, x, "[0]");
-        born[x] = (uint8_t)(1 + i % 3);
+        uint32_t block = i < 33334 ? 0 : i < 66667 ? 1 : 2;
+        born[x] = (uint8_t)(forwards ? 1 + block : 3 - block);
         first = i ? first : x;
         prev = x;
     }
@@ -157,11 +162,17 @@ static void test_long_chain(void)
     rg_leak_group *g = NULL;
     size_t n = 0;
     CHECK(rg_leak_groups(s, born, 3, NULL, &g, &n) == RG_OK && n == 1);
-    CHECK(n == 1 && g[0].example == first && g[0].n_tops == 66667 && g[0].path_len == 3);
-    CHECK(n == 1 && g[0].per_round[0] == 1 && g[0].per_round[1] == 33333 && g[0].per_round[2] == 33333);
+    CHECK(n == 1 && g[0].example == first && g[0].n_tops == 3 && g[0].path_len == 3);
+    CHECK(n == 1 && g[0].per_round[0] == 1 && g[0].per_round[1] == 1 && g[0].per_round[2] == 1);
     CHECK(n == 1 && g[0].accumulates);   /* a chain */
     rg_leak_groups_free(g, n);
     rg_snap_free(s);
+}
+
+static void test_long_chain(void)
+{
+    check_long_chain(1);
+    check_long_chain(0);
 }
 
 /* A class made each round (alike by name) whose one instance a module's
