@@ -295,7 +295,8 @@ class leak_check:
         raw = _core._leak_groups(snap._h, marks)
         del marks
         groups = [LeakGroup(snap, example, tops, retained, per_round, steps, counts)
-                  for (_, example, tops, retained, per_round, steps, counts, _, _), leaks in zip(raw, _verdicts(raw))
+                  for (_, example, tops, retained, per_round, steps, counts, _, _), leaks in zip(raw, _verdicts(
+                      raw, lambda node: snap._obj(node).qualified_type in _VALUES))
                   if leaks]
         groups = _without_keys_of_values(groups)
         groups.sort(key=_operator.attrgetter("retained", "count"), reverse=True)
@@ -312,16 +313,25 @@ def _without_keys_of_values(groups):
     return [g for g in groups if g.path[-1][1] != "(key)" or g.path[:-1] not in holders]
 
 
-def _verdicts(raw):
+# Immutable values: an old object's attribute that each round replaces (a
+# counter, a timestamp) is one of them, new, at an address an old one of
+# its type had; their count says nothing of a leak.
+_VALUES = frozenset(["builtins.int", "builtins.float", "builtins.complex", "builtins.str", "builtins.bytes",
+                     "builtins.bool"])
+
+
+def _verdicts(raw, is_value=lambda node: False):
     """Which raw groups are leaks: those that grow (_grows) at one holder
     (a holder got tops of two rounds, or the tops make a chain: not old
     objects each given one new object once, as a bounded cache's entries
     look when new ones take the addresses of dropped ones of their type),
-    or whose type grew by all of them (_grows_by_all), but not those that hang below a group that recycles (survivors of two
+    or whose type grew by all of them (_grows_by_all; not for values such
+    as ints, is_value(example node)), but not those that hang below a group that recycles (survivors of two
     rounds or more whose type did not grow: such a bounded cache)."""
     verdicts, recycles = [], []
-    for _, _, _, _, per_round, _, counts, above, accumulates in raw:   # a group comes after the one above it
-        grows = _grows(per_round, counts) and (accumulates or _grows_by_all(per_round, counts))
+    for _, example, _, _, per_round, _, counts, above, accumulates in raw:   # a group comes after the one above it
+        grows = _grows(per_round, counts) and (
+            accumulates or (_grows_by_all(per_round, counts) and not is_value(example)))
         recycling = not grows and sum(1 for c in per_round if c) >= 2
         if above >= 0 and recycles[above]:
             grows, recycling = False, True

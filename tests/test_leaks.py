@@ -185,6 +185,8 @@ def test_what_hangs_below_a_recycling_group_is_no_leak():
            # ... unless the type grew by all of them: sessions added to many old users
            (7, 16, 5, 0, (1, 1, 1, 1, 1), (), (50, 51, 52, 53, 54, 55), -1, False)]
     assert _verdicts(raw) == [False, False, False, True, True, False, True]
+    # ... but not when they are ints (an old object's counter, replaced)
+    assert _verdicts(raw, lambda node: node == 16) == [False, False, False, True, True, False, False]
 
 
 def test_a_redacted_report_has_no_values(svc):
