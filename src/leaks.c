@@ -225,9 +225,9 @@ typedef struct held {
 } held;
 
 /* Notes that group g (of index gi) has a top born in round held by p
- * (RG_SNAP_NONE: a root), an older survivor if by_survivor: g grows at one
- * holder (accumulates) when the holder holds its tops of two rounds, or is
- * an older survivor (a chain); the roots count as one holder. */
+ * (RG_SNAP_NONE: a root), an older survivor of its type if by_survivor: g
+ * grows at one holder (accumulates) when the holder holds its tops of two
+ * rounds, or is such a survivor (a chain); the roots count as one holder. */
 static void note_holder(held *h, rg_leak_group *g, uint32_t gi, uint32_t p, uint8_t round, int by_survivor)
 {
     if (by_survivor) {
@@ -350,11 +350,13 @@ int rg_leak_groups(rg_snap *s, const uint8_t *born, uint32_t rounds, const rg_do
         group_of[v] = g;
         groups[g].n_tops++;
         groups[g].per_round[born[v] - 1]++;
-        /* A chain grows forwards: a top held by an older survivor.  One
-         * held by a younger survivor (a prepended link, or an old value
-         * that a younger one took the address of, of its own type) counts
-         * only as one holder's. */
-        note_holder(&h, &groups[g], g, p, born[v], p != RG_SNAP_NONE && born[p] != 0 && born[p] < born[v]);
+        /* A chain grows forwards: a top held by an older survivor of its
+         * own type (a link).  Any other holder counts as one holder (an
+         * object that takes the address of a dead one of its type looks
+         * older than it is: a dict from 3.9's free list). */
+        note_holder(&h, &groups[g], g, p, born[v],
+                    p != RG_SNAP_NONE && born[p] != 0 && born[p] < born[v] &&
+                    rg_snap_type_of(s, p) == rg_snap_type_of(s, v));
         /* A top below a top of its group (a linked list's next link) is
          * in what that one retains already. */
         if (d != NULL && above != g)
