@@ -14,33 +14,13 @@ import sys
 import pytest
 
 import refgraph
-from conftest import SOURCE_ROOT, module_root
+from conftest import SOURCE_ROOT, markdown_doctest, module_root
 
 PAGE = os.path.join(SOURCE_ROOT, "docs", "let-refgraph-find-it.md")
 SCREENSHOT = os.path.join(SOURCE_ROOT, "docs", "images", "webshop-leak-report.png")
 
-RUNNER = r"""
-import doctest, os, sys
-# Under AddressSanitizer (tests/sanitizers.sh) the heap is not the one the page shows.
-exact = sys.version_info[:2] == (3, 11) and "asan" not in os.environ.get("LD_PRELOAD", "")
-
-class Lenient(doctest.OutputChecker):
-    # Other versions lay objects out otherwise (a __dict__ per instance
-    # before 3.11: other sizes); an unexpected exception still fails.
-    def check_output(self, want, got, optionflags):
-        return True
-
-parser = doctest.DocTestParser()
-with open(sys.argv[1]) as f:
-    # A Markdown fence ends an example's expected output, as a blank line would.
-    text = "".join("\n" if line.startswith("```") else line for line in f)
-test = parser.get_doctest(text, {"__name__": "guide"}, "guide", sys.argv[1], 0)
-runner = doctest.DocTestRunner(checker=None if exact else Lenient(), optionflags=doctest.ELLIPSIS)
-runner.run(test)
-result = runner.summarize(verbose=False)
-print("examples:", result.attempted, "failed:", result.failed)
-sys.exit(1 if result.failed or not result.attempted else 0)
-"""
+# Nothing the page prints is a picture: exact with or without Graphviz.
+RUNNER = markdown_doctest('sys.version_info[:2] == (3, 11) and "asan" not in os.environ.get("LD_PRELOAD", "")')
 
 
 def env():

@@ -6,33 +6,11 @@ import os
 import subprocess
 import sys
 
-from conftest import SOURCE_ROOT, module_root
+from conftest import SOURCE_ROOT, markdown_doctest, module_root
 
-RUNNER = r"""
-import doctest, os, sys
-import refgraph
-# Without Graphviz, saving an image prints the text fallback (docs/without-graphviz.md);
-# under AddressSanitizer (tests/sanitizers.sh) memory is not what the RSS lines expect.
-exact = (sys.version_info[:2] == (3, 11) and refgraph.features["graphviz"]
-         and "asan" not in os.environ.get("LD_PRELOAD", ""))
-
-class Lenient(doctest.OutputChecker):
-    # Other versions print other counts (a __dict__ per instance before 3.11);
-    # an unexpected exception still fails the example.
-    def check_output(self, want, got, optionflags):
-        return True
-
-parser = doctest.DocTestParser()
-with open(sys.argv[1]) as f:
-    # A Markdown fence ends an example's expected output, as a blank line would.
-    text = "".join("\n" if line.startswith("```") else line for line in f)
-test = parser.get_doctest(text, {"__name__": "guide"}, "guide", sys.argv[1], 0)
-runner = doctest.DocTestRunner(checker=None if exact else Lenient(), optionflags=doctest.ELLIPSIS)
-runner.run(test)
-result = runner.summarize(verbose=False)
-print("examples:", result.attempted, "failed:", result.failed)
-sys.exit(1 if result.failed or not result.attempted else 0)
-"""
+# Without Graphviz, saving an image prints the text fallback (docs/without-graphviz.md).
+RUNNER = markdown_doctest('sys.version_info[:2] == (3, 11) and refgraph.features["graphviz"] '
+                          'and "asan" not in os.environ.get("LD_PRELOAD", "")')
 
 
 def test_every_example_in_the_guide_runs(tmp_path):
