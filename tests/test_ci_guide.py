@@ -59,7 +59,7 @@ def expected_lines(expected):
         if line.strip() == "...":
             continue
         if not refgraph.features["graphviz"]:
-            line = re.sub(r"\.svg$", ".dot", line)
+            line = re.sub(r"\.svg(:\d+)?$", r".dot\1", line)   # a file name, or grep -c's "name:count"
         if not EXACT:
             if line.startswith(" "):
                 continue
