@@ -56,7 +56,9 @@ What is not a leak:
   cells and bound methods, the first object that is neither such a
   container nor a fixture's value is an instance of a class of pytest,
   _pytest or pluggy (or, when there is none, the path starts at a module
-  of theirs).
+  of theirs).  The same rule leaves out what coverage.py and pytest-cov
+  keep (``pytest --cov``: the tracer records each line the first time it
+  runs).
 - A test's return value (pytest warns about it, once).
 
 Only Python test functions are checked (not doctests, not
@@ -86,7 +88,10 @@ _CONTAINERS = frozenset([
     "builtins.list", "builtins.tuple", "builtins.dict", "builtins.set", "builtins.frozenset", "builtins.cell",
     "builtins.method", "builtins.builtin_function_or_method", "collections.deque", "collections.OrderedDict",
     "collections.defaultdict"])
-_PYTEST_PACKAGES = frozenset(["pytest", "_pytest", "pluggy"])
+# The test run's own tools: pytest, and coverage.py under pytest-cov, whose
+# tracer records each line the first time it runs (a call reaching new
+# lines adds to its data).
+_PYTEST_PACKAGES = frozenset(["pytest", "_pytest", "pluggy", "coverage", "pytest_cov"])
 
 # The fixture values of the test being checked, by name, while its calls
 # run: a leak that piles up in a fixture's object is named by the fixture,

@@ -16,10 +16,8 @@ out=$(cd "$out" && pwd)
 cd "$out"
 # As make check runs it (Makefile.am): no pytest plugin from entry points but
 # hypothesis's, no bytecode written into the source tree.
-plugins=()
-if env -u PYTHONPATH "$out/venv/bin/python" -c 'import _hypothesis_pytestplugin' 2>/dev/null; then
-  plugins=(-p _hypothesis_pytestplugin)
-fi
+. "$src/tests/pytest_plugins.sh"
+pytest_plugin_args "$out/venv/bin/python"
 env -u PYTHONPATH -u REFGRAPH_BUILD_DIR REFGRAPH_EXPECT_INSTALLED=1 \
   PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 \
   "$out/venv/bin/python" -m pytest -p no:cacheprovider "${plugins[@]}" -q "$src/tests"

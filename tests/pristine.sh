@@ -15,7 +15,8 @@ pristine_src() {
       -cf - .) | tar -xf - -C "$dest"
     if [ -f "$dest/Makefile" ]; then (cd "$dest" && make distclean >/dev/null 2>&1 || true); fi
   fi
-  (cd "$dest" && autoreconf -fi >/dev/null 2>&1)
+  local log
+  log=$(cd "$dest" && autoreconf -fi 2>&1) || { echo "$log" >&2; echo "autoreconf failed in $dest" >&2; return 1; }
 }
 
 # vpath_build TOP OUT PYTHON [CONFIGURE FLAGS...]: a pristine copy of TOP in

@@ -16,5 +16,5 @@ if ! "$py" -c 'import sys; sys.gettotalrefcount' 2>/dev/null; then
 fi
 . "$top/tests/pristine.sh"
 vpath_build "$top" "$out" "$py"
-make check-local PYTEST_ARGS="-q -rs" PYTEST_TARGETS="$out_src/tests/test_refleaks.py" \
+make check-local TEST_TIER=all PYTEST_ARGS="-q -rs" PYTEST_TARGETS="$out_src/tests/test_refleaks.py" \
   PYTHONPATH_EXTRA=/usr/lib/python3/dist-packages

@@ -34,10 +34,8 @@ tests=$(ls -d "$out"/unpacked/refgraph-*/tests)
 "$py" -m venv --system-site-packages "$out/venv"
 "$out/venv/bin/python" -m pip install --quiet --no-build-isolation --no-index "$tarball"
 cd "$out"
-plugins=()
-if env -u PYTHONPATH "$out/venv/bin/python" -c 'import _hypothesis_pytestplugin' 2>/dev/null; then
-  plugins=(-p _hypothesis_pytestplugin)
-fi
+. "$src/tests/pytest_plugins.sh"
+pytest_plugin_args "$out/venv/bin/python"
 env -u PYTHONPATH -u REFGRAPH_BUILD_DIR REFGRAPH_EXPECT_INSTALLED=1 \
   PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 \
   "$out/venv/bin/python" -m pytest -p no:cacheprovider "${plugins[@]}" -q "$tests"

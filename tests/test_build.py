@@ -148,7 +148,7 @@ def test_every_test_file_is_in_the_tarball():
         assert line in manifest, line
     for path in glob.glob(os.path.join(root, "tests", "*")):
         if os.path.isfile(path):
-            assert path.endswith((".py", ".sh", ".supp")), path + ": MANIFEST.in does not carry it"
+            assert path.endswith((".py", ".sh", ".supp", ".md")), path + ": MANIFEST.in does not carry it"
 
 
 def test_the_tarball_carries_every_doc_page_and_names_no_phony_target():

@@ -333,6 +333,7 @@ def reuse_freed_blocks():
     return ["%0*d" % (n, i) for n in range(64, 0, -8) for i in range(300)]
 
 
+@pytest.mark.slow   # a long loop over the whole heap
 def test_at_over_and_over_follows_the_heap():
     """Repeated at() calls see the heap as it is at each call: frees, block
     reuse, free lists, untracking and tracemalloc never make it hand back

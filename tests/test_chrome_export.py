@@ -58,6 +58,7 @@ def plant(module):
     return [type(o).__qualname__ for o in chain]
 
 
+@pytest.mark.slow   # node and memlab, 25 s
 def test_memlab_retainer_path_is_the_live_chain(module, tmp_path):
     js = memlab_dir()
     live = plant(module)

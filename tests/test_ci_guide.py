@@ -101,6 +101,7 @@ def shop(tmp_path):
     return tmp_path, env
 
 
+@pytest.mark.slow   # pytest runs in subprocesses
 def test_the_pages_commands_print_what_it_shows(shop):
     directory, env = shop
     commands = page_commands()

@@ -22,7 +22,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
 
 import refgraph  # noqa: E402
-from conftest import SOURCE_ROOT  # noqa: E402
+from conftest import SOURCE_ROOT, fuzz_examples  # noqa: E402
 
 
 def test_hypothesis_stores_nothing_in_the_source_or_build_tree():
@@ -165,7 +165,8 @@ def reference_chain_length(target, module, max_depth, own):
     return None
 
 
-@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
+@settings(max_examples=fuzz_examples(60), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(heaps())
 def test_backref_chain_matches_a_reference_bfs(heap):
     kinds, edges, root_links = heap
@@ -192,7 +193,8 @@ def test_backref_chain_matches_a_reference_bfs(heap):
         module.__dict__.clear()
 
 
-@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
+@settings(max_examples=fuzz_examples(40), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(heaps(), st.integers(min_value=1, max_value=4), st.integers(min_value=1, max_value=4))
 def test_show_backrefs_edges_are_real_and_bounded(heap, max_depth, too_many):
     module, nodes = build(*heap)
@@ -246,7 +248,8 @@ def _strip_notes(text):
     return text.split("\nNote")[0].split("\nnote")[0].rstrip()
 
 
-@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
+@settings(max_examples=fuzz_examples(40), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(heaps(), st.integers(min_value=1, max_value=4), st.integers(min_value=1, max_value=4))
 # A closure's cell at the depth limit: its variable is named only where the
 # picture draws the function's edge to the closure (live and snapshot alike).
@@ -416,7 +419,8 @@ def live_object(module, addr, addrs):
     raise AssertionError("0x%x is not under the module" % addr)
 
 
-@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
+@settings(max_examples=fuzz_examples(40), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(owned_heaps(), st.lists(st.integers(0, 9), max_size=2))
 # A cycle of two under one owner, a diamond below it, a self-reference and
 # a payload shared by two nodes.

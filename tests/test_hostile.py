@@ -138,6 +138,7 @@ def test_a_callback_that_deletes_the_referrers(module):
     g.to_dot()
 
 
+@pytest.mark.slow   # a thread churning the heap for seconds
 def test_another_thread_churns_the_heap(module):
     target = Leak()
     module.chain = [[target]]

@@ -19,6 +19,8 @@ import pytest
 
 import refgraph
 
+pytestmark = pytest.mark.slow   # headless Chromium through Selenium
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 DEBIAN_PACKAGES = "/usr/lib/python3/dist-packages"

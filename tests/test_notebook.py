@@ -9,6 +9,8 @@ import pytest
 import refgraph
 from conftest import SOURCE_ROOT, module_root
 
+pytestmark = pytest.mark.slow   # a Jupyter kernel
+
 NOTEBOOK = os.path.join(SOURCE_ROOT, "samples", "leak_hunt.ipynb")
 
 

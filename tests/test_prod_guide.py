@@ -123,6 +123,7 @@ def test_the_guide_kill_usr2_then_refgraph_chain(service):
     assert service.errors() == ""
 
 
+@pytest.mark.slow   # a service subprocess dumping twice
 def test_two_signals_in_quick_succession(service):
     time.sleep(0.3)
     service.signal()

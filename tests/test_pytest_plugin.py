@@ -71,6 +71,46 @@ def test_a_leaking_test_fails_with_the_report_and_a_clean_one_passes(run, pytest
     assert "test_clean" not in out.split("short test summary")[1]
 
 
+TRACED = """
+    import itertools
+    import pytest
+
+    class Collector:
+        pass
+    Collector.__module__ = "coverage.collector"   # as coverage.py's tracer is
+
+    tracer = Collector()
+    tracer.data = {}
+    lines = itertools.count(1000)
+
+    class Thing:
+        pass
+
+    registry = []
+
+    @pytest.mark.no_leaks(warmup=0)
+    def test_reaches_new_lines():
+        tracer.data.setdefault("file.py", set()).add(next(lines))
+
+    @pytest.mark.no_leaks(warmup=0)
+    def test_leaks():
+        tracer.data.setdefault("file.py", set()).add(next(lines))
+        registry.append(Thing())
+"""
+
+
+def test_what_coverage_records_is_not_the_tests_leak(run, pytester):
+    # pytest --cov: coverage.py's tracer records each line the first time
+    # it runs, so a call that reaches new lines adds ints to its data.
+    pytester.makepyfile(test_traced=TRACED)
+    result = run("-rfE")
+    result.assert_outcomes(failed=1, passed=1)
+    out = text(result)
+    assert "FAILED test_traced.py::test_leaks" in out
+    assert "Thing held in test_traced.registry[*]" in out
+    assert "tracer" not in out.split("short test summary")[0].split("test_leaks")[-1]
+
+
 def test_unmarked_tests_are_not_checked_without_the_option(run, pytester):
     pytester.makepyfile(test_leaky=LEAKY.replace("    @pytest.mark.no_leaks\n", ""))
     run().assert_outcomes(passed=2)
@@ -326,9 +366,13 @@ BOOKKEEPING = """
 """
 
 
-@pytest.mark.parametrize("options", [[], ["--capture=sys"], ["-s"], ["--capture=tee-sys", "--log-level=DEBUG"],
-                                     ["-p", "no:logging", "-k", "not caplog"],
-                                     ["--refgraph-rounds", "10", "--refgraph-warmup", "1"]])
+_SLOW = pytest.mark.slow   # one pytester run each: the default tier runs the first
+
+
+@pytest.mark.parametrize("options", [[], pytest.param(["--capture=sys"], marks=_SLOW), pytest.param(["-s"], marks=_SLOW),
+                                     pytest.param(["--capture=tee-sys", "--log-level=DEBUG"], marks=_SLOW),
+                                     pytest.param(["-p", "no:logging", "-k", "not caplog"], marks=_SLOW),
+                                     pytest.param(["--refgraph-rounds", "10", "--refgraph-warmup", "1"], marks=_SLOW)])
 def test_pytests_bookkeeping_is_not_a_leak(run, pytester, options):
     pytester.makepyfile(test_bookkeeping=BOOKKEEPING)
     result = run("--refgraph-leaks", "-rA", *options)

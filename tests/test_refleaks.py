@@ -10,6 +10,8 @@ import pytest
 import refgraph
 from conftest import Leak
 
+pytestmark = pytest.mark.slow   # every public function called about 50 times a test (tests/refleaks.sh runs them under python3-dbg)
+
 
 def exercise(module, tmpdir):
     """Every public function once, including its error paths."""

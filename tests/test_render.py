@@ -389,6 +389,7 @@ def rss_kib():
         return int(f.read().split()[1]) * (resource.getpagesize() // 1024)
 
 
+@pytest.mark.slow   # 1,000 renders
 @needs_graphviz
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer keeps freed memory in quarantine, so RSS grows by design")

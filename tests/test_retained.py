@@ -50,6 +50,7 @@ def test_a_chain_each_link_retains_the_rest(mod):
         assert snap.retained_size(addr) == (expected, 2 * (len(links) - k))
 
 
+@pytest.mark.slow   # a million-item heap
 def test_a_10000_hop_chain_and_a_million_item_list(mod):
     # Iterative all the way: no recursion limit, no C stack, whatever the depth.
     mod.head = Node()

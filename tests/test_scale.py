@@ -197,6 +197,7 @@ def test_wide_containers_labelled_in_one_scan(module):
     assert "via ['k5'], (key)" in text
 
 
+@pytest.mark.slow   # a 400,000-list heap in a subprocess
 def test_wide_fan_in_is_linear():
     # 400,000 one-item lists under one list, all drawn: labelling scanned the
     # big list once per edge (15 s at 100,000; minutes here).

@@ -185,6 +185,7 @@ def test_get_new_ids_owns_what_a_hostile_state_mapping_hands_out():
 
 # ------------------------------------------------------------ 5. show_refs of a huge container
 
+@pytest.mark.slow   # a million referents
 def test_show_refs_of_a_million_referents_is_linear():
     # Telling repeated referents apart took a scan of those seen so far: a
     # million-item list took minutes.  Structural, not timed: the child's

@@ -1,0 +1,74 @@
+#!/bin/bash
+# Line coverage as a number: a VPATH build with gcov instrumentation
+# (--coverage, -O0), the default tier (make check: the C tests and pytest),
+# then the slow tier on top of it.  After each, lcov reads src/*.c and
+# pytest-cov (Debian: python3-pytest-cov; it follows subprocesses through its
+# .pth file) reads refgraph/*.py.  It prints both figures for the default
+# tier and for all tiers, and fails when the default tier covers more than
+# MAX_GAP (3) points less than all tiers: moving a test to the slow tier must
+# be a decision, not an accident.  This is also where the slow tier runs on
+# the distribution's interpreter in .ci/run.
+#
+#   tests/coverage.sh [OUTDIR]     default OUTDIR: _build/coverage
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$top/_build/coverage}
+py=${PYTHON:-/usr/bin/python3}
+max_gap=${MAX_GAP:-3}
+for tool in lcov gcov; do
+  command -v $tool >/dev/null || { echo "coverage: $tool is not installed (Debian: apt-get install lcov)" >&2; exit 1; }
+done
+"$py" -c 'import pytest_cov' 2>/dev/null ||
+  { echo "coverage: pytest-cov is not installed for $py (Debian: apt-get install python3-pytest-cov)" >&2; exit 1; }
+. "$top/tests/pristine.sh"
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+rm -rf "$out/build" "$out/data"
+mkdir -p "$out/data"
+vpath_build "$top" "$out" "$py" CFLAGS="-O0 -g --coverage" LIBS="-lgcov"
+build=$out/build
+# pytest-cov measures the package as the build directory holds it; its data
+# file and the subprocesses' ones go to $out/data, outside any tree.
+cov_args="-p pytest_cov --cov=refgraph --cov-report= --cov-config=$out/data/coveragerc"
+printf '[run]\ndata_file = %s/.coverage\nparallel = false\n' "$out/data" >"$out/data/coveragerc"
+
+# c_percent NAME: lcov's line coverage of src/*.c from the .gcda files so far.
+c_percent() {
+  lcov --quiet --capture --directory "$build" --base-directory "$build" --output-file "$out/data/$1.all.info" \
+    --rc lcov_branch_coverage=0 >/dev/null 2>"$out/data/$1.lcov.log"
+  lcov --quiet --extract "$out/data/$1.all.info" '*/src/*.c' --output-file "$out/data/$1.info" >/dev/null
+  lcov --summary "$out/data/$1.info" 2>&1 | sed -n 's/^ *lines\.*: *\([0-9.]*\)%.*/\1/p'
+}
+# py_percent NAME: coverage.py's line coverage of refgraph/*.py so far.
+py_percent() {
+  (cd "$out/data" && "$py" -m coverage json --rcfile="$out/data/coveragerc" -o "$1.json" >/dev/null &&
+   "$py" -c 'import json, sys; print("%.1f" % json.load(open(sys.argv[1]))["totals"]["percent_covered"])' "$1.json")
+}
+
+echo "coverage: the default tier (make check)"
+make check PYTEST_ARGS="-q $cov_args" >"$out/data/default.log" 2>&1 || { tail -40 "$out/data/default.log"; exit 1; }
+grep -E '[0-9]+ passed' "$out/data/default.log" | tail -1
+c_default=$(c_percent default)
+py_default=$(py_percent default)
+
+echo "coverage: the slow tier, added (make check-slow)"
+make check-slow PYTEST_ARGS="-q -rs $cov_args --cov-append" >"$out/data/slow.log" 2>&1 ||
+  { tail -40 "$out/data/slow.log"; exit 1; }
+grep -E '[0-9]+ passed' "$out/data/slow.log" | tail -1
+c_all=$(c_percent all)
+py_all=$(py_percent all)
+
+printf '%-16s %14s %10s %6s\n' "line coverage" "default tier" "all tiers" "gap"
+fail=0
+set -f   # the rows name globs
+for row in "src/*.c $c_default $c_all" "refgraph/*.py $py_default $py_all"; do
+  set -- $row
+  gap=$("$py" -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$2" "$3")
+  printf '%-16s %13s%% %9s%% %6s\n' "$1" "$2" "$3" "$gap"
+  if "$py" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)' "$gap" "$max_gap"; then
+    echo "coverage: the default tier covers $gap points less of $1 than all tiers (at most $max_gap):" \
+         "a test moved to the slow tier took coverage with it" >&2
+    fail=1
+  fi
+done
+exit $fail
