@@ -5,9 +5,11 @@ Installed with the package (entry point ``pytest11``: ``refgraph``), so
 ``pip install refgraph`` is all, and ``-p no:refgraph`` turns it off.
 With PYTEST_DISABLE_PLUGIN_AUTOLOAD set, ``-p refgraph`` loads it; from a
 build directory or after ``make install`` (no entry point),
-``-p refgraph.pytest_plugin``.  Not both: pytest refuses a plugin that its
-entry point registers again under another name ("Plugin already
-registered").
+``-p refgraph.pytest_plugin``.  Both at once load it once: given by
+module name with ``-p``, it keeps the entry point from registering it again
+(pytest would refuse it, "Plugin already registered").  A conftest's
+``pytest_plugins = ["refgraph.pytest_plugin"]`` comes after the entry
+points and cannot: pytest refuses it where the entry point is installed.
 
 - ``@pytest.mark.no_leaks(rounds=5, warmup=2)`` checks one test (a class or
   module ``pytestmark`` checks several); ``pytest --refgraph-leaks`` checks
@@ -72,6 +74,7 @@ import io
 import logging
 import os
 import re
+import sys
 import warnings
 
 import pytest
@@ -80,6 +83,7 @@ import refgraph
 
 __all__ = ["LeakFound"]
 
+_THIS_MODULE = sys.modules[__name__]
 _MARKER = "no_leaks"
 _MARKER_ARGS = ("rounds", "warmup")
 _MAX_PICTURES = 10
@@ -132,6 +136,19 @@ def _option_type(name):
         return value
     parse.__name__ = name
     return parse
+
+
+_ENTRY_POINT = "refgraph"   # setup.py's pytest11 entry point
+
+
+def pytest_addhooks(pluginmanager):
+    # Called as this module is registered.  Registered by module name (-p
+    # refgraph.pytest_plugin, which pytest handles before the entry points),
+    # it blocks its own entry point: pytest would register this module
+    # again under the entry point's name, and pluggy refuses that.
+    me = pluginmanager.get_name(_THIS_MODULE)
+    if me is not None and me != _ENTRY_POINT and not pluginmanager.has_plugin(_ENTRY_POINT):
+        pluginmanager.set_blocked(_ENTRY_POINT)
 
 
 def pytest_addoption(parser):

@@ -111,6 +111,32 @@ def test_what_coverage_records_is_not_the_tests_leak(run, pytester):
     assert "tracer" not in out.split("short test summary")[0].split("test_leaks")[-1]
 
 
+@pytest.mark.slow   # four pytest runs with every installed plugin
+def test_the_entry_point_and_dash_p_load_the_plugin_once(pytester, monkeypatch):
+    # pip install puts the entry point on sys.path (here a distribution's
+    # metadata alone); -p refgraph.pytest_plugin as well loaded the module
+    # twice, and pytest stopped with "Plugin already registered".
+    info = pytester.path / "refgraph_entry-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: refgraph-entry\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nrefgraph = refgraph.pytest_plugin\n")
+    pytester.makepyfile(test_leaky=LEAKY)
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(pytester.path), module_root(), os.environ.get("PYTHONPATH")) if p))
+    for args in ([], ["-p", "refgraph.pytest_plugin"], ["-p", "refgraph"]):
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:cov",
+                                               "-rfE", *args, timeout=300)
+        out = text(result)
+        assert "already registered" not in out, (args, out)
+        result.assert_outcomes(failed=1, passed=1)
+        assert "1. Thing held in test_leaky.registry[*]" in out, args
+    # and -p no:refgraph still turns it off
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:refgraph", timeout=300)
+    result.assert_outcomes(passed=2)
+
+
 def test_unmarked_tests_are_not_checked_without_the_option(run, pytester):
     pytester.makepyfile(test_leaky=LEAKY.replace("    @pytest.mark.no_leaks\n", ""))
     run().assert_outcomes(passed=2)
