@@ -64,8 +64,9 @@ setup(
     packages=["refgraph"],
     package_data={"refgraph": ["__init__.pyi", "py.typed"]},
     # The pytest plugin (refgraph/pytest_plugin.py: @pytest.mark.no_leaks,
-    # --refgraph-leaks) loads itself once refgraph is installed.
-    entry_points={"pytest11": ["refgraph = refgraph.pytest_plugin"]},
+    # --refgraph-leaks) loads itself once refgraph is installed, through
+    # refgraph/_pytest_entry.py (which says why).
+    entry_points={"pytest11": ["refgraph = refgraph._pytest_entry"]},
     ext_modules=[Extension("refgraph._core", sources=[])],
     cmdclass={"build_ext": AutotoolsBuild},
     zip_safe=False,

@@ -266,6 +266,16 @@ def fragment(report):
         summary = "No leaks in %d rounds (%s)" % (report.rounds, after)
     out = ['<div class="rg-leaks" id="%s">\n<style>%s</style>\n' % (uid, _CSS),
            '<h1>refgraph: find_leaks</h1>\n<p class="rg-summary">%s.</p>\n' % _e(summary)]
+    if getattr(report, "confirmation", None):
+        out.append('<p class="rg-confirmation">%s</p>\n' % _e(report.confirmation))
+    bounded = report._bounded_notes() if hasattr(report, "_bounded_notes") else []
+    if bounded:
+        out.append('<details class="rg-bounded"><summary>Not leaks (bounded): %d</summary><ul>%s</ul></details>\n'
+                   % (len(bounded), "".join('<li><code>%s</code> held in <code>%s</code>: %s</li>'
+                                            % (_e(t), _e(c), _e(why)) for c, t, why in bounded)))
+    if getattr(report, "ignored", None):
+        out.append('<p class="rg-ignored">Ignored (ignore=): %s</p>\n'
+                   % ", ".join("<code>%s</code>" % _e(c) for c in report.ignored))
     if n:
         out.append('<div class="rg-bar"><input type="search" class="rg-search" '
                    'placeholder="Search node labels and chains" aria-label="search node labels and chains">'

@@ -107,13 +107,25 @@ def _expression(path):
 
 class LeakReport:
     """What find_leaks found: ``groups`` (LeakGroups, biggest first),
-    ``rounds``, ``warmup``.  False when nothing leaks."""
+    ``rounds``, ``warmup``.  False when nothing leaks.
 
-    def __init__(self, groups, rounds, warmup, snapshot):
+    ``calls``: how many times the workload ran in all (None from
+    leak_check, whose caller runs it); ``confirmation``: how the suspects
+    were confirmed, a text (None when nothing needed confirming);
+    ``bounded``: the suspects that stopped growing when the workload ran
+    more, or that a bound declares, as (culprit, type, why) tuples: not
+    leaks; ``ignored``: the culprits left out by ``ignore``."""
+
+    def __init__(self, groups, rounds, warmup, snapshot, calls=None, confirmation=None, bounded=(),
+                 ignored=()):
         self.groups = groups
         self.rounds = rounds
         self.warmup = warmup
         self.snapshot = snapshot
+        self.calls = calls
+        self.confirmation = confirmation
+        self.bounded = list(bounded)
+        self.ignored = list(ignored)
 
     def __bool__(self):
         return bool(self.groups)
@@ -126,16 +138,39 @@ class LeakReport:
         """The report as text: each group's path, growth, size and example chain."""
         after = "after %d warm-up round%s" % (self.warmup, "" if self.warmup == 1 else "s")
         if not self.groups:
-            return "No leaks in %d rounds (%s).\n" % (self.rounds, after)
+            return "No leaks in %d rounds (%s).\n%s" % (self.rounds, after, self._notes_text())
         out = ["%d leak%s in %d rounds (%s):\n" % (len(self.groups), "" if len(self.groups) == 1 else "s",
                                                   self.rounds, after)]
+        if self.confirmation:
+            out.append("%s\n" % self.confirmation)
         for i, g in enumerate(self.groups, 1):
             out.append("\n%d. %s held in %s\n" % (i, g.type, g.culprit))
             out.append("   %s\n" % g.describe())
             out.append("   per round: %s (%d alive), %d at the top, retaining %s\n" % (
                 " ".join(str(c) for c in g.per_round), g.count, g.tops, _snapshot._human(g.retained)))
             out.append("".join("   " + line + "\n" for line in g.chain_text().splitlines()))
+        notes = self._notes_text()
+        return "".join(out) + ("\n" + notes if notes else "")
+
+    def _notes_text(self):
+        """What was not called a leak, and why: the bounded suspects, the ignored ones."""
+        out = []
+        bounded = self._bounded_notes()
+        if bounded:
+            out.append("Not leaks (bounded):\n")
+            out.extend("  %s held in %s: %s\n" % (t, culprit, why) for culprit, t, why in bounded)
+        if self.ignored:
+            out.append("Ignored (ignore=): %s\n" % ", ".join(sorted(set(self.ignored))))
         return "".join(out)
+
+    def _bounded_notes(self):
+        """bounded, one line per (culprit, type), in order."""
+        seen, notes = set(), []
+        for culprit, type_name, why in self.bounded:
+            if (culprit, type_name) not in seen:
+                seen.add((culprit, type_name))
+                notes.append((culprit, type_name, why))
+        return notes
 
     def to_html(self):
         """The report as one self-contained HTML page: per group its
@@ -318,6 +353,9 @@ def _without_keys_of_values(groups):
 # its type had; their count says nothing of a leak.
 _VALUES = frozenset(["builtins.int", "builtins.float", "builtins.complex", "builtins.str", "builtins.bytes",
                      "builtins.bool"])
+# Types whose objects the collector may stop tracking (a tuple or dict of
+# atoms): their count by typestats misses some.
+_UNTRACKABLE = frozenset(["builtins.tuple", "builtins.dict", "builtins.frozenset", "builtins.NoneType"])
 
 
 def _verdicts(raw, is_value=lambda node: False):
@@ -359,13 +397,40 @@ def _grows(per_round, counts):
     return counts is None or 2 * (counts[-1] - counts[0]) >= alive > 0
 
 
-def find_leaks(workload, rounds=5, warmup=2, tracemalloc=False, redact=False):
+def find_leaks(workload, rounds=5, warmup=2, tracemalloc=False, redact=False, confirm=1024,
+               confirm_seconds=60.0, ignore=()):
     """Calls workload() warmup + rounds times, collecting garbage after
     the last warm-up call and each measured one, and reports the objects
     created in the measured rounds that are still alive, grouped by the way
     they are held (the path from a root), keeping the groups that got
     survivors in two rounds or more and whose type grew: what keeps
     growing, not a cache that fills once or the last round's result.
+
+    Such a group is a suspect, not yet a leak: a bounded cache grows too
+    until it is full.  find_leaks then confirms: it calls the workload
+    again, each time as many calls as all before, and a suspect stays one
+    only while it keeps growing at the rate it grew at first.  Between two
+    measurements (a snapshot each) it checks that cheaply, by the count of
+    the suspect's type after a full collection; a measurement clears a
+    suspect (its survivors per call fell below 3/4 of the first rate, or
+    its type's count stopped following them) and convicts it.  A suspect
+    that stops growing is bounded, not a leak (``report.bounded`` says
+    within how many calls); one still growing once about ``confirm`` of
+    its objects (the group's tops) were made is a leak: a cache holding
+    fewer entries than that stops first.  The search also stops after
+    ``confirm_seconds`` (what still grows then is reported as a leak, and
+    the report says the time ran out).  confirm=0 reports the suspects of
+    the first measurement, unconfirmed.  The report's groups are those of
+    the first measurement (its snapshot, its per-round counts);
+    ``report.confirmation`` says how many calls confirmed them.
+
+    Caches that say their bound are bounded without confirming: the
+    stdlib's own (re's, urllib.parse's, typing's; the table
+    _STDLIB_BOUNDED) and a module-level functools.lru_cache with a
+    maxsize.  ``ignore``: names of types ("Pattern" or "re.Pattern") and
+    holders (a culprit or its beginning: "re._cache", "myapp.cache")
+    whose groups are never leaks.
+
     tracemalloc=True traces allocations meanwhile (see leak_check), so
     that each node of the report's chains and pictures says where it was
     allocated; redact=True leaves values out of the report (see
@@ -378,9 +443,242 @@ def find_leaks(workload, rounds=5, warmup=2, tracemalloc=False, redact=False):
         raise TypeError("workload must do its work when called: %s makes a coroutine or generator that "
                         "nobody would run (wrap it: lambda: asyncio.run(work()))"
                         % getattr(workload, "__qualname__", type(workload).__name__))
-    check = leak_check(rounds, warmup, tracemalloc, redact)
-    with check:
-        for _ in range(check.warmup + check.rounds):
+    hunt = _Hunt(rounds, warmup, tracemalloc, redact, confirm, confirm_seconds, ignore)
+
+    def calls(n):
+        for _ in range(n):
             workload()
-            check.round()
-    return check.report
+    return hunt.run(calls)
+
+
+def _ignore_list(ignore):
+    if isinstance(ignore, str):
+        ignore = [ignore]
+    try:
+        names = list(ignore)
+    except TypeError:
+        raise TypeError("ignore must be a list of type names and holder paths (str), not %s"
+                        % type(ignore).__name__) from None
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise TypeError("ignore must hold type names and holder paths (non-empty str), not %s"
+                            % (repr(name) if isinstance(name, str) else type(name).__name__))
+    return [name.strip() for name in names]
+
+
+def _ignored(group, names):
+    """The ignore entry that names group's type or its holder, or None."""
+    qualified = group.example.qualified_type
+    culprit = group.culprit
+    for name in names:
+        module, _, short = name.rpartition(".")
+        if name in (group.type, qualified) or (
+                module and short == qualified.rpartition(".")[2] and qualified.startswith(module + ".")):
+            return name
+        if culprit == name or (culprit.startswith(name) and culprit[len(name)] in ".["):
+            return name
+    return None
+
+
+# The stdlib's caches that cap themselves: (module, attribute) -> the bound,
+# as an attribute of that module that holds it, or a text.  A group held
+# there is bounded, whatever its rounds say.  Each entry has a test
+# (tests/test_leak_bounds.py).
+_STDLIB_BOUNDED = {
+    ("re", "._cache"): "_MAXCACHE",             # re.compile's patterns
+    ("re", "._cache2"): "_MAXCACHE2",           # 3.12+: the last ones used
+    ("urllib.parse", "._parse_cache"): "MAX_CACHE_SIZE",    # 3.9-3.10's urlsplit
+    # typing's List[int] and the like: an lru_cache per function, reached
+    # through its cache_clear in _cleanups (3.12+: also _caches).
+    ("typing", "._cleanups"): "lru_caches of 128 entries each",
+    ("typing", "._caches"): "lru_caches of 128 entries each",
+}
+
+
+def _lru_maxsize(value):
+    """maxsize of a C functools.lru_cache wrapper (its C method cache_info,
+    no user code), None for anything else or an unbounded one."""
+    try:
+        import _functools
+        wrapper = _functools._lru_cache_wrapper
+    except (ImportError, AttributeError):
+        return None
+    if type(value) is not wrapper:
+        return None
+    return wrapper.cache_info(value).maxsize
+
+
+def _declared_bound(group):
+    """Why group is bounded by what a module says (the table above, a
+    module-level lru_cache with a maxsize), or None."""
+    import sys
+    kind, module_name = group.path[0]
+    if kind != "module" or len(group.path) < 2:
+        return None
+    label = group.path[1][1]
+    module = sys.modules.get(module_name)
+    namespace = getattr(module, "__dict__", None) if isinstance(module, type(_gc)) else None
+    if not isinstance(namespace, dict):
+        return None
+    bound = _STDLIB_BOUNDED.get((module_name, label))
+    if bound is not None:
+        value = namespace.get(bound) if bound.isidentifier() else None
+        if type(value) is int:
+            return "the stdlib's %s%s, at most %d entries (%s.%s)" % (module_name, label, value, module_name,
+                                                                       bound)
+        return "the stdlib's %s%s (%s)" % (module_name, label, bound)
+    if label.startswith(".") and label[1:].isidentifier():
+        maxsize = _lru_maxsize(dict.get(namespace, label[1:]))
+        if maxsize is not None:
+            return "%s%s is an lru_cache of at most %d entries" % (module_name, label, maxsize)
+    return None
+
+
+def _type_count(stats, qualified):
+    """The count of typestats(None, False) for the type a snapshot names
+    qualified: typestats says module.Name where the snapshot says
+    module.Outer.<locals>.Name."""
+    count = stats.get(qualified)
+    if count is not None:
+        return count
+    name = qualified.rpartition(".")[2]
+    return sum(n for key, n in stats.items()
+               if key.rpartition(".")[2] == name and qualified.startswith(key.rpartition(".")[0] + "."))
+
+
+def _signature(group):
+    return group.path
+
+
+class _Hunt:
+    """find_leaks' measurements: the first (warmup + rounds calls), then,
+    while suspects remain, confirming ones of doubling size (see
+    find_leaks)."""
+
+    def __init__(self, rounds, warmup, tracemalloc, redact, confirm, confirm_seconds, ignore):
+        self.rounds = _count("rounds", rounds, 2, 254)
+        self.warmup = _count("warmup", warmup, 0, 1 << 30)
+        for name, value in (("tracemalloc", tracemalloc), ("redact", redact)):
+            if not isinstance(value, bool):
+                raise TypeError("%s must be a bool, not %s" % (name, type(value).__name__))
+        self.tracemalloc, self.redact = tracemalloc, redact
+        self.confirm = _count("confirm", confirm, 0, 1 << 40)   # objects, not calls
+        if isinstance(confirm_seconds, bool) or not isinstance(confirm_seconds, (int, float)):
+            raise TypeError("confirm_seconds must be a number, not %s" % type(confirm_seconds).__name__)
+        if not confirm_seconds >= 0:
+            raise ValueError("confirm_seconds must be 0 or more, not %r" % (confirm_seconds,))
+        self.confirm_seconds = float(confirm_seconds)
+        self.ignore = _ignore_list(ignore)
+
+    def measure(self, calls, warmup, per_round, keep):
+        """One leak_check over calls(1) per warm-up round and calls(per_round)
+        per measured one; returns (groups kept, ignored culprits, bounded)."""
+        check = leak_check(self.rounds, warmup, self.tracemalloc and per_round == 1, self.redact)
+        with check:
+            for i in range(warmup + self.rounds):
+                calls(1 if i < warmup else per_round)
+                check.round()
+        groups, ignored, bounded = [], [], []
+        for g in check.report.groups:
+            if not keep(g):
+                continue
+            name = _ignored(g, self.ignore)
+            why = None if name is not None else _declared_bound(g)
+            if name is not None:
+                ignored.append(g.culprit)
+            elif why is not None:
+                bounded.append((g.culprit, g.type, why))
+            else:
+                groups.append(g)
+        return check.report, groups, ignored, bounded
+
+    def run(self, calls, keep=lambda group: True):
+        """The report: calls(n) runs the workload n times; keep(group) is
+        False for a group that is not the workload's (the pytest plugin's
+        bookkeeping)."""
+        import time
+        start = time.monotonic()
+        first, groups, ignored, bounded = self.measure(calls, self.warmup, 1, keep)
+        done = self.warmup + self.rounds
+        # Survivors per measured call, by group: a leak keeps its rate as
+        # the measurements grow, a bounded cache's falls (at most its bound
+        # survive however many calls).
+        rate = {_signature(g): g.count / self.rounds for g in groups}
+        # The cheap check: the count of the tops' type after a full
+        # collection, before and after a stage's calls (no snapshot).  It
+        # can only say "still growing"; a group is cleared by a measurement
+        # (a snapshot), which is also what convicts.  Types whose objects
+        # the collector may stop tracking (tuples, dicts of atoms, values)
+        # are measured each time.
+        top_type = {_signature(g): g.example.qualified_type for g in groups}
+        countable = {sig for sig, t in top_type.items() if t not in _VALUES and t not in _UNTRACKABLE}
+        tops_rate = {_signature(g): g.tops / self.rounds for g in groups}
+        confirmation = None
+        measurements, counts = 1, 0
+        measured_last = True
+        def calls_wanted():
+            """Calls after which every suspect made about `confirm` tops."""
+            return -(-self.confirm // max(min(tops_rate[sig] for sig in rate), 1e-9)) if rate else 0
+
+        while rate and done < calls_wanted():
+            if time.monotonic() - start > self.confirm_seconds:
+                confirmation = ("Unconfirmed: still growing after %d calls when confirm_seconds (%g s) ran out; "
+                                "a cache bigger than that looks the same." % (done, self.confirm_seconds))
+                break
+            if set(rate) <= countable:
+                n = int(min(done, calls_wanted() - done))
+                _core._collect_garbage()
+                before = _core.typestats(None, False)
+                calls(n)
+                _core._collect_garbage()
+                after = _core.typestats(None, False)
+                done += n
+                counts += 1
+                if all(_type_count(after, top_type[sig]) - _type_count(before, top_type[sig])
+                       >= 0.5 * tops_rate[sig] * n for sig in rate):
+                    measured_last = False
+                    continue
+            rate, stopped = self._measure_growth(calls, done, rate, keep)
+            done += stopped.pop()
+            measurements += 1
+            measured_last = True
+            countable -= set(rate)   # the count said stopped, the measurement growing: measure from now on
+            bounded.extend(stopped)
+        if rate and not measured_last and confirmation is None:
+            rate, stopped = self._measure_growth(calls, done, rate, keep, share=4)
+            done += stopped.pop()
+            measurements += 1
+            bounded.extend(stopped)
+        if rate and confirmation is None and measurements + counts > 1:
+            confirmation = "Confirmed: still growing after %d calls (%s)." % (done, ", ".join(
+                "%d %s" % (n, word if n == 1 else plural)
+                for n, word, plural in ((measurements, "measurement", "measurements"),
+                                        (counts, "count of their types", "counts of their types")) if n))
+        groups = [g for g in groups if _signature(g) in rate]
+        return LeakReport(groups, self.rounds, self.warmup, first.snapshot, calls=done,
+                          confirmation=confirmation, bounded=bounded, ignored=ignored)
+
+    def _measure_growth(self, calls, done, rate, keep, share=1):
+        """A measurement of about done / share calls (rounds of equal
+        calls): (the rates of the groups of rate that still grow, the
+        (culprit, type, why) of those that stopped, then the calls made)."""
+        per_round = max(1, -(-done // (share * self.rounds)))
+        measured = per_round * self.rounds
+        report, later, _, _ = self.measure(calls, 0, per_round, keep)
+        grown, seen = {}, {}
+        for g in later:
+            sig = _signature(g)
+            if sig in rate:
+                seen[sig] = g
+                if g.count / measured >= 0.75 * rate[sig]:
+                    grown[sig] = rate[sig]
+        stopped = []
+        for sig in rate:
+            if sig not in grown:
+                g = seen.get(sig)
+                culprit, type_name = _expression(sig), sig[-1][0]
+                stopped.append((culprit, type_name, "stopped growing within %d calls: %d alive from the last %d "
+                                "calls" % (done + measured, g.count if g else 0, measured)))
+        del report, later, seen
+        stopped.append(measured)
+        return grown, stopped

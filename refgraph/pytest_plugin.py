@@ -5,11 +5,10 @@ Installed with the package (entry point ``pytest11``: ``refgraph``), so
 ``pip install refgraph`` is all, and ``-p no:refgraph`` turns it off.
 With PYTEST_DISABLE_PLUGIN_AUTOLOAD set, ``-p refgraph`` loads it; from a
 build directory or after ``make install`` (no entry point),
-``-p refgraph.pytest_plugin``.  Both at once load it once: given by
-module name with ``-p``, it keeps the entry point from registering it again
-(pytest would refuse it, "Plugin already registered").  A conftest's
-``pytest_plugins = ["refgraph.pytest_plugin"]`` comes after the entry
-points and cannot: pytest refuses it where the entry point is installed.
+``-p refgraph.pytest_plugin``.  Any mix of these, PYTEST_PLUGINS and a
+conftest's ``pytest_plugins`` loads it once (the entry point is
+refgraph/_pytest_entry.py, which asks for this module by name), and
+``-p no:refgraph`` turns it off whichever asked for it.
 
 - ``@pytest.mark.no_leaks(rounds=5, warmup=2)`` checks one test (a class or
   module ``pytestmark`` checks several); ``pytest --refgraph-leaks`` checks
@@ -58,15 +57,28 @@ What is not a leak:
   cells and bound methods, the first object that is neither such a
   container nor a fixture's value is an instance of a class of pytest,
   _pytest or pluggy (or, when there is none, the path starts at a module
-  of theirs).  The same rule leaves out what coverage.py and pytest-cov
-  keep (``pytest --cov``: the tracer records each line the first time it
-  runs).
+  of theirs).  While coverage.py measures the run (``pytest --cov``: its
+  tracer records each line the first time it runs), the same rule leaves
+  out what coverage.py and pytest-cov keep; a package of yours named
+  coverage is checked as any other.
 - A test's return value (pytest warns about it, once).
 
-Only Python test functions are checked (not doctests, not
-unittest.TestCase methods); an ``async def`` test is not checked (a
-warning says so) unless a plugin such as pytest-asyncio has wrapped it in
-a function before this plugin runs it.
+Python test functions, test classes' methods and unittest.TestCase
+methods are checked.  A test class's setup_method and teardown_method run
+around each call (pytest runs them around the first and the last; the
+other fixtures are set up once); a TestCase's own run (setUp, the test,
+tearDown) is each call.  An ``async def`` test is not checked (a warning
+says so) unless a plugin such as pytest-asyncio has wrapped it in a
+function before this plugin runs it, and doctests and other plugins'
+items cannot be called again: the terminal summary lists the tests asked
+for that were not checked.
+
+A suspect is confirmed before it fails a test, as find_leaks does: the
+test is called again until the suspect made about ``confirm`` objects
+(--refgraph-confirm, default 1024) and still grows, or stops growing (a
+bounded cache: the test passes).  ``ignore`` (the marker's, with
+--refgraph-ignore and the ini option refgraph_ignore) names types and
+holders that are never a leak.
 """
 import hashlib
 import inspect
@@ -85,17 +97,18 @@ __all__ = ["LeakFound"]
 
 _THIS_MODULE = sys.modules[__name__]
 _MARKER = "no_leaks"
-_MARKER_ARGS = ("rounds", "warmup")
+_MARKER_ARGS = ("rounds", "warmup", "ignore", "confirm", "confirm_seconds")
 _MAX_PICTURES = 10
 # Types a leak's path goes through to reach the object it hangs on.
 _CONTAINERS = frozenset([
     "builtins.list", "builtins.tuple", "builtins.dict", "builtins.set", "builtins.frozenset", "builtins.cell",
     "builtins.method", "builtins.builtin_function_or_method", "collections.deque", "collections.OrderedDict",
     "collections.defaultdict"])
-# The test run's own tools: pytest, and coverage.py under pytest-cov, whose
-# tracer records each line the first time it runs (a call reaching new
-# lines adds to its data).
-_PYTEST_PACKAGES = frozenset(["pytest", "_pytest", "pluggy", "coverage", "pytest_cov"])
+# The test run's own tools: pytest, and (_tool_packages) coverage.py under
+# pytest-cov while it measures, whose tracer records each line the first time
+# it runs (a call reaching new lines adds to its data).
+_PYTEST_PACKAGES = frozenset(["pytest", "_pytest", "pluggy"])
+_COVERAGE_PACKAGES = frozenset(["coverage", "pytest_cov"])
 
 # The fixture values of the test being checked, by name, while its calls
 # run: a leak that piles up in a fixture's object is named by the fixture,
@@ -115,21 +128,26 @@ class LeakFound(pytest.fail.Exception):
 
 # ---------------------------------------------------------------- options
 def _checked(name, value):
-    """rounds and warmup as leak_check takes them: its own errors."""
+    """A setting as find_leaks takes it: its own error, or None."""
     try:
-        refgraph.leak_check(**{"rounds": 5, "warmup": 2, name: value})
+        refgraph._leaks._Hunt(**dict(_DEFAULTS, **{name: value}))
     except (TypeError, ValueError) as e:
         return str(e)
     return None
 
 
-def _option_type(name):
+_DEFAULTS = {"rounds": 5, "warmup": 2, "tracemalloc": False, "redact": False, "confirm": 1024,
+             "confirm_seconds": 60.0, "ignore": ()}
+
+
+def _option_type(name, kind=int):
     def parse(text):
         import argparse
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError("%s must be an int, not %r" % (name, text)) from None
+            raise argparse.ArgumentTypeError("%s must be %s, not %r" % (
+                name, "an int" if kind is int else "a number", text)) from None
         error = _checked(name, value)
         if error:
             raise argparse.ArgumentTypeError(error)
@@ -138,17 +156,7 @@ def _option_type(name):
     return parse
 
 
-_ENTRY_POINT = "refgraph"   # setup.py's pytest11 entry point
-
-
-def pytest_addhooks(pluginmanager):
-    # Called as this module is registered.  Registered by module name (-p
-    # refgraph.pytest_plugin, which pytest handles before the entry points),
-    # it blocks its own entry point: pytest would register this module
-    # again under the entry point's name, and pluggy refuses that.
-    me = pluginmanager.get_name(_THIS_MODULE)
-    if me is not None and me != _ENTRY_POINT and not pluginmanager.has_plugin(_ENTRY_POINT):
-        pluginmanager.set_blocked(_ENTRY_POINT)
+_ENTRY_POINT = "refgraph"   # setup.py's pytest11 entry point (refgraph/_pytest_entry.py)
 
 
 def pytest_addoption(parser):
@@ -159,6 +167,16 @@ def pytest_addoption(parser):
                     help="measured calls of a checked test (2 to 254; default 5)")
     group.addoption("--refgraph-warmup", type=_option_type("warmup"), default=2, metavar="N",
                     help="calls of a checked test before the measured ones (default 2)")
+    group.addoption("--refgraph-confirm", type=_option_type("confirm"), default=1024, metavar="N",
+                    help="a suspect is a leak once it kept growing while the test ran N times in all; "
+                         "one that stops growing first is a bounded cache (default 1024; 0: no confirming)")
+    group.addoption("--refgraph-confirm-seconds", type=_option_type("confirm_seconds", float), default=60.0,
+                    metavar="S", help="stop confirming a test's suspects after S seconds (default 60)")
+    group.addoption("--refgraph-ignore", action="append", default=[], metavar="NAME",
+                    help="a type (Pattern, re.Pattern) or holder (re._cache, myapp.cache) whose growth is never "
+                         "a leak; repeatable; the ini option refgraph_ignore adds more")
+    parser.addini("refgraph_ignore", type="linelist", default=[],
+                  help="refgraph: types and holders whose growth is never a leak, one per line")
     group.addoption("--refgraph-dir", default=None, metavar="DIR",
                     help="write the report of a test that leaks (.txt, .html, a picture .svg per leak) into DIR")
     group.addoption("--refgraph-no-redact", action="store_true", default=False,
@@ -166,35 +184,49 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    if config.pluginmanager.is_blocked(_ENTRY_POINT):
+        # -p no:refgraph turns the plugin off however else it was asked for
+        # (-p refgraph.pytest_plugin, PYTEST_PLUGINS, a conftest).
+        config.pluginmanager.unregister(_THIS_MODULE)
+        return
     config.addinivalue_line(
         "markers",
-        "no_leaks(rounds=5, warmup=2): call the test warmup + rounds times and fail it when objects it "
-        "creates pile up (refgraph; defaults from --refgraph-rounds and --refgraph-warmup)")
+        "no_leaks(rounds=5, warmup=2, ignore=[], confirm=1024, confirm_seconds=60): call the test "
+        "warmup + rounds times and fail it when objects it creates pile up, and keep piling up as it runs "
+        "again (refgraph; defaults from the --refgraph-* options)")
 
 
 # ---------------------------------------------------------------- which tests
 def _settings(item):
-    """(rounds, warmup) if item is checked, else None; a bad marker fails."""
+    """find_leaks' settings for item (rounds, warmup, ignore, confirm,
+    confirm_seconds) if it is checked, else None; a bad marker fails."""
     marker = item.get_closest_marker(_MARKER)
     config = item.config
     if marker is None and not config.getoption("refgraph_leaks"):
         return None
-    settings = {"rounds": config.getoption("refgraph_rounds"), "warmup": config.getoption("refgraph_warmup")}
+    settings = {"rounds": config.getoption("refgraph_rounds"), "warmup": config.getoption("refgraph_warmup"),
+                "confirm": config.getoption("refgraph_confirm"),
+                "confirm_seconds": config.getoption("refgraph_confirm_seconds"),
+                "ignore": list(config.getini("refgraph_ignore")) + list(config.getoption("refgraph_ignore"))}
     if marker is not None:
         problem = None
         unknown = sorted(set(marker.kwargs) - set(_MARKER_ARGS))
+        takes = "rounds=, warmup=, ignore=, confirm= and confirm_seconds="
         if marker.args:
-            problem = "takes keyword arguments only (rounds=, warmup=), not %r" % (marker.args,)
+            problem = "takes keyword arguments only (%s), not %r" % (takes, marker.args)
         elif unknown:
-            problem = "has no argument %s (it takes rounds= and warmup=)" % ", ".join(unknown)
+            problem = "has no argument %s (it takes %s)" % (", ".join(unknown), takes)
         else:
             for name in _MARKER_ARGS:
                 if name in marker.kwargs:
                     problem = problem or _checked(name, marker.kwargs[name])
-                    settings[name] = marker.kwargs[name]
+                    value = marker.kwargs[name]
+                    if name == "ignore" and not problem:
+                        value = settings["ignore"] + refgraph._leaks._ignore_list(value)
+                    settings[name] = value
         if problem:
             pytest.fail("refgraph: @pytest.mark.no_leaks on %s %s" % (item.nodeid, problem), pytrace=False)
-    return settings["rounds"], settings["warmup"]
+    return settings
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -202,6 +234,29 @@ def pytest_runtest_setup(item):
     # A bad marker is an error before any fixture is set up.
     if isinstance(item, pytest.Function):
         _settings(item)
+    elif item.config.getoption("refgraph_leaks") or item.get_closest_marker(_MARKER) is not None:
+        # A doctest or another plugin's item: nothing to call again.
+        _unchecked(item.config).append(item.nodeid)
+
+
+def _unchecked(config):
+    """The node ids of the tests asked for that could not be checked."""
+    if not hasattr(config, "_refgraph_unchecked"):
+        config._refgraph_unchecked = []
+    return config._refgraph_unchecked
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    unchecked = getattr(config, "_refgraph_unchecked", [])
+    if unchecked:
+        terminalreporter.write_sep("=", "refgraph: %d test%s not checked for leaks" % (
+            len(unchecked), "" if len(unchecked) == 1 else "s"))
+        terminalreporter.write_line("not a Python test function or TestCase method, so refgraph cannot call "
+                                    "it again; their results say nothing of leaks:")
+        for nodeid in unchecked[:20]:
+            terminalreporter.write_line("  " + nodeid)
+        if len(unchecked) > 20:
+            terminalreporter.write_line("  ... and %d more" % (len(unchecked) - 20))
 
 
 # ---------------------------------------------------------------- pytest's bookkeeping
@@ -266,19 +321,35 @@ def _top_package(qualified_type):
     return qualified_type.split(".", 1)[0]
 
 
-def _is_pytests(group, fixture_addrs):
+def _coverage_measures():
+    """True when coverage.py itself (not a package of the same name) is
+    measuring this process."""
+    coverage = sys.modules.get("coverage")
+    current = getattr(getattr(coverage, "Coverage", None), "current", None)
+    try:
+        return callable(current) and current() is not None
+    except Exception:   # a package named coverage that is not coverage.py
+        return False
+
+
+def _tool_packages():
+    """The top-level packages whose objects are the test run's, not the test's."""
+    return _PYTEST_PACKAGES | _COVERAGE_PACKAGES if _coverage_measures() else _PYTEST_PACKAGES
+
+
+def _is_pytests(group, fixture_addrs, tools=_PYTEST_PACKAGES):
     """True when the leak hangs on an object of pytest's (the rule in the
-    module's docstring)."""
+    module's docstring); tools: the packages that count as pytest's."""
     snap = group.snapshot
     kind, name = group.path[0]
     rooted = kind in ("module", "frame")
     for node in reversed(group._nodes[1 if rooted else 0:-1]):
         obj = snap._obj(node)
-        if _top_package(obj.qualified_type) in _PYTEST_PACKAGES:
+        if _top_package(obj.qualified_type) in tools:
             return True
         if obj.addr in fixture_addrs or obj.qualified_type not in _CONTAINERS:
             return False
-    return kind == "module" and _top_package(name) in _PYTEST_PACKAGES
+    return kind == "module" and _top_package(name) in tools
 
 
 # ---------------------------------------------------------------- the check
@@ -291,9 +362,9 @@ def pytest_pyfunc_call(pyfuncitem):
     if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
         warnings.warn(pytest.PytestWarning("refgraph: %s is an async test, not checked for leaks"
                                            % pyfuncitem.nodeid))
+        _unchecked(pyfuncitem.config).append(pyfuncitem.nodeid)
         return None
-    rounds, warmup = settings
-    report, returned = _run(pyfuncitem, function, rounds, warmup,
+    report, returned = _run(pyfuncitem, function, settings,
                             not pyfuncitem.config.getoption("refgraph_no_redact"))
     if returned is not None:
         category = getattr(pytest, "PytestReturnNotNoneWarning", pytest.PytestWarning)
@@ -307,10 +378,11 @@ def pytest_pyfunc_call(pyfuncitem):
     return True
 
 
-def _run(item, function, rounds, warmup, redact):
-    """Calls the test function warmup + rounds times inside leak_check
-    (redacted if redact); returns (the report without pytest's
-    bookkeeping, the repr of what the first call returned or None)."""
+def _run(item, function, settings, redact):
+    """Calls the test function as find_leaks calls a workload, with
+    settings (_settings), redacted if redact; returns (the report without
+    pytest's bookkeeping, the repr of what the first call returned or
+    None)."""
     # No local variable holds the fixture values (a running frame is a root
     # as near as a module): the module's dict `fixtures` does.
     # A checked test may run pytest in this process (pytester), whose own
@@ -321,36 +393,131 @@ def _run(item, function, rounds, warmup, redact):
     fixture_addrs = {id(value) for value in fixtures.values()}
     bookkeeping = _Bookkeeping(item)
     returned = None
-    calls = warmup + rounds
     done = 0
-    check = refgraph.leak_check(rounds=rounds, warmup=warmup, redact=redact)
+    hunt = refgraph._leaks._Hunt(tracemalloc=False, redact=redact, **settings)
+
+    xunit = _xunit_methods(item)
+
+    def calls(n):
+        nonlocal done, returned
+        for _ in range(n):
+            if done and xunit:
+                # pytest ran setup_method before the first call and runs
+                # teardown_method after the last: each call between gets its
+                # own, as a test run once does.
+                xunit()
+            bookkeeping.before_call(done)
+            result = function(**{name: fixtures[name] for name in argnames})
+            if done == 0 and result is not None:
+                returned = repr(result)
+            del result
+            bookkeeping.after_call(done)
+            done += 1
+
+    tools = _tool_packages()
     try:
-        with check:
-            while done < calls:
-                bookkeeping.before_call(done)
-                result = function(**{name: fixtures[name] for name in argnames})
-                if done == 0 and result is not None:
-                    returned = repr(result)
-                del result
-                bookkeeping.after_call(done)
-                done += 1
-                check.round()
+        report = hunt.run(calls, keep=lambda group: not _is_pytests(group, fixture_addrs, tools))
     except BaseException:
-        if 0 < done < calls:
+        first = settings["warmup"] + settings["rounds"]
+        if 0 < done < first:
             item.add_report_section("call", "refgraph", "%s passed %d time%s, then failed on call %d of %d "
                                     "(checked for leaks: %d warm-up and %d measured calls)" % (
-                                        item.name, done, "" if done == 1 else "s", done + 1, calls, warmup,
-                                        rounds))
+                                        item.name, done, "" if done == 1 else "s", done + 1, first,
+                                        settings["warmup"], settings["rounds"]))
+        elif done >= first:
+            item.add_report_section("call", "refgraph", "%s passed %d times, then failed on call %d (checked "
+                                    "for leaks: %d warm-up and %d measured calls, then more to confirm what "
+                                    "grew)" % (item.name, done, done + 1, settings["warmup"], settings["rounds"]))
         raise
     finally:
         fixtures.clear()
         fixtures.update(outer)
         bookkeeping.restore()
-    report = check.report
-    kept = [g for g in report.groups if not _is_pytests(g, fixture_addrs)]
-    if len(kept) != len(report.groups):
-        report = refgraph.LeakReport(kept, report.rounds, report.warmup, report.snapshot)
     return report, returned
+
+
+def _xunit_methods(item):
+    """A function that runs the test class's teardown_method then its
+    setup_method (those of them it has) on the test's instance, as pytest
+    does around a test; None where there are none."""
+    instance = getattr(item, "instance", None)
+    cls = getattr(item, "cls", None)
+    if instance is None or cls is None:
+        return None
+    try:
+        from _pytest.python import _call_with_optional_argument
+    except ImportError:      # pytest's own helper; the same rule where it is gone
+        def _call_with_optional_argument(func, arg):
+            code = getattr(getattr(func, "__func__", func), "__code__", None)
+            if code is not None and code.co_argcount > 1:
+                func(arg)
+            else:
+                func()
+    methods = []
+    for name in ("teardown_method", "setup_method"):
+        method = getattr(cls, name, None)
+        # A fixture named so is pytest's to run, once.
+        if method is not None and not hasattr(method, "_pytestfixturefunction") and \
+                not hasattr(method, "_fixture_function_marker"):
+            methods.append(name)
+    if not methods:
+        return None
+    function = item.obj
+
+    def run():
+        for name in methods:
+            _call_with_optional_argument(getattr(instance, name), function)
+    return run
+
+
+# ---------------------------------------------------------------- unittest.TestCase
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A checked unittest.TestCase test: each call is the TestCase's own
+    run (setUp, the test, tearDown), found leaks fail it as a function's do."""
+    settings = _settings(item) if _is_testcase(item) else None
+    if settings is None:
+        yield
+        return
+    runtest = type(item).runtest
+
+    def checked():
+        report = _run_testcase(item, runtest, settings, not item.config.getoption("refgraph_no_redact"))
+        if report:
+            failure = _failure(item, report)
+            del report
+            raise failure
+    item.runtest = checked
+    try:
+        yield
+    finally:
+        del item.runtest
+
+
+def _is_testcase(item):
+    try:
+        from _pytest.unittest import TestCaseFunction
+    except ImportError:
+        return False
+    return isinstance(item, TestCaseFunction)
+
+
+def _run_testcase(item, runtest, settings, redact):
+    """Runs the TestCase test as find_leaks runs a workload; a failing call
+    stops it (pytest reports the failure from item._excinfo)."""
+    hunt = refgraph._leaks._Hunt(tracemalloc=False, redact=redact, **settings)
+    failed = []
+
+    def calls(n):
+        for _ in range(n):
+            if failed:
+                return
+            runtest(item)
+            if getattr(item, "_excinfo", None):
+                failed.append(True)
+
+    report = hunt.run(calls, keep=lambda group: not _is_pytests(group, set(), _tool_packages()))
+    return None if failed else report
 
 
 # ---------------------------------------------------------------- the failure

@@ -95,9 +95,10 @@ def pytest_collection_modifyitems(config, items):
     if TIER == "all":
         return
     want_slow = TIER == "slow"
+    # fuzz: both tiers, unless the test is marked slow as well.
     kept = [item for item in items
-            if item.get_closest_marker("fuzz") is not None
-            or (item.get_closest_marker("slow") is not None) == want_slow]
+            if (item.get_closest_marker("slow") is not None) == want_slow
+            or (item.get_closest_marker("fuzz") is not None and item.get_closest_marker("slow") is None)]
     if len(kept) != len(items):
         kept_ids = set(map(id, kept))
         config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/pip_install.sh OUT: `pip install .` into a fresh venv (Debian's
 # setuptools and wheel through --system-site-packages, no build isolation:
-# PyPI is not reachable), then the whole pytest suite against the installed
+# PyPI is not reachable), then the default pytest tier against the installed
 # package, from outside the source tree; then mypy finds the stubs through
 # py.typed (tests/test_stubs.py).  PYTHON picks the interpreter.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer:
+# The C tests and the default pytest tier under AddressSanitizer and UndefinedBehaviorSanitizer:
 # a VPATH build with --enable-sanitizers, the C unit tests with
 # LeakSanitizer (tests/lsan.supp), pytest with the ASan runtime preloaded
 # into Python and PYTHONMALLOC=malloc (see Makefile.am).

@@ -3,8 +3,8 @@
 # --no-isolation` (Debian's python3-build) makes the tarball from the tracked
 # files (MANIFEST.in says what it carries); `pip install --no-build-isolation
 # --no-index <tarball>` into a fresh venv (--system-site-packages: Debian's
-# setuptools and wheel, PyPI is not reachable) builds it; then the whole
-# suite, as unpacked from the tarball, runs against the installed package,
+# setuptools and wheel, PyPI is not reachable) builds it; then the default
+# tier of the suite, as unpacked from the tarball, runs against the installed package,
 # from outside any source tree.  PYTHON picks the interpreter.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)

@@ -7,7 +7,7 @@ import refgraph
 from conftest import SOURCE_ROOT, installed
 
 # refgraph/ as installed, but for the C core _core<suffix>.so.
-PACKAGE_FILES = ["__init__.py", "_snapshot.py", "_leaks.py", "_leakhtml.py", "pytest_plugin.py", "__main__.py",
+PACKAGE_FILES = ["__init__.py", "_snapshot.py", "_leaks.py", "_leakhtml.py", "pytest_plugin.py", "_pytest_entry.py", "__main__.py",
                  "__init__.pyi", "py.typed"]
 
 PUBLIC = ["find_backref_chain", "find_ref_chain", "show_backrefs", "show_refs", "show_chain",
@@ -58,13 +58,14 @@ def test_every_file_of_the_package_is_installed():
 
 
 def test_pip_registers_the_pytest_plugin():
-    """setup.py's entry point pytest11: refgraph = refgraph.pytest_plugin."""
+    """setup.py's entry point pytest11: refgraph = refgraph._pytest_entry,
+    which loads refgraph.pytest_plugin."""
     with open(os.path.join(SOURCE_ROOT, "setup.py")) as f:
-        assert '"pytest11": ["refgraph = refgraph.pytest_plugin"]' in f.read()
+        assert '"pytest11": ["refgraph = refgraph._pytest_entry"]' in f.read()
     if installed() and os.environ.get("REFGRAPH_EXPECT_INSTALLED"):
         from importlib import metadata
         eps = [ep for ep in metadata.distribution("refgraph").entry_points if ep.group == "pytest11"]
-        assert [(ep.name, ep.value) for ep in eps] == [("refgraph", "refgraph.pytest_plugin")]
+        assert [(ep.name, ep.value) for ep in eps] == [("refgraph", "refgraph._pytest_entry")]
 
 
 def test_version_is_configures():

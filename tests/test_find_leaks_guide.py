@@ -45,7 +45,8 @@ def test_the_page_shows_the_calls_it_explains():
     with open(PAGE) as f:
         page = f.read()
     for text in ("refgraph.find_leaks(workload)", "refgraph.leak_check(rounds=5, warmup=2)", "lc.round()",
-                 'report.save("leaks.html")', "warmup=10", "images/webshop-leak-report.png",
+                 'report.save("leaks.html")', "report.bounded", "ignore=",
+                 "images/webshop-leak-report.png",
                  "leak-tests-in-ci.md"):
         assert text in page, text
     for name in (os.path.join("docs", "hunting-a-leak.md"), "README.md"):

@@ -268,7 +268,9 @@ def test_a_checked_test_that_runs_pytest_inline_is_not_broken_by_the_plugin(pyte
         import pytest
         pytest_plugins = ["pytester"]
 
-        @pytest.mark.no_leaks(rounds=2, warmup=0)
+        # confirm=0: what the inner runs leave behind is not confirmed
+        # (a thousand pytest runs); this test is about the fixtures.
+        @pytest.mark.no_leaks(rounds=2, warmup=0, confirm=0)
         def test_outer(pytester):
             pytester.makepyfile(test_inner="""
         import pytest

@@ -73,7 +73,22 @@ def test_a_leaking_test_fails_with_the_report_and_a_clean_one_passes(run, pytest
 
 TRACED = """
     import itertools
+    import sys
+    import types
     import pytest
+
+    # coverage.py measuring this run, as under pytest --cov (the real one
+    # when tests/coverage.sh measures this child).
+    try:
+        import coverage
+        measuring = coverage.Coverage.current() is not None
+    except (ImportError, AttributeError):
+        measuring = False
+    if not measuring:
+        class Coverage:
+            current = staticmethod(lambda: Coverage)
+        sys.modules["coverage"] = types.ModuleType("coverage")
+        sys.modules["coverage"].Coverage = Coverage
 
     class Collector:
         pass
@@ -111,6 +126,19 @@ def test_what_coverage_records_is_not_the_tests_leak(run, pytester):
     assert "tracer" not in out.split("short test summary")[0].split("test_leaks")[-1]
 
 
+@pytest.mark.skipif(bool(os.environ.get("COV_CORE_SOURCE")), reason="coverage.py measures this run")
+def test_a_package_named_coverage_is_the_tests_own(run, pytester):
+    # Only coverage.py while it measures is left out, not any package of that name.
+    pytester.makepyfile(coverage="class Collector:\n    pass\n")
+    pytester.makepyfile(test_traced=TRACED.replace("if not measuring:", "if False:").replace(
+        'Collector.__module__ = "coverage.collector"', "from coverage import Collector"))
+    result = run("-rfE")
+    result.assert_outcomes(failed=2)
+    out = text(result)
+    assert "FAILED test_traced.py::test_reaches_new_lines" in out
+    assert "held in test_traced.tracer.data" in out, out
+
+
 @pytest.mark.slow   # four pytest runs with every installed plugin
 def test_the_entry_point_and_dash_p_load_the_plugin_once(pytester, monkeypatch):
     # pip install puts the entry point on sys.path (here a distribution's
@@ -119,22 +147,31 @@ def test_the_entry_point_and_dash_p_load_the_plugin_once(pytester, monkeypatch):
     info = pytester.path / "refgraph_entry-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: refgraph-entry\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[pytest11]\nrefgraph = refgraph.pytest_plugin\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nrefgraph = refgraph._pytest_entry\n")
     pytester.makepyfile(test_leaky=LEAKY)
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(pytester.path), module_root(), os.environ.get("PYTHONPATH")) if p))
-    for args in ([], ["-p", "refgraph.pytest_plugin"], ["-p", "refgraph"]):
+    plugin = ["-p", "refgraph.pytest_plugin"]
+    for args in ([], plugin, ["-p", "refgraph"], plugin + ["-p", "refgraph"], ["-p", "refgraph"] + plugin,
+                 "PYTEST_PLUGINS"):
+        if args == "PYTEST_PLUGINS":
+            monkeypatch.setenv("PYTEST_PLUGINS", "refgraph.pytest_plugin")
+            args = []
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:cov",
                                                "-rfE", *args, timeout=300)
         out = text(result)
         assert "already registered" not in out, (args, out)
         result.assert_outcomes(failed=1, passed=1)
         assert "1. Thing held in test_leaky.registry[*]" in out, args
-    # and -p no:refgraph still turns it off
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:refgraph", timeout=300)
-    result.assert_outcomes(passed=2)
+        assert out.count("1 leak in 5 rounds") == 1, (args, out)   # checked once, not twice
+    # and -p no:refgraph turns it off, however it was asked for
+    monkeypatch.delenv("PYTEST_PLUGINS")
+    for args in ([], plugin, ["-p", "refgraph"]):
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:cov",
+                                               *args, "-p", "no:refgraph", timeout=300)
+        result.assert_outcomes(passed=2)
 
 
 def test_unmarked_tests_are_not_checked_without_the_option(run, pytester):
@@ -172,8 +209,9 @@ COUNTED = """
     ("@pytest.mark.no_leaks()", ["--refgraph-rounds", "2", "--refgraph-warmup", "3"], 5, 2),
 ])
 def test_the_marker_and_the_options_say_how_many_calls(run, pytester, marker, options, calls, rounds):
+    # --refgraph-confirm 0: the first measurement's calls only
     pytester.makepyfile(test_counted=COUNTED.format(marker=marker))
-    result = run("-rf", *options)
+    result = run("-rf", "--refgraph-confirm", "0", *options)
     result.assert_outcomes(failed=1, passed=1)
     out = text(result)
     assert "1 leak in %d rounds" % rounds in out
@@ -184,7 +222,7 @@ def test_the_marker_and_the_options_say_how_many_calls(run, pytester, marker, op
 
 def test_refgraph_leaks_checks_every_test_and_the_marker_overrides_its_counts(run, pytester):
     pytester.makepyfile(test_counted=COUNTED.format(marker="@pytest.mark.no_leaks(rounds=2, warmup=0)"))
-    result = run("--refgraph-leaks", "--refgraph-rounds", "3", "--refgraph-warmup", "1")
+    result = run("--refgraph-leaks", "--refgraph-rounds", "3", "--refgraph-warmup", "1", "--refgraph-confirm", "0")
     result.assert_outcomes(failed=1, passed=1)
     assert "1 leak in 2 rounds (after 0 warm-up rounds)" in text(result)
     assert (pytester.path / "test_counted.calls").read_text().count("call") == 2
@@ -567,8 +605,15 @@ def test_bad_option_values_are_usage_errors(run, pytester, options, error):
     ("no_leaks(rounds=-1)", "rounds must be from 2 to 254, not -1"),
     ("no_leaks(warmup=-2)", "warmup must be from 0 to"),
     ("no_leaks(rounds='5')", "rounds must be an int, not str"),
-    ("no_leaks(5)", "takes keyword arguments only (rounds=, warmup=), not (5,)"),
-    ("no_leaks(round=5)", "has no argument round (it takes rounds= and warmup=)"),
+    ("no_leaks(5)", "takes keyword arguments only (rounds=, warmup=, ignore=, confirm= and "
+                    "confirm_seconds=), not (5,)"),
+    ("no_leaks(round=5)", "has no argument round (it takes rounds=, warmup=, ignore=, confirm= and "
+                          "confirm_seconds=)"),
+    ("no_leaks(ignore=[3])", "ignore must hold type names and holder paths (non-empty str), not int"),
+    ("no_leaks(ignore=5)", "ignore must be a list of type names and holder paths (str), not int"),
+    ("no_leaks(confirm=-1)", "confirm must be from 0 to"),
+    ("no_leaks(confirm_seconds='x')", "confirm_seconds must be a number, not str"),
+    ("no_leaks(confirm_seconds=-1.0)", "confirm_seconds must be 0 or more, not -1.0"),
 ])
 def test_a_marker_with_bad_arguments_is_an_error_before_the_test(run, pytester, marker, error):
     pytester.makepyfile(test_marker="""
@@ -593,7 +638,8 @@ def test_the_marker_is_registered(run, pytester):
     pytester.makepyfile(test_leaky=LEAKY)
     result = run("--strict-markers")
     result.assert_outcomes(failed=1, passed=1)
-    assert "no_leaks(rounds=5, warmup=2)" in text(run("--markers"))
+    assert "no_leaks(rounds=5, warmup=2, ignore=[], confirm=1024, confirm_seconds=60)" in text(
+        run("--markers"))
 
 
 def test_async_tests_are_not_checked(run, pytester):
@@ -639,3 +685,106 @@ def test_the_webshop_sample_fails_on_its_leak(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, proc.stdout + proc.stderr
     assert "test_webshop_leaks" not in proc.stdout
+
+
+KINDS = """
+    import collections
+    import itertools
+    import unittest
+    import pytest
+
+    class Thing:
+        pass
+
+    registry = []
+    recent = collections.deque(maxlen=100)
+    counter = itertools.count()
+
+    def test_a_bounded_deque_passes():
+        recent.append(Thing())
+
+    def test_a_real_leak_fails():
+        registry.append(Thing())
+
+    class TestSetupMethod:
+        def setup_method(self, method):
+            self.seen = []          # anew for each call
+
+        def teardown_method(self, method):
+            self.seen.clear()
+
+        def test_fills_its_own_list(self):
+            self.seen.append(Thing())
+
+        def test_leaks_into_the_class(self):
+            TestSetupMethod.shared = getattr(TestSetupMethod, "shared", [])
+            TestSetupMethod.shared.append(Thing())
+
+    class TestCaseStyle(unittest.TestCase):
+        def setUp(self):
+            self.items = [Thing()]
+
+        def test_clean(self):
+            self.items.append(Thing())
+
+        def test_leaks(self):
+            registry.append(Thing())
+
+        def test_fails_on_its_own(self):
+            self.assertEqual(next(counter) % 3, 5)
+
+    @pytest.mark.no_leaks(ignore=["test_kinds.registry"])
+    def test_ignored_by_the_marker():
+        registry.append(Thing())
+
+    def doubled(x):
+        '''
+        >>> doubled(2)
+        4
+        '''
+        return 2 * x
+"""
+
+
+def test_every_kind_of_test_is_checked_and_bounded_caches_pass(run, pytester):
+    pytester.makepyfile(test_kinds=KINDS)
+    result = run("--refgraph-leaks", "--doctest-modules", "-rf")
+    out = text(result)
+    failed = sorted(line.split("::", 1)[1].split(" ")[0] for line in result.outlines if line.startswith("FAILED"))
+    assert failed == ["TestCaseStyle::test_fails_on_its_own", "TestCaseStyle::test_leaks",
+                      "TestSetupMethod::test_leaks_into_the_class", "test_a_real_leak_fails"], out
+    result.assert_outcomes(failed=4, passed=5)
+    assert "Thing held in test_kinds.registry[*]" in out
+    assert "Thing held in test_kinds.TestSetupMethod.shared[*]" in out
+    assert "Confirmed: still growing after" in out
+    assert "AssertionError" in out            # the TestCase's own failure
+    assert "refgraph: 1 test not checked for leaks" in out and "test_kinds.py::test_kinds.doubled" in out
+
+
+def test_ignore_from_the_option_and_the_ini_file(run, pytester):
+    pytester.makepyfile(test_leaky=LEAKY)
+    result = run("--refgraph-ignore", "test_leaky.registry")
+    result.assert_outcomes(passed=2)
+    pytester.makeini("[pytest]\nrefgraph_ignore =\n    Thing\n")
+    result = run()
+    result.assert_outcomes(passed=2)
+
+
+def test_confirm_zero_fails_a_filling_cache_that_confirming_passes(run, pytester):
+    pytester.makepyfile(test_cache="""
+        import collections
+        import pytest
+
+        class Thing:
+            pass
+
+        recent = collections.deque(maxlen=100)
+
+        @pytest.mark.no_leaks
+        def test_fills():
+            recent.append(Thing())
+    """)
+    run().assert_outcomes(passed=1)
+    result = run("--refgraph-confirm", "0")
+    result.assert_outcomes(failed=1)
+    assert "Thing held in test_cache.recent.?" in text(result)

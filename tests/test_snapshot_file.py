@@ -14,7 +14,7 @@ import types
 import pytest
 
 import refgraph
-from conftest import SOURCE_ROOT, module_root
+from conftest import SOURCE_ROOT, fuzz_examples, module_root
 
 FIXTURE = os.path.join(SOURCE_ROOT, "tests", "data", "py311.rgsnap")
 
@@ -105,15 +105,7 @@ def test_truncations_raise_value_error(saved, tmp_path):
             refgraph.open_snapshot(str(cut), progress=False)
 
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
-
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), min_size=1, max_size=4),
-       insert=st.one_of(st.none(), st.tuples(st.integers(min_value=0), st.binary(min_size=1, max_size=16))))
-def test_damaged_files_raise_value_error_or_open_whole(saved, tmp_path, flips, insert):
+def _damaged_files_property(saved, tmp_path, flips, insert):
     _, path, _ = saved
     data = bytearray(open(path, "rb").read())
     for at, bit in flips:
@@ -133,6 +125,24 @@ def test_damaged_files_raise_value_error_or_open_whole(saved, tmp_path, flips, i
     snap.find_backref_chain("Kept")
 
 
+# Only this test needs hypothesis: without it, it alone is skipped (a module
+# level importorskip would skip every test of this file).
+try:
+    from hypothesis import HealthCheck, given, settings, strategies as st
+except ImportError:
+    @pytest.mark.skip(reason="hypothesis is not installed")
+    def test_damaged_files_raise_value_error_or_open_whole():
+        pass
+else:
+    test_damaged_files_raise_value_error_or_open_whole = pytest.mark.fuzz(
+        settings(max_examples=fuzz_examples(150), deadline=None, database=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])(
+            given(flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), min_size=1, max_size=4),
+                  insert=st.one_of(st.none(), st.tuples(st.integers(min_value=0),
+                                                        st.binary(min_size=1, max_size=16))))(
+                _damaged_files_property)))
+
+
 def test_a_full_disk_leaves_no_file(tmp_path):
     """A file size limit (SIGXFSZ ignored) stands for a full disk: save
     raises OSError, the process goes on, no file is left behind."""
@@ -140,12 +150,17 @@ def test_a_full_disk_leaves_no_file(tmp_path):
         import os, resource, signal, sys
         import refgraph
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        # The soft limit only, lifted again before exit: gcov's .gcda and
+        # coverage.py's data are written at exit (tests/coverage.sh), and a
+        # 4 KiB limit would truncate them.
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
         snap = refgraph.snapshot()
         try:
             snap.save(os.path.join(sys.argv[1], "full.rgsnap"), progress=False)
         except OSError as exc:
             print("OSError", exc.errno)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         print("alive", sorted(os.listdir(sys.argv[1])))
     """)
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
