@@ -25,7 +25,9 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -rf "$out/build" "$out/data"
 mkdir -p "$out/data"
-vpath_build "$top" "$out" "$py" CFLAGS="-O0 -g --coverage" LIBS="-lgcov"
+# -fprofile-update=atomic: counters that threads and processes update at
+# once (pytest-xdist, the tests' threads) stay exact (lcov: "negative counts").
+vpath_build "$top" "$out" "$py" CFLAGS="-O0 -g --coverage -fprofile-update=atomic" LIBS="-lgcov"
 build=$out/build
 # libgcov reports a .gcda file it cannot merge (a child killed mid-write, a
 # file size limit) on a stderr that pytest captures; send those reports to a
