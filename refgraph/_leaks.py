@@ -49,6 +49,23 @@ class LeakGroup:
         words += ["%s %s" % (label, t) if label else t for t, label in self.path[1:]]
         return " -> ".join(words)
 
+    def held_from_c(self):
+        """For a group held from C (no reference the collector sees leads to
+        it): what that means, in words; None for the others."""
+        if self.path[0][0] != "held from C":
+            return None
+        example = self.example
+        summary = example.summary or ""
+        # A class is its own class (cls.__class__ = cls): the collector does
+        # not follow a class's reference to its own type, so this cycle is
+        # never freed.
+        if " " not in summary and summary.rpartition(".")[2] == example.type:
+            return ("held from C: %s is its own class (its __class__ was set to itself), a cycle through its "
+                    "type that the garbage collector does not see and never frees" % example.type)
+        return ("held from C: no reference the garbage collector sees leads to it: an extension module's own "
+                "state or static variable, a C-level cache, a reference count left too high, or a cycle through "
+                "an object's type, which the collector does not follow")
+
     def chain_text(self):
         """The example's chain from its root, as show_chain prints it."""
         chain = [self.snapshot._obj(node) for node in self._nodes]
@@ -148,6 +165,9 @@ class LeakReport:
             out.append("   %s\n" % g.describe())
             out.append("   per round: %s (%d alive), %d at the top, retaining %s\n" % (
                 " ".join(str(c) for c in g.per_round), g.count, g.tops, _snapshot._human(g.retained)))
+            why = g.held_from_c()
+            if why:
+                out.append("   %s\n" % why)
             out.append("".join("   " + line + "\n" for line in g.chain_text().splitlines()))
         notes = self._notes_text()
         return "".join(out) + ("\n" + notes if notes else "")
@@ -254,6 +274,7 @@ class leak_check:
         self._marks = None
         self._open = self._used = False
         self._last_full = False
+        self._quick = False   # _Hunt's: no snapshot when no type grew (no group can be a leak then)
 
     def __enter__(self):
         if self._open or self._used:
@@ -326,6 +347,9 @@ class leak_check:
             _core._drop_last_mark(marks)
             _core._collect_garbage()
             _core._mark_heap(marks)
+        if self._quick and not _core._marks_grew(marks):
+            self.report = LeakReport([], measured, self.warmup, None)
+            return False
         snap = _snapshot.snapshot(redact=self._redact)
         raw = _core._leak_groups(snap._h, marks)
         del marks
@@ -534,6 +558,55 @@ def _declared_bound(group):
     return None
 
 
+def _malloc_in_use():
+    """Bytes malloc has handed out (glibc's mallinfo2), or None where it
+    cannot say: a str or bytes over 512 bytes is not one of pymalloc's
+    blocks."""
+    global _mallinfo2
+    if _mallinfo2 is None:
+        _mallinfo2 = False
+        try:
+            import ctypes
+
+            class _MallInfo2(ctypes.Structure):
+                _fields_ = [(name, ctypes.c_size_t) for name in (
+                    "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                    "keepcost")]
+            function = ctypes.CDLL(None).mallinfo2
+            function.restype = _MallInfo2
+            function.argtypes = []
+            _mallinfo2 = function
+        except (ImportError, OSError, AttributeError):
+            pass
+    if not _mallinfo2:
+        return None
+    info = _mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
+_mallinfo2 = None
+
+
+def _grew_at_all(calls, rounds):
+    """The pytest plugin's first check, cheaper than a measurement (no walk
+    of the heap): calls(rounds) between two full collections, and whether
+    the collector's objects of some type, pymalloc's blocks or malloc's
+    bytes (by more than 2 KiB) grew meanwhile.  When none did, no group can
+    be a leak (the rules want its type to grow), so no measurement is
+    needed."""
+    import sys
+    _gc.collect()
+    before = _core.typestats(None, False)
+    blocks, heap = sys.getallocatedblocks(), _malloc_in_use()
+    calls(rounds)
+    _gc.collect()
+    blocks_after, heap_after = sys.getallocatedblocks(), _malloc_in_use()
+    after = _core.typestats(None, False)
+    if blocks_after > blocks or (heap is not None and heap_after - heap > 2048):
+        return True
+    return any(n > before.get(name, 0) for name, n in after.items())
+
+
 def _type_count(stats, qualified):
     """The count of typestats(None, False) for the type a snapshot names
     qualified: typestats says module.Name where the snapshot says
@@ -570,10 +643,13 @@ class _Hunt:
         self.confirm_seconds = float(confirm_seconds)
         self.ignore = _ignore_list(ignore)
 
-    def measure(self, calls, warmup, per_round, keep):
+    def measure(self, calls, warmup, per_round, keep, quick=False):
         """One leak_check over calls(1) per warm-up round and calls(per_round)
-        per measured one; returns (groups kept, ignored culprits, bounded)."""
+        per measured one; returns (its report, groups kept, ignored
+        culprits, bounded).  quick: no snapshot (report.snapshot None) when
+        no type grew, since no group would be a leak."""
         check = leak_check(self.rounds, warmup, self.tracemalloc and per_round == 1, self.redact)
+        check._quick = quick
         with check:
             for i in range(warmup + self.rounds):
                 calls(1 if i < warmup else per_round)
@@ -592,14 +668,27 @@ class _Hunt:
                 groups.append(g)
         return check.report, groups, ignored, bounded
 
-    def run(self, calls, keep=lambda group: True):
+    def run(self, calls, keep=lambda group: True, quick=False):
         """The report: calls(n) runs the workload n times; keep(group) is
         False for a group that is not the workload's (the pytest plugin's
-        bookkeeping)."""
+        bookkeeping); quick: a report without a snapshot when no type grew
+        (the pytest plugin's: most tests leak nothing)."""
         import time
         start = time.monotonic()
-        first, groups, ignored, bounded = self.measure(calls, self.warmup, 1, keep)
-        done = self.warmup + self.rounds
+        done = 0
+        if quick:
+            calls(self.warmup)
+            done = self.warmup + self.rounds
+            if not _grew_at_all(calls, self.rounds):
+                return LeakReport([], self.rounds, self.warmup, None, calls=done)
+            # Something grew: the first measurement proper, after those calls
+            # (which the report counts as warm-up).
+            first, groups, ignored, bounded = self.measure(calls, 0, 1, keep, quick)
+            done += self.rounds
+            first.warmup = self.warmup + self.rounds
+        else:
+            first, groups, ignored, bounded = self.measure(calls, self.warmup, 1, keep, quick)
+            done = self.warmup + self.rounds
         # Survivors per measured call, by group: a leak keeps its rate as
         # the measurements grow, a bounded cache's falls (at most its bound
         # survive however many calls).
@@ -655,7 +744,7 @@ class _Hunt:
                 for n, word, plural in ((measurements, "measurement", "measurements"),
                                         (counts, "count of their types", "counts of their types")) if n))
         groups = [g for g in groups if _signature(g) in rate]
-        return LeakReport(groups, self.rounds, self.warmup, first.snapshot, calls=done,
+        return LeakReport(groups, self.rounds, first.warmup, first.snapshot, calls=done,
                           confirmation=confirmation, bounded=bounded, ignored=ignored)
 
     def _measure_growth(self, calls, done, rate, keep, share=1):
@@ -664,7 +753,7 @@ class _Hunt:
         (culprit, type, why) of those that stopped, then the calls made)."""
         per_round = max(1, -(-done // (share * self.rounds)))
         measured = per_round * self.rounds
-        report, later, _, _ = self.measure(calls, 0, per_round, keep)
+        report, later, _, _ = self.measure(calls, 0, per_round, keep, quick=True)
         grown, seen = {}, {}
         for g in later:
             sig = _signature(g)

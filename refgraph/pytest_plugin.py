@@ -416,7 +416,7 @@ def _run(item, function, settings, redact):
 
     tools = _tool_packages()
     try:
-        report = hunt.run(calls, keep=lambda group: not _is_pytests(group, fixture_addrs, tools))
+        report = hunt.run(calls, keep=lambda group: not _is_pytests(group, fixture_addrs, tools), quick=True)
     except BaseException:
         first = settings["warmup"] + settings["rounds"]
         if 0 < done < first:
@@ -516,7 +516,7 @@ def _run_testcase(item, runtest, settings, redact):
             if getattr(item, "_excinfo", None):
                 failed.append(True)
 
-    report = hunt.run(calls, keep=lambda group: not _is_pytests(group, set(), _tool_packages()))
+    report = hunt.run(calls, keep=lambda group: not _is_pytests(group, set(), _tool_packages()), quick=True)
     return None if failed else report
 
 

@@ -125,6 +125,36 @@ static PyObject *drop_last_mark(PyObject *module, PyObject *capsule)
     Py_RETURN_NONE;
 }
 
+/* _marks_grew(marks): whether some type was counted more by the last mark
+ * than by the first.  find_leaks' rules make no leak of a group whose
+ * type did not grow, so a heap where none grew needs no snapshot. */
+static PyObject *marks_grew(PyObject *module, PyObject *capsule)
+{
+    (void)module;
+    heap_marks *m = PyCapsule_GetPointer(capsule, MARKS_NAME);
+    if (m == NULL)
+        return NULL;
+    if (m->n < 2)
+        return PyErr_Format(PyExc_ValueError, "_marks_grew needs two marks, not %zu", m->n);
+    const rg_type_count *first = m->counts[0], *last = m->counts[m->n - 1];
+    size_t n_first = m->n_counts[0], n_last = m->n_counts[m->n - 1];
+    for (size_t j = 0; j < n_last; j++) {
+        unsigned long long before = 0;
+        for (size_t i = 0; i < n_first; i++) {
+            if (first[i].name_hash == last[j].name_hash)
+                before += first[i].count;
+        }
+        unsigned long long after = 0;
+        for (size_t k = 0; k < n_last; k++) {
+            if (last[k].name_hash == last[j].name_hash)
+                after += last[k].count;
+        }
+        if (after > before)
+            Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
 /* born[v] for each node: k (1 .. rounds) when v's address is in marks k ..
  * rounds, tagged as its type, and not so in mark k - 1 (an object of
  * another type that had its address then is another object; one of the
@@ -264,6 +294,8 @@ PyMethodDef rgb_leak_functions[] = {
      "_mark_heap(marks): adds a mark: the addresses of the objects the collector tracks now and of\n"
      "the untracked ones they reach."},
     {"_drop_last_mark", drop_last_mark, METH_O, "_drop_last_mark(marks): forgets the last mark."},
+    {"_marks_grew", marks_grew, METH_O,
+     "_marks_grew(marks) -> bool: whether the last mark counted more objects of some type than the first."},
     {"_leak_groups", leak_groups, METH_VARARGS,
      "_leak_groups(snapshot, marks) -> [(signature, example, tops, retained, per_round, path, type_counts, above,\n"
      "accumulates)]"},

@@ -240,3 +240,55 @@ def test_every_verdict_holds_in_ten_fresh_runs():
             assert v.startswith("unavailable") or (v.startswith("leak ") and culprit in v), (run, name, v)
         first = first or verdicts
         assert verdicts == first, run
+
+
+def test_marks_grew_says_whether_a_type_grew():
+    # The pytest plugin skips the snapshot of a test when no type grew.
+    from refgraph import _core
+    import gc
+    marks = _core._heap_marks()
+    with pytest.raises(ValueError, match="needs two marks, not 0"):
+        _core._marks_grew(marks)
+    kept = []
+    gc.collect()
+    _core._mark_heap(marks)
+    gc.collect()
+    _core._mark_heap(marks)
+    assert _core._marks_grew(marks) is False
+    kept.extend(Thing() for _ in range(3))
+    _core._mark_heap(marks)
+    assert _core._marks_grew(marks) is True
+    with pytest.raises((TypeError, ValueError)):
+        _core._marks_grew(object())
+
+
+def test_a_class_made_its_own_class_is_explained():
+    # h11's make_sentinel does this: the collector never frees the cycle
+    # through the class's type, and the report says so in words.  In a
+    # child process: such classes stay for good, and break what walks the
+    # heap's classes later (their __module__ is gone).
+    script = """if True:
+        import refgraph
+
+        class Meta(type):
+            pass
+
+        def work():
+            class S(Meta, metaclass=Meta):
+                pass
+            S.__class__ = S
+        report = refgraph.find_leaks(work, confirm=0)
+        for g in report.groups:
+            print(g.type, g.culprit, "|", g.held_from_c())
+        print(report.to_text())
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (module_root(), os.environ.get("PYTHONPATH"))
+                                                      if p))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "S <held from C>.? | held from C: S is its own class (its __class__ was set to itself), a cycle " \
+           "through its type that the garbage collector does not see and never frees" in lines, proc.stdout
+    others = [line for line in lines if "|" in line and not line.startswith("S ")]
+    assert all("| held from C: no reference the garbage collector sees" in line for line in others), others
+    assert "   held from C: S is its own class" in proc.stdout

@@ -62,7 +62,7 @@ def test_a_leaking_test_fails_with_the_report_and_a_clean_one_passes(run, pytest
     result.assert_outcomes(failed=1, passed=1)
     out = text(result)
     assert "FAILED test_leaky.py::test_leaks" in out
-    assert "1 leak in 5 rounds (after 2 warm-up rounds):" in out
+    assert "1 leak in 5 rounds (after 7 warm-up rounds):" in out
     assert "1. Thing held in test_leaky.registry[*]" in out
     assert "module test_leaky -> .registry list -> [*] Thing" in out
     assert "per round: 1 1 1 1 1 (5 alive)" in out
@@ -202,11 +202,13 @@ COUNTED = """
 """
 
 
+# A test that leaks: warmup calls, rounds calls whose type counts grew, then
+# rounds measured calls (the report counts the first two as warm-up).
 @pytest.mark.parametrize("marker, options, calls, rounds", [
-    ("@pytest.mark.no_leaks(rounds=3)", [], 5, 3),
-    ("@pytest.mark.no_leaks(rounds=3, warmup=0)", [], 3, 3),
-    ("@pytest.mark.no_leaks(warmup=1)", ["--refgraph-rounds", "4"], 5, 4),
-    ("@pytest.mark.no_leaks()", ["--refgraph-rounds", "2", "--refgraph-warmup", "3"], 5, 2),
+    ("@pytest.mark.no_leaks(rounds=3)", [], 8, 3),
+    ("@pytest.mark.no_leaks(rounds=3, warmup=0)", [], 6, 3),
+    ("@pytest.mark.no_leaks(warmup=1)", ["--refgraph-rounds", "4"], 9, 4),
+    ("@pytest.mark.no_leaks()", ["--refgraph-rounds", "2", "--refgraph-warmup", "3"], 7, 2),
 ])
 def test_the_marker_and_the_options_say_how_many_calls(run, pytester, marker, options, calls, rounds):
     # --refgraph-confirm 0: the first measurement's calls only
@@ -214,7 +216,7 @@ def test_the_marker_and_the_options_say_how_many_calls(run, pytester, marker, op
     result = run("-rf", "--refgraph-confirm", "0", *options)
     result.assert_outcomes(failed=1, passed=1)
     out = text(result)
-    assert "1 leak in %d rounds" % rounds in out
+    assert "1 leak in %d rounds (after %d warm-up rounds)" % (rounds, calls - rounds) in out
     assert "per round: %s (%d alive)" % (" ".join(["1"] * rounds), rounds) in out
     assert (pytester.path / "test_counted.calls").read_text().count("call") == calls
     assert (pytester.path / "test_plain.calls").read_text().count("call") == 1
@@ -224,9 +226,10 @@ def test_refgraph_leaks_checks_every_test_and_the_marker_overrides_its_counts(ru
     pytester.makepyfile(test_counted=COUNTED.format(marker="@pytest.mark.no_leaks(rounds=2, warmup=0)"))
     result = run("--refgraph-leaks", "--refgraph-rounds", "3", "--refgraph-warmup", "1", "--refgraph-confirm", "0")
     result.assert_outcomes(failed=1, passed=1)
-    assert "1 leak in 2 rounds (after 0 warm-up rounds)" in text(result)
-    assert (pytester.path / "test_counted.calls").read_text().count("call") == 2
-    assert (pytester.path / "test_plain.calls").read_text().count("call") == 4
+    assert "1 leak in 2 rounds (after 2 warm-up rounds)" in text(result)
+    assert (pytester.path / "test_counted.calls").read_text().count("call") == 4
+    # clean: 4 calls, or 7 where a count moved (its file's buffers) and a measurement said clean
+    assert (pytester.path / "test_plain.calls").read_text().count("call") in (4, 7)
 
 
 def test_a_test_that_fails_reports_its_own_failure(run, pytester):
@@ -678,7 +681,7 @@ def test_the_webshop_sample_fails_on_its_leak(tmp_path):
     out = proc.stdout
     assert "1 failed, 2 passed" in out
     assert re.search(r"^FAILED .*samples/test_webshop_leaks.py::test_a_request_leaves_nothing_behind$", out, re.M), out
-    assert "2 leaks in 3 rounds (after 2 warm-up rounds):" in out
+    assert "2 leaks in 3 rounds (after 5 warm-up rounds):" in out
     assert "1. Session held in webshop.app.sessions[*]" in out
     assert "2. method held in webshop.app.on_shutdown.receivers[*]" in out
     proc = subprocess.run(base + ["--collect-only", "-q", os.path.join(SOURCE_ROOT, "samples")], cwd=tmp_path,
