@@ -478,6 +478,9 @@ def find_leaks(workload, rounds=5, warmup=2, tracemalloc=False, redact=False, co
 def _ignore_list(ignore):
     if isinstance(ignore, str):
         ignore = [ignore]
+    if isinstance(ignore, (bytes, bytearray)):
+        raise TypeError("ignore must be a list of type names and holder paths (str), not %s"
+                        % type(ignore).__name__)
     try:
         names = list(ignore)
     except TypeError:
@@ -532,6 +535,16 @@ def _lru_maxsize(value):
     return wrapper.cache_info(value).maxsize
 
 
+def _lru_entry(steps):
+    """Whether the path steps after an lru_cache wrapper end at one of its
+    entries: a cached result ("(cached entry)"), or the cache's own link
+    (its dict's _lru_list_elem)."""
+    steps = tuple(steps)
+    if steps and steps[-1][1] == "(cached entry)" and steps[-1][0] != "dict":
+        return len(steps) in (1, 2)
+    return len(steps) >= 2 and steps[-1] == ("_lru_list_elem", "[*]") and steps[-2] == ("dict", "(cached entry)")
+
+
 def _declared_bound(group):
     """Why group is bounded by what a module says (the table above, a
     module-level lru_cache with a maxsize), or None."""
@@ -545,13 +558,18 @@ def _declared_bound(group):
     if not isinstance(namespace, dict):
         return None
     bound = _STDLIB_BOUNDED.get((module_name, label))
+    # Only the cache's own entries are bounded by it: what an entry holds
+    # (a cached registry that grows) is not.
+    if bound is not None and not (
+            (len(group.path) == 3 and group.path[-1][1] == "[*]") or _lru_entry(group.path[-2:])):
+        return None
     if bound is not None:
         value = namespace.get(bound) if bound.isidentifier() else None
         if type(value) is int:
             return "the stdlib's %s%s, at most %d entries (%s.%s)" % (module_name, label, value, module_name,
                                                                        bound)
         return "the stdlib's %s%s (%s)" % (module_name, label, bound)
-    if label.startswith(".") and label[1:].isidentifier():
+    if label.startswith(".") and label[1:].isidentifier() and _lru_entry(group.path[2:]):
         maxsize = _lru_maxsize(dict.get(namespace, label[1:]))
         if maxsize is not None:
             return "%s%s is an lru_cache of at most %d entries" % (module_name, label, maxsize)
@@ -638,9 +656,13 @@ class _Hunt:
         self.confirm = _count("confirm", confirm, 0, 1 << 40)   # objects, not calls
         if isinstance(confirm_seconds, bool) or not isinstance(confirm_seconds, (int, float)):
             raise TypeError("confirm_seconds must be a number, not %s" % type(confirm_seconds).__name__)
-        if not confirm_seconds >= 0:
+        try:
+            seconds = float(confirm_seconds)
+        except OverflowError:
+            seconds = float("inf")
+        if not seconds >= 0:
             raise ValueError("confirm_seconds must be 0 or more, not %r" % (confirm_seconds,))
-        self.confirm_seconds = float(confirm_seconds)
+        self.confirm_seconds = seconds
         self.ignore = _ignore_list(ignore)
 
     def measure(self, calls, warmup, per_round, keep, quick=False):
@@ -709,10 +731,20 @@ class _Hunt:
             """Calls after which every suspect made about `confirm` tops."""
             return -(-self.confirm // max(min(tops_rate[sig] for sig in rate), 1e-9)) if rate else 0
 
+        def out_of_time(n):
+            """Whether n more calls would pass confirm_seconds, at the
+            seconds a call took so far (a doubling stage can take as long
+            as all before it)."""
+            spent = time.monotonic() - start
+            return spent + n * spent / max(done, 1) > self.confirm_seconds
+
+        def unconfirmed():
+            return ("Unconfirmed: still growing after %d calls when confirm_seconds (%g s) ran out; a cache "
+                    "bigger than that looks the same." % (done, self.confirm_seconds))
+
         while rate and done < calls_wanted():
-            if time.monotonic() - start > self.confirm_seconds:
-                confirmation = ("Unconfirmed: still growing after %d calls when confirm_seconds (%g s) ran out; "
-                                "a cache bigger than that looks the same." % (done, self.confirm_seconds))
+            if out_of_time(min(done, calls_wanted() - done)):
+                confirmation = unconfirmed()
                 break
             if set(rate) <= countable:
                 n = int(min(done, calls_wanted() - done))
@@ -727,14 +759,16 @@ class _Hunt:
                        >= 0.5 * tops_rate[sig] * n for sig in rate):
                     measured_last = False
                     continue
-            rate, stopped = self._measure_growth(calls, done, rate, keep)
+            rate, stopped = self._measure_growth(calls, done, rate, keep, 1, top_type, tops_rate)
             done += stopped.pop()
             measurements += 1
             measured_last = True
             countable -= set(rate)   # the count said stopped, the measurement growing: measure from now on
             bounded.extend(stopped)
+        if rate and not measured_last and confirmation is None and out_of_time(done // 4):
+            confirmation = unconfirmed()
         if rate and not measured_last and confirmation is None:
-            rate, stopped = self._measure_growth(calls, done, rate, keep, share=4)
+            rate, stopped = self._measure_growth(calls, done, rate, keep, 4, top_type, tops_rate)
             done += stopped.pop()
             measurements += 1
             bounded.extend(stopped)
@@ -747,20 +781,33 @@ class _Hunt:
         return LeakReport(groups, self.rounds, first.warmup, first.snapshot, calls=done,
                           confirmation=confirmation, bounded=bounded, ignored=ignored)
 
-    def _measure_growth(self, calls, done, rate, keep, share=1):
+    def _measure_growth(self, calls, done, rate, keep, share, top_type, tops_rate):
         """A measurement of about done / share calls (rounds of equal
         calls): (the rates of the groups of rate that still grow, the
-        (culprit, type, why) of those that stopped, then the calls made)."""
+        (culprit, type, why) of those that stopped, then the calls made).
+        A group still grows when its survivors per call are at least half
+        its first rate, or when the collector's count of its type grew by
+        half its first rate of tops: a leak whose new objects take the
+        addresses a bounded cache of their type freed looks older than it
+        is, but its type's count says it grows."""
         per_round = max(1, -(-done // (share * self.rounds)))
         measured = per_round * self.rounds
+        _core._collect_garbage()
+        before = _core.typestats(None, False)
         report, later, _, _ = self.measure(calls, 0, per_round, keep, quick=True)
+        after = _core.typestats(None, False)   # after the measurement's last full collection
         grown, seen = {}, {}
         for g in later:
             sig = _signature(g)
             if sig in rate:
                 seen[sig] = g
-                if g.count / measured >= 0.75 * rate[sig]:
+                if g.count / measured >= 0.5 * rate[sig]:
                     grown[sig] = rate[sig]
+        for sig in rate:
+            if sig not in grown and top_type[sig] not in _VALUES and \
+                    _type_count(after, top_type[sig]) - _type_count(before, top_type[sig]) >= \
+                    0.5 * tops_rate[sig] * measured:
+                grown[sig] = rate[sig]
         stopped = []
         for sig in rate:
             if sig not in grown:

@@ -507,16 +507,28 @@ def _run_testcase(item, runtest, settings, redact):
     stops it (pytest reports the failure from item._excinfo)."""
     hunt = refgraph._leaks._Hunt(tracemalloc=False, redact=redact, **settings)
     failed = []
+    done = 0
+    bookkeeping = _Bookkeeping(item)
 
     def calls(n):
+        nonlocal done
         for _ in range(n):
             if failed:
                 return
+            bookkeeping.before_call(done)
             runtest(item)
+            bookkeeping.after_call(done)
+            done += 1
             if getattr(item, "_excinfo", None):
                 failed.append(True)
 
-    report = hunt.run(calls, keep=lambda group: not _is_pytests(group, set(), _tool_packages()), quick=True)
+    try:
+        report = hunt.run(calls, keep=lambda group: not _is_pytests(group, set(), _tool_packages()), quick=True)
+    finally:
+        bookkeeping.restore()
+    if failed and done > 1:
+        item.add_report_section("call", "refgraph", "%s passed %d times, then failed on call %d (checked for "
+                                "leaks)" % (item.name, done - 1, done))
     return None if failed else report
 
 

@@ -791,3 +791,26 @@ def test_confirm_zero_fails_a_filling_cache_that_confirming_passes(run, pytester
     result = run("--refgraph-confirm", "0")
     result.assert_outcomes(failed=1)
     assert "Thing held in test_cache.recent.?" in text(result)
+
+
+def test_a_testcase_that_warns_or_logs_is_not_a_leak(run, pytester):
+    # pytest's bookkeeping (recorded warnings, captured log records) is left
+    # out for a TestCase as for a function.
+    pytester.makepyfile(test_noisy="""
+        import logging
+        import unittest
+        import warnings
+
+        class T(unittest.TestCase):
+            def test_warns(self):
+                warnings.warn("x", DeprecationWarning)
+
+            def test_logs(self):
+                logging.getLogger("noisy").warning("hi")
+
+        def test_warns_too():
+            warnings.warn("y", DeprecationWarning)
+    """)
+    result = run("--refgraph-leaks", "-rf")
+    result.assert_outcomes(passed=3, warnings=2)
+    assert "3 passed, 2 warnings" in text(result)
