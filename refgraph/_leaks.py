@@ -786,8 +786,8 @@ class _Hunt:
         calls): (the rates of the groups of rate that still grow, the
         (culprit, type, why) of those that stopped, then the calls made).
         A group still grows when its survivors per call are at least half
-        its first rate, or when the collector's count of its type grew by
-        half its first rate of tops: a leak whose new objects take the
+        its first rate, or when the collector's count of its type grew by a
+        quarter of its first rate of tops (five calls make a rough rate): a leak whose new objects take the
         addresses a bounded cache of their type freed looks older than it
         is, but its type's count says it grows."""
         per_round = max(1, -(-done // (share * self.rounds)))
@@ -804,9 +804,11 @@ class _Hunt:
                 if g.count / measured >= 0.5 * rate[sig]:
                     grown[sig] = rate[sig]
         for sig in rate:
-            if sig not in grown and top_type[sig] not in _VALUES and \
+            # (Not for a group none of whose survivors was born in these
+            # calls: the count grew elsewhere.)
+            if sig not in grown and sig in seen and top_type[sig] not in _VALUES and \
                     _type_count(after, top_type[sig]) - _type_count(before, top_type[sig]) >= \
-                    0.5 * tops_rate[sig] * measured:
+                    0.25 * tops_rate[sig] * measured:
                 grown[sig] = rate[sig]
         stopped = []
         for sig in rate:

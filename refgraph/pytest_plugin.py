@@ -140,6 +140,13 @@ _DEFAULTS = {"rounds": 5, "warmup": 2, "tracemalloc": False, "redact": False, "c
              "confirm_seconds": 60.0, "ignore": ()}
 
 
+def _ignore_name(text):
+    if not text.strip():
+        import argparse
+        raise argparse.ArgumentTypeError("a type name or holder path, not %r" % text)
+    return text.strip()
+
+
 def _option_type(name, kind=int):
     def parse(text):
         import argparse
@@ -172,7 +179,7 @@ def pytest_addoption(parser):
                          "one that stops growing first is a bounded cache (default 1024; 0: no confirming)")
     group.addoption("--refgraph-confirm-seconds", type=_option_type("confirm_seconds", float), default=60.0,
                     metavar="S", help="stop confirming a test's suspects after S seconds (default 60)")
-    group.addoption("--refgraph-ignore", action="append", default=[], metavar="NAME",
+    group.addoption("--refgraph-ignore", action="append", default=[], metavar="NAME", type=_ignore_name,
                     help="a type (Pattern, re.Pattern) or holder (re._cache, myapp.cache) whose growth is never "
                          "a leak; repeatable; the ini option refgraph_ignore adds more")
     parser.addini("refgraph_ignore", type="linelist", default=[],

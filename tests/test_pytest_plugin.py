@@ -766,6 +766,9 @@ def test_every_kind_of_test_is_checked_and_bounded_caches_pass(run, pytester):
 
 def test_ignore_from_the_option_and_the_ini_file(run, pytester):
     pytester.makepyfile(test_leaky=LEAKY)
+    result = run("--refgraph-ignore", " ")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "argument --refgraph-ignore: a type name or holder path, not ' '" in text(result)
     result = run("--refgraph-ignore", "test_leaky.registry")
     result.assert_outcomes(passed=2)
     pytester.makeini("[pytest]\nrefgraph_ignore =\n    Thing\n")

@@ -84,7 +84,9 @@ def exercise_sizes_and_leaks(module):
     refgraph.show_most_common_types(2, objects=module.items, sizes=True, file=io.StringIO())
     refgraph.show_chain([module, module.items, target], sizes=True, output=io.StringIO()).to_text()
     kept = []
-    report = refgraph.find_leaks(lambda: kept.append(Leak()), rounds=2, warmup=1)
+    # confirm=40: a few confirming steps (type counts and a measurement),
+    # not a thousand calls a round
+    report = refgraph.find_leaks(lambda: kept.append(Leak()), rounds=2, warmup=1, confirm=40)
     report.to_text()
     repr(report.groups)
     try:
