@@ -1,5 +1,6 @@
 """refgraph's pytest plugin: run a test again and again and fail it when
-what it creates piles up (refgraph.leak_check around the test function).
+what it creates piles up and keeps growing (find_leaks' rounds and
+confirming, refgraph._leaks._Hunt, around the test function).
 
 Installed with the package (entry point ``pytest11``: ``refgraph``), so
 ``pip install refgraph`` is all, and ``-p no:refgraph`` turns it off.
@@ -25,7 +26,7 @@ refgraph/_pytest_entry.py, which asks for this module by name), and
   HTML report) and a picture of who holds each leak,
   ``DIR/<node id>.<n>.svg`` (``.dot`` without Graphviz).
 - The failure's text and these files are redacted, for CI logs and
-  artifacts: the report is made with ``leak_check(redact=True)``, so
+  artifacts: the report is made with ``redact=True``, so
   values (str and number values, keys that are not identifiers) are shown
   by their type only, as ``show_backrefs(redact=True)`` does, while types,
   identifiers and the structure stay.  ``--refgraph-no-redact`` shows the
