@@ -815,5 +815,7 @@ def test_a_testcase_that_warns_or_logs_is_not_a_leak(run, pytester):
             warnings.warn("y", DeprecationWarning)
     """)
     result = run("--refgraph-leaks", "-rf")
-    result.assert_outcomes(passed=3, warnings=2)
-    assert "3 passed, 2 warnings" in text(result)
+    result.assert_outcomes(passed=3)    # (3.12+ with pytest 7.2: unittest's own addDuration warnings too)
+    out = text(result)
+    assert " leak" not in out and "held in" not in out, out
+    assert out.count("DeprecationWarning: x") == 1 and out.count("DeprecationWarning: y") == 1, out
