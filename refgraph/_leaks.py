@@ -232,6 +232,17 @@ def _count(name, value, low, high):
     return value
 
 
+def _rounds_settings(rounds, warmup, tracemalloc, redact):
+    """(rounds, warmup) checked as leak_check and find_leaks take them,
+    tracemalloc and redact too; TypeError or ValueError otherwise."""
+    rounds = _count("rounds", rounds, 2, 254)
+    warmup = _count("warmup", warmup, 0, 1 << 30)
+    for name, value in (("tracemalloc", tracemalloc), ("redact", redact)):
+        if not isinstance(value, bool):
+            raise TypeError("%s must be a bool, not %s" % (name, type(value).__name__))
+    return rounds, warmup
+
+
 class leak_check:
     """Finds leaks in code that is not a function: the caller runs its
     block in a loop and ends each round with ``lc.round()``::
@@ -261,11 +272,7 @@ class leak_check:
     ``show_backrefs(redact=True)`` does: for a CI log."""
 
     def __init__(self, rounds=5, warmup=2, tracemalloc=False, redact=False):
-        self.rounds = _count("rounds", rounds, 2, 254)
-        self.warmup = _count("warmup", warmup, 0, 1 << 30)
-        for name, value in (("tracemalloc", tracemalloc), ("redact", redact)):
-            if not isinstance(value, bool):
-                raise TypeError("%s must be a bool, not %s" % (name, type(value).__name__))
+        self.rounds, self.warmup = _rounds_settings(rounds, warmup, tracemalloc, redact)
         self._trace = tracemalloc
         self._redact = redact
         self._started_tracing = False
@@ -436,8 +443,8 @@ def find_leaks(workload, rounds=5, warmup=2, tracemalloc=False, redact=False, co
     only while it keeps growing at the rate it grew at first.  Between two
     measurements (a snapshot each) it checks that cheaply, by the count of
     the suspect's type after a full collection; a measurement clears a
-    suspect (its survivors per call fell below 3/4 of the first rate, or
-    its type's count stopped following them) and convicts it.  A suspect
+    suspect (its survivors per call fell below half the first rate and its
+    type's count stopped following them) and convicts it.  A suspect
     that stops growing is bounded, not a leak (``report.bounded`` says
     within how many calls); one still growing once about ``confirm`` of
     its objects (the group's tops) were made is a leak: a cache holding
@@ -647,11 +654,7 @@ class _Hunt:
     find_leaks)."""
 
     def __init__(self, rounds, warmup, tracemalloc, redact, confirm, confirm_seconds, ignore):
-        self.rounds = _count("rounds", rounds, 2, 254)
-        self.warmup = _count("warmup", warmup, 0, 1 << 30)
-        for name, value in (("tracemalloc", tracemalloc), ("redact", redact)):
-            if not isinstance(value, bool):
-                raise TypeError("%s must be a bool, not %s" % (name, type(value).__name__))
+        self.rounds, self.warmup = _rounds_settings(rounds, warmup, tracemalloc, redact)
         self.tracemalloc, self.redact = tracemalloc, redact
         self.confirm = _count("confirm", confirm, 0, 1 << 40)   # objects, not calls
         if isinstance(confirm_seconds, bool) or not isinstance(confirm_seconds, (int, float)):
@@ -727,6 +730,7 @@ class _Hunt:
         confirmation = None
         measurements, counts = 1, 0
         measured_last = True
+
         def calls_wanted():
             """Calls after which every suspect made about `confirm` tops."""
             return -(-self.confirm // max(min(tops_rate[sig] for sig in rate), 1e-9)) if rate else 0
@@ -759,8 +763,8 @@ class _Hunt:
                        >= 0.5 * tops_rate[sig] * n for sig in rate):
                     measured_last = False
                     continue
-            rate, stopped = self._measure_growth(calls, done, rate, keep, 1, top_type, tops_rate)
-            done += stopped.pop()
+            rate, stopped, measured = self._measure_growth(calls, done, rate, keep, 1, top_type, tops_rate)
+            done += measured
             measurements += 1
             measured_last = True
             countable -= set(rate)   # the count said stopped, the measurement growing: measure from now on
@@ -768,8 +772,8 @@ class _Hunt:
         if rate and not measured_last and confirmation is None and out_of_time(done // 4):
             confirmation = unconfirmed()
         if rate and not measured_last and confirmation is None:
-            rate, stopped = self._measure_growth(calls, done, rate, keep, 4, top_type, tops_rate)
-            done += stopped.pop()
+            rate, stopped, measured = self._measure_growth(calls, done, rate, keep, 4, top_type, tops_rate)
+            done += measured
             measurements += 1
             bounded.extend(stopped)
         if rate and confirmation is None and measurements + counts > 1:
@@ -784,12 +788,13 @@ class _Hunt:
     def _measure_growth(self, calls, done, rate, keep, share, top_type, tops_rate):
         """A measurement of about done / share calls (rounds of equal
         calls): (the rates of the groups of rate that still grow, the
-        (culprit, type, why) of those that stopped, then the calls made).
-        A group still grows when its survivors per call are at least half
-        its first rate, or when the collector's count of its type grew by a
-        quarter of its first rate of tops (five calls make a rough rate): a leak whose new objects take the
-        addresses a bounded cache of their type freed looks older than it
-        is, but its type's count says it grows."""
+        (culprit, type, why) of those that stopped, the calls made).  A
+        group still grows when its survivors per call are at least half its
+        first rate, or when the collector's count of its type grew by a
+        quarter of its first rate of tops (five calls make a rough rate): a
+        leak whose new objects take the addresses a bounded cache of their
+        type freed looks older than it is, but its type's count says it
+        grows."""
         per_round = max(1, -(-done // (share * self.rounds)))
         measured = per_round * self.rounds
         _core._collect_garbage()
@@ -818,5 +823,4 @@ class _Hunt:
                 stopped.append((culprit, type_name, "stopped growing within %d calls: %d alive from the last %d "
                                 "calls" % (done + measured, g.count if g else 0, measured)))
         del report, later, seen
-        stopped.append(measured)
-        return grown, stopped
+        return grown, stopped, measured
