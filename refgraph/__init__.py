@@ -56,7 +56,7 @@ from ._snapshot import _write_type_sizes
 from ._leaks import LeakGroup, LeakReport, find_leaks, leak_check  # noqa: F401  (re-exported)
 
 try:
-    from ._core import _fail_allocation  # noqa: F401  (fault-injection builds only)
+    from ._core import _fail_allocation, _fail_allocation_site, _allocation_sites  # noqa: F401  (fault-injection builds only)
 except ImportError:
     pass
 

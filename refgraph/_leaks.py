@@ -746,24 +746,32 @@ class _Hunt:
             return ("Unconfirmed: still growing after %d calls when confirm_seconds (%g s) ran out; a cache "
                     "bigger than that looks the same." % (done, self.confirm_seconds))
 
+        # The type counts after the last full collection, when no call ran
+        # since: a stage's counts after are the next one's before (one
+        # collection a stage, not two).
+        counted = None
         while rate and done < calls_wanted():
             if out_of_time(min(done, calls_wanted() - done)):
                 confirmation = unconfirmed()
                 break
             if set(rate) <= countable:
                 n = int(min(done, calls_wanted() - done))
-                _core._collect_garbage()
-                before = _core.typestats(None, False)
+                if counted is None:
+                    _core._collect_garbage()
+                    counted = _core.typestats(None, False)
+                before = counted
                 calls(n)
                 _core._collect_garbage()
-                after = _core.typestats(None, False)
+                after = counted = _core.typestats(None, False)
                 done += n
                 counts += 1
                 if all(_type_count(after, top_type[sig]) - _type_count(before, top_type[sig])
                        >= 0.5 * tops_rate[sig] * n for sig in rate):
                     measured_last = False
                     continue
-            rate, stopped, measured = self._measure_growth(calls, done, rate, keep, 1, top_type, tops_rate)
+            rate, stopped, measured = self._measure_growth(calls, done, rate, keep, 1, top_type, tops_rate,
+                                                           counted)
+            counted = None
             done += measured
             measurements += 1
             measured_last = True
@@ -772,7 +780,8 @@ class _Hunt:
         if rate and not measured_last and confirmation is None and out_of_time(done // 4):
             confirmation = unconfirmed()
         if rate and not measured_last and confirmation is None:
-            rate, stopped, measured = self._measure_growth(calls, done, rate, keep, 4, top_type, tops_rate)
+            rate, stopped, measured = self._measure_growth(calls, done, rate, keep, 4, top_type, tops_rate,
+                                                           counted)
             done += measured
             measurements += 1
             bounded.extend(stopped)
@@ -785,7 +794,7 @@ class _Hunt:
         return LeakReport(groups, self.rounds, first.warmup, first.snapshot, calls=done,
                           confirmation=confirmation, bounded=bounded, ignored=ignored)
 
-    def _measure_growth(self, calls, done, rate, keep, share, top_type, tops_rate):
+    def _measure_growth(self, calls, done, rate, keep, share, top_type, tops_rate, counted=None):
         """A measurement of about done / share calls (rounds of equal
         calls): (the rates of the groups of rate that still grow, the
         (culprit, type, why) of those that stopped, the calls made).  A
@@ -794,11 +803,14 @@ class _Hunt:
         quarter of its first rate of tops (five calls make a rough rate): a
         leak whose new objects take the addresses a bounded cache of their
         type freed looks older than it is, but its type's count says it
-        grows."""
+        grows.  counted: the type counts after a full collection with no
+        call since, when the caller has them (else one is made)."""
         per_round = max(1, -(-done // (share * self.rounds)))
         measured = per_round * self.rounds
-        _core._collect_garbage()
-        before = _core.typestats(None, False)
+        before = counted
+        if before is None:
+            _core._collect_garbage()
+            before = _core.typestats(None, False)
         report, later, _, _ = self.measure(calls, 0, per_round, keep, quick=True)
         after = _core.typestats(None, False)   # after the measurement's last full collection
         grown, seen = {}, {}

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "refgraph/alloc.h"
 
@@ -268,6 +269,37 @@ static PyObject *fail_allocation(PyObject *Py_UNUSED(module), PyObject *arg)
     rg_fault_arm(k);
     return PyLong_FromLong(before);
 }
+
+static PyObject *fail_allocation_site(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    const char *file;
+    int line;
+    long n;
+    if (!PyArg_ParseTuple(args, "sil:_fail_allocation_site", &file, &line, &n))
+        return NULL;
+    if (n < 1 || strlen(file) >= 1024) {
+        PyErr_SetString(PyExc_ValueError, "_fail_allocation_site: n must be 1 or more, the file name under 1024 bytes");
+        return NULL;
+    }
+    long before = rg_fault_count();
+    rg_fault_arm_site(file, line, n);
+    return PyLong_FromLong(before);
+}
+
+static PyObject *allocation_sites(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(0);
+    const char *file;
+    int line;
+    long count, first;
+    for (size_t i = 0; list != NULL && rg_fault_site(i, &file, &line, &count, &first); i++) {
+        PyObject *site = Py_BuildValue("(sill)", file, line, count, first);
+        if (site == NULL || PyList_Append(list, site) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(site);
+    }
+    return list;
+}
 #endif
 
 PyMethodDef rgb_census_functions[] = {
@@ -304,6 +336,14 @@ PyMethodDef rgb_census_functions[] = {
      "_fail_allocation(k, /)\n--\n\n"
      "Fault-injection builds only: make refgraph's k-th allocation from now fail (0: none).\n"
      "Returns how many allocations were counted since the previous call."},
+    {"_fail_allocation_site", fail_allocation_site, METH_VARARGS,
+     "_fail_allocation_site(file, line, n, /)\n--\n\n"
+     "Fault-injection builds only: make the n-th allocation from now at file:line (one of\n"
+     "_allocation_sites()) fail.  Returns how many allocations were counted since the previous call."},
+    {"_allocation_sites", allocation_sites, METH_NOARGS,
+     "_allocation_sites($module, /)\n--\n\n"
+     "Fault-injection builds only: [(file, line, allocations, number of the first)] of each site\n"
+     "refgraph allocated at since the last _fail_allocation or _fail_allocation_site, in order."},
 #endif
     {NULL, NULL, 0, NULL}
 };

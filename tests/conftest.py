@@ -81,6 +81,9 @@ def pytest_configure(config):
                                        "big heaps, subprocess and pytester runs, the browser")
     config.addinivalue_line("markers", "fuzz: a hypothesis test, run in every tier with "
                                        "fuzz_examples() examples")
+    # pytest-xdist registers it when it is loaded; without it (PYTEST_JOBS=1)
+    # the mark means nothing and must not warn.
+    config.addinivalue_line("markers", "xdist_group(name): tests run by one xdist worker (--dist loadgroup)")
     tier = config.getoption("--tier") or os.environ.get("REFGRAPH_TEST_TIER") or "default"
     if tier not in TIERS:
         raise pytest.UsageError("REFGRAPH_TEST_TIER=%r: expected one of %s" % (tier, ", ".join(TIERS)))

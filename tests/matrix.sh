@@ -4,6 +4,10 @@
 # objgraph and hypothesis come in through PYTHONPATH; tests that need a
 # compiled module Debian built for its own Python (PIL, ipykernel) skip.
 #
+# The minor version of MATRIX_SKIP_SAME_AS's interpreter (in .ci/run:
+# /usr/bin/python3, Debian's 3.11, which every other stage builds and tests
+# for) is reported and not run again; unset, every minor version runs.
+#
 #   tests/matrix.sh [OUTDIR]        default OUTDIR: _build/matrix
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +26,17 @@ pytest_warnings="-W ignore::DeprecationWarning:_pytest.assertion.rewrite"
 
 failed=0
 declare -A status
+covered=""
+if [ -n "${MATRIX_SKIP_SAME_AS:-}" ]; then
+  covered=$("$MATRIX_SKIP_SAME_AS" -c 'import sys; print("%d.%d" % sys.version_info[:2])') ||
+    { echo "matrix: cannot run MATRIX_SKIP_SAME_AS=$MATRIX_SKIP_SAME_AS"; exit 1; }
+fi
 for minor in 9 10 11 12 13; do
+  if [ "3.$minor" = "$covered" ]; then
+    echo "=== 3.$minor: not run here: the other stages build and test for $MATRIX_SKIP_SAME_AS, a 3.$minor"
+    status[3.$minor]="covered by the other stages ($MATRIX_SKIP_SAME_AS)"
+    continue
+  fi
   py=""
   for candidate in /root/.pyenv/versions/3.$minor.*/bin/python3.$minor "$HOME"/.pyenv/versions/3.$minor.*/bin/python3.$minor \
                    /usr/bin/python3.$minor; do

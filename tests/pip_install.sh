@@ -1,9 +1,15 @@
 #!/bin/bash
 # tests/pip_install.sh OUT: `pip install .` into a fresh venv (Debian's
 # setuptools and wheel through --system-site-packages, no build isolation:
-# PyPI is not reachable), then the default pytest tier against the installed
-# package, from outside the source tree; then mypy finds the stubs through
-# py.typed (tests/test_stubs.py).  PYTHON picks the interpreter.
+# PyPI is not reachable), then, against the installed package and from
+# outside the source tree, the default tier of the tests that read the
+# install itself: its files (test_build.py), its stubs through py.typed
+# (test_stubs.py), every public function (test_api.py), pictures through the
+# installed C core (test_render.py), snapshots and leak reports
+# (test_snapshot.py, test_leaks.py), the CLI (test_cli.py); then the pytest
+# plugin from its entry point.  The whole default tier runs against the same
+# setup.py build in tests/sdist.sh (from the tarball); PIP_TESTS=all runs it
+# here too.  PYTHON picks the interpreter.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
@@ -18,9 +24,15 @@ cd "$out"
 # hypothesis's, no bytecode written into the source tree.
 . "$src/tests/pytest_plugins.sh"
 pytest_plugin_args "$out/venv/bin/python"
+if [ "${PIP_TESTS:-}" = all ]; then
+  targets=("$src/tests")
+else
+  targets=()
+  for name in build stubs api render snapshot leaks cli; do targets+=("$src/tests/test_$name.py"); done
+fi
 env -u PYTHONPATH -u REFGRAPH_BUILD_DIR REFGRAPH_EXPECT_INSTALLED=1 \
   PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 \
-  "$out/venv/bin/python" -m pytest -p no:cacheprovider "${plugins[@]}" -q "$src/tests"
+  "$out/venv/bin/python" -m pytest -p no:cacheprovider "${plugins[@]}" -q "${targets[@]}"
 
 # The pytest plugin comes with the package (entry point pytest11): with the
 # installed plugins autoloaded, the sample suite's leaking test fails with

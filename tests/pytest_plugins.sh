@@ -10,6 +10,6 @@ pytest_plugin_args() {
     plugins+=(-p _hypothesis_pytestplugin)
   fi
   if [ "$jobs" != 1 ] && env -u PYTHONPATH "$py" -c 'import xdist' 2>/dev/null; then
-    plugins+=(-p xdist -n "$jobs")
+    plugins+=(-p xdist -n "$jobs" --dist loadgroup)
   fi
 }

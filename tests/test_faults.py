@@ -1,6 +1,8 @@
-"""Allocation failures, one at a time, through every allocation refgraph makes
-in a scenario (past 400, every 7th): each must end as MemoryError (or the call succeeds, when the
-failing allocation had a fallback), never a crash, a wrong answer or a leak.
+"""Allocation failures, one at a time, at every allocation site refgraph uses
+in a scenario (its first, middle and last allocation there) and at each of
+the scenario's first 100 allocations: each must end as MemoryError (or the
+call succeeds, when the failing allocation had a fallback), never a crash, a
+wrong answer or a leak.
 Runs only in a --enable-fault-injection build (tests/faults.sh)."""
 import gc
 import io
@@ -88,30 +90,12 @@ def scenarios(module):
     return [chain, backrefs, deep_backrefs, refs, nochain, census, render, lookups, snapshot, sizes, leaks, sites]
 
 
-@pytest.mark.parametrize("index", range(12))
-def test_every_allocation_failure_is_a_memoryerror(module, index):
-    module.items = [Leak(), {"k": Leak()}, [Leak()]]
-    scenario = scenarios(module)[index]
-    expected = scenario()                      # the answer without failures
-    refgraph._fail_allocation(0)
-    scenario()
-    allocations = refgraph._fail_allocation(0)
-    if index == 7:
-        # at() allocates nothing of its own: its walk keeps no object, so it
-        # holds no array (src/heapwalk.c, gc_walk), and no failure can reach it.
-        assert allocations == 0
-        return
-    assert allocations > 0
+def _fail_each(scenario, failures, expected, index):
+    """Runs scenario once per armed failure (arm() arms one); returns the
+    outcomes."""
     outcomes = {"MemoryError": 0, "ok": 0}
-    # A snapshot allocates thousands of times (buffers of wide containers,
-    # interning): past the first 400, every 7th failure is tried (for the
-    # scenarios of two snapshots and dominator trees, about 700 of them),
-    # which still reaches every kind of allocation it makes.
-    step = max(7, allocations // 700)
-    failures = range(1, allocations + 1) if allocations <= 400 else \
-        list(range(1, 401)) + list(range(401, allocations + 1, step))
-    for k in failures:
-        refgraph._fail_allocation(k)
+    for arm in failures:
+        arm()
         try:
             result = scenario()
         except MemoryError:
@@ -124,21 +108,70 @@ def test_every_allocation_failure_is_a_memoryerror(module, index):
                 assert result == expected
         finally:
             refgraph._fail_allocation(0)
+    return outcomes
+
+
+@pytest.mark.parametrize("index", range(12))
+def test_every_allocation_failure_is_a_memoryerror(module, index):
+    module.items = [Leak(), {"k": Leak()}, [Leak()]]
+    scenario = scenarios(module)[index]
+    expected = scenario()                      # the answer without failures
+    refgraph._fail_allocation(0)
+    scenario()
+    sites = refgraph._allocation_sites()
+    allocations = refgraph._fail_allocation(0)
     if index == 7:
-        # at() only allocates for its index, and answers without one.
-        assert outcomes["MemoryError"] == 0, outcomes
-    else:
-        assert outcomes["MemoryError"] > 0, outcomes
-    # Nothing leaked on the way: the heap looks as before.
+        # at() allocates nothing of its own: its walk keeps no object, so it
+        # holds no array (src/heapwalk.c, gc_walk), and no failure can reach it.
+        assert allocations == 0 and sites == []
+        return
+    assert allocations > 0 and sites
+    assert sum(count for _, _, count, _ in sites) == allocations
+    # Every allocation site fails once at its first allocation, and a site
+    # that allocates in a loop (interning, buffers growing, one array per
+    # wide container) also at its middle and its last one: about three
+    # failures a site, not one per allocation (a snapshot makes tens of
+    # thousands).  Then the first 100 allocations in turn, whatever their
+    # site: the start of each call, where most state is half made.
+    failures = []
+    for file, line, count, _ in sites:
+        for n in sorted({1, (count + 1) // 2, count}):
+            failures.append(lambda file=file, line=line, n=n: refgraph._fail_allocation_site(file, line, n))
+    failures += [lambda k=k: refgraph._fail_allocation(k) for k in range(1, min(allocations, 100) + 1)]
+    outcomes = _fail_each(scenario, failures, expected, index)
+    assert outcomes["MemoryError"] > 0, outcomes
+    # Nothing leaked on the way: the heap looks as before, after a failure
+    # at each site's first allocation and at each of the first 60.
+    again = [lambda file=file, line=line: refgraph._fail_allocation_site(file, line, 1) for file, line, _, _ in sites]
+    again += [lambda k=k: refgraph._fail_allocation(k) for k in range(1, min(allocations, 60) + 1)]
     gc.collect()
     before = sys.getallocatedblocks()
-    for k in range(1, min(allocations, 60) + 1):
-        refgraph._fail_allocation(k)
-        try:
-            scenario()
-        except MemoryError:
-            pass
-        finally:
-            refgraph._fail_allocation(0)
+    _fail_each(scenario, again, expected, index)
     gc.collect()
     assert sys.getallocatedblocks() - before < 200
+
+
+def test_a_site_fails_at_its_nth_allocation_only():
+    """The counter behind the test above: _fail_allocation_site fails the
+    n-th allocation at one site, and _allocation_sites lists each site once
+    with its count and the number of its first allocation."""
+    target = Leak()
+    holder = [target]
+    refgraph._fail_allocation(0)
+    refgraph.show_backrefs(target, output=io.StringIO(), max_depth=3)
+    sites = refgraph._allocation_sites()
+    total = refgraph._fail_allocation(0)
+    assert len({(f, l) for f, l, _, _ in sites}) == len(sites)
+    assert sum(c for _, _, c, _ in sites) == total
+    firsts = [first for _, _, _, first in sites]
+    assert firsts == sorted(firsts) and firsts[0] == 1
+    file, line, count, _ = sites[0]
+    refgraph._fail_allocation_site(file, line, 1)
+    with pytest.raises(MemoryError):
+        refgraph.show_backrefs(target, output=io.StringIO(), max_depth=3)
+    refgraph._fail_allocation_site(file, line, count + 1)    # never reached: no failure
+    refgraph.show_backrefs(target, output=io.StringIO(), max_depth=3)
+    refgraph._fail_allocation(0)
+    with pytest.raises(ValueError):
+        refgraph._fail_allocation_site(file, line, 0)
+    del holder

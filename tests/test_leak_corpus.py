@@ -10,13 +10,19 @@ interpreter before find_leaks exists:
   workload's slack, for a worker thread still letting go of a work item);
 - every workload is cheap, and its cleanup leaves nothing behind.
 
+Those three checks run a workload's rounds with a collection and a census of
+the whole heap after each: they are in the slow tier (the corpus changes
+rarely; test_find_leaks.py judges refgraph against it in the default tier).
+
 On an interpreter refgraph is not built for, tests/conftest.py cannot import
 it: run this file alone with --noconftest, e.g.
 
     PYTHONPATH=tests:/usr/lib/python3/dist-packages PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \\
       python3.9 -m pytest -p no:cacheprovider --noconftest tests/test_leak_corpus.py
 """
+import collections
 import gc
+import itertools
 import sys
 import threading
 import time
@@ -32,18 +38,20 @@ ROUND_TIME_LIMIT = 0.5
 
 def _census(history):
     """Objects tracked by the collector, counted by "module:qualname" of their
-    type, leaving out the earlier censuses kept in history."""
+    type, leaving out the earlier censuses kept in history.  (Counted by type
+    in C first: a loop over every object in Python costs seconds a test in a
+    big pytest process.)"""
     objects = gc.get_objects()      # the list itself is not in it
-    skip = set(map(id, history))
-    skip.add(id(history))
-    counts = {}
-    for obj in objects:
-        if id(obj) in skip:
-            continue
-        t = type(obj)
-        key = "%s:%s" % (t.__module__, t.__qualname__)
-        counts[key] = counts.get(key, 0) + 1
+    by_type = collections.Counter(map(type, objects))
+    present = set(map(id, objects))
     del objects
+    for obj in itertools.chain(history, (history,)):
+        if id(obj) in present:
+            by_type[type(obj)] -= 1
+    counts = {}
+    for t, n in by_type.items():
+        key = "%s:%s" % (t.__module__, t.__qualname__)
+        counts[key] = counts.get(key, 0) + n
     return counts
 
 
@@ -107,6 +115,7 @@ def test_expected_groups_are_leaks_by_the_definition(name):
         assert group.culprit is None or any(group.culprit in label for label in labels), group
 
 
+@pytest.mark.slow   # the corpus checked, not refgraph: seven collections and censuses of the whole heap a workload
 @pytest.mark.parametrize("name", lc.names(leaks=True))
 def test_leaking_workload_really_leaks(name):
     with lc.Workload(name) as workload:
@@ -126,6 +135,7 @@ def test_leaking_workload_really_leaks(name):
     assert longest < ROUND_TIME_LIMIT
 
 
+@pytest.mark.slow   # the corpus checked, not refgraph: seven collections and censuses of the whole heap a workload
 @pytest.mark.parametrize("name", lc.names(leaks=False))
 def test_non_leaking_workload_plateaus(name):
     with lc.Workload(name) as workload:
@@ -135,6 +145,7 @@ def test_non_leaking_workload_plateaus(name):
     assert longest < ROUND_TIME_LIMIT
 
 
+@pytest.mark.slow   # the corpus checked, not refgraph: seven collections and censuses of the whole heap a workload
 @pytest.mark.parametrize("name", lc.names())
 def test_cleanup_leaves_nothing(name):
     threads = threading.active_count()

@@ -214,6 +214,7 @@ def test_repr_methods(module):
     assert repr(g).startswith("<refgraph.Graph backrefs: ")
 
 
+@pytest.mark.slow   # a kernel's start, and jupyter_client, zmq and tornado left in this process's heap
 @needs_graphviz
 def test_jupyter_shows_the_graph_inline(tmp_path):
     nbformat = pytest.importorskip("nbformat")
