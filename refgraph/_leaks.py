@@ -552,10 +552,31 @@ def _lru_entry(steps):
     return len(steps) >= 2 and steps[-1] == ("_lru_list_elem", "[*]") and steps[-2] == ("dict", "(cached entry)")
 
 
+def _deque_bound(group):
+    """Why group is bounded when its tops are the items of a
+    collections.deque with a maxlen (read from the live deque, exactly that
+    type, so no code of the program runs), or None."""
+    import collections
+    # (Any edge from a deque is an item: its traversal visits nothing else.)
+    if len(group.path) < 2 or group.path[-2][0] != "deque":
+        return None
+    holder = _core.at(group.snapshot._obj(group._nodes[-2]).addr)
+    try:
+        if type(holder) is not collections.deque or holder.maxlen is None or len(holder) > holder.maxlen:
+            return None
+        return "bounded: %d of %d, a deque's maxlen" % (len(holder), holder.maxlen)
+    finally:
+        del holder
+
+
 def _declared_bound(group):
     """Why group is bounded by what a module says (the table above, a
-    module-level lru_cache with a maxsize), or None."""
+    module-level lru_cache with a maxsize) or by a deque's maxlen, or
+    None."""
     import sys
+    deque = _deque_bound(group)
+    if deque is not None:
+        return deque
     kind, module_name = group.path[0]
     if kind != "module" or len(group.path) < 2:
         return None

@@ -34,12 +34,14 @@ refgraph/_pytest_entry.py, which asks for this module by name), and
 
 What is not a leak:
 
-- Fixtures' objects: fixtures are set up before the first call, so what
-  they create is older than the measured calls.  A function-scoped fixture
-  is set up once for all the calls of a test too (the same ``tmp_path``,
-  the same ``monkeypatch``): what the test adds to it in each call is the
-  test's, and it is a leak when it piles up in a fixture's own object (a
-  list a fixture returns, an app whose sessions grow).
+- Fixtures' objects.  Each call runs the test's whole item protocol, as
+  pytest-leaks and regrtest -R do: the function-scoped fixtures (and
+  setup_method and teardown_method, which pytest runs as such fixtures)
+  are torn down after a call and set up afresh before the next, so each
+  call has its own ``tmp_path``, ``monkeypatch`` and ``capsys``, and what a
+  call puts in them goes with them.  Fixtures of a wider scope are set up
+  once: what piles up in their objects (a module-scoped list, an app whose
+  sessions grow) is a leak of the test's.
 - pytest's own bookkeeping.  After each call, before the heap is marked,
   the log records pytest's logging plugin keeps (caplog's and the
   report's) are dropped, and so are the warnings the recorder in effect
@@ -51,14 +53,14 @@ What is not a leak:
   so that pytest's warnings summary shows them once (a warning that only a
   later call gives is not in it).  The captured output and log text of a
   test are all its calls'.
-  What else pytest keeps of each call (a finalizer added with
-  request.addfinalizer, record_property's entries, monkeypatch's undo
-  lists) is left out of the report by a rule on each group's path: going
+  What else pytest keeps of each call (record_property's entries, the
+  finalizers a function-scoped fixture leaves on the wider fixtures it
+  uses) is left out of the report by a rule on each group's path: going
   up from where the leak hangs, past lists, tuples, dicts, sets, deques,
-  cells and bound methods, the first object that is neither such a
-  container nor a fixture's value is an instance of a class of pytest,
-  _pytest or pluggy (or, when there is none, the path starts at a module
-  of theirs).  While coverage.py measures the run (``pytest --cov``: its
+  cells, functions, partials and bound methods, the first object that is
+  neither such a container nor a fixture's value is an instance of a class
+  of pytest, _pytest or pluggy (or, when there is none, the path starts at
+  a module of theirs).  While coverage.py measures the run (``pytest --cov``: its
   tracer records each line the first time it runs), the same rule leaves
   out what coverage.py and pytest-cov keep; a package of yours named
   coverage is checked as any other.
@@ -66,9 +68,10 @@ What is not a leak:
 
 Python test functions, test classes' methods and unittest.TestCase
 methods are checked.  A test class's setup_method and teardown_method run
-around each call (pytest runs them around the first and the last; the
-other fixtures are set up once); a TestCase's own run (setUp, the test,
-tearDown) is each call.  An ``async def`` test is not checked (a warning
+around each call (with the function-scoped fixtures; where pytest's
+internals are not those of pytest 7 and 8, the fixtures stay set up from
+the first call and only those two methods run again); a TestCase's own
+run (setUp, the test, tearDown) is each call.  An ``async def`` test is not checked (a warning
 says so) unless a plugin such as pytest-asyncio has wrapped it in a
 function before this plugin runs it, and doctests and other plugins'
 items cannot be called again: the terminal summary lists the tests asked
@@ -103,8 +106,8 @@ _MAX_PICTURES = 10
 # Types a leak's path goes through to reach the object it hangs on.
 _CONTAINERS = frozenset([
     "builtins.list", "builtins.tuple", "builtins.dict", "builtins.set", "builtins.frozenset", "builtins.cell",
-    "builtins.method", "builtins.builtin_function_or_method", "collections.deque", "collections.OrderedDict",
-    "collections.defaultdict"])
+    "builtins.method", "builtins.builtin_function_or_method", "builtins.function", "functools.partial",
+    "collections.deque", "collections.OrderedDict", "collections.defaultdict"])
 # The test run's own tools: pytest, and (_tool_packages) coverage.py under
 # pytest-cov while it measures, whose tracer records each line the first time
 # it runs (a call reaching new lines adds to its data).
@@ -197,6 +200,7 @@ def pytest_configure(config):
         # (-p refgraph.pytest_plugin, PYTEST_PLUGINS, a conftest).
         config.pluginmanager.unregister(_THIS_MODULE)
         return
+    config.pluginmanager.register(_NotChecked(), "refgraph-not-checked-%x" % id(config))
     config.addinivalue_line(
         "markers",
         "no_leaks(rounds=5, warmup=2, ignore=[], confirm=1024, confirm_seconds=60): call the test "
@@ -244,18 +248,36 @@ def pytest_runtest_setup(item):
         _settings(item)
     elif item.config.getoption("refgraph_leaks") or item.get_closest_marker(_MARKER) is not None:
         # A doctest or another plugin's item: nothing to call again.
-        _unchecked(item.config).append(item.nodeid)
+        _not_checked(item)
 
 
-def _unchecked(config):
-    """The node ids of the tests asked for that could not be checked."""
-    if not hasattr(config, "_refgraph_unchecked"):
-        config._refgraph_unchecked = []
-    return config._refgraph_unchecked
+_UNCHECKED = "refgraph_not_checked_for_leaks"
 
 
-def pytest_terminal_summary(terminalreporter, config):
-    unchecked = getattr(config, "_refgraph_unchecked", [])
+def _not_checked(item):
+    """Says in the item's reports that it was asked for and not checked:
+    the report carries it to the process that prints the summary (under
+    pytest-xdist, the controller; junitxml shows it as a property)."""
+    if (_UNCHECKED, True) not in item.user_properties:
+        item.user_properties.append((_UNCHECKED, True))
+
+
+class _NotChecked:
+    """The tests asked for that could not be checked, from their reports
+    (registered per config by pytest_configure)."""
+
+    def __init__(self):
+        self.nodeids = {}
+
+    def pytest_runtest_logreport(self, report):
+        if (_UNCHECKED, True) in getattr(report, "user_properties", ()):
+            self.nodeids[report.nodeid] = None
+
+    def pytest_terminal_summary(self, terminalreporter):
+        _summary(terminalreporter, list(self.nodeids))
+
+
+def _summary(terminalreporter, unchecked):
     if unchecked:
         terminalreporter.write_sep("=", "refgraph: %d test%s not checked for leaks" % (
             len(unchecked), "" if len(unchecked) == 1 else "s"))
@@ -289,6 +311,11 @@ class _Bookkeeping:
         self.recorder = log if isinstance(log, list) and getattr(impl, "__name__", None) == "append" else None
         self.recorded = len(log) if self.recorder is not None else 0
         self.first_warnings = []
+
+    def fixtures_again(self, item):
+        """After the function-scoped fixtures were set up again: caplog is a new one."""
+        caplog = item.funcargs.get("caplog")
+        self.caplog = caplog if callable(getattr(caplog, "clear", None)) else None
 
     def before_call(self, done):
         if done:
@@ -370,7 +397,7 @@ def pytest_pyfunc_call(pyfuncitem):
     if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
         warnings.warn(pytest.PytestWarning("refgraph: %s is an async test, not checked for leaks"
                                            % pyfuncitem.nodeid))
-        _unchecked(pyfuncitem.config).append(pyfuncitem.nodeid)
+        _not_checked(pyfuncitem)
         return None
     report, returned = _run(pyfuncitem, function, settings,
                             not pyfuncitem.config.getoption("refgraph_no_redact"))
@@ -404,15 +431,30 @@ def _run(item, function, settings, redact):
     done = 0
     hunt = refgraph._leaks._Hunt(tracemalloc=False, redact=redact, **settings)
 
-    xunit = _xunit_methods(item)
+    # Each call gets its own function-scoped fixtures (and setup_method and
+    # teardown_method, which pytest runs as such fixtures), as a test run
+    # once does.  They are torn down right after a call, before the heap is
+    # marked, and set up right before the next: what a teardown frees is
+    # never in a mark, so an object of the next call that takes its
+    # address does not look older than it is.
+    function_fixtures = _FunctionFixtures.of(item)
+    xunit = None if function_fixtures else _xunit_methods(item)
+
+    def fixtures_again():
+        function_fixtures.setup()
+        fixtures.clear()
+        fixtures.update(outer)
+        fixtures.update(item.funcargs)
+        fixture_addrs.clear()
+        fixture_addrs.update(id(value) for value in fixtures.values())
+        bookkeeping.fixtures_again(item)
 
     def calls(n):
         nonlocal done, returned
         for _ in range(n):
-            if done and xunit:
-                # pytest ran setup_method before the first call and runs
-                # teardown_method after the last: each call between gets its
-                # own, as a test run once does.
+            if function_fixtures:
+                fixtures_again()
+            elif done and xunit:
                 xunit()
             bookkeeping.before_call(done)
             result = function(**{name: fixtures[name] for name in argnames})
@@ -421,6 +463,13 @@ def _run(item, function, settings, redact):
             del result
             bookkeeping.after_call(done)
             done += 1
+            if function_fixtures:
+                wider = function_fixtures.wider(fixtures)
+                function_fixtures.teardown()
+                fixtures.clear()
+                fixtures.update(outer)
+                fixtures.update(wider)
+                del wider
 
     tools = _tool_packages()
     try:
@@ -438,10 +487,62 @@ def _run(item, function, settings, redact):
                                     "grew)" % (item.name, done, done + 1, settings["warmup"], settings["rounds"]))
         raise
     finally:
-        fixtures.clear()
-        fixtures.update(outer)
-        bookkeeping.restore()
+        try:
+            if function_fixtures:
+                # Set up once more, for pytest's teardown phase to take down.
+                function_fixtures.setup()
+        finally:
+            fixtures.clear()
+            fixtures.update(outer)
+            bookkeeping.restore()
     return report, returned
+
+
+class _FunctionFixtures:
+    """The item's function-scoped fixtures, torn down and set up through
+    pytest's SetupState as its own setup and teardown phases do."""
+
+    def __init__(self, item):
+        self.item = item
+        self.state = item.session._setupstate
+        self.set_up = True      # pytest set them up for the first call
+
+    @classmethod
+    def of(cls, item):
+        """The item's, or None where pytest's internals are not those of
+        pytest 7 and 8 (then fixtures stay, and _xunit_methods reruns
+        setup_method and teardown_method)."""
+        state = getattr(item.session, "_setupstate", None)
+        stack = getattr(state, "stack", None)
+        if not (isinstance(stack, dict) and stack and list(stack)[-1] is item and item.parent is not None
+                and callable(getattr(state, "teardown_exact", None)) and callable(getattr(state, "setup", None))
+                and callable(getattr(item, "_initrequest", None))):
+            return None
+        return cls(item)
+
+    def teardown(self):
+        # Down to the item's parent: only the item's own finalizers run
+        # (its function-scoped fixtures', request.addfinalizer's).
+        if self.set_up:
+            self.set_up = False
+            self.state.teardown_exact(self.item.parent)
+            # Nor do the values and the request stay alive until the next
+            # setup (pytest's runtestprotocol leaves them so after a test).
+            self.item.funcargs = {}
+            self.item._request = False
+
+    def wider(self, values):
+        """Of the fixture values by name, those of fixtures wider than a
+        function (set up once for all the calls)."""
+        defs = getattr(getattr(self.item, "_fixtureinfo", None), "name2fixturedefs", {})
+        return {name: value for name, value in values.items()
+                if defs.get(name) and getattr(defs[name][-1], "scope", "function") != "function"}
+
+    def setup(self):
+        if not self.set_up:
+            self.item._initrequest()
+            self.set_up = True     # a failing fixture is on the stack too: pytest's teardown takes it down
+            self.state.setup(self.item)
 
 
 def _xunit_methods(item):

@@ -3,9 +3,11 @@ a bounded cache is not a leak, however it looks after seven calls, and a
 real leak is still found.  The workloads are tests/bounded_workloads.py:
 stdlib caches, lru_cache, a logging deque, a cache pruned in bulk, and real
 libraries (SQLAlchemy, lxml, Jinja2; skipped where absent)."""
+import collections
 import contextlib
 import itertools
 import os
+import re
 import subprocess
 import sys
 import types
@@ -52,7 +54,8 @@ def test_a_real_leak_through_a_library_is_found(name):
 def test_without_confirming_a_filling_cache_is_a_suspect():
     # The same cache that confirming clears: confirm=0 reports it, so the
     # confirmation is what clears it.
-    work, stop = bw.logging_deque_100()
+    # (A user's cache capped at 50, pruned in bulk at 75: no bound to read.)
+    work, stop = bw.pruned_in_bulk()
     try:
         assert refgraph.find_leaks(work, confirm=0)
         report = refgraph.find_leaks(work)
@@ -61,9 +64,9 @@ def test_without_confirming_a_filling_cache_is_a_suspect():
     assert not report
     assert report.calls > 7
     [(culprit, type_name, why)] = report._bounded_notes()
-    assert culprit == "bounded_logging.handler.records.?" and type_name == "LogRecord", report.bounded
+    assert culprit == "bounded_bulk.cache[*]" and type_name == "Entry", report.bounded
     assert why.startswith("stopped growing within %d calls" % report.calls), why
-    assert "Not leaks (bounded):\n  LogRecord held in bounded_logging.handler.records.?: stopped growing" \
+    assert "Not leaks (bounded):\n  Entry held in bounded_bulk.cache[*]: stopped growing" \
         in report.to_text()
     assert "Not leaks (bounded): 1" in report.to_html()
 
@@ -153,6 +156,34 @@ def test_a_module_level_lru_cache_says_its_bound():
     assert not report
     assert any("bounded_lru32.price is an lru_cache of at most 32 entries" in why
                for _, _, why in report.bounded), report.bounded
+
+
+def test_a_deque_with_a_maxlen_says_its_bound():
+    # confirm=0: bounded by the deque's maxlen, not by confirming
+    work, stop = bw.logging_deque_100()
+    try:
+        report = refgraph.find_leaks(work, confirm=0)
+    finally:
+        stop()
+    assert not report, report.to_text()
+    assert any(".records" in c and re.fullmatch(r"bounded: \d+ of 100, a deque's maxlen", why)
+               for c, _, why in report.bounded), report.bounded
+
+
+def test_a_deque_without_a_maxlen_or_a_subclass_is_not_bounded_by_it():
+    class Capped(collections.deque):
+        @property
+        def maxlen(self):            # never run: only a deque's own maxlen counts
+            raise AssertionError("refgraph ran the program's code")
+
+    class Thing:
+        pass
+    for holder in (collections.deque(), Capped([], 1000)):
+        def work():
+            holder.append(Thing())
+        report = refgraph.find_leaks(work, confirm=0)
+        assert report and not report.bounded, report.to_text()
+        del report
 
 
 def test_ignore_by_type_and_by_holder():

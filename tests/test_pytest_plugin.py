@@ -304,6 +304,10 @@ FIXTURES = """
         items.clear()
 
     @pytest.fixture
+    def fresh_list():
+        return []
+
+    @pytest.fixture(scope="module")
     def grows():
         return []
 
@@ -318,10 +322,28 @@ FIXTURES = """
     def app():
         return App()
 
+    uses = []
+
     @pytest.mark.no_leaks
     def test_uses_fixtures(shared, fresh, tmp_path):
+        uses.append(1)
         assert len(shared["things"]) == len(fresh) == 50
-        assert setups == [1], "a function-scoped fixture is set up once for all the calls"
+        assert len(setups) == len(uses), "each call gets its own function-scoped fixtures"
+        assert not list(tmp_path.iterdir()), "and its own tmp_path"
+        (tmp_path / "x").write_text("x")
+
+    @pytest.mark.no_leaks
+    def test_fills_a_function_scoped_list(fresh_list):
+        fresh_list.append(Thing())     # a new list each call: nothing piles up
+
+    finalized = []
+    finalizing = []
+
+    @pytest.mark.no_leaks
+    def test_finalizers_run_after_each_call(request):
+        finalizing.append(1)
+        assert len(finalized) == len(finalizing) - 1, "the last call's finalizer ran before this call"
+        request.addfinalizer(lambda: finalized.append(1))
 
     calls = []
 
@@ -339,11 +361,13 @@ FIXTURES = """
 def test_fixtures_objects_are_not_leaks_but_what_piles_up_in_them_is(run, pytester):
     pytester.makepyfile(test_fixtures=FIXTURES)
     result = run("-rf")
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=3, failed=2)
     out = text(result)
     assert "1. Thing held in refgraph.pytest_plugin.fixtures['app'].sessions[*]" in out
     assert "1. Thing held in refgraph.pytest_plugin.fixtures['grows'][*]" in out
-    assert "test_uses_fixtures" not in out.split("short test summary")[1]
+    summary = out.split("short test summary")[1]
+    for clean in ("test_uses_fixtures", "test_fills_a_function_scoped_list", "test_finalizers_run_after_each_call"):
+        assert clean not in summary, out
 
 
 BOOKKEEPING = """
@@ -723,6 +747,24 @@ KINDS = """
             TestSetupMethod.shared = getattr(TestSetupMethod, "shared", [])
             TestSetupMethod.shared.append(Thing())
 
+    class TestRegistryFilledBySetup:
+        by_test = {}
+
+        def setup_method(self, method):
+            TestRegistryFilledBySetup.by_test[method.__name__] = Thing()   # replaced each call
+
+        def test_reads_it(self):
+            assert isinstance(TestRegistryFilledBySetup.by_test["test_reads_it"], Thing)
+
+    class TestSetupThatGrows:
+        made = []
+
+        def setup_method(self, method):
+            TestSetupThatGrows.made.append(Thing())   # one more each call: the test's leak
+
+        def test_reads_it(self):
+            assert TestSetupThatGrows.made
+
     class TestCaseStyle(unittest.TestCase):
         def setUp(self):
             self.items = [Thing()]
@@ -755,13 +797,47 @@ def test_every_kind_of_test_is_checked_and_bounded_caches_pass(run, pytester):
     out = text(result)
     failed = sorted(line.split("::", 1)[1].split(" ")[0] for line in result.outlines if line.startswith("FAILED"))
     assert failed == ["TestCaseStyle::test_fails_on_its_own", "TestCaseStyle::test_leaks",
-                      "TestSetupMethod::test_leaks_into_the_class", "test_a_real_leak_fails"], out
-    result.assert_outcomes(failed=4, passed=5)
+                      "TestSetupMethod::test_leaks_into_the_class", "TestSetupThatGrows::test_reads_it",
+                      "test_a_real_leak_fails"], out
+    result.assert_outcomes(failed=5, passed=6)
     assert "Thing held in test_kinds.registry[*]" in out
+    assert "Thing held in test_kinds.TestSetupThatGrows.made[*]" in out
     assert "Thing held in test_kinds.TestSetupMethod.shared[*]" in out
     assert "Confirmed: still growing after" in out
     assert "AssertionError" in out            # the TestCase's own failure
     assert "refgraph: 1 test not checked for leaks" in out and "test_kinds.py::test_kinds.doubled" in out
+
+
+@pytest.mark.slow   # a pytester run with two xdist workers
+def test_the_tests_not_checked_are_listed_under_xdist(run, pytester):
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_doc='''
+        def doubled(x):
+            """
+            >>> doubled(2)
+            4
+            """
+            return 2 * x
+
+        def test_plain():
+            pass
+    ''')
+    result = run("--refgraph-leaks", "--doctest-modules", "-p", "xdist", "-n", "2")
+    result.assert_outcomes(passed=2)
+    out = text(result)
+    assert "refgraph: 1 test not checked for leaks" in out and "test_doc.py::test_doc.doubled" in out, out
+
+
+def test_without_pytests_setup_state_the_fixtures_stay():
+    """Where pytest's internals are not those of pytest 7 and 8, the
+    function-scoped fixtures are not set up again (setup_method and
+    teardown_method still run around each call)."""
+    from refgraph.pytest_plugin import _FunctionFixtures
+
+    class Item:
+        session = object()
+        parent = None
+    assert _FunctionFixtures.of(Item()) is None
 
 
 def test_ignore_from_the_option_and_the_ini_file(run, pytester):
