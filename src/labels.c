@@ -144,6 +144,43 @@ static void label_sequence(labels *L, PyObject *const *items, Py_ssize_t n, PyOb
 }
 
 
+/* collections.deque, if collections was imported: read from the module's
+ * dict, so that no import and no module __getattr__ runs; NULL otherwise. */
+static PyTypeObject *deque_type(void)
+{
+    PyObject *name = PyUnicode_FromString("collections");
+    PyObject *module = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    PyObject *d = module && PyModule_Check(module) ? PyModule_GetDict(module) : NULL;
+    PyObject *t = d ? PyDict_GetItemString(d, "deque") : NULL;   /* borrowed */
+    PyTypeObject *type = t && PyType_Check(t) ? (PyTypeObject *)t : NULL;
+    Py_XDECREF(module);   /* the type lives as long as the module keeps it: used at once */
+    PyErr_Clear();
+    return type;
+}
+
+/* Labels the items of deque src that are dst, "[i]", through the deque's
+ * own iterator (its C code: src is exactly a deque).  A long deque is not
+ * scanned for each edge: its items are "(deque item)". */
+static void label_deque(labels *L, PyObject *src, PyObject *dst)
+{
+    Py_ssize_t n = PyObject_Size(src);
+    if (n < 0 || n > 4096) {
+        PyErr_Clear();
+        add_label(L, "(deque item)");
+        return;
+    }
+    PyObject *it = PyObject_GetIter(src);
+    PyObject *item;
+    for (Py_ssize_t i = 0; it && (item = PyIter_Next(it)) != NULL; i++) {
+        if (item == dst && label_begin(L))
+            rg_sb_printf(&L->text, "[%zd]", i);
+        Py_DECREF(item);
+    }
+    Py_XDECREF(it);
+    PyErr_Clear();
+}
+
 #define LABEL_FIELD(L, field, dst, name) \
     do {                                 \
         if ((PyObject *)(field) == (dst)) \
@@ -279,6 +316,8 @@ void label_edge(labels *L, PyObject *src, PyObject *dst)
         }
         Py_XDECREF(it);
         PyErr_Clear();
+    } else if (strcmp(Py_TYPE(src)->tp_name, "collections.deque") == 0 && Py_TYPE(src) == deque_type()) {
+        label_deque(L, src, dst);
     } else if (PyFunction_Check(src)) {
         label_function(L, (PyFunctionObject *)src, dst);
     } else if (PyMethod_Check(src)) {

@@ -5,6 +5,7 @@ import resource
 import subprocess
 import sys
 import threading
+import types
 import xml.dom.minidom
 import zlib
 
@@ -437,3 +438,39 @@ def test_a_bound_method_edge_is_labelled_once(module):
     text = refgraph.show_chain(refgraph.find_backref_chain(session, refgraph.is_proper_module),
                                output=io.StringIO()).to_text()
     assert "\n  __self__ -> Session  [target]" in text
+
+
+def test_a_deques_items_are_named_by_index_live_and_in_a_snapshot():
+    """A collections.deque's items, read with its own iterator (no code of
+    the program: a subclass is not read so), are "[i]"."""
+    import collections
+
+    class Item:
+        pass
+
+    class Subclass(collections.deque):
+        def __iter__(self):
+            raise AssertionError("refgraph ran the program's code")
+
+    module = types.ModuleType("deque_labels")
+    sys.modules["deque_labels"] = module
+    try:
+        module.plain = collections.deque([1, Item(), 3])
+        module.sub = Subclass([Item()])
+        target = module.plain[1]
+        live = refgraph.show_chain(refgraph.find_backref_chain(target, refgraph.is_proper_module),
+                                   output=io.StringIO()).to_text()
+        assert "  [1] -> Item  [target]" in live, live
+        snap = refgraph.snapshot()
+        saved = snap.show_chain(snap.find_backref_chain(id(target)), output=io.StringIO()).to_text()
+        assert "  [1] -> Item  [target]" in saved, saved
+        sub = refgraph.show_chain(refgraph.find_backref_chain(module.sub[0], refgraph.is_proper_module),
+                                  output=io.StringIO()).to_text()
+        assert "-> Item  [target]" in sub and "[0]" not in sub, sub
+        module.long = collections.deque(range(5000))
+        module.long.append(Item())
+        far = refgraph.show_chain(refgraph.find_backref_chain(module.long[-1], refgraph.is_proper_module),
+                                  output=io.StringIO()).to_text()
+        assert "  (deque item) -> Item  [target]" in far, far     # not scanned for each edge
+    finally:
+        del sys.modules["deque_labels"]
