@@ -35,3 +35,20 @@ class Bg:
 
     def __init__(self, value=None):
         self.value = value
+
+
+class Customer:
+    """A service's record object: attributes, no slots."""
+
+    def __init__(self, name, balance):
+        self.name = name
+        self.balance = balance
+
+
+def service_heap(n):
+    """About n objects shaped like a service's heap, mostly atoms: per
+    record a dict with str keys holding a big int, a unique str, a float
+    and a Customer with its own unique str and float (7 objects, 2 of them
+    tracked by the collector)."""
+    return [{"id": 10 ** 12 + i, "key": "order-%09d" % i, "total": i * 1.25,
+             "customer": Customer("customer-%09d" % i, i * 0.5)} for i in range(n // 7)]

@@ -552,29 +552,36 @@ def _lru_entry(steps):
     return len(steps) >= 2 and steps[-1] == ("_lru_list_elem", "[*]") and steps[-2] == ("dict", "(cached entry)")
 
 
-def _deque_bound(group):
-    """Why group is bounded when its tops are the items of a
-    collections.deque with a maxlen (read from the live deque, exactly that
-    type, so no code of the program runs), or None."""
+def _deque_bound(group, confirm):
+    """Why group is bounded when its tops are the items of one
+    collections.deque whose maxlen bounds them (read from the live deque,
+    exactly that type, so no code of the program runs), or None.  One: no
+    step of the path before the deque is a wildcard, where other deques
+    (unbounded ones) could hold tops of the group too.  A bound: a maxlen
+    within what confirming would see fill (max(confirm, 1024) items); a
+    deque with room for a billion bounds nothing in practice, and is
+    confirmed as any group."""
     import collections
     # (Any edge from a deque is an item: its traversal visits nothing else.)
-    if len(group.path) < 2 or group.path[-2][0] != "deque":
+    if len(group.path) < 2 or group.path[-2][0] != "deque" or \
+            any("[*]" in label for _, label in group.path[1:-1]):
         return None
     holder = _core.at(group.snapshot._obj(group._nodes[-2]).addr)
     try:
-        if type(holder) is not collections.deque or holder.maxlen is None or len(holder) > holder.maxlen:
+        if type(holder) is not collections.deque or holder.maxlen is None or \
+                holder.maxlen > max(confirm, 1024) or len(holder) > holder.maxlen:
             return None
         return "bounded: %d of %d, a deque's maxlen" % (len(holder), holder.maxlen)
     finally:
         del holder
 
 
-def _declared_bound(group):
+def _declared_bound(group, confirm):
     """Why group is bounded by what a module says (the table above, a
-    module-level lru_cache with a maxsize) or by a deque's maxlen, or
-    None."""
+    module-level lru_cache with a maxsize) or by a deque's maxlen (see
+    _deque_bound; confirm: find_leaks' own), or None."""
     import sys
-    deque = _deque_bound(group)
+    deque = _deque_bound(group, confirm)
     if deque is not None:
         return deque
     kind, module_name = group.path[0]
@@ -705,7 +712,7 @@ class _Hunt:
             if not keep(g):
                 continue
             name = _ignored(g, self.ignore)
-            why = None if name is not None else _declared_bound(g)
+            why = None if name is not None else _declared_bound(g, self.confirm)
             if name is not None:
                 ignored.append(g.culprit)
             elif why is not None:

@@ -41,7 +41,10 @@ What is not a leak:
   call has its own ``tmp_path``, ``monkeypatch`` and ``capsys``, and what a
   call puts in them goes with them.  Fixtures of a wider scope are set up
   once: what piles up in their objects (a module-scoped list, an app whose
-  sessions grow) is a leak of the test's.
+  sessions grow) is a leak of the test's.  Of the calls' ``tmp_path``
+  directories, the first call's stays; an async test that a plugin wrapped
+  (pytest-asyncio) keeps the first call's fixtures, to which its wrapper
+  is bound.
 - pytest's own bookkeeping.  After each call, before the heap is marked,
   the log records pytest's logging plugin keeps (caplog's and the
   report's) are dropped, and so are the warnings the recorder in effect
@@ -71,7 +74,8 @@ methods are checked.  A test class's setup_method and teardown_method run
 around each call (with the function-scoped fixtures; where pytest's
 internals are not those of pytest 7 and 8, the fixtures stay set up from
 the first call and only those two methods run again); a TestCase's own
-run (setUp, the test, tearDown) is each call.  An ``async def`` test is not checked (a warning
+run (a new instance, its autouse fixtures, setUp, the test, tearDown) is
+each call.  An ``async def`` test is not checked (a warning
 says so) unless a plugin such as pytest-asyncio has wrapped it in a
 function before this plugin runs it, and doctests and other plugins'
 items cannot be called again: the terminal summary lists the tests asked
@@ -251,15 +255,20 @@ def pytest_runtest_setup(item):
         _not_checked(item)
 
 
-_UNCHECKED = "refgraph_not_checked_for_leaks"
-
-
 def _not_checked(item):
-    """Says in the item's reports that it was asked for and not checked:
-    the report carries it to the process that prints the summary (under
-    pytest-xdist, the controller; junitxml shows it as a property)."""
-    if (_UNCHECKED, True) not in item.user_properties:
-        item.user_properties.append((_UNCHECKED, True))
+    """Marks the item as asked for and not checked: its reports say so
+    (pytest_runtest_makereport), which carries it to the process that
+    prints the summary (under pytest-xdist, the controller)."""
+    item._refgraph_not_checked = True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if getattr(item, "_refgraph_not_checked", False):
+        # An attribute of the report: pytest-xdist sends a report's
+        # attributes along (user_properties would be junitxml properties).
+        outcome.get_result().refgraph_not_checked = True
 
 
 class _NotChecked:
@@ -270,7 +279,7 @@ class _NotChecked:
         self.nodeids = {}
 
     def pytest_runtest_logreport(self, report):
-        if (_UNCHECKED, True) in getattr(report, "user_properties", ()):
+        if getattr(report, "refgraph_not_checked", False):
             self.nodeids[report.nodeid] = None
 
     def pytest_terminal_summary(self, terminalreporter):
@@ -437,8 +446,9 @@ def _run(item, function, settings, redact):
     # marked, and set up right before the next: what a teardown frees is
     # never in a mark, so an object of the next call that takes its
     # address does not look older than it is.
-    function_fixtures = _FunctionFixtures.of(item)
+    function_fixtures = _FunctionFixtures.of(item, function)
     xunit = None if function_fixtures else _xunit_methods(item)
+    phase = "call"
 
     def fixtures_again():
         function_fixtures.setup()
@@ -450,41 +460,45 @@ def _run(item, function, settings, redact):
         bookkeeping.fixtures_again(item)
 
     def calls(n):
-        nonlocal done, returned
+        nonlocal done, returned, phase
         for _ in range(n):
+            phase = "setup"
             if function_fixtures:
                 fixtures_again()
             elif done and xunit:
                 xunit()
+            phase = "call"
             bookkeeping.before_call(done)
             result = function(**{name: fixtures[name] for name in argnames})
             if done == 0 and result is not None:
                 returned = repr(result)
             del result
             bookkeeping.after_call(done)
-            done += 1
             if function_fixtures:
+                phase = "teardown"
                 wider = function_fixtures.wider(fixtures)
-                function_fixtures.teardown()
+                function_fixtures.teardown(keep_tmp_path=done == 0)
                 fixtures.clear()
                 fixtures.update(outer)
                 fixtures.update(wider)
                 del wider
+            done += 1
 
     tools = _tool_packages()
     try:
         report = hunt.run(calls, keep=lambda group: not _is_pytests(group, fixture_addrs, tools), quick=True)
     except BaseException:
         first = settings["warmup"] + settings["rounds"]
-        if 0 < done < first:
-            item.add_report_section("call", "refgraph", "%s passed %d time%s, then failed on call %d of %d "
+        where = "on call %d" % (done + 1) if phase == "call" else "in the %s of call %d" % (phase, done + 1)
+        if 0 < done < first or (done == 0 and phase == "teardown"):
+            item.add_report_section("call", "refgraph", "%s passed %d time%s, then failed %s of %d "
                                     "(checked for leaks: %d warm-up and %d measured calls)" % (
-                                        item.name, done, "" if done == 1 else "s", done + 1, first,
+                                        item.name, done, "" if done == 1 else "s", where, first,
                                         settings["warmup"], settings["rounds"]))
         elif done >= first:
-            item.add_report_section("call", "refgraph", "%s passed %d times, then failed on call %d (checked "
+            item.add_report_section("call", "refgraph", "%s passed %d times, then failed %s (checked "
                                     "for leaks: %d warm-up and %d measured calls, then more to confirm what "
-                                    "grew)" % (item.name, done, done + 1, settings["warmup"], settings["rounds"]))
+                                    "grew)" % (item.name, done, where, settings["warmup"], settings["rounds"]))
         raise
     finally:
         try:
@@ -508,10 +522,16 @@ class _FunctionFixtures:
         self.set_up = True      # pytest set them up for the first call
 
     @classmethod
-    def of(cls, item):
+    def of(cls, item, function=None):
         """The item's, or None where pytest's internals are not those of
-        pytest 7 and 8 (then fixtures stay, and _xunit_methods reruns
-        setup_method and teardown_method)."""
+        pytest 7 and 8, or where function (what is called) wraps an async
+        test: pytest-asyncio binds that wrapper to the first call's event
+        loop, a function-scoped fixture (then fixtures stay, and
+        _xunit_methods reruns setup_method and teardown_method)."""
+        if function is not None:
+            original = inspect.unwrap(function)
+            if inspect.iscoroutinefunction(original) or inspect.isasyncgenfunction(original):
+                return None
         state = getattr(item.session, "_setupstate", None)
         stack = getattr(state, "stack", None)
         if not (isinstance(stack, dict) and stack and list(stack)[-1] is item and item.parent is not None
@@ -520,16 +540,33 @@ class _FunctionFixtures:
             return None
         return cls(item)
 
-    def teardown(self):
+    def teardown(self, keep_tmp_path):
         # Down to the item's parent: only the item's own finalizers run
         # (its function-scoped fixtures', request.addfinalizer's).
         if self.set_up:
             self.set_up = False
+            tmp_path = (self.item.funcargs or {}).get("tmp_path")
             self.state.teardown_exact(self.item.parent)
             # Nor do the values and the request stay alive until the next
             # setup (pytest's runtestprotocol leaves them so after a test).
             self.item.funcargs = {}
             self.item._request = False
+            if not keep_tmp_path:
+                self._remove(tmp_path)
+
+    def _remove(self, tmp_path):
+        """Removes a call's tmp_path once its fixtures are torn down: a test
+        called a thousand times would leave a thousand directories (the
+        first call's stays, and the one set up for pytest's teardown)."""
+        factory = getattr(self.item.config, "_tmp_path_factory", None)
+        base = getattr(factory, "_basetemp", None)
+        if tmp_path is None or base is None:
+            return
+        import pathlib
+        import shutil
+        path = pathlib.Path(tmp_path)
+        if path.is_dir() and not path.is_symlink() and pathlib.Path(base) in path.parents:
+            shutil.rmtree(path, ignore_errors=True)
 
     def wider(self, values):
         """Of the fixture values by name, those of fixtures wider than a
@@ -618,23 +655,34 @@ def _run_testcase(item, runtest, settings, redact):
     failed = []
     done = 0
     bookkeeping = _Bookkeeping(item)
+    # Each call a new TestCase instance with its own function-scoped
+    # fixtures (autouse ones), as for a test function.
+    function_fixtures = _FunctionFixtures.of(item)
 
     def calls(n):
         nonlocal done
         for _ in range(n):
             if failed:
                 return
+            if function_fixtures:
+                function_fixtures.setup()
             bookkeeping.before_call(done)
             runtest(item)
             bookkeeping.after_call(done)
-            done += 1
             if getattr(item, "_excinfo", None):
                 failed.append(True)
+            elif function_fixtures:
+                function_fixtures.teardown(keep_tmp_path=done == 0)
+            done += 1
 
     try:
         report = hunt.run(calls, keep=lambda group: not _is_pytests(group, set(), _tool_packages()), quick=True)
     finally:
-        bookkeeping.restore()
+        try:
+            if function_fixtures:
+                function_fixtures.setup()    # for pytest's teardown phase
+        finally:
+            bookkeeping.restore()
     if failed and done > 1:
         item.add_report_section("call", "refgraph", "%s passed %d times, then failed on call %d (checked for "
                                 "leaks)" % (item.name, done - 1, done))

@@ -840,6 +840,117 @@ def test_without_pytests_setup_state_the_fixtures_stay():
     assert _FunctionFixtures.of(Item()) is None
 
 
+WRAPPED = {
+    "conftest.py": '''
+        import asyncio
+        import functools
+        import pytest
+
+        @pytest.fixture
+        def event_loop():
+            loop = asyncio.new_event_loop()
+            yield loop
+            loop.close()
+
+        # As pytest-asyncio 0.20 does: the async test is wrapped in a plain
+        # function bound to the first call's loop, a function-scoped fixture.
+        @pytest.hookimpl(tryfirst=True, hookwrapper=True)
+        def pytest_pyfunc_call(pyfuncitem):
+            if pyfuncitem.get_closest_marker("asyncio"):
+                func, loop = pyfuncitem.obj, pyfuncitem.funcargs["event_loop"]
+
+                @functools.wraps(func)
+                def in_sync(**kwargs):
+                    kwargs.pop("event_loop", None)
+                    return loop.run_until_complete(func(**kwargs))
+                pyfuncitem.obj = in_sync
+            yield
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.get_closest_marker("asyncio") and "event_loop" not in item.fixturenames:
+                    item.fixturenames.append("event_loop")
+    ''',
+    "test_wrapped.py": '''
+        import asyncio
+        import os
+        import unittest
+        import pytest
+
+        class Item:
+            pass
+
+        @pytest.mark.asyncio
+        async def test_sleeps():
+            await asyncio.sleep(0)
+
+        class TestWithAFixture(unittest.TestCase):
+            @pytest.fixture(autouse=True)
+            def _inject(self, tmp_path):
+                self.log = []
+
+            def test_appends(self):
+                self.log.append(Item())
+
+        kept = []
+
+        def test_writes_to_tmp_path_and_leaks(tmp_path):
+            kept.append(Item())
+            (tmp_path / "data").write_bytes(b"x" * 1000)
+
+        def doubled(x):
+            """
+            >>> doubled(2)
+            4
+            """
+            return 2 * x
+    ''',
+}
+
+
+def test_wrapped_async_tests_testcase_fixtures_and_tmp_paths(run, pytester):
+    """An async test a plugin wrapped keeps its fixtures (its wrapper is bound
+    to the first call's event loop); a TestCase gets its autouse fixtures
+    anew each call; a leaking test that writes to tmp_path leaves two
+    directories, not one per call; junitxml gets no property of ours."""
+    pytester.makepyfile(**{name: body for name, body in WRAPPED.items()})
+    basetemp = pytester.path / "basetemp"
+    result = run("--refgraph-leaks", "--doctest-modules", "-p", "no:asyncio", "--basetemp", str(basetemp),
+                 "--junitxml", str(pytester.path / "junit.xml"), "-rf", "-W", "ignore::pytest.PytestUnknownMarkWarning")
+    out = text(result)
+    result.assert_outcomes(passed=3, failed=1)
+    assert "FAILED test_wrapped.py::test_writes_to_tmp_path_and_leaks" in out, out
+    assert "Confirmed: still growing" in out
+    dirs = [p for p in basetemp.iterdir() if p.name.startswith("test_writes_to_tmp_path") and not p.is_symlink()]
+    assert len(dirs) == 2, sorted(p.name for p in dirs)
+    assert "refgraph: 1 test not checked for leaks" in out
+    assert "<property" not in (pytester.path / "junit.xml").read_text()
+
+
+@pytest.mark.slow   # one more pytester run
+def test_a_fixture_failing_between_calls_is_named_so(run, pytester):
+    pytester.makepyfile(test_phases='''
+        import pytest
+
+        teardowns = []
+
+        @pytest.fixture
+        def fragile():
+            yield
+            teardowns.append(1)
+            if len(teardowns) == 3:
+                raise RuntimeError("teardown failed")
+
+        @pytest.mark.no_leaks
+        def test_uses_it(fragile):
+            pass
+    ''')
+    result = run("-rf")
+    out = text(result)
+    assert "RuntimeError: teardown failed" in out, out
+    assert "test_uses_it passed 2 times, then failed in the teardown of call 3 of 7" in out, out
+
+
 def test_ignore_from_the_option_and_the_ini_file(run, pytester):
     pytester.makepyfile(test_leaky=LEAKY)
     result = run("--refgraph-ignore", " ")
@@ -854,17 +965,20 @@ def test_ignore_from_the_option_and_the_ini_file(run, pytester):
 
 def test_confirm_zero_fails_a_filling_cache_that_confirming_passes(run, pytester):
     pytester.makepyfile(test_cache="""
-        import collections
+        import itertools
         import pytest
 
         class Thing:
             pass
 
-        recent = collections.deque(maxlen=100)
+        recent = {}
+        counter = itertools.count()
 
         @pytest.mark.no_leaks
         def test_fills():
-            recent.append(Thing())
+            recent[next(counter)] = Thing()
+            if len(recent) > 100:              # no bound to read: only calling more shows it
+                del recent[min(recent)]
     """)
     run().assert_outcomes(passed=1)
     result = run("--refgraph-confirm", "0")
