@@ -548,8 +548,11 @@ class _FunctionFixtures:
             tmp_path = (self.item.funcargs or {}).get("tmp_path")
             self.state.teardown_exact(self.item.parent)
             # Nor do the values and the request stay alive until the next
-            # setup (pytest's runtestprotocol leaves them so after a test).
-            self.item.funcargs = {}
+            # setup (pytest's runtestprotocol leaves them so after a test):
+            # no object made here may live past the mark and be freed by the
+            # next setup, or an object of the next call would take its
+            # address and look older than it is (not even an empty dict).
+            self.item.funcargs = None
             self.item._request = False
             if not keep_tmp_path:
                 self._remove(tmp_path)
