@@ -432,9 +432,18 @@ def _run(item, function, settings, redact):
     # A checked test may run pytest in this process (pytester), whose own
     # checked tests use this dict too: theirs go, this test's come back.
     outer = dict(fixtures)
-    fixtures.update(item.funcargs)
+    fixture_addrs = set()
+
+    def use_fixtures(values):
+        """fixtures: outer's and values; fixture_addrs: their ids."""
+        fixtures.clear()
+        fixtures.update(outer)
+        fixtures.update(values)
+        fixture_addrs.clear()
+        fixture_addrs.update(id(value) for value in fixtures.values())
+
+    use_fixtures(item.funcargs)
     argnames = tuple(item._fixtureinfo.argnames)
-    fixture_addrs = {id(value) for value in fixtures.values()}
     bookkeeping = _Bookkeeping(item)
     returned = None
     done = 0
@@ -452,11 +461,7 @@ def _run(item, function, settings, redact):
 
     def fixtures_again():
         function_fixtures.setup()
-        fixtures.clear()
-        fixtures.update(outer)
-        fixtures.update(item.funcargs)
-        fixture_addrs.clear()
-        fixture_addrs.update(id(value) for value in fixtures.values())
+        use_fixtures(item.funcargs)
         bookkeeping.fixtures_again(item)
 
     def calls(n):
@@ -478,9 +483,7 @@ def _run(item, function, settings, redact):
                 phase = "teardown"
                 wider = function_fixtures.wider(fixtures)
                 function_fixtures.teardown(keep_tmp_path=done == 0)
-                fixtures.clear()
-                fixtures.update(outer)
-                fixtures.update(wider)
+                use_fixtures(wider)
                 del wider
             done += 1
 
@@ -506,8 +509,7 @@ def _run(item, function, settings, redact):
                 # Set up once more, for pytest's teardown phase to take down.
                 function_fixtures.setup()
         finally:
-            fixtures.clear()
-            fixtures.update(outer)
+            use_fixtures({})
             bookkeeping.restore()
     return report, returned
 
