@@ -11,6 +11,7 @@ import operator as _operator
 from . import _core
 from . import _leakhtml
 from . import _snapshot
+from ._first_check import _grew_at_all
 
 
 class LeakGroup:
@@ -269,7 +270,12 @@ class leak_check:
     ``redact=True`` takes the report's snapshot with ``redact=True``: its
     text, HTML and pictures show types, identifiers and the structure, not
     values (str and number values, keys that are not identifiers), as
-    ``show_backrefs(redact=True)`` does: for a CI log."""
+    ``show_backrefs(redact=True)`` does: for a CI log.
+
+    From the first mark to the last, the heap is frozen (``gc.freeze()``,
+    when nothing was frozen before): what a round leaves outside the frozen
+    objects is what it made, whatever addresses older objects had (exact
+    births, docs/api.md).  Leaving the block unfreezes it."""
 
     def __init__(self, rounds=5, warmup=2, tracemalloc=False, redact=False):
         self.rounds, self.warmup = _rounds_settings(rounds, warmup, tracemalloc, redact)
@@ -282,6 +288,11 @@ class leak_check:
         self._open = self._used = False
         self._last_full = False
         self._quick = False   # _Hunt's: no snapshot when no type grew (no group can be a leak then)
+        self._frozen = False  # gc.freeze() is ours now (see round())
+        self._exact = True    # freeze the heap at each mark (_Hunt turns it off after a frozen failure)
+        self._failed_frozen = False   # the block raised with the heap frozen
+        self._marked = 0      # objects the last mark after a full collection counted
+        self._born = 0        # objects made in the rounds since then (frozen at their marks)
 
     def __enter__(self):
         if self._open or self._used:
@@ -290,8 +301,9 @@ class leak_check:
         self._marks = _core._heap_marks()
         if self.warmup == 0:
             _core._collect_garbage()
-            _core._mark_heap(self._marks)
+            self._marked = _core._mark_heap(self._marks)
             self._last_full = True
+            self._freeze()
         if self._trace:
             import tracemalloc   # here: importing refgraph does not import it
             if not tracemalloc.is_tracing():
@@ -311,28 +323,76 @@ class leak_check:
             self._done += 1
             return
         # The first mark and the last follow a full collection; those in
-        # between only a collection of the young generations (a full one
-        # each round would cost more than the rest of find_leaks): what
-        # became cyclic garbage among old objects stays in them, which
-        # only the type counts between the first and the last see.
+        # between only a collection of what is not frozen (_freeze), or,
+        # where the heap cannot be frozen, of the young generations (a full
+        # one each round would cost more than the rest of find_leaks): what
+        # became cyclic garbage among old objects stays, which only the
+        # type counts between the first and the last see.
         # Nothing made for the marking may be alive while it marks (no
         # helper method, whose bound method 3.9 makes for a keyword call):
         # a later round's object would take its address and look older.
         # The round counts once its mark is made: a KeyboardInterrupt
         # before that leaves it to the next call.
-        full = self._done + 1 == self.warmup or self._done + 1 == self.warmup + self.rounds
+        first = self._done + 1 == self.warmup
+        last = self._done + 1 == self.warmup + self.rounds
+        full = first or last
+        if self._frozen:
+            # All older than the last mark is frozen: a collection frees
+            # this round's garbage, and what it leaves in the collector's
+            # lists (not frozen) was made in this round, exactly.
+            _gc.collect()
+            born = _core._mark_born(self._marks)
+            if born is None:
+                self._forget_births()     # the workload unfroze the heap
+            else:
+                # What was frozen at a mark and dropped since is garbage
+                # no collection frees while it is frozen: once the rounds
+                # made a quarter of the heap since the last full
+                # collection, this round ends with one (memory stays
+                # within that, whatever the rounds drop).
+                self._born += born
+                full = full or self._born * 4 > self._marked
+            if full:
+                self._frozen = False
+                _gc.unfreeze()
         if full:
             _core._collect_garbage()
-        else:
+        elif not self._frozen:
             _gc.collect(1)
-        _core._mark_heap(self._marks)
+        marked = _core._mark_heap(self._marks)
+        if full:
+            self._marked, self._born = marked, 0
+        del marked
         self._last_full = full
         self._done += 1
+        if not last:
+            self._freeze()
+
+    def _freeze(self):
+        """Freezes the heap after a mark that is not the last (gc.freeze()),
+        when nothing was frozen before (gc.get_freeze_count() walks what is,
+        and the program's frozen objects are its own): what the collector
+        tracks outside the frozen objects at the next mark is what was made
+        since, which an address reused by an object of the same type cannot
+        pass for.  Each mark freezes again what was made since the one
+        before."""
+        if self._exact and (self._frozen or _gc.get_freeze_count() == 0):
+            self._frozen = True     # first: an interrupt in between still unfreezes
+            _gc.freeze()
+
+    def _forget_births(self):
+        _gc.unfreeze()
+        self._frozen = False
+        _core._forget_born(self._marks)
 
     def __exit__(self, exc_type, exc, tb):
         try:
             return self._report(exc_type)
         finally:   # after the report's snapshot, whatever happened
+            if self._frozen:
+                self._failed_frozen = exc_type is not None
+                self._frozen = False
+                _gc.unfreeze()
             if self._started_tracing:
                 import tracemalloc
                 self._started_tracing = False
@@ -352,6 +412,9 @@ class leak_check:
                              "called %d times" % (self.warmup, self._done))
         if not self._last_full:   # the block stopped before its last round: mark that one again, after all garbage
             _core._drop_last_mark(marks)
+            if self._frozen:
+                self._frozen = False
+                _gc.unfreeze()
             _core._collect_garbage()
             _core._mark_heap(marks)
         if self._quick and not _core._marks_grew(marks):
@@ -611,55 +674,6 @@ def _declared_bound(group, confirm):
     return None
 
 
-def _malloc_in_use():
-    """Bytes malloc has handed out (glibc's mallinfo2), or None where it
-    cannot say: a str or bytes over 512 bytes is not one of pymalloc's
-    blocks."""
-    global _mallinfo2
-    if _mallinfo2 is None:
-        _mallinfo2 = False
-        try:
-            import ctypes
-
-            class _MallInfo2(ctypes.Structure):
-                _fields_ = [(name, ctypes.c_size_t) for name in (
-                    "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
-                    "keepcost")]
-            function = ctypes.CDLL(None).mallinfo2
-            function.restype = _MallInfo2
-            function.argtypes = []
-            _mallinfo2 = function
-        except (ImportError, OSError, AttributeError):
-            pass
-    if not _mallinfo2:
-        return None
-    info = _mallinfo2()
-    return info.uordblks + info.hblkhd
-
-
-_mallinfo2 = None
-
-
-def _grew_at_all(calls, rounds):
-    """The pytest plugin's first check, cheaper than a measurement (no walk
-    of the heap): calls(rounds) between two full collections, and whether
-    the collector's objects of some type, pymalloc's blocks or malloc's
-    bytes (by more than 2 KiB) grew meanwhile.  When none did, no group can
-    be a leak (the rules want its type to grow), so no measurement is
-    needed."""
-    import sys
-    _gc.collect()
-    before = _core.typestats(None, False)
-    blocks, heap = sys.getallocatedblocks(), _malloc_in_use()
-    calls(rounds)
-    _gc.collect()
-    blocks_after, heap_after = sys.getallocatedblocks(), _malloc_in_use()
-    after = _core.typestats(None, False)
-    if blocks_after > blocks or (heap is not None and heap_after - heap > 2048):
-        return True
-    return any(n > before.get(name, 0) for name, n in after.items())
-
-
 def _type_count(stats, qualified):
     """The count of typestats(None, False) for the type a snapshot names
     qualified: typestats says module.Name where the snapshot says
@@ -695,18 +709,33 @@ class _Hunt:
             raise ValueError("confirm_seconds must be 0 or more, not %r" % (confirm_seconds,))
         self.confirm_seconds = seconds
         self.ignore = _ignore_list(ignore)
+        self.exact = True               # leak_check freezes the heap (exact births)
+        self.frozen_failure = None      # run()'s
 
     def measure(self, calls, warmup, per_round, keep, quick=False):
         """One leak_check over calls(1) per warm-up round and calls(per_round)
         per measured one; returns (its report, groups kept, ignored
         culprits, bounded).  quick: no snapshot (report.snapshot None) when
         no type grew, since no group would be a leak."""
-        check = leak_check(self.rounds, warmup, self.tracemalloc and per_round == 1, self.redact)
-        check._quick = quick
-        with check:
-            for i in range(warmup + self.rounds):
-                calls(1 if i < warmup else per_round)
-                check.round()
+        while True:
+            check = leak_check(self.rounds, warmup, self.tracemalloc and per_round == 1, self.redact)
+            check._quick = quick
+            check._exact = self.exact
+            try:
+                with check:
+                    for i in range(warmup + self.rounds):
+                        calls(1 if i < warmup else per_round)
+                        check.round()
+                break
+            except BaseException as error:
+                # A call that failed with the heap frozen (exact births) may
+                # have failed because of it: when frozen_failure says so,
+                # the measurement runs again, and every later one, with
+                # nothing frozen (births by addresses).
+                if not (check._failed_frozen and self.frozen_failure is not None and self.frozen_failure(error)):
+                    raise
+                del error
+            self.exact = False
         groups, ignored, bounded = [], [], []
         for g in check.report.groups:
             if not keep(g):
@@ -721,7 +750,7 @@ class _Hunt:
                 groups.append(g)
         return check.report, groups, ignored, bounded
 
-    def run(self, calls, keep=lambda group: True, quick=False):
+    def run(self, calls, keep=lambda group: True, quick=False, frozen_failure=None):
         """The report: calls(n) runs the workload n times; keep(group) is
         False for a group that is not the workload's (the pytest plugin's
         bookkeeping); quick: a report without a snapshot when no type grew
@@ -729,10 +758,11 @@ class _Hunt:
         import time
         start = time.monotonic()
         done = 0
+        self.frozen_failure = frozen_failure
         if quick:
             calls(self.warmup)
             done = self.warmup + self.rounds
-            if not _grew_at_all(calls, self.rounds):
+            if not _grew_at_all(calls, self.rounds, frozen_failure):
                 return LeakReport([], self.rounds, self.warmup, None, calls=done)
             # Something grew: the first measurement proper, after those calls
             # (which the report counts as warm-up).

@@ -55,7 +55,10 @@ What is not a leak:
   once does.  The first call's warnings are put back after the last call,
   so that pytest's warnings summary shows them once (a warning that only a
   later call gives is not in it).  The captured output and log text of a
-  test are all its calls'.
+  test are all its calls'.  The finish of each wider fixture the test
+  uses, which pytest 7 schedules on that fixture's node (its class,
+  module) at each setup, is taken off again after each call but the
+  first, so that the fixture is finished once, as without the plugin.
   What else pytest keeps of each call (record_property's entries, the
   finalizers a function-scoped fixture leaves on the wider fixtures it
   uses) is left out of the report by a rule on each group's path: going
@@ -81,6 +84,14 @@ function before this plugin runs it, and doctests and other plugins'
 items cannot be called again: the terminal summary lists the tests asked
 for that were not checked.
 
+Most tests leave nothing, and the first check says so cheaply: with
+rounds of 4 or more, the calls after the warm-up run in three stages with
+the heap frozen (gc.freeze()), and what the collector still tracks outside
+the frozen objects after each stage is what its calls left alive; no full
+collection is made (docs/leak-tests-in-ci.md, section 2).  Only a test that
+left more after its last stage than after one call is measured.  A call
+that fails while the heap is frozen runs again unfrozen.
+
 A suspect is confirmed before it fails a test, as find_leaks does: the
 test is called again until the suspect made about ``confirm`` objects
 (--refgraph-confirm, default 1024) and still grows, or stops growing (a
@@ -88,6 +99,7 @@ bounded cache: the test passes).  ``ignore`` (the marker's, with
 --refgraph-ignore and the ini option refgraph_ignore) names types and
 holders that are never a leak.
 """
+import functools
 import hashlib
 import inspect
 import io
@@ -95,6 +107,7 @@ import logging
 import os
 import re
 import sys
+import types
 import warnings
 
 import pytest
@@ -320,6 +333,10 @@ class _Bookkeeping:
         self.recorder = log if isinstance(log, list) and getattr(impl, "__name__", None) == "append" else None
         self.recorded = len(log) if self.recorder is not None else 0
         self.first_warnings = []
+        # The nodes above the item and how many finalizers each had after
+        # the last call (the nodes, not their lists: what this keeps is
+        # pytest's, whatever piles up in it).
+        self.wider_nodes = _wider_nodes(item)
 
     def fixtures_again(self, item):
         """After the function-scoped fixtures were set up again: caplog is a new one."""
@@ -353,12 +370,70 @@ class _Bookkeeping:
             if done == 0:
                 self.first_warnings = self.recorder[self.recorded:]
             del self.recorder[self.recorded:]
+        # pytest 7 schedules the finish of each wider fixture a test uses
+        # (a class's, a module's, unittest's setUpClass one) on that
+        # fixture's node once per test: one finalizer more per call, which
+        # would make every test using one look as if it grew.  The first
+        # call's stays (also for a fixture first asked for by
+        # request.getfixturevalue in a call); a later call's for the same
+        # fixture goes.
+        for i, (node, length) in enumerate(self.wider_nodes):
+            finalizers = _finalizers_of(node)
+            if finalizers is None:
+                continue
+            if done and len(finalizers) > length:
+                known = {id(fixturedef) for fixturedef in map(_finishes, finalizers[:length])
+                         if fixturedef is not None}
+                finalizers[length:] = [f for f in finalizers[length:] if id(_finishes(f)) not in known]
+            self.wider_nodes[i] = (node, len(finalizers))
+            del finalizers
 
     def restore(self):
         """The first call's warnings back into the recorder, once all calls are over."""
         if self.recorder is not None:
             self.recorder[self.recorded:self.recorded] = self.first_warnings
         self.first_warnings = []
+
+
+def _wider_nodes(item):
+    """(node, how many finalizers it has now) for each node pytest has set
+    up above the item (its class, module, session)."""
+    stack = getattr(getattr(item.session, "_setupstate", None), "stack", None)
+    if not isinstance(stack, dict):
+        return []
+    return [(node, len(_finalizers_of(node, stack))) for node in stack
+            if node is not item and _finalizers_of(node, stack) is not None]
+
+
+def _finalizers_of(node, stack=None):
+    """The list of finalizers pytest's SetupState keeps for node, or None."""
+    if stack is None:
+        stack = getattr(getattr(node.session, "_setupstate", None), "stack", None)
+    entry = stack.get(node) if isinstance(stack, dict) else None
+    return entry[0] if isinstance(entry, tuple) and entry and isinstance(entry[0], list) else None
+
+
+def _finishes(finalizer):
+    """The FixtureDef whose finish the finalizer is, as pytest schedules
+    it (pytest 7: a lambda of FixtureRequest._schedule_finalizers; later: a
+    partial of FixtureDef.finish), else None."""
+    if isinstance(finalizer, functools.partial):
+        owner = getattr(finalizer.func, "__self__", None)
+        if getattr(finalizer.func, "__name__", None) == "finish" and type(owner).__name__ == "FixtureDef":
+            return owner
+        return None
+    code = getattr(finalizer, "__code__", None)
+    if not isinstance(code, types.CodeType) or not isinstance(getattr(finalizer, "__qualname__", None), str) \
+            or not finalizer.__qualname__.endswith("_schedule_finalizers.<locals>.<lambda>"):
+        return None
+    cells = getattr(finalizer, "__closure__", None) or ()
+    for name, cell in zip(code.co_freevars, cells):
+        if name == "fixturedef":
+            try:
+                return cell.cell_contents
+            except ValueError:
+                return None
+    return None
 
 
 def _top_package(qualified_type):
@@ -458,6 +533,22 @@ def _run(item, function, settings, redact):
     function_fixtures = _FunctionFixtures.of(item, function)
     xunit = None if function_fixtures else _xunit_methods(item)
     phase = "call"
+    made = 0            # calls begun (done: calls that passed)
+    frozen_failures = []
+
+    def frozen_failure(error):
+        """A call failed with the heap frozen (the first check's, or a
+        measurement's).  The calls run again unfrozen (True) after a
+        failure of the test's own (an Exception, pytest.fail), each with
+        fresh fixtures: the failed call's are torn down first."""
+        if not _is_failure(error):
+            return False
+        frozen_failures.append((made, phase))
+        if function_fixtures and function_fixtures.set_up:
+            wider = function_fixtures.wider(fixtures)
+            function_fixtures.teardown(keep_tmp_path=made == 1)
+            use_fixtures(wider)
+        return True
 
     def fixtures_again():
         function_fixtures.setup()
@@ -465,8 +556,9 @@ def _run(item, function, settings, redact):
         bookkeeping.fixtures_again(item)
 
     def calls(n):
-        nonlocal done, returned, phase
+        nonlocal done, returned, phase, made
         for _ in range(n):
+            made += 1
             phase = "setup"
             if function_fixtures:
                 fixtures_again()
@@ -489,10 +581,20 @@ def _run(item, function, settings, redact):
 
     tools = _tool_packages()
     try:
-        report = hunt.run(calls, keep=lambda group: not _is_pytests(group, fixture_addrs, tools), quick=True)
+        report = hunt.run(calls, keep=lambda group: not _is_pytests(group, fixture_addrs, tools), quick=True,
+                          frozen_failure=frozen_failure)
     except BaseException:
         first = settings["warmup"] + settings["rounds"]
-        where = "on call %d" % (done + 1) if phase == "call" else "in the %s of call %d" % (phase, done + 1)
+
+        def where(phase, number):
+            return "on call %d" % number if phase == "call" else "in the %s of call %d" % (phase, number)
+        if frozen_failures:
+            number, failed_phase = frozen_failures[0]
+            item.add_report_section("call", "refgraph", "%s failed %s while refgraph had the heap "
+                                    "frozen (gc.freeze()); run again with nothing frozen, it failed %s, the "
+                                    "failure shown" % (item.name, where(failed_phase, number), where(phase, made)))
+            raise
+        where = where(phase, made)
         if 0 < done < first or (done == 0 and phase == "teardown"):
             item.add_report_section("call", "refgraph", "%s passed %d time%s, then failed %s of %d "
                                     "(checked for leaks: %d warm-up and %d measured calls)" % (
@@ -587,6 +689,12 @@ class _FunctionFixtures:
             self.state.setup(self.item)
 
 
+def _is_failure(error):
+    """Whether error is a test's failure (an Exception, or pytest.fail's),
+    not a skip, an xfail, pytest.exit or an interrupt."""
+    return isinstance(error, (Exception, pytest.fail.Exception))
+
+
 def _xunit_methods(item):
     """A function that runs the test class's teardown_method then its
     setup_method (those of them it has) on the test's instance, as pytest
@@ -645,6 +753,10 @@ def pytest_runtest_call(item):
         del item.runtest
 
 
+class _TestCaseFailed(Exception):
+    """A TestCase call failed: pytest reports it from item._excinfo."""
+
+
 def _is_testcase(item):
     try:
         from _pytest.unittest import TestCaseFunction
@@ -663,6 +775,7 @@ def _run_testcase(item, runtest, settings, redact):
     # Each call a new TestCase instance with its own function-scoped
     # fixtures (autouse ones), as for a test function.
     function_fixtures = _FunctionFixtures.of(item)
+    frozen_failures = []
 
     def calls(n):
         nonlocal done
@@ -676,21 +789,43 @@ def _run_testcase(item, runtest, settings, redact):
             bookkeeping.after_call(done)
             if getattr(item, "_excinfo", None):
                 failed.append(True)
+                # Raised for the first check and the measurements (which may run the calls
+                # again, unfrozen); pytest reports item._excinfo.
+                raise _TestCaseFailed()
             elif function_fixtures:
                 function_fixtures.teardown(keep_tmp_path=done == 0)
             done += 1
 
+    def frozen_failure(error):
+        """A TestCase call failed with the heap frozen: its failure is
+        dropped, its fixtures torn down, and the calls run again."""
+        if not isinstance(error, _TestCaseFailed):
+            return False
+        frozen_failures.append(done + 1)
+        item._excinfo = None
+        del failed[:]
+        if function_fixtures and function_fixtures.set_up:
+            function_fixtures.teardown(keep_tmp_path=done == 0)
+        return True
+
     try:
-        report = hunt.run(calls, keep=lambda group: not _is_pytests(group, set(), _tool_packages()), quick=True)
+        report = hunt.run(calls, keep=lambda group: not _is_pytests(group, set(), _tool_packages()), quick=True,
+                          frozen_failure=frozen_failure)
+    except _TestCaseFailed:
+        report = None
     finally:
         try:
             if function_fixtures:
                 function_fixtures.setup()    # for pytest's teardown phase
         finally:
             bookkeeping.restore()
-    if failed and done > 1:
-        item.add_report_section("call", "refgraph", "%s passed %d times, then failed on call %d (checked for "
-                                "leaks)" % (item.name, done - 1, done))
+    if failed and frozen_failures:
+        item.add_report_section("call", "refgraph", "%s failed on call %d while refgraph had the "
+                                "heap frozen (gc.freeze()); run again with nothing frozen, it failed on call %d, "
+                                "the failure shown" % (item.name, frozen_failures[0], done + 2))   # the passes and the frozen failure before
+    elif failed and done:
+        item.add_report_section("call", "refgraph", "%s passed %d time%s, then failed on call %d (checked for "
+                                "leaks)" % (item.name, done, "" if done == 1 else "s", done + 1))
     return None if failed else report
 
 

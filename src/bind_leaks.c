@@ -32,7 +32,20 @@ typedef struct heap_marks {
     size_t *n_counts;
     size_t n, cap;
     rg_addrset *exempt;       /* the last mark's subclass registry entries: born in no round */
+    rg_addrset **born;        /* per mark, or NULL: the objects made since the mark before (exact) */
+    rg_addrset *pending;      /* _mark_born's, for the next mark */
+    rg_addrset *tracked;      /* the objects the collector tracked at the last mark */
 } heap_marks;
+
+static void forget_born(heap_marks *m)
+{
+    for (size_t i = 0; m->born != NULL && i < m->n; i++) {
+        rg_as_free(m->born[i]);
+        m->born[i] = NULL;
+    }
+    rg_as_free(m->pending);
+    m->pending = NULL;
+}
 
 static void marks_free(PyObject *capsule)
 {
@@ -42,6 +55,9 @@ static void marks_free(PyObject *capsule)
         free(m->counts[i]);
     }
     if (m != NULL) {
+        forget_born(m);
+        free(m->born);
+        rg_as_free(m->tracked);
         free(m->sets);
         free(m->counts);
         free(m->n_counts);
@@ -71,14 +87,16 @@ static PyObject *mark_heap(PyObject *module, PyObject *capsule)
         return NULL;
     if (m->n >= 255)
         return PyErr_Format(PyExc_ValueError, "at most 255 marks");
-    rg_addrset *set = NULL, *exempt = NULL;
+    rg_addrset *set = NULL, *exempt = NULL, *tracked = NULL;
     rg_type_count *counts = NULL;
     size_t n_counts = 0;
     int status = rg_as_new_tagged(&set);
     if (status == RG_OK)
         status = rg_as_new(&exempt);
     if (status == RG_OK)
-        status = rg_census_mark_heap(set, exempt, &counts, &n_counts);
+        status = rg_as_new(&tracked);
+    if (status == RG_OK)
+        status = rg_census_mark_heap(set, exempt, tracked, &counts, &n_counts);
     if (status == RG_OK && m->n == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 8;
         rg_addrset **sets = realloc(m->sets, cap * sizeof *sets);
@@ -88,8 +106,11 @@ static PyObject *mark_heap(PyObject *module, PyObject *capsule)
         if (c != NULL)
             m->counts = c;
         size_t *nc = c ? realloc(m->n_counts, cap * sizeof *nc) : NULL;
-        if (nc != NULL) {
+        if (nc != NULL)
             m->n_counts = nc;
+        rg_addrset **born = nc ? realloc(m->born, cap * sizeof *born) : NULL;
+        if (born != NULL) {
+            m->born = born;
             m->cap = cap;
         } else {
             status = RG_ENOMEM;
@@ -98,19 +119,65 @@ static PyObject *mark_heap(PyObject *module, PyObject *capsule)
     if (status != RG_OK) {
         rg_as_free(set);
         rg_as_free(exempt);
+        rg_as_free(tracked);
         free(counts);
         return rgb_raise_status(rgb_state_of_module(module), status, NULL, NULL);
     }
     rg_as_free(m->exempt);
     m->exempt = exempt;
+    rg_as_free(m->tracked);
+    m->tracked = tracked;
     m->sets[m->n] = set;
+    m->born[m->n] = m->pending;
+    m->pending = NULL;
     m->counts[m->n] = counts;
     m->n_counts[m->n++] = n_counts;
+    unsigned long long marked = 0;
+    for (size_t i = 0; i < n_counts; i++)
+        marked += counts[i].count;
+    return PyLong_FromUnsignedLongLong(marked);
+}
+
+/* _mark_born(marks): the objects in the collector's generations 0-2 (made
+ * since the heap was frozen at the last mark, once this round's garbage is
+ * collected), for the next _mark_heap; returns how many, or None where
+ * they cannot be known (the lists cannot be read in place, or nothing is
+ * frozen). */
+static PyObject *mark_born(PyObject *module, PyObject *capsule)
+{
+    heap_marks *m = PyCapsule_GetPointer(capsule, MARKS_NAME);
+    if (m == NULL)
+        return NULL;
+    rg_addrset *set = NULL;
+    size_t n = 0;
+    int status = rg_as_new(&set);
+    if (status == RG_OK)
+        status = rg_census_young(set, &n);
+    if (status != RG_OK) {
+        rg_as_free(set);
+        if (status == RG_NO_BIRTHS)
+            Py_RETURN_NONE;
+        return rgb_raise_status(rgb_state_of_module(module), status, NULL, NULL);
+    }
+    rg_as_free(m->pending);
+    m->pending = set;
+    return PyLong_FromSize_t(n);
+}
+
+/* _forget_born(marks): births are told by the marks' addresses alone. */
+static PyObject *forget_born_marks(PyObject *module, PyObject *capsule)
+{
+    (void)module;
+    heap_marks *m = PyCapsule_GetPointer(capsule, MARKS_NAME);
+    if (m == NULL)
+        return NULL;
+    forget_born(m);
     Py_RETURN_NONE;
 }
 
 /* _drop_last_mark(marks): forgets the last mark (leak_check marks its
- * last round again when the block stops early). */
+ * last round again when the block stops early); the objects it knew were
+ * made in its round are kept for the next mark. */
 static PyObject *drop_last_mark(PyObject *module, PyObject *capsule)
 {
     (void)module;
@@ -121,6 +188,10 @@ static PyObject *drop_last_mark(PyObject *module, PyObject *capsule)
         return PyErr_Format(PyExc_ValueError, "no mark to drop");
     m->n--;
     rg_as_free(m->sets[m->n]);
+    rg_as_free(m->pending);
+    m->pending = m->born[m->n];
+    rg_as_free(m->tracked);     /* the dropped mark's: the next mark makes its own */
+    m->tracked = NULL;
     free(m->counts[m->n]);
     Py_RETURN_NONE;
 }
@@ -161,18 +232,43 @@ static PyObject *marks_grew(PyObject *module, PyObject *capsule)
  * same type, or whose tag is alike, 1 in 16, passes for it); 0 when it is
  * in all of them (older) or
  * not in the last (newer than the rounds, or untracked), and for what the
- * last mark found in a subclass registry. */
-static unsigned char *births(const rg_snap *s, rg_addrset **marks, rg_addrset *exempt, uint32_t rounds)
+ * last mark found in a subclass registry.
+ *
+ * Where each round's mark knows the objects made in it (made[1 .. rounds],
+ * the heap frozen at each mark: _mark_born), an object the collector
+ * tracked at the last mark is born in the latest round whose set holds its
+ * address, and before the rounds when none does and the first mark had
+ * its address: exact, whatever objects had its address before, and
+ * whatever its class was then.  (A dict that
+ * held only atoms, untracked, and is given a container counts as made in
+ * that round.)  Untracked objects are told by the marks' addresses. */
+static unsigned char *births(const rg_snap *s, const heap_marks *m, uint32_t rounds)
 {
+    rg_addrset **marks = m->sets, **made = m->born;
+    int exact = made != NULL && m->tracked != NULL;
+    for (uint32_t j = 1; exact && j <= rounds; j++)
+        exact = made[j] != NULL;
     unsigned char *born = malloc(s->n_nodes ? s->n_nodes : 1);
     if (born == NULL)
         return NULL;
     for (uint32_t v = 0; v < s->n_nodes; v++) {
         const void *p = (const void *)(uintptr_t)s->addr[v];
         uint32_t k = rounds + 1;
-        if (exempt != NULL && rg_as_has(exempt, p)) {
+        if (m->exempt != NULL && rg_as_has(m->exempt, p)) {
             born[v] = 0;
             continue;
+        }
+        if (exact && rg_as_has(m->tracked, p)) {
+            for (k = rounds; k > 0 && !rg_as_has(made[k], p); k--)
+                ;
+            /* In no round's set: older than the rounds if the first mark
+             * had its address; else the workload froze it itself (its
+             * round is told by the addresses, below). */
+            if (k > 0 || rg_as_has(marks[0], p)) {
+                born[v] = (unsigned char)k;
+                continue;
+            }
+            k = rounds + 1;
         }
         /* The marks tag tp_name's last dotted part (a class named
          * "plugin.Thing" too). */
@@ -264,12 +360,10 @@ static PyObject *leak_groups(PyObject *module, PyObject *args)
         return NULL;
     if (m->n < 2)
         return PyErr_Format(PyExc_ValueError, "marks: one before the rounds and one after each, not %zu", m->n);
-    rg_addrset **marks = m->sets;
-    size_t n_marks = m->n;
-    uint32_t rounds = (uint32_t)n_marks - 1;
+    uint32_t rounds = (uint32_t)m->n - 1;
     rg_snap *s = rgb_snapshot_ready(handle);
     rg_domtree *d = s ? rgb_snapshot_dominators(handle) : NULL;
-    unsigned char *born = d ? births(s, marks, m->exempt, rounds) : NULL;
+    unsigned char *born = d ? births(s, m, rounds) : NULL;
     if (born == NULL)
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     rg_leak_group *groups = NULL;
@@ -291,9 +385,14 @@ static PyObject *leak_groups(PyObject *module, PyObject *args)
 PyMethodDef rgb_leak_functions[] = {
     {"_heap_marks", new_marks, METH_NOARGS, "_heap_marks() -> capsule: where _mark_heap keeps its marks."},
     {"_mark_heap", mark_heap, METH_O,
-     "_mark_heap(marks): adds a mark: the addresses of the objects the collector tracks now and of\n"
-     "the untracked ones they reach."},
-    {"_drop_last_mark", drop_last_mark, METH_O, "_drop_last_mark(marks): forgets the last mark."},
+     "_mark_heap(marks) -> int: adds a mark: the addresses of the objects the collector tracks now and of\n"
+     "the untracked ones they reach; how many objects it marked."},
+    {"_drop_last_mark", drop_last_mark, METH_O,
+     "_drop_last_mark(marks): forgets the last mark (what it knew was made in its round is kept for the next)."},
+    {"_mark_born", mark_born, METH_O,
+     "_mark_born(marks) -> int or None: keeps, for the next mark, the addresses of the objects in the\n"
+     "collector's generations 0-2 (not frozen); how many, or None where they cannot be known."},
+    {"_forget_born", forget_born_marks, METH_O, "_forget_born(marks): births by the marks' addresses alone."},
     {"_marks_grew", marks_grew, METH_O,
      "_marks_grew(marks) -> bool: whether the last mark counted more objects of some type than the first."},
     {"_leak_groups", leak_groups, METH_VARARGS,

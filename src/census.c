@@ -261,6 +261,7 @@ static int census_tally(const rg_census *c, tally *t)
 typedef struct marker {
     tally t;           /* counts per type, and the set (t.marked) */
     rg_addrset *exempt;/* the keys and values of the classes' subclass registries */
+    rg_addrset *tracked;/* or NULL: the objects the collector tracks */
     PyObject **stack;
     size_t len, cap;
     int failed;
@@ -327,6 +328,8 @@ static int mark_object(PyObject *op, void *arg)
     marker *m = arg;
     if (tally_add(&m->t, op) != RG_OK)
         return RG_ENOMEM;
+    if (m->tracked != NULL && rg_as_add(m->tracked, op) != RG_OK)
+        return RG_ENOMEM;
     if (m->exempt != NULL && PyDict_CheckExact(op) && is_subclass_registry(op) &&
         exempt_registry(m, op) != RG_OK)
         return RG_ENOMEM;
@@ -352,17 +355,19 @@ static uint64_t census_name_hash(PyTypeObject *tp)
     return h;
 }
 
-int rg_census_mark_heap(rg_addrset *set, rg_addrset *exempt, rg_type_count **counts, size_t *n_counts)
+int rg_census_mark_heap(rg_addrset *set, rg_addrset *exempt, rg_addrset *tracked, rg_type_count **counts,
+                        size_t *n_counts)
 {
     marker m;
     memset(&m, 0, sizeof m);
     m.t.marked = set;
     m.exempt = exempt;
+    m.tracked = tracked;
     m.t.borrowed = 1;
     *counts = NULL;
     *n_counts = 0;
     census_heap ch;
-    int st = census_open(&ch, NULL, mark_object, &m);
+    int st = census_open_frozen_too(&ch, mark_object, &m);
     for (Py_ssize_t i = 0; st == RG_OK && !ch.kept_only && i < ch.n; i++)
         st = mark_object(ch.items[i], &m);
     census_close(&ch);
@@ -380,6 +385,34 @@ int rg_census_mark_heap(rg_addrset *set, rg_addrset *exempt, rg_type_count **cou
     }
     tally_free(&m.t);
     return st < 0 ? st : RG_OK;
+}
+
+typedef struct young_ctx {
+    rg_addrset *set;
+    size_t n;
+} young_ctx;
+
+static int add_young(PyObject *op, void *arg)
+{
+    young_ctx *y = arg;
+    y->n++;
+    return rg_as_add(y->set, op);
+}
+
+int rg_census_young(rg_addrset *set, size_t *n)
+{
+    young_ctx y = {set, 0};
+    *n = 0;
+    const gc_runtime_mirror *rt = gc_runtime();
+    if (rt == NULL || gc_collecting(rt) || gc_list_empty(rt, GC_GENERATIONS))
+        return RG_NO_BIRTHS;
+    for (int k = 0; k < GC_GENERATIONS; k++) {
+        int st = gc_walk_list(rt, k, add_young, &y);
+        *n = y.n;
+        if (st != RG_OK)
+            return st == GC_WALK_UNSURE ? RG_NO_BIRTHS : st;
+    }
+    return RG_OK;
 }
 
 /* Ends a census function: on success hands result to *out, otherwise

@@ -379,12 +379,12 @@ static int visit_keep(PyObject *op, void *arg)
 /* Borrowed pointers to the objects of generations 0-2 that keep accepts, in
  * gc.get_objects() order, valid until Python code runs or a GC object is
  * allocated (*out: free() it). */
-static int gc_walk(const gc_runtime_mirror *rt, census_keep_fn keep, void *arg, PyObject ***out,
+static int gc_walk(const gc_runtime_mirror *rt, int lists, census_keep_fn keep, void *arg, PyObject ***out,
                    Py_ssize_t *n)
 {
     walk_ctx ctx = {keep, arg, NULL, 0, 0};
     int st = RG_OK;
-    for (int k = 0; k < GC_GENERATIONS && st == RG_OK; k++)
+    for (int k = 0; k < lists && st == RG_OK; k++)
         st = gc_walk_list(rt, k, visit_keep, &ctx);
     if (st != RG_OK) {
         free(ctx.items);
@@ -400,12 +400,12 @@ static int gc_walk(const gc_runtime_mirror *rt, census_keep_fn keep, void *arg, 
  * collector's lists are read directly and keep applied during that walk,
  * while each object is in the cache (ch->kept_only says so; otherwise, for a
  * gc.get_objects() list or the caller's objects, the caller applies keep itself). */
-int census_open(census_heap *ch, PyObject *objects, census_keep_fn keep, void *arg)
+static int open_lists(census_heap *ch, PyObject *objects, int lists, census_keep_fn keep, void *arg)
 {
     memset(ch, 0, sizeof *ch);
     if (objects == NULL || objects == Py_None) {
         const gc_runtime_mirror *rt = gc_runtime();
-        int st = rt != NULL ? gc_walk(rt, keep, arg, &ch->walked, &ch->n) : GC_WALK_UNSURE;
+        int st = rt != NULL ? gc_walk(rt, lists, keep, arg, &ch->walked, &ch->n) : GC_WALK_UNSURE;
         if (st != GC_WALK_UNSURE) {
             ch->items = ch->walked;
             ch->kept_only = 1;
@@ -418,6 +418,16 @@ int census_open(census_heap *ch, PyObject *objects, census_keep_fn keep, void *a
         ch->n = PyList_GET_SIZE(ch->seq);
     }
     return st;
+}
+
+int census_open(census_heap *ch, PyObject *objects, census_keep_fn keep, void *arg)
+{
+    return open_lists(ch, objects, GC_GENERATIONS, keep, arg);
+}
+
+int census_open_frozen_too(census_heap *ch, census_keep_fn keep, void *arg)
+{
+    return open_lists(ch, NULL, GC_GENERATIONS + 1, keep, arg);
 }
 
 void census_close(census_heap *ch)

@@ -103,6 +103,12 @@ int gc_walk_list(const gc_runtime_mirror *rt, int k, gc_visit_fn visit, void *ar
     return RG_OK;
 }
 
+int gc_list_empty(const gc_runtime_mirror *rt, int k)
+{
+    const gc_generation_mirror *gen = walked_list(rt, k);
+    return gen->head.next == (uintptr_t)&gen->head;
+}
+
 void gc_relink_lists(const gc_runtime_mirror *rt, int lists, const size_t *list_len, PyObject *const *objs)
 {
     size_t i = 0, n = 0;

@@ -82,6 +82,10 @@ typedef struct census_heap {
 } census_heap;
 
 int census_open(census_heap *ch, PyObject *objects, census_keep_fn keep, void *arg);
+/* census_open of the GC heap with gc.freeze()'s objects too, where the
+ * lists can be read in place (find_leaks' marks, which the heap frozen
+ * between rounds must not hide); else as census_open. */
+int census_open_frozen_too(census_heap *ch, census_keep_fn keep, void *arg);
 void census_close(census_heap *ch);
 
 #endif

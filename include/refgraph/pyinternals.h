@@ -31,6 +31,8 @@ int gc_collecting(const gc_runtime_mirror *rt);
  * wrong.  visit must run no Python code and allocate no GC object. */
 typedef int (*gc_visit_fn)(PyObject *op, void *arg);
 int gc_walk_list(const gc_runtime_mirror *rt, int k, gc_visit_fn visit, void *arg);
+/* 1 when list k (GC_GENERATIONS: the permanent one) holds no object. */
+int gc_list_empty(const gc_runtime_mirror *rt, int k);
 
 /* Puts back the header words (_gc_prev) of objs, the objects of lists
  * 0..lists-1 in list order, list k holding list_len[k] of them, as the

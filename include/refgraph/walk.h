@@ -72,18 +72,28 @@ typedef struct rg_census {
 struct rg_addrset;
 int rg_census_typestats(const rg_census *c, struct _object **stats, struct rg_addrset *marked);
 
-/* Adds to set the address of every object the collector tracks and of
- * every untracked object they reach (find_leaks' marks), and counts them
- * per type: *counts (malloc'd, n_counts of them) says how many of each
- * type, named by the hash of its census name ("module.Name"), so that the
- * classes a workload makes anew each round count as one type.  exempt (or
- * NULL) gets the keys and values of the classes' subclass registries,
- * which CPython keeps out of the collector's sight. */
+/* Adds to set the address of every object the collector tracks (frozen
+ * ones too, where its lists can be read in place) and of every untracked
+ * object they reach (find_leaks' marks), and counts them per type:
+ * *counts (malloc'd, n_counts of them) says how many of each type, named
+ * by the hash of its census name ("module.Name"), so that the classes a
+ * workload makes anew each round count as one type.  exempt (or NULL)
+ * gets the keys and values of the classes' subclass registries, which
+ * CPython keeps out of the collector's sight; tracked (or NULL) the
+ * addresses of the tracked objects alone. */
 typedef struct rg_type_count {
     unsigned long long name_hash;   /* rg_hash_bytes of the census name */
     unsigned long long count;
 } rg_type_count;
-int rg_census_mark_heap(struct rg_addrset *set, struct rg_addrset *exempt, rg_type_count **counts, size_t *n_counts);
+int rg_census_mark_heap(struct rg_addrset *set, struct rg_addrset *exempt, struct rg_addrset *tracked,
+                        rg_type_count **counts, size_t *n_counts);
+/* Adds to set the address of every object in the collector's generations
+ * 0-2, not the frozen ones (*n of them): after gc.freeze() at one mark and
+ * a collection before the next, the objects made since (find_leaks' exact
+ * births).  Returns RG_OK, RG_NO_BIRTHS where the lists cannot be read in
+ * place or nothing is frozen (the workload unfroze the heap), or an error. */
+#define RG_NO_BIRTHS 1
+int rg_census_young(struct rg_addrset *set, size_t *n);
 /* The 4-bit tag a tagged mark keeps with an object of a type whose short
  * name, after its last dot, is short_name (tp_name's last dotted part: the
  * snapshot's census_short after its last dot). */
