@@ -11,7 +11,7 @@ import operator as _operator
 from . import _core
 from . import _leakhtml
 from . import _snapshot
-from ._first_check import _grew_at_all
+from ._first_check import _FROZEN_AT_IMPORT, _grew_at_all, _may_freeze
 
 
 class LeakGroup:
@@ -341,7 +341,11 @@ class leak_check:
             # this round's garbage, and what it leaves in the collector's
             # lists (not frozen) was made in this round, exactly.
             _gc.collect()
-            born = _core._mark_born(self._marks)
+            # (CPython 3.12's collections move its immortal objects among
+            # the frozen ones: there, no more frozen than at import means
+            # the workload unfroze the heap.)
+            born = None if _FROZEN_AT_IMPORT and _gc.get_freeze_count() <= _FROZEN_AT_IMPORT else \
+                _core._mark_born(self._marks)
             if born is None:
                 self._forget_births()     # the workload unfroze the heap
             else:
@@ -376,7 +380,7 @@ class leak_check:
         since, which an address reused by an object of the same type cannot
         pass for.  Each mark freezes again what was made since the one
         before."""
-        if self._exact and (self._frozen or _gc.get_freeze_count() == 0):
+        if self._exact and (self._frozen or _may_freeze()):
             self._frozen = True     # first: an interrupt in between still unfreezes
             _gc.freeze()
 

@@ -11,6 +11,10 @@ import pytest
 
 import refgraph
 from refgraph import _core
+from refgraph import _first_check
+
+# CPython 3.12 keeps a few hundred of its own objects frozen from startup.
+FROZEN_AT_START = _first_check._FROZEN_AT_IMPORT
 
 
 class Entry:
@@ -77,7 +81,7 @@ def test_a_bounded_caches_entries_are_born_in_the_rounds_that_made_them(module, 
     report = rounds_of(evicting_cache(module, 20), 10)
     assert not report
     assert cache_group(raw_groups) == [(0, 0, 0, 10, 10)]
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= FROZEN_AT_START
 
 
 @pytest.mark.skipif(sys.getallocatedblocks() == 0, reason="pymalloc is off (PYTHONMALLOC=malloc): addresses are "
@@ -108,8 +112,8 @@ def test_the_heap_is_frozen_between_marks_and_unfrozen_after():
             counts.append(gc.get_freeze_count())
             check.round()
         counts.append(gc.get_freeze_count())
-    assert counts[0] == 0 and all(n > 0 for n in counts[1:4])
-    assert gc.get_freeze_count() == 0
+    assert counts[0] <= FROZEN_AT_START and all(n > FROZEN_AT_START for n in counts[1:4])
+    assert gc.get_freeze_count() <= FROZEN_AT_START
 
 
 @pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
@@ -118,9 +122,9 @@ def test_leaving_the_block_by_an_exception_unfreezes_the_heap(error):
         with refgraph.leak_check(rounds=3, warmup=1) as check:
             check.round()
             check.round()
-            assert gc.get_freeze_count() > 0
+            assert gc.get_freeze_count() > FROZEN_AT_START
             raise error("stop")
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= FROZEN_AT_START
 
 
 def test_a_block_stopping_early_unfreezes_before_its_last_mark(module):
@@ -130,7 +134,7 @@ def test_a_block_stopping_early_unfreezes_before_its_last_mark(module):
             module.leaked.append(Entry())
             check.round()
         module.leaked.append(Entry())
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= FROZEN_AT_START
     # The last round's mark, made again, counts what the block made after
     # its last round() too.
     assert [list(g.per_round) for g in check.report.groups] == [[1, 1, 2]]
@@ -142,7 +146,7 @@ def test_a_heap_the_program_froze_stays_frozen_and_leaks_are_still_found(module)
     try:
         module.leaked = []
         report = refgraph.find_leaks(lambda: module.leaked.append(Entry()))
-        assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > FROZEN_AT_START
     finally:
         gc.unfreeze()
     assert [g.culprit for g in report.groups] == ["%s.leaked[*]" % module.__name__]
@@ -158,7 +162,7 @@ def test_a_workload_that_unfreezes_the_heap_gets_births_by_address(module):
         module.leaked.append(Entry())
     report = refgraph.find_leaks(workload)
     assert [g.culprit for g in report.groups] == ["%s.leaked[*]" % module.__name__]
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= FROZEN_AT_START
 
 
 def test_garbage_frozen_at_a_mark_is_freed_once_the_rounds_made_a_quarter_of_the_heap(module):
@@ -176,7 +180,7 @@ def test_garbage_frozen_at_a_mark_is_freed_once_the_rounds_made_a_quarter_of_the
             if r >= 2:
                 assert refs[-2]() is None, r
     module.batch = None
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= FROZEN_AT_START
 
 
 def test_a_leak_the_workload_freezes_in_the_rounds_is_counted_in_each(module):
