@@ -332,6 +332,8 @@ def test_a_class_made_its_own_class_is_explained():
     lines = proc.stdout.splitlines()
     assert "S <held from C>.? | held from C: S is its own class (its __class__ was set to itself), a cycle " \
            "through its type that the garbage collector does not see and never frees" in lines, proc.stdout
-    others = [line for line in lines if "|" in line and not line.startswith("S ")]
+    # (Under tests/coverage.sh the child is measured too: coverage.py's
+    # tracer records each line the first time it runs, a group of its own.)
+    others = [line for line in lines if "|" in line and not line.startswith("S ") and "pytest_cov." not in line]
     assert all("| held from C: no reference the garbage collector sees" in line for line in others), others
     assert "   held from C: S is its own class" in proc.stdout
