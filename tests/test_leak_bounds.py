@@ -124,7 +124,11 @@ def test_re_is_bounded_by_its_table_entry_without_confirming():
         report = refgraph.find_leaks(work)
     finally:
         stop()
-    assert not report and report.calls == 7
+    assert not report
+    # Under coverage.py (tests/coverage.sh), its tracer's new lines are a
+    # suspect of their own that more calls clear.
+    from refgraph.pytest_plugin import _coverage_measures
+    assert report.calls == 7 or _coverage_measures()
     notes = report._bounded_notes()
     assert any(c.startswith("re._cache") and "at most %d entries (re._MAXCACHE)" % __import__("re")._MAXCACHE
                in why for c, _, why in notes), notes
