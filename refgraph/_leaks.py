@@ -344,8 +344,7 @@ class leak_check:
             # (CPython 3.12's collections move its immortal objects among
             # the frozen ones: there, no more frozen than at import means
             # the workload unfroze the heap.)
-            born = None if _FROZEN_AT_IMPORT and _gc.get_freeze_count() <= _FROZEN_AT_IMPORT else \
-                _core._mark_born(self._marks)
+            born = None if _FROZEN_AT_IMPORT and _may_freeze() else _core._mark_born(self._marks)
             if born is None:
                 self._forget_births()     # the workload unfroze the heap
             else:
@@ -357,8 +356,7 @@ class leak_check:
                 self._born += born
                 full = full or self._born * 4 > self._marked
             if full:
-                self._frozen = False
-                _gc.unfreeze()
+                self._thaw()
         if full:
             _core._collect_garbage()
         elif not self._frozen:
@@ -384,19 +382,22 @@ class leak_check:
             self._frozen = True     # first: an interrupt in between still unfreezes
             _gc.freeze()
 
+    def _thaw(self):
+        """Unfreezes the heap if this leak_check froze it."""
+        if self._frozen:
+            self._frozen = False
+            _gc.unfreeze()
+
     def _forget_births(self):
-        _gc.unfreeze()
-        self._frozen = False
+        self._thaw()
         _core._forget_born(self._marks)
 
     def __exit__(self, exc_type, exc, tb):
         try:
             return self._report(exc_type)
         finally:   # after the report's snapshot, whatever happened
-            if self._frozen:
-                self._failed_frozen = exc_type is not None
-                self._frozen = False
-                _gc.unfreeze()
+            self._failed_frozen = self._frozen and exc_type is not None
+            self._thaw()
             if self._started_tracing:
                 import tracemalloc
                 self._started_tracing = False
@@ -416,9 +417,7 @@ class leak_check:
                              "called %d times" % (self.warmup, self._done))
         if not self._last_full:   # the block stopped before its last round: mark that one again, after all garbage
             _core._drop_last_mark(marks)
-            if self._frozen:
-                self._frozen = False
-                _gc.unfreeze()
+            self._thaw()
             _core._collect_garbage()
             _core._mark_heap(marks)
         if self._quick and not _core._marks_grew(marks):
