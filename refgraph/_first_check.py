@@ -78,7 +78,12 @@ def _grew_at_all(calls, rounds, frozen_failure=None):
 
     Where the heap is frozen already (the program froze it), where
     pymalloc is off (PYTHONMALLOC=malloc: no blocks to hint), or rounds <
-    4, the slower check decides.  (gc.get_freeze_count() walks the frozen
+    4, the slower check decides.  It runs two windows but for rounds < 4
+    (whose few calls were asked for): one window's blocks and bytes also
+    count what another thread allocated meanwhile (pytest-xdist's execnet
+    thread, a service's workers), so one window said "grew" about once in
+    two hundred checks of a test that keeps only its last call's object
+    while a thread allocated, and a second must agree.  (gc.get_freeze_count() walks the frozen
     objects, 6 ms at 77,000 here, so it is asked once, before freezing,
     when there are none.)  Calls that unfreeze the heap leave all of it to
     be counted: the stages differ by their calls' survivors still.  What
@@ -91,8 +96,10 @@ def _grew_at_all(calls, rounds, frozen_failure=None):
     then is the test's.  Which failures: frozen_failure(error), when
     given, says (True: run again; it can also undo the failed call's
     state); without it, an Exception."""
-    if rounds < 4 or not _may_freeze() or sys.getallocatedblocks() == 0:
-        return _grew_between_collections(calls, rounds)
+    if rounds < 4:
+        return _grew_between_collections(calls, rounds, windows=1)
+    if not _may_freeze() or sys.getallocatedblocks() == 0:
+        return _grew_between_collections(calls, rounds, windows=2)
     stages = []
     again = False
     try:
@@ -114,7 +121,7 @@ def _grew_at_all(calls, rounds, frozen_failure=None):
     if again:
         # Outside the handler: the calls' own failure is not chained to
         # the first one.
-        return _grew_between_collections(calls, rounds)
+        return _grew_between_collections(calls, rounds, windows=2)
     (_, _, _), (one, blocks_one, heap_one), (more, blocks_more, heap_more) = stages
     if any(n > one.get(kind, 0) for kind, n in more.items()):
         return True
@@ -148,7 +155,7 @@ def _young_by_type():
 _type_name = type.__dict__["__name__"].__get__
 
 
-def _grew_between_collections(calls, rounds, windows=1):
+def _grew_between_collections(calls, rounds, windows):
     """_grew_at_all where the heap cannot be frozen: calls(rounds) between
     two full collections, and whether the collector's objects of some
     type, pymalloc's blocks or malloc's bytes (by more than 2 KiB) grew

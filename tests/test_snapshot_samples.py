@@ -16,7 +16,7 @@ SAMPLES = sorted(n[:-3] for n in os.listdir(os.path.join(SOURCE_ROOT, "samples")
                  if n.startswith("leak_") and n.endswith(".py"))
 
 DRIVER = textwrap.dedent("""
-    import io, os, runpy, sys, tempfile
+    import io, os, runpy, sys
     sys.path.insert(0, os.path.join(sys.argv[1], "samples"))
     import leakreport
     import refgraph
@@ -27,7 +27,7 @@ DRIVER = textwrap.dedent("""
         live_text = refgraph.show_chain(live, output=io.StringIO()).to_text()
         del live
         snap = refgraph.snapshot()
-        path = os.path.join(tempfile.mkdtemp(), "s.rgsnap")
+        path = os.path.join(sys.argv[-1], "s.rgsnap")
         snap.save(path, progress=False)
         for s in (snap, refgraph.open_snapshot(path, progress=False)):
             chain = s.find_backref_chain(id(target), max_depth=10)
@@ -37,16 +37,18 @@ DRIVER = textwrap.dedent("""
         print("SAME\\n" + live_text)
 
     leakreport.report_survivor = compare
-    sys.argv = [sys.argv[2], tempfile.mkdtemp()]
+    sys.argv = [sys.argv[2], sys.argv[3]]
     runpy.run_path(sys.argv[0], run_name="__main__")
 """)
 
 
 @pytest.mark.parametrize("sample", SAMPLES)
-def test_snapshot_chain_equals_live_chain_on_sample(sample):
+def test_snapshot_chain_equals_live_chain_on_sample(sample, tmp_path):
     env = dict(os.environ, PYTHONPATH=module_root())
     script = os.path.join(SOURCE_ROOT, "samples", sample + ".py")
-    proc = subprocess.run([sys.executable, "-c", DRIVER, SOURCE_ROOT, script], env=env,
+    # The sample writes into tmp_path, as does the snapshot: nothing is left
+    # in the system's temporary directory.
+    proc = subprocess.run([sys.executable, "-c", DRIVER, SOURCE_ROOT, script, str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert proc.stdout.startswith("SAME\n") or "\nSAME\n" in proc.stdout, proc.stdout
