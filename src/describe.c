@@ -97,6 +97,45 @@ static void put_builtin_repr(rg_strbuf *out, PyTypeObject *base, PyObject *o, Py
     Py_DECREF(r);
 }
 
+/* repr(o) of an exact-or-subclass str made only of printable ASCII with no
+ * quote or backslash, cut as put_str_truncated cuts it, without making the
+ * repr (a snapshot summarizes every str of the heap; the repr was most of
+ * its cost).  0 where repr would differ: the caller makes the repr. */
+static int put_plain_str_repr(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars)
+{
+    if (!PyUnicode_IS_READY(o) || !PyUnicode_IS_ASCII(o))
+        return 0;
+    const unsigned char *p = PyUnicode_1BYTE_DATA(o);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char c = p[i];
+        if (c < 0x20 || c == 0x7f || c == '\\' || c == '\'')
+            return 0;
+    }
+    rg_sb_putc(out, '\'');
+    if (len + 2 <= max_chars) {
+        rg_sb_append(out, (const char *)p, (size_t)len);
+        rg_sb_putc(out, '\'');
+    } else {
+        rg_sb_append(out, (const char *)p, (size_t)(max_chars - 4));
+        rg_sb_puts(out, "...");
+    }
+    return 1;
+}
+
+/* repr(o) of a float, as float's own repr makes it, with no str made. */
+static void put_float_repr(rg_strbuf *out, PyObject *o)
+{
+    char *text = PyOS_double_to_string(PyFloat_AS_DOUBLE(o), 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (text == NULL) {
+        PyErr_Clear();
+        rg_sb_puts(out, "?");
+        return;
+    }
+    rg_sb_puts(out, text);
+    PyMem_Free(text);
+}
+
 /* A str attribute of a built-in object (getset of a C type); NULL if absent. */
 static PyObject *builtin_str_attr(PyObject *o, const char *name)
 {
@@ -150,6 +189,40 @@ static int is_plain_value(PyObject *o)
 {
     return PyUnicode_Check(o) || PyBytes_Check(o) || PyByteArray_Check(o) || PyLong_Check(o) ||
            PyFloat_Check(o) || PyComplex_Check(o);
+}
+
+int put_value_summary_now(rg_strbuf *out, PyObject *o, int redact)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type) {
+        if (!PyUnicode_IS_READY(o) || !PyUnicode_IS_ASCII(o))
+            return 0;
+        if (redact)
+            return 1;
+        size_t at = out->len;
+        if (put_plain_str_repr(out, o, SUMMARY_CHARS))
+            return 1;
+        out->len = at;
+        return 0;
+    }
+    if (tp == &PyFloat_Type) {
+        if (!redact)
+            put_float_repr(out, o);
+        return 1;
+    }
+    if (tp == &PyLong_Type) {
+        size_t bits = _PyLong_NumBits(o);
+        if (bits == (size_t)-1) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (bits >= 63)
+            return 0;
+        if (!redact)
+            rg_sb_printf(out, "%lld", PyLong_AsLongLong(o));
+        return 1;
+    }
+    return 0;
 }
 
 /* Appends a short, safe summary of o; nothing if there is none, or if o is
@@ -207,7 +280,8 @@ void put_summary(rg_strbuf *out, PyObject *o, int redact)
         Py_XDECREF(code);
         PyErr_Clear();
     } else if (PyUnicode_Check(o)) {
-        put_builtin_repr(out, &PyUnicode_Type, o, SUMMARY_CHARS);
+        if (!put_plain_str_repr(out, o, SUMMARY_CHARS))
+            put_builtin_repr(out, &PyUnicode_Type, o, SUMMARY_CHARS);
     } else if (PyBytes_Check(o)) {
         put_builtin_repr(out, &PyBytes_Type, o, SUMMARY_CHARS);
     } else if (PyBool_Check(o)) {
@@ -218,10 +292,12 @@ void put_summary(rg_strbuf *out, PyObject *o, int redact)
             PyErr_Clear();
         if (bits > 128 && bits != (size_t)-1)
             rg_sb_printf(out, "(%zu bits)", bits);
+        else if (bits < 63)
+            rg_sb_printf(out, "%lld", PyLong_AsLongLong(o));   /* int's repr, no str made */
         else
             put_builtin_repr(out, &PyLong_Type, o, SUMMARY_CHARS);
     } else if (PyFloat_Check(o)) {
-        put_builtin_repr(out, &PyFloat_Type, o, SUMMARY_CHARS);
+        put_float_repr(out, o);
     } else if (PyDict_Check(o)) {
         rg_sb_printf(out, "len=%zd", PyDict_Size(o));
     } else if (PyList_Check(o)) {

@@ -124,27 +124,30 @@ const uint32_t *rg_hi_referrers(const rg_heapindex *hi, uint32_t dst, size_t *n)
     return hi->rev_src + hi->rev_start[dst];
 }
 
-/* Small maps spread keys with a multiplicative hash: neighbouring addresses
- * land far apart, so no run of addresses folds onto one run of slots. */
+/* Each 4 KiB of addresses (a pymalloc pool, 256 slots of 16 bytes) gets a
+ * place in the table from a multiplicative hash of its number, so that no
+ * run of pools folds onto one run of slots; within it, neighbouring objects
+ * get neighbouring slots.  A snapshot looks up its str, int and float
+ * objects in the order their containers hold them, which is mostly the
+ * order they were made in: in a map of a million of them, consecutive
+ * lookups then share cache lines instead of missing each one. */
 static size_t hash_pointer(const void *key, size_t mask)
 {
-    uint64_t h = (uint64_t)(uintptr_t)key;
-    h = (h >> 4) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h ^ (h >> 29)) & mask;
+    uint64_t a = (uint64_t)(uintptr_t)key;
+    uint64_t h = (a >> 12) * 0x9E3779B97F4A7C15ull;
+    return (size_t)((h ^ (h >> 29)) + (a >> 4)) & mask;
 }
 
 void rg_pm_init(rg_ptrmap *pm)
 {
-    pm->keys = NULL;
-    pm->values = NULL;
+    pm->slots = NULL;
     pm->mask = 0;
     pm->count = 0;
 }
 
 void rg_pm_free(rg_ptrmap *pm)
 {
-    free(pm->keys);
-    free(pm->values);
+    free(pm->slots);
     rg_pm_init(pm);
 }
 
@@ -152,24 +155,20 @@ void rg_pm_free(rg_ptrmap *pm)
 static size_t pm_slot(const rg_ptrmap *pm, const void *key)
 {
     size_t s = hash_pointer(key, pm->mask);
-    while (pm->keys[s] != NULL && pm->keys[s] != key)
+    while (pm->slots[s].key != NULL && pm->slots[s].key != key)
         s = (s + 1) & pm->mask;
     return s;
 }
 
 static int pm_grow(rg_ptrmap *pm)
 {
-    size_t cap = pm->keys ? 2 * (pm->mask + 1) : 64;
-    rg_ptrmap bigger = {calloc(cap, sizeof(void *)), malloc(cap * sizeof(uint32_t)), cap - 1, 0};
-    if (bigger.keys == NULL || bigger.values == NULL) {
-        rg_pm_free(&bigger);
+    size_t cap = pm->slots ? 2 * (pm->mask + 1) : 64;
+    rg_ptrmap bigger = {calloc(cap, sizeof *bigger.slots), cap - 1, 0};
+    if (bigger.slots == NULL)
         return RG_ENOMEM;
-    }
-    for (size_t i = 0; pm->keys && i <= pm->mask; i++) {
-        if (pm->keys[i] != NULL) {
-            size_t s = pm_slot(&bigger, pm->keys[i]);
-            bigger.keys[s] = pm->keys[i];
-            bigger.values[s] = pm->values[i];
+    for (size_t i = 0; pm->slots && i <= pm->mask; i++) {
+        if (pm->slots[i].key != NULL) {
+            bigger.slots[pm_slot(&bigger, pm->slots[i].key)] = pm->slots[i];
             bigger.count++;
         }
     }
@@ -178,31 +177,51 @@ static int pm_grow(rg_ptrmap *pm)
     return RG_OK;
 }
 
-int rg_pm_put(rg_ptrmap *pm, const void *key, uint32_t value)
+int rg_pm_reserve(rg_ptrmap *pm, size_t count)
 {
-    if (key == NULL)
-        return RG_EINVAL;
-    if ((pm->count + 1) * 2 > pm->mask + 1 || pm->keys == NULL) {
+    while ((count + 1) * 2 > pm->mask + 1 || pm->slots == NULL) {
         int st = pm_grow(pm);
         if (st != RG_OK)
             return st;
     }
+    return RG_OK;
+}
+
+int rg_pm_put(rg_ptrmap *pm, const void *key, uint32_t value)
+{
+    uint32_t have;
+    int added;
+    int st = rg_pm_get_or_put(pm, key, value, &have, &added);
+    if (st == RG_OK && !added)
+        pm->slots[pm_slot(pm, key)].value = value;
+    return st;
+}
+
+int rg_pm_get_or_put(rg_ptrmap *pm, const void *key, uint32_t value, uint32_t *have, int *added)
+{
+    if (key == NULL)
+        return RG_EINVAL;
+    int st = rg_pm_reserve(pm, pm->count + 1);
+    if (st != RG_OK)
+        return st;
     size_t s = pm_slot(pm, key);
-    if (pm->keys[s] == NULL) {
-        pm->keys[s] = key;
+    *added = pm->slots[s].key == NULL;
+    if (*added) {
+        pm->slots[s].key = key;
+        pm->slots[s].value = value;
         pm->count++;
     }
-    pm->values[s] = value;
+    *have = pm->slots[s].value;
     return RG_OK;
 }
 
 int rg_pm_get(const rg_ptrmap *pm, const void *key, uint32_t *value)
 {
-    if (pm->keys == NULL || key == NULL)
+    if (pm->slots == NULL || key == NULL)
         return 0;
     size_t s = pm_slot(pm, key);
-    if (pm->keys[s] == NULL)
+    if (pm->slots[s].key == NULL)
         return 0;
-    *value = pm->values[s];
+    *value = pm->slots[s].value;
     return 1;
 }

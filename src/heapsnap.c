@@ -14,11 +14,19 @@
 #include "refgraph/alloc.h"
 
 /* The interning table: open addressing over string offsets, keyed by text. */
+/* A slot: the string's offset + 1 in the low 32 bits (0: empty), its hash's
+ * low 32 bits above, so that a probe compares text only where the hashes
+ * agree and growing reads no string (on a heap of a million unique
+ * strings, the strlen and strcmp of every probe were a sixth of a
+ * snapshot). */
 typedef struct intern_table {
-    uint32_t *slots;     /* offset + 1, or 0 for empty */
+    uint64_t *slots;
     size_t mask;
     size_t count;
+    uint64_t *recent;    /* RECENT_VALUES slots as above: rg_snap_add_value's */
 } intern_table;
+
+enum { RECENT_VALUES = 4096 };   /* 32 KiB: stays in cache */
 
 int rg_snap_new(rg_snap **out)
 {
@@ -42,6 +50,7 @@ void rg_snap_intern_done(rg_snap *s)
     intern_table *t = s->intern;
     if (t != NULL) {
         free(t->slots);
+        free(t->recent);
         free(t);
     }
     s->intern = NULL;
@@ -78,15 +87,15 @@ const char *rg_snap_str(const rg_snap *s, uint32_t off)
 
 static int intern_grow(rg_snap *s, intern_table *t)
 {
+    (void)s;
     size_t cap = t->mask ? (t->mask + 1) * 2 : 1024;
-    uint32_t *slots = calloc(cap, sizeof *slots);
+    uint64_t *slots = calloc(cap, sizeof *slots);
     if (slots == NULL)
         return RG_ENOMEM;
     for (size_t i = 0; t->mask && i <= t->mask; i++) {
         if (t->slots[i] == 0)
             continue;
-        const char *p = s->strings + t->slots[i] - 1;
-        size_t j = rg_hash_bytes(p, strlen(p)) & (cap - 1);
+        size_t j = (size_t)(t->slots[i] >> 32) & (cap - 1);
         while (slots[j] != 0)
             j = (j + 1) & (cap - 1);
         slots[j] = t->slots[i];
@@ -119,34 +128,65 @@ static int pool_append(rg_snap *s, const char *text, size_t len, uint32_t *off)
     return RG_OK;
 }
 
+/* s's interning table, made on first use; NULL when out of memory. */
+static intern_table *intern_table_of(rg_snap *s)
+{
+    if (s->intern == NULL)
+        s->intern = calloc(1, sizeof(intern_table));
+    return s->intern;
+}
+
+/* 1 if slot names text (len bytes, whose hash is hash): *off gets it. */
+static int slot_holds(const rg_snap *s, uint64_t slot, uint64_t hash, const char *text, size_t len, uint32_t *off)
+{
+    if (slot == 0 || slot >> 32 != hash)
+        return 0;
+    const char *p = s->strings + (uint32_t)slot - 1;
+    if (memcmp(p, text, len) != 0 || p[len] != '\0')
+        return 0;
+    *off = (uint32_t)slot - 1;
+    return 1;
+}
+
 int rg_snap_intern(rg_snap *s, const char *text, size_t len, uint32_t *off)
 {
     if (len == 0) {
         *off = 0;
         return RG_OK;
     }
-    intern_table *t = s->intern;
-    if (t == NULL) {
-        t = calloc(1, sizeof *t);
-        if (t == NULL)
-            return RG_ENOMEM;
-        s->intern = t;
-    }
-    if ((t->count + 1) * 2 > t->mask + 1 && intern_grow(s, t) != RG_OK)
+    intern_table *t = intern_table_of(s);
+    if (t == NULL || ((t->count + 1) * 2 > t->mask + 1 && intern_grow(s, t) != RG_OK))
         return RG_ENOMEM;
-    size_t j = rg_hash_bytes(text, len) & t->mask;
+    uint64_t hash = (uint32_t)rg_hash_bytes(text, len);
+    size_t j = (size_t)hash & t->mask;
     for (; t->slots[j] != 0; j = (j + 1) & t->mask) {
-        const char *p = s->strings + t->slots[j] - 1;
-        if (strncmp(p, text, len) == 0 && p[len] == '\0') {
-            *off = t->slots[j] - 1;
+        if (slot_holds(s, t->slots[j], hash, text, len, off))
             return RG_OK;
-        }
     }
     int st = pool_append(s, text, len, off);
     if (st == RG_OK) {
-        t->slots[j] = *off + 1;
+        t->slots[j] = (hash << 32) | ((uint64_t)*off + 1);
         t->count++;
     }
+    return st;
+}
+
+int rg_snap_add_value(rg_snap *s, const char *text, size_t len, uint32_t *off)
+{
+    if (len == 0) {
+        *off = 0;
+        return RG_OK;
+    }
+    intern_table *t = intern_table_of(s);
+    if (t == NULL || (t->recent == NULL && (t->recent = calloc(RECENT_VALUES, sizeof *t->recent)) == NULL))
+        return RG_ENOMEM;
+    uint64_t hash = (uint32_t)rg_hash_bytes(text, len);
+    uint64_t *slot = &t->recent[hash % RECENT_VALUES];
+    if (slot_holds(s, *slot, hash, text, len, off))
+        return RG_OK;
+    int st = pool_append(s, text, len, off);
+    if (st == RG_OK)
+        *slot = (hash << 32) | ((uint64_t)*off + 1);
     return st;
 }
 

@@ -178,7 +178,8 @@ static int number_from_list(numbering *nb, const gc_runtime_mirror *rt)
         st = walked == GC_WALK_UNSURE ? RG_OK : walked;
     }
     if (st == RG_OK) {
-        nb->saved_prev = PyMem_RawMalloc((nb->n + 1) * sizeof *nb->saved_prev);
+        nb->saved_cap = nb->n + 1;
+        nb->saved_prev = PyMem_RawMalloc(nb->saved_cap * sizeof *nb->saved_prev);
         if (nb->saved_prev == NULL)
             st = RG_ENOMEM;
     }
@@ -207,26 +208,46 @@ int64_t numbered_id(const numbering *nb, PyObject *o)
     return id;
 }
 
-/* Gives o an id (a target the lists do not hold: an untracked object, or
- * one a running collection has taken off them). */
-int number_extra(numbering *nb, PyObject *o, uint32_t *id)
+/* Gives o the next id with no entry in the map: an object the caller
+ * knows it will not meet again (its one reference is being visited). */
+int number_unshared(numbering *nb, PyObject *o, uint32_t *id)
 {
-    int64_t have = numbered_id(nb, o);
-    if (have >= 0) {
-        *id = (uint32_t)have;
-        return RG_OK;
-    }
-    if (nb->saved_prev != NULL) {
-        /* Room for o's entry first: untag_all reads one per object. */
-        uintptr_t *more = PyMem_RawRealloc(nb->saved_prev, (nb->n + 2) * sizeof *more);
+    if (nb->n >= UINT32_MAX - 1)
+        return RG_ETOOBIG;
+    if (nb->saved_prev != NULL && nb->n + 1 >= nb->saved_cap) {
+        size_t cap = nb->saved_cap * 2 > nb->n + 2 ? nb->saved_cap * 2 : nb->n + 2;
+        uintptr_t *more = PyMem_RawRealloc(nb->saved_prev, cap * sizeof *more);
         if (more == NULL)
             return RG_ENOMEM;
         nb->saved_prev = more;
-        nb->saved_prev[nb->n] = UINTPTR_MAX;
+        nb->saved_cap = cap;
     }
-    int st = numbering_push(nb, o);
-    *id = (uint32_t)(nb->n - 1);
-    return st == RG_OK ? rg_pm_put(&nb->extra, o, *id) : st;
+    if (nb->saved_prev != NULL)
+        nb->saved_prev[nb->n] = UINTPTR_MAX;   /* untag_all reads one per object */
+    *id = (uint32_t)nb->n;
+    return numbering_push(nb, o);
+}
+
+/* Gives o an id (a target the lists do not hold: an untracked object, or
+ * one a running collection has taken off them).  One probe of the map: a
+ * snapshot calls this for every str, int and float it reaches. */
+int number_extra(numbering *nb, PyObject *o, uint32_t *id)
+{
+    int64_t tagged = tagged_id(o);
+    if (tagged >= 0) {
+        *id = (uint32_t)tagged;
+        return RG_OK;
+    }
+    if (nb->n >= UINT32_MAX - 1)
+        return RG_ETOOBIG;
+    int added;
+    int st = rg_pm_get_or_put(&nb->extra, o, (uint32_t)nb->n, id, &added);
+    if (st != RG_OK || !added)
+        return st;
+    st = number_unshared(nb, o, id);
+    if (st != RG_OK)
+        rg_pm_put(&nb->extra, o, UINT32_MAX);   /* no id after all (a key stays: no removal) */
+    return st;
 }
 
 typedef struct edge_ctx {

@@ -108,6 +108,15 @@ uint64_t object_size(objsize_cache *c, PyObject *o)
     if (Py_IS_TYPE(o, &PyList_Type))
         return (uint64_t)PyList_Type.tp_basicsize + (uint64_t)((PyListObject *)o)->allocated * sizeof(PyObject *) +
                pre_header(o);
+    /* str.__sizeof__ of a compact ASCII str, inlined: a service's heap is
+     * mostly str, and the call makes an int for each (sizes past 256).
+     * Before 3.12 a str may also hold a wchar_t copy: then the call. */
+    if (Py_IS_TYPE(o, &PyUnicode_Type) && PyUnicode_IS_READY(o) && PyUnicode_IS_COMPACT_ASCII(o)
+#if PY_VERSION_HEX < 0x030C0000
+        && ((PyASCIIObject *)o)->wstr == NULL
+#endif
+        )
+        return (uint64_t)sizeof(PyASCIIObject) + (uint64_t)PyUnicode_GET_LENGTH(o) + 1;
     PyCFunction way = way_of(c, Py_TYPE(o));
     uint64_t size = 0;
     int have = 0;

@@ -78,6 +78,11 @@ typedef struct builder {
     uint32_t *functions;       /* nodes that are functions (pass 1), for snap_name_cells */
     size_t n_functions, functions_cap;
     objsize_cache sizes;
+    /* Values described in pass 1 (describe_value_now), while their objects
+     * are in cache: per node, 1 if so; their size and summary are in
+     * s->size and s->summary, grown along with the nodes. */
+    unsigned char *early;
+    size_t early_cap;
 } builder;
 
 /* ------------------------------------------------------------ roots */
@@ -195,6 +200,7 @@ typedef struct edge_ctx {
     builder *b;
     PyObject *src;
     int skip_type;         /* the next visit of src's type is the implicit one */
+    int frame_locals;      /* visiting a running frame's locals, not a tp_traverse */
     int status;
 } edge_ctx;
 
@@ -203,6 +209,58 @@ static int add_edge(builder *b, uint32_t dst)
     if (b->n_edges >= UINT32_MAX - 1)
         return RG_ETOOBIG;
     return RG_VEC_PUSH(b->fdst, b->n_edges, b->fdst_cap, (size_t)1 << 16, dst);
+}
+
+/* Room in s->size, s->summary and early for node id. */
+static int early_room(builder *b, size_t id)
+{
+    if (id < b->early_cap)
+        return RG_OK;
+    size_t cap = b->early_cap ? b->early_cap : 1024;
+    while (cap <= id)
+        cap *= 2;
+    uint16_t *size = realloc(b->s->size, cap * sizeof *size);
+    if (size == NULL)
+        return RG_ENOMEM;
+    b->s->size = size;
+    uint32_t *summary = realloc(b->s->summary, cap * sizeof *summary);
+    if (summary == NULL)
+        return RG_ENOMEM;
+    b->s->summary = summary;
+    unsigned char *early = realloc(b->early, cap);
+    if (early == NULL)
+        return RG_ENOMEM;
+    memset(early + b->early_cap, 0, cap - b->early_cap);
+    b->early = early;
+    b->early_cap = cap;
+    return RG_OK;
+}
+
+/* Describes new node id now if it is a str, float or int that
+ * put_value_summary_now can summarize (no Python object made: the headers
+ * are borrowed): its object was just read, and pass 2 would read it again
+ * from memory.  Others wait for pass 2. */
+static int describe_value_now(builder *b, PyObject *o, uint32_t id)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp != &PyUnicode_Type && tp != &PyFloat_Type && tp != &PyLong_Type)
+        return RG_OK;
+    rg_sb_clear(&b->scratch);
+    if (!put_value_summary_now(&b->scratch, o, b->redact))
+        return RG_OK;
+    uint64_t size = object_size(&b->sizes, o);
+    if (size >= RG_SNAP_BIG_SIZE)
+        return RG_OK;
+    int st = early_room(b, id);
+    if (st == RG_OK && rg_sb_status(&b->scratch) != RG_OK)
+        st = RG_ENOMEM;
+    if (st == RG_OK)
+        st = rg_snap_add_value(b->s, b->scratch.data, b->scratch.len, &b->s->summary[id]);
+    if (st == RG_OK) {
+        b->s->size[id] = (uint16_t)size;
+        b->early[id] = 1;
+    }
+    return st;
 }
 
 static int visit_edge(PyObject *o, void *arg)
@@ -215,13 +273,32 @@ static int visit_edge(PyObject *o, void *arg)
         c->skip_type = 0;
         return 0;
     }
-    int64_t id = numbered_id(&b->nb, o);
+    int64_t id = tagged_id(o);
     if (id < 0 || (uint64_t)id >= b->nb.n) {
-        if (!b->untracked || (is_gc_object(o) && PyObject_GC_IsTracked(o)))
-            return 0;   /* tracked but not numbered: another interpreter's */
-        uint32_t nid;
-        c->status = number_extra(&b->nb, o, &nid);
-        id = nid;
+        if (!b->untracked || (is_gc_object(o) && PyObject_GC_IsTracked(o))) {
+            id = numbered_id(&b->nb, o);   /* a running frame numbered apart */
+            if (id < 0 || (uint64_t)id >= b->nb.n)
+                return 0;   /* tracked but not numbered: another interpreter's */
+        } else if (Py_REFCNT(o) == 1 && !c->frame_locals) {
+            /* A str, int, float... that this reference is the only one to
+             * (a service's unique strings and numbers): nothing else can
+             * lead to it, so it needs no entry in the map of those met
+             * before.  (From here on it holds the snapshot's reference
+             * too.) */
+            uint32_t nid;
+            c->status = number_unshared(&b->nb, o, &nid);
+            if (c->status == RG_OK)
+                c->status = describe_value_now(b, o, nid);
+            id = nid;
+        } else {
+            /* A str, int, float...: its id, new or not, in one probe. */
+            uint32_t nid;
+            size_t before = b->nb.n;
+            c->status = number_extra(&b->nb, o, &nid);
+            if (c->status == RG_OK && b->nb.n > before)
+                c->status = describe_value_now(b, o, nid);
+            id = nid;
+        }
     }
     if (c->status == RG_OK)
         c->status = add_edge(b, (uint32_t)id);
@@ -235,17 +312,20 @@ static int add_frame_locals(builder *b, edge_ctx *c, PyObject *frame, size_t fir
     frame_view v;
     if (frame_view_of_frame(frame, &v) != 0)
         return RG_OK;
+    c->frame_locals = 1;
     for (Py_ssize_t i = 0; i < v.n_slots && c->status == RG_OK; i++) {
         PyObject *o = v.slots[i];
         if (o == NULL || is_singleton(o))
             continue;
-        int64_t id = numbered_id(&b->nb, o);
+        /* By object, not by id: a str the frame's traverse reached as its
+         * only reference was numbered without an entry in the map. */
         int seen = 0;
-        for (size_t e = first_edge; id >= 0 && e < b->n_edges && !seen; e++)
-            seen = b->fdst[e] == (uint32_t)id;
+        for (size_t e = first_edge; e < b->n_edges && !seen; e++)
+            seen = b->nb.objs[b->fdst[e]] == o;
         if (!seen)
             visit_edge(o, c);
     }
+    c->frame_locals = 0;
     return c->status;
 }
 
@@ -284,7 +364,7 @@ static int record_nodes(builder *b)
         /* A static type has a tp_traverse that only heap types may run. */
         if (tp->tp_traverse == NULL || !is_gc_object(op))
             continue;
-        edge_ctx c = {b, op, holds_type, RG_OK};
+        edge_ctx c = {b, op, holds_type, 0, RG_OK};
         size_t first = b->n_edges;
         tp->tp_traverse(op, visit_edge, &c);
         if (c.status == RG_OK && PyFrame_Check(op) && is_running_frame(b, op))
@@ -391,6 +471,8 @@ static int summarize(builder *b, uint32_t node, PyObject *o, uint32_t *word)
     rg_sb_clear(&b->scratch);
     put_summary(&b->scratch, o, b->redact);
     PyErr_Clear();
+    if (!is_gc_object(o) && rg_sb_status(&b->scratch) == RG_OK)
+        return rg_snap_add_value(b->s, b->scratch.data, b->scratch.len, word);   /* str, int, float... */
     return snap_intern_sb(b->s, &b->scratch, word);
 }
 
@@ -413,24 +495,31 @@ static int describe_nodes(builder *b)
     rg_snap *s = b->s;
     size_t n = b->nb.n;
     s->addr = malloc((n + 1) * sizeof *s->addr);
-    s->size = malloc((n + 1) * sizeof *s->size);
-    s->summary = calloc(n + 1, sizeof *s->summary);
+    int st = early_room(b, n);   /* s->size, s->summary: some filled in pass 1 */
+    if (st != RG_OK)
+        return st;
     b->flabel = calloc(b->n_edges + 1, sizeof *b->flabel);
     b->plain = calloc(b->n_types + 1, 1);
     if (b->site_fn != NULL && (s->site = calloc(n + 1, sizeof *s->site)) != NULL)
         s->flags |= RG_SNAP_SITES;
-    if (b->plain == NULL || s->addr == NULL || s->size == NULL || s->summary == NULL || b->flabel == NULL ||
+    if (b->plain == NULL || s->addr == NULL || b->flabel == NULL ||
         (b->site_fn != NULL && s->site == NULL))
         return RG_ENOMEM;
     b->lb.objs = b->nb.objs;
     b->lb.fdst = b->fdst;
     b->lb.flabel = b->flabel;
-    int st = snap_name_cells(&b->lb, b->functions, b->n_functions);
+    st = snap_name_cells(&b->lb, b->functions, b->n_functions);
     size_t big_cap = 0;
     for (size_t i = 0; i < n && st == RG_OK; i++) {
-        PREFETCH_AHEAD(b->nb.objs, i, n);
         PyObject *o = b->nb.objs[i];
         s->addr[i] = (uint64_t)(uintptr_t)o;
+        if (b->early[i]) {
+            /* Described in pass 1; a value has no edges to label. */
+            if (b->site_fn != NULL)
+                st = record_site(b, (uint32_t)i, o);
+            continue;
+        }
+        PREFETCH_AHEAD(b->nb.objs, i, n);
         uint64_t size = object_size(&b->sizes, o);
         if (size >= RG_SNAP_BIG_SIZE) {
             rg_snap_big_size big = {(uint32_t)i, size};
@@ -532,6 +621,7 @@ static void builder_release(builder *b)
     free(b->ftype);
     free(b->flabel);
     free(b->plain);
+    free(b->early);
     free(b->functions);
     free(b->types);
     rg_pm_free(&b->type_index);

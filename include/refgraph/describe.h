@@ -17,6 +17,12 @@ void put_str_truncated(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars);
 void put_type_name(rg_strbuf *out, PyTypeObject *tp, int shortnames);
 /* Appends a short, safe summary of o (see describe.c). */
 void put_summary(rg_strbuf *out, PyObject *o, int redact);
+/* put_summary of an exact str (printable ASCII), float or int (under 63
+ * bits) with no Python object made or code run, so that it may be called
+ * while the collector's headers are borrowed: 1 when o is one and its
+ * summary (the same text as put_summary's) was appended, 0 otherwise
+ * (nothing appended). */
+int put_value_summary_now(rg_strbuf *out, PyObject *o, int redact);
 int is_identifier(PyObject *key);
 /* Appends "[key]": a key's summary. */
 void put_key(rg_strbuf *out, PyObject *key, int redact);

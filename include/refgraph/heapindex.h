@@ -43,9 +43,15 @@ const uint32_t *rg_hi_referrers(const rg_heapindex *hi, uint32_t dst, size_t *n)
 /* A growable map from non-NULL pointers to uint32 values, for the small sets
  * a search builds (nodes seen, graph node of an object).  Zero-initialise or
  * call rg_pm_init; free with rg_pm_free. */
+typedef struct rg_ptrmap_slot {
+    const void *key;      /* NULL: empty */
+    uint32_t value;
+} rg_ptrmap_slot;
+
+/* Open addressing, at most half full; a key and its value side by side,
+ * so that a lookup in a big map costs one cache miss, not two. */
 typedef struct rg_ptrmap {
-    const void **keys;
-    uint32_t *values;
+    rg_ptrmap_slot *slots;
     size_t mask;
     size_t count;
 } rg_ptrmap;
@@ -56,6 +62,12 @@ void rg_pm_init(rg_ptrmap *pm);
 void rg_pm_free(rg_ptrmap *pm);
 /* Sets key's value (adding key if new); RG_OK, RG_ENOMEM or RG_EINVAL (NULL key). */
 int rg_pm_put(rg_ptrmap *pm, const void *key, uint32_t value);
+/* Adds key with value unless present, in one probe: *have gets key's value
+ * (value itself when added) and *added whether it was new; RG_OK,
+ * RG_ENOMEM or RG_EINVAL (NULL key). */
+int rg_pm_get_or_put(rg_ptrmap *pm, const void *key, uint32_t value, uint32_t *have, int *added);
+/* Makes room for count keys without growing again; RG_OK or RG_ENOMEM. */
+int rg_pm_reserve(rg_ptrmap *pm, size_t count);
 /* 1 and *value set if key is present, 0 if not. */
 int rg_pm_get(const rg_ptrmap *pm, const void *key, uint32_t *value);
 

@@ -18,7 +18,8 @@
  *
  * Strings (type names, summaries, edge labels, root names, allocation
  * sites) live in one pool of NUL-terminated UTF-8 strings named by byte
- * offset; offset 0 is "".
+ * offset; offset 0 is "".  Each text is there once, but the summaries of
+ * values (str, int, float), which may repeat one another.
  * Allocation sites are recorded only when tracemalloc was tracing as the
  * snapshot was taken (site is NULL otherwise).
  *
@@ -134,6 +135,12 @@ const char *rg_snap_str(const rg_snap *s, uint32_t off);
 /* Adds a copy of text (len bytes, no NUL inside) to the pool, once per
  * distinct text while the table is open; *off gets its offset. */
 int rg_snap_intern(rg_snap *s, const char *text, size_t len, uint32_t *off);
+/* Adds a copy of text to the pool for a value's summary (a str, int or
+ * float): equal texts met close together share one copy, others are not
+ * looked up.  A heap of a million unique strings costs a big table's cache
+ * miss per string in rg_snap_intern, which was a quarter of a snapshot.
+ * The pool may then hold a text twice: nothing reads offsets as names. */
+int rg_snap_add_value(rg_snap *s, const char *text, size_t len, uint32_t *off);
 /* Frees the interning table (the pool stays). */
 void rg_snap_intern_done(rg_snap *s);
 /* Bytes the snapshot holds in memory, arrays and strings (strings apart). */

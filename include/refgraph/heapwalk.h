@@ -45,6 +45,7 @@ typedef struct numbering {
     const gc_runtime_mirror *rt;   /* walked in place: lists in this order */
     size_t list_len[GC_GENERATIONS + 1];
     uintptr_t *saved_prev;         /* or each header's saved word */
+    size_t saved_cap;              /* entries saved_prev has room for */
     rg_ptrmap extra;               /* objects numbered without a tag -> id */
 } numbering;
 
@@ -58,6 +59,9 @@ int number_in_place(numbering *nb, const gc_runtime_mirror *rt, int lists);
 int number_heap(numbering *nb);
 /* The id of o while the headers are numbered, or -1. */
 int64_t numbered_id(const numbering *nb, PyObject *o);
+/* Gives o the next id, recording nothing to find it by: for an object
+ * that will not be met again. */
+int number_unshared(numbering *nb, PyObject *o, uint32_t *id);
 /* Gives o an id if it has none (an object the lists do not hold). */
 int number_extra(numbering *nb, PyObject *o, uint32_t *id);
 int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored);

@@ -1,0 +1,126 @@
+"""A snapshot describes str, int and float objects as they are met, with
+no repr made (src/describe.c put_value_summary_now), and numbers an object
+that only one reference leads to without looking it up (src/snapbuild.c):
+the summaries and sizes must be what a repr and sys.getsizeof say, and
+every object one node, however many references lead to it."""
+import enum
+import gc
+import io
+import sys
+import types
+
+import pytest
+
+import refgraph
+
+
+class MyStr(str):
+    def __repr__(self):
+        raise AssertionError("a subclass's __repr__ must not run")
+
+
+class MyFloat(float):
+    def __repr__(self):
+        raise AssertionError("a subclass's __repr__ must not run")
+
+
+class MyInt(int):
+    def __repr__(self):
+        raise AssertionError("a subclass's __repr__ must not run")
+
+
+class Colour(enum.IntEnum):
+    RED = 7
+
+
+def unique(text):
+    # A str made at run time: not a constant of this module, which the code
+    # object would hold too.
+    return "".join(list(text))
+
+
+STRINGS = ["", "a", "it's", 'say "hi"', "both ' and \"", "back\\slash", "tab\there", "bell\x07", "del\x7f",
+           "x" * 45, "x" * 46, "x" * 47, "y" * 1000, "caf\u00e9", "\U0001f600", "line\nbreak", "sp ace"]
+FLOATS = [0.0, -0.0, 1.5, 1e300, 1e-300, float("nan"), float("inf"), float("-inf"), 0.1, 123456789.125]
+INTS = [0, -1, 300, -300, 2 ** 62 - 1, 2 ** 62, -(2 ** 62), 2 ** 63, 2 ** 64, -(2 ** 63), 2 ** 128, 2 ** 129,
+        10 ** 40]
+
+
+def expected_summary(value):
+    if isinstance(value, int) and abs(value).bit_length() > 128:
+        return "(%d bits)" % abs(value).bit_length()
+    base = str if isinstance(value, str) else float if isinstance(value, float) else int
+    text = base.__repr__(value)
+    return text if len(text) <= 48 else text[:45] + "..."
+
+
+@pytest.fixture
+def held():
+    """Each value held by one reference only (a module's list), and a few
+    held by two lists and a frame's local as well."""
+    module = types.ModuleType("snapvalues")
+    module.once = ([unique(s) for s in STRINGS] + [float(repr(f)) for f in FLOATS] +
+                   [int(str(i)) for i in INTS] + [MyStr("sub'str"), MyFloat(2.5), MyInt(12), Colour.RED])
+    shared = [unique("shared string"), float("3.25"), int("123456")]
+    module.first = list(shared)
+    module.second = list(shared)
+    sys.modules["snapvalues"] = module
+    try:
+        yield module, shared
+    finally:
+        del sys.modules["snapvalues"]
+
+
+def test_summaries_and_sizes_are_the_reprs_and_getsizeof(held):
+    module, shared = held
+    snap = refgraph.snapshot()
+    for value in module.once + shared:
+        node = snap.object(id(value))
+        assert node is not None, value
+        assert node.summary == expected_summary(value), (value, node.summary)
+        assert node.size == sys.getsizeof(value), value
+
+
+def test_redacted_values_have_no_summary(held):
+    module, shared = held
+    snap = refgraph.snapshot(redact=True)
+    for value in module.once + shared:
+        assert snap.object(id(value)).summary == "", value
+
+
+def test_each_object_is_one_node_however_many_references(held):
+    module, shared = held
+    local = shared[0]       # a running frame's local too
+    snap = refgraph.snapshot()
+    for kind in ("str", "float", "int"):
+        addresses = snap.by_type(kind)
+        assert len(addresses) == len(set(addresses)), kind
+    for value in shared:
+        # The one node has every holder: module.first, module.second and
+        # the fixture's list (and the frame the str).
+        text = snap.show_backrefs(id(value), max_depth=1, output=io.StringIO()).to_text()
+        assert text.count("<- list len=3  via [") == 3, text
+    text = snap.show_backrefs(id(local), max_depth=1, output=io.StringIO()).to_text()
+    assert "<- frame" in text, text
+
+
+def test_a_value_only_a_frame_holds_is_in_the_snapshot():
+    def hold():
+        only_here = unique("only this frame holds me")
+        snap = refgraph.snapshot()
+        node = snap.object(id(only_here))
+        return node.summary, snap.show_backrefs(id(only_here), max_depth=1, output=io.StringIO()).to_text()
+    summary, text = hold()
+    assert summary == "'only this frame holds me'"
+    assert "<locals>.hold at test_snapshot_values.py" in text and "via only_here (local)" in text, text
+
+
+def test_a_snapshot_of_many_values_leaves_them_as_they_were():
+    values = [unique("v%d" % i) for i in range(2000)] + [i * 0.5 for i in range(2000)] + [10 ** 6 + i for i in range(2000)]
+    refcounts = [sys.getrefcount(v) for v in values]
+    snap = refgraph.snapshot()
+    assert [sys.getrefcount(v) for v in values] == refcounts
+    assert snap.object(id(values[1])).summary == "'v1'"
+    assert snap.object(id(values[2001])).summary == "0.5"
+    del snap
+    gc.collect()
