@@ -42,9 +42,11 @@ from ._core import (  # noqa: F401  (re-exported)
 )
 
 from ._snapshot import (  # noqa: F401  (re-exported)
+    Dump,
     Snapshot,
     SnapshotDiff,
     SnapshotObject,
+    dump,
     dump_on_signal,
     open_snapshot,
     retained_size,

@@ -14,8 +14,31 @@ import time as _time
 
 from . import _core
 
-__all__ = ["Snapshot", "SnapshotObject", "SnapshotDiff", "snapshot", "open_snapshot", "dump_on_signal",
+__all__ = ["Snapshot", "SnapshotObject", "SnapshotDiff", "Dump", "snapshot", "open_snapshot", "dump", "dump_on_signal",
            "retained_size", "top_retainers", "show_dominators"]
+
+
+_UNKNOWN = object()
+
+
+def _live_predicate(predicate):
+    """What a predicate written for live objects means on a snapshot: None
+    for is_proper_module (refgraph's or objgraph's: the module rule), a
+    tuple of type names for inspect's ismodule, isclass, isfunction,
+    ismethod, isframe, iscode and isbuiltin; _UNKNOWN for any other."""
+    if predicate is _core.is_proper_module:
+        return None
+    if getattr(predicate, "__name__", None) == "is_proper_module" and \
+            getattr(predicate, "__module__", None) == "objgraph":
+        return None
+    import inspect
+    table = {inspect.ismodule: ("module",), inspect.isclass: ("type",), inspect.isfunction: ("function",),
+             inspect.ismethod: ("method",), inspect.isframe: ("frame",), inspect.iscode: ("code",),
+             inspect.isbuiltin: ("builtin_function_or_method",)}
+    try:
+        return table.get(predicate, _UNKNOWN)
+    except TypeError:   # unhashable: not one of them
+        return _UNKNOWN
 
 
 class SnapshotObject:
@@ -205,8 +228,16 @@ class Snapshot:
                         % (name, type(what).__name__))
 
     def _goal(self, predicate):
-        if predicate is None or predicate == "roots":
+        if predicate is None or (isinstance(predicate, str) and predicate == "roots"):
             return predicate
+        known = _live_predicate(predicate)
+        if known is not _UNKNOWN:
+            # objgraph's and inspect's predicates take live objects: on a
+            # snapshot they mean the rule or the types they test for.
+            if known is None:
+                return None
+            types = [t for name in known for t in self._h.types_named(name)]
+            return types if types else lambda node: False
         if isinstance(predicate, str):
             types = self._h.types_named(predicate)
             if not types:
@@ -223,7 +254,10 @@ class Snapshot:
         an address, a type name (the nearest object of that type) or a
         SnapshotObject.  predicate: None (a module in sys.modules, as
         is_proper_module), 'roots' (a module or a running frame), a type
-        name, or a callable taking a SnapshotObject.  [target] if none."""
+        name, or a callable taking a SnapshotObject.  The predicates that
+        take live objects, refgraph's or objgraph's is_proper_module and
+        inspect's ismodule, isclass, isfunction, ismethod, isframe, iscode
+        and isbuiltin, mean here what they mean live.  [target] if none."""
         max_depth = _check_depth(max_depth)
         nodes = self._nodes(target)
         return [self._obj(n) for n in self._h.chain(nodes, self._goal(predicate), max_depth, True)]
@@ -473,45 +507,226 @@ def show_dominators(obj, max_depth=3, too_many=10, filename=None, shortnames=Tru
 _dump_lock = _threading.Lock()
 
 
-def dump_on_signal(signum, directory, *, untracked=True, redact=False):
-    """Installs a handler: on signal signum the process writes
-    directory/refgraph-<pid>-<time>.rgsnap.  The snapshot is taken in the
-    main thread at the next bytecode boundary (where Python runs signal
-    handlers); the file is written by a background thread without the GIL,
-    through a temporary name.  A signal that comes while a dump is under
-    way is ignored.  Returns the previous handler."""
+class Dump:
+    """A heap dump under way or done (refgraph.dump, dump_on_signal).
+
+    ``path`` is the file; ``forked`` whether a child process took the
+    snapshot (else this process did, with the service stopped meanwhile:
+    ``fallback`` says why); ``stall`` the seconds the calling thread, and
+    through the GIL every thread, was stopped.  Once done (``wait()``):
+    ``objects`` and ``references`` saved, ``seconds`` the dump took from the
+    signal to the file, ``error`` (None, or why no file was written), and
+    ``child_memory``: the bytes the child held alone at its end (heap pages
+    it copied, the snapshot), or None (no child, or not known)."""
+
+    __slots__ = ("path", "pid", "forked", "fallback", "stall", "objects", "references", "seconds", "error",
+                 "child_memory", "_done", "_started")
+
+    def __init__(self, path):
+        self.path = path
+        self.pid = None
+        self.forked = False
+        self.fallback = None
+        self.stall = 0.0
+        self.objects = self.references = None
+        self.seconds = None
+        self.error = None
+        self.child_memory = None
+        self._done = _threading.Event()
+        self._started = _time.monotonic()
+
+    @property
+    def done(self):
+        return self._done.is_set()
+
+    def wait(self, timeout=None):
+        """Waits until the file is written or the dump failed (at most
+        timeout seconds); returns whether it is done."""
+        return self._done.wait(timeout)
+
+    def line(self):
+        """The one line the dump reports, as written to stderr."""
+        stopped = _seconds_text(self.stall)
+        how = "fork" if self.forked else "in-process snapshot%s" % (
+            ": " + self.fallback if self.fallback else "")
+        if not self.done:
+            return "refgraph: dumping to %s (the service stopped %s: %s)" % (self.path, stopped, how)
+        if self.error is not None:
+            return "refgraph: dump to %s failed: %s (the service stopped %s: %s)" % (
+                self.path, self.error, stopped, how)
+        return "refgraph: dumped %s objects to %s in %s; the service stopped %s (%s)" % (
+            format(self.objects, ","), self.path, _seconds_text(self.seconds), stopped, how)
+
+    def __repr__(self):
+        return "<refgraph.Dump %s>" % self.line()[len("refgraph: "):]
+
+
+def _seconds_text(seconds):
+    return "%d ms" % round(seconds * 1000) if seconds < 1 else "%.2f s" % seconds
+
+
+def _finish_dump(d, log):
+    d.seconds = _time.monotonic() - d._started
+    d._done.set()
+    if log is not None:
+        try:
+            (_sys.stderr if log is True else log).write(d.line() + "\n")
+        except Exception:   # a closed stderr must not break the service
+            pass
+
+
+def _reap(d, fd, log, after):
+    """The forked child's report (one line on its pipe), then its exit."""
+    data = b""
+    try:
+        while True:
+            chunk = _os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        _os.close(fd)
+    try:
+        _, status = _os.waitpid(d.pid, 0)
+    except ChildProcessError:   # the program reaps every child itself (waitpid(-1)): the pipe says enough
+        status = None
+    words = data.decode("utf-8", "replace").split()
+    if words[:1] == ["ok"] and len(words) >= 3:
+        d.objects, d.references = int(words[1]), int(words[2])
+        if len(words) >= 6 and words[5] != "0":
+            d.child_memory = int(words[5]) * 1024
+    elif words[:1] == ["error"]:
+        d.error = " ".join(words[1:])
+    elif status is not None and _os.WIFSIGNALED(status):
+        d.error = "the dump process was killed by %s%s" % (
+            _signal_name(_os.WTERMSIG(status)),
+            " (timeout)" if _os.WTERMSIG(status) == _signal.SIGALRM else "")
+    else:
+        d.error = "the dump process ended without a report"
+    try:
+        _finish_dump(d, log)
+    finally:
+        if after is not None:
+            after()
+
+
+def _signal_name(signum):
+    try:
+        return _signal.Signals(signum).name
+    except ValueError:
+        return "signal %d" % signum
+
+
+def dump(path, *, untracked=True, redact=False, fork=True, timeout=600, log=True):
+    """Writes a snapshot of the heap to path, as Snapshot.save would, with
+    the service stopped only as long as fork() takes: a child process takes
+    the snapshot from its copy-on-write image of the heap and saves it,
+    while this process goes on (docs/a-leak-in-production.md says what that
+    costs).  Returns a Dump at once; Dump.wait() waits for the file.
+
+    Where fork() is missing or fails, or with fork=False, the snapshot is
+    taken here, the service stopped meanwhile, and saved by a thread.
+    timeout (seconds) ends a child that takes longer.  When the dump is
+    done, one line says what it did (file, objects, time, stall) on stderr,
+    or on log (a file-like object); log=None says nothing."""
+    return _dump(path, untracked, redact, fork, timeout, log, None)
+
+
+def _dump(path, untracked, redact, fork, timeout, log, _after):
+    """dump(); _after() runs once the dump is done (dump_on_signal's lock)."""
+    path = _os.path.abspath(_os.fspath(path))
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
+        raise ValueError("dump: timeout must be a positive number of seconds, not %r" % (timeout,))
+    directory = _os.path.dirname(path)
+    if not _os.path.isdir(directory):
+        raise FileNotFoundError("dump: %r is not a directory" % directory)
+    if not _os.access(directory, _os.W_OK):
+        raise PermissionError("dump: cannot write to %r" % directory)
+    if log is not None and log is not True and not callable(getattr(log, "write", None)):
+        raise TypeError("dump: log must be a file-like object, True (stderr) or None")
+    d = Dump(path)
+    forker = getattr(_core, "dump_forked", None)
+    if fork and forker is not None:
+        try:
+            # alarm() counts whole seconds: a part of one is one.
+            seconds = int(min(max(1, -(-timeout // 1)), 2 ** 31 - 1))
+            pid, fd, d.stall = forker(path, bool(untracked), bool(redact), seconds)
+        except OSError as exc:
+            d.fallback = "fork failed: %s" % exc
+        else:
+            d.pid, d.forked = pid, True
+            try:
+                _threading.Thread(target=_reap, args=(d, fd, log, _after), name="refgraph-dump",
+                                  daemon=True).start()
+            except RuntimeError:   # no new thread (interpreter shutdown): reap it here, waiting
+                _reap(d, fd, log, _after)
+            return d
+    elif not fork:
+        d.fallback = "fork=False"
+    else:
+        d.fallback = "no fork() on this platform"
+    start = _time.monotonic()
+    try:
+        snap = snapshot(untracked, redact)
+    finally:
+        d.stall = _time.monotonic() - start
+
+    def write():
+        try:
+            snap.save(path, progress=False)
+            d.objects, d.references = snap.info["nodes"], snap.info["edges"]
+        except Exception as exc:  # the service goes on; the line says why
+            d.error = str(exc)
+        finally:
+            try:
+                _finish_dump(d, log)
+            finally:
+                if _after is not None:
+                    _after()
+
+    _threading.Thread(target=write, name="refgraph-dump", daemon=True).start()
+    return d
+
+
+def dump_on_signal(signum, directory, *, untracked=True, redact=False, fork=True, timeout=600, log=True):
+    """Installs a handler: on signal signum the process dumps its heap
+    (refgraph.dump) to directory/refgraph-<pid>-<time>.rgsnap.  The
+    handler runs in the main thread at the next bytecode boundary (where
+    Python runs signal handlers); by default a forked child takes the
+    snapshot, so the service stops only for fork().  Each dump reports one
+    line on stderr (or log); a signal that comes while a dump is under way
+    is reported and otherwise ignored.  Returns the previous handler."""
     # Absolute now: a later chdir must not move the dumps.
     directory = _os.path.abspath(_os.fspath(directory))
     if not _os.path.isdir(directory):
         raise FileNotFoundError("dump_on_signal: %r is not a directory" % directory)
     if not _os.access(directory, _os.W_OK):
         raise PermissionError("dump_on_signal: cannot write to %r" % directory)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
+        raise ValueError("dump_on_signal: timeout must be a positive number of seconds, not %r" % (timeout,))
+    if log is not None and log is not True and not callable(getattr(log, "write", None)):
+        raise TypeError("dump_on_signal: log must be a file-like object, True (stderr) or None")
+    current = [None]
 
     def handler(signum, frame):
         del frame
         if not _dump_lock.acquire(blocking=False):
+            if log is not None:
+                busy = current[0]
+                try:
+                    (_sys.stderr if log is True else log).write(
+                        "refgraph: %s ignored: the dump to %s is still under way\n"
+                        % (_signal_name(signum), busy.path if busy is not None else "?"))
+                except Exception:
+                    pass
             return
-        try:
-            snap = snapshot(untracked, redact)
-        except BaseException:
-            _dump_lock.release()
-            raise
         now = _time.time()
         # Milliseconds: two dumps in one second must not share a name.
         stamp = _time.strftime("%Y%m%dT%H%M%S", _time.localtime(now)) + ".%03d" % (now % 1 * 1000)
         path = _os.path.join(directory, "refgraph-%d-%s.rgsnap" % (_os.getpid(), stamp))
-
-        def write():
-            try:
-                snap.save(path, progress=False)
-            except Exception as exc:  # the service goes on; say why on stderr
-                _sys.stderr.write("refgraph: dump to %s failed: %s\n" % (path, exc))
-            finally:
-                _dump_lock.release()
-
         try:
-            _threading.Thread(target=write, name="refgraph-dump", daemon=True).start()
-        except BaseException:   # no thread (interpreter shutdown): the next signal may try again
+            current[0] = _dump(path, untracked, redact, fork, timeout, log, _dump_lock.release)
+        except BaseException:
             _dump_lock.release()
             raise
 

@@ -15,6 +15,7 @@
 #include "refgraph/heapsnap.h"
 #include "refgraph/snapbuild.h"
 #include "refgraph/snapchrome.h"
+#include "refgraph/snapfork.h"
 #include "refgraph/snapfile.h"
 #include "refgraph/snapquery.h"
 #include "refgraph/status.h"
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct snapshot_object {
@@ -700,6 +702,39 @@ static PyObject *take_snapshot(PyObject *module, PyObject *args)
     return wrap(ms, snap);
 }
 
+/* dump_forked(path, untracked, redact, timeout) -> (pid, report_fd, stall_s):
+ * see rg_dump_fork.  The stall is what the calling thread (and, through
+ * the GIL, every other) spent here: the roots and fork(). */
+static PyObject *dump_forked(PyObject *module, PyObject *args)
+{
+    PyObject *bytes = NULL;
+    int untracked = 1, redact = 0;
+    unsigned int timeout = 0;
+    if (!PyArg_ParseTuple(args, "O&ppI", PyUnicode_FSConverter, &bytes, &untracked, &redact, &timeout))
+        return NULL;
+    module_state *ms = rgb_state_of_module(module);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    PyObject *site_fn = rgb_site_function(ms);
+    rg_snapshot_job *job = NULL;
+    long pid = -1;
+    int fd = -1;
+    int st = rg_snapshot_begin(untracked, redact, site_fn, &job);
+    if (st == RG_OK)
+        st = rg_dump_fork(job, PyBytes_AS_STRING(bytes), timeout, &pid, &fd);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    rg_snapshot_abandon(job);
+    Py_XDECREF(site_fn);
+    if (st != RG_OK) {
+        PyObject *r = st == RG_EIO ? PyErr_SetFromErrno(PyExc_OSError) : rgb_raise_status(ms, st, NULL, NULL);
+        Py_DECREF(bytes);
+        return r;
+    }
+    Py_DECREF(bytes);
+    double stall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    return Py_BuildValue("lid", pid, fd, stall);
+}
+
 static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"path", "progress", NULL};
@@ -735,6 +770,9 @@ static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
 PyMethodDef rgb_snapshot_functions[] = {
     {"take_snapshot", take_snapshot, METH_VARARGS,
      "take_snapshot(untracked=True, redact=False) -> HeapSnapshot (see refgraph.snapshot)"},
+    {"dump_forked", dump_forked, METH_VARARGS,
+     "dump_forked(path, untracked, redact, timeout) -> (pid, report_fd, stall_seconds): a snapshot saved by a "
+     "forked child (see refgraph.dump)"},
     {"open_snapshot", KW open_snapshot, METH_VARARGS | METH_KEYWORDS,
      "open_snapshot(path, progress=False) -> HeapSnapshot (see refgraph.open_snapshot)"},
     {NULL, NULL, 0, NULL}

@@ -288,16 +288,17 @@ static int record_edges(heap *h, const numbering *nb)
 /* Numbers every object the collector tracks, the permanent generation
  * included, holding a reference to each: in place, or from gc.get_objects()
  * during a collection or on an unexpected layout. */
-int number_heap(numbering *nb)
+int number_heap(numbering *nb, int borrowed)
 {
     memset(nb, 0, sizeof *nb);
+    nb->borrowed = borrowed;
     rg_pm_init(&nb->extra);
     const gc_runtime_mirror *rt = gc_runtime();
     int st = rt != NULL && !gc_collecting(rt) ? number_in_place(nb, rt, GC_GENERATIONS + 1) : GC_WALK_UNSURE;
     if (st == GC_WALK_UNSURE) {
         /* Headers are back; the references taken so far are dropped (the
          * collector's lists hold each of these objects: none is freed). */
-        for (size_t i = 0; i < nb->n; i++)
+        for (size_t i = 0; i < nb->n && !borrowed; i++)
             Py_DECREF(nb->objs[i]);
         nb->n = 0;
         memset(nb->list_len, 0, sizeof nb->list_len);
@@ -313,7 +314,7 @@ int number_heap(numbering *nb)
 int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
 {
     numbering nb;
-    int st = number_heap(&nb);
+    int st = number_heap(&nb, 0);
     Py_ssize_t n_targets = s->targets ? PyList_GET_SIZE(s->targets) : 0;
     for (Py_ssize_t i = 0; i < n_targets && st == RG_OK; i++) {
         uint32_t id;

@@ -635,7 +635,7 @@ static void builder_release(builder *b)
     size_t n = b->nb.n;
     b->nb.objs = NULL;
     b->nb.n = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !b->nb.borrowed; i++) {
         PREFETCH_AHEAD(objs, i, n);
         Py_DECREF(objs[i]);
     }
@@ -658,65 +658,98 @@ static int map_wanted_nodes(builder *b, rg_ptrmap *node_of)
     return st;
 }
 
-int rg_snapshot_take(int untracked, int redact, PyObject *site_fn, rg_snap **out)
-{
+struct rg_snapshot_job {
     builder b;
-    memset(&b, 0, sizeof b);
-    b.untracked = untracked;
-    b.redact = redact;
-    b.site_fn = site_fn;
-    rg_pm_init(&b.type_index);
-    objsize_cache_init(&b.sizes);
-    rg_ptrmap node_of;
-    rg_pm_init(&node_of);
-    int st = rg_snap_new(&b.s);
-    snap_labeller_init(&b.lb, b.s, redact);
-    if (st == RG_OK)
-        st = collect_modules(&b);
-    if (st == RG_OK)
-        st = collect_frames(&b);
+};
+
+int rg_snapshot_begin(int untracked, int redact, PyObject *site_fn, rg_snapshot_job **out)
+{
+    rg_snapshot_job *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return RG_ENOMEM;
+    builder *b = &job->b;
+    b->untracked = untracked;
+    b->redact = redact;
+    b->site_fn = site_fn;
+    rg_pm_init(&b->type_index);
+    objsize_cache_init(&b->sizes);
+    int st = rg_snap_new(&b->s);
+    snap_labeller_init(&b->lb, b->s, redact);
     if (st == RG_OK) {
-        st = number_heap(&b.nb);
-        if (st == RG_OK) {
-            /* Running frames are roots, but from 3.11 the collector does
-             * not track the frame objects made for them: numbered here. */
-            for (size_t i = 0; st == RG_OK && i < b.n_frames; i++) {
-                uint32_t unused;
-                st = number_extra(&b.nb, b.frames[i].frame, &unused);
-            }
-            if (st == RG_OK)
-                st = record_nodes(&b);
-            if (st == RG_OK)
-                st = map_wanted_nodes(&b, &node_of);
-            untag_all(&b.nb);
-        }
-    }
-    if (st == RG_OK)
-        st = describe_types(&b);
-    if (st == RG_OK) {
-        find_type_nodes(&b, &node_of);
-        b.s->n_nodes = (uint32_t)b.nb.n;
-        b.s->type = b.ftype;
-        b.ftype = NULL;
-        st = describe_nodes(&b);
-    }
-    if (st == RG_OK)
-        st = describe_roots(&b, &node_of);
-    if (st == RG_OK)
-        st = sort_by_destination(&b);
-    rg_pm_free(&node_of);
-    if (st == RG_OK) {
+        /* The time and the process the heap is from: a forked dump's
+         * child takes the snapshot later, as another process. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        b.s->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        b.s->pid = (uint32_t)getpid();
-        b.s->python_hex = PY_VERSION_HEX;
-        b.s->flags |= (redact ? RG_SNAP_REDACTED : 0) | (untracked ? RG_SNAP_UNTRACKED : 0);
-        rg_snap_intern_done(b.s);
-        *out = b.s;
-        b.s = NULL;
+        b->s->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        b->s->pid = (uint32_t)getpid();
+        b->s->python_hex = PY_VERSION_HEX;
+        b->s->flags |= (redact ? RG_SNAP_REDACTED : 0) | (untracked ? RG_SNAP_UNTRACKED : 0);
+        st = collect_modules(b);
     }
-    rg_snap_free(b.s);
-    builder_release(&b);
+    if (st == RG_OK)
+        st = collect_frames(b);
+    if (st != RG_OK) {
+        rg_snapshot_abandon(job);
+        return st;
+    }
+    *out = job;
+    return RG_OK;
+}
+
+void rg_snapshot_abandon(rg_snapshot_job *job)
+{
+    if (job == NULL)
+        return;
+    rg_snap_free(job->b.s);
+    builder_release(&job->b);
+    free(job);
+}
+
+int rg_snapshot_finish(rg_snapshot_job *job, int borrowed, rg_snap **out)
+{
+    builder *b = &job->b;
+    rg_ptrmap node_of;
+    rg_pm_init(&node_of);
+    int st = number_heap(&b->nb, borrowed);
+    if (st == RG_OK) {
+        /* Running frames are roots, but from 3.11 the collector does
+         * not track the frame objects made for them: numbered here. */
+        for (size_t i = 0; st == RG_OK && i < b->n_frames; i++) {
+            uint32_t unused;
+            st = number_extra(&b->nb, b->frames[i].frame, &unused);
+        }
+        if (st == RG_OK)
+            st = record_nodes(b);
+        if (st == RG_OK)
+            st = map_wanted_nodes(b, &node_of);
+        untag_all(&b->nb);
+    }
+    if (st == RG_OK)
+        st = describe_types(b);
+    if (st == RG_OK) {
+        find_type_nodes(b, &node_of);
+        b->s->n_nodes = (uint32_t)b->nb.n;
+        b->s->type = b->ftype;
+        b->ftype = NULL;
+        st = describe_nodes(b);
+    }
+    if (st == RG_OK)
+        st = describe_roots(b, &node_of);
+    if (st == RG_OK)
+        st = sort_by_destination(b);
+    rg_pm_free(&node_of);
+    if (st == RG_OK) {
+        rg_snap_intern_done(b->s);
+        *out = b->s;
+        b->s = NULL;
+    }
+    rg_snapshot_abandon(job);
     return st;
+}
+
+int rg_snapshot_take(int untracked, int redact, PyObject *site_fn, rg_snap **out)
+{
+    rg_snapshot_job *job;
+    int st = rg_snapshot_begin(untracked, redact, site_fn, &job);
+    return st == RG_OK ? rg_snapshot_finish(job, 0, out) : st;
 }

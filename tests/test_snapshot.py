@@ -256,3 +256,35 @@ def test_huge_numbers_are_clear_errors_or_clamped(service):
         snap.object(2 ** 70)
     assert snap.find_backref_chain("Session", max_depth=2 ** 40)[-1].type == "Session"
     snap.show_backrefs("Session", too_many=2 ** 70, max_depth=1, output=io.StringIO())
+
+
+def live_predicates():
+    import inspect
+    found = [("refgraph.is_proper_module", refgraph.is_proper_module), ("inspect.ismodule", inspect.ismodule)]
+    try:
+        import objgraph
+    except ImportError:
+        pass
+    else:
+        found.append(("objgraph.is_proper_module", objgraph.is_proper_module))
+    return found
+
+
+@pytest.mark.parametrize("name, predicate", live_predicates(), ids=[n for n, _ in live_predicates()])
+def test_live_predicates_mean_on_a_snapshot_what_they_mean_live(service, name, predicate):
+    """The objgraph way of asking, find_backref_chain(x, is_proper_module),
+    gave [x] on a snapshot: the predicate was handed SnapshotObjects."""
+    target = service.registry["sessions"][0]
+    live = [type(o).__name__ for o in refgraph.find_backref_chain(target, predicate)]
+    snap = refgraph.snapshot()
+    on_snap = [o.type for o in snap.find_backref_chain(id(target), predicate)]
+    assert len(on_snap) > 1 and on_snap[0] == "module", on_snap
+    assert on_snap == live
+
+
+def test_inspect_predicates_name_their_types_on_a_snapshot(service):
+    import inspect
+    snap = refgraph.snapshot()
+    target = id(service.registry["sessions"][0])
+    assert [o.type for o in snap.find_backref_chain(target, inspect.isclass)][0] == "type"
+    assert snap.find_ref_chain(id(service), inspect.isfunction)[-1].type == "function"

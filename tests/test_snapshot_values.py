@@ -112,7 +112,7 @@ def test_a_value_only_a_frame_holds_is_in_the_snapshot():
         return node.summary, snap.show_backrefs(id(only_here), max_depth=1, output=io.StringIO()).to_text()
     summary, text = hold()
     assert summary == "'only this frame holds me'"
-    assert "<locals>.hold at test_snapshot_values.py" in text and "via only_here (local)" in text, text
+    assert "hold at test_snapshot_values.py" in text and "via only_here (local)" in text, text
 
 
 def test_a_snapshot_of_many_values_leaves_them_as_they_were():

@@ -41,7 +41,7 @@ typedef struct heap {
 typedef struct numbering {
     PyObject **objs;
     size_t n, cap;
-    int borrowed;                  /* no references taken: no Python code runs until untagged */
+    int borrowed;                  /* no references taken (a forked dump's child: nothing frees an object) */
     const gc_runtime_mirror *rt;   /* walked in place: lists in this order */
     size_t list_len[GC_GENERATIONS + 1];
     uintptr_t *saved_prev;         /* or each header's saved word */
@@ -55,8 +55,9 @@ void heap_clear(heap *h);
 void untag_all(numbering *nb);
 int number_in_place(numbering *nb, const gc_runtime_mirror *rt, int lists);
 /* Numbers every tracked object (see heapwalk.c); on failure nothing is
- * tagged.  The caller untags (untag_all), then drops the references. */
-int number_heap(numbering *nb);
+ * tagged.  The caller untags (untag_all), then drops the references
+ * (none are taken with borrowed: see rg_snapshot_finish). */
+int number_heap(numbering *nb, int borrowed);
 /* The id of o while the headers are numbered, or -1. */
 int64_t numbered_id(const numbering *nb, PyObject *o);
 /* Gives o the next id, recording nothing to find it by: for an object

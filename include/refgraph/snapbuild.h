@@ -18,4 +18,18 @@
 struct _object;
 int rg_snapshot_take(int untracked, int redact, struct _object *site_fn, rg_snap **out);
 
+/* rg_snapshot_take in two steps, for a dump taken in a forked child
+ * (snapfork.h): begin collects the roots (the modules, each thread's
+ * running frames, the time and the process id), in the process whose heap
+ * it is; finish copies the heap graph and frees the job, in that process
+ * or in a child forked in between.  With borrowed, finish takes no
+ * reference to the objects: only where nothing can free one meanwhile (a
+ * child with one thread and the collector disabled), so that the child
+ * writes to no object it does not number.  abandon frees a job not
+ * finished (NULL is fine).  site_fn must outlive the job. */
+typedef struct rg_snapshot_job rg_snapshot_job;
+int rg_snapshot_begin(int untracked, int redact, struct _object *site_fn, rg_snapshot_job **job);
+int rg_snapshot_finish(rg_snapshot_job *job, int borrowed, rg_snap **out);
+void rg_snapshot_abandon(rg_snapshot_job *job);
+
 #endif
