@@ -15,8 +15,10 @@ strings; the first and tenth chain and backrefs question (ms); save and
 open_snapshot (s); the Chrome export (s, up to 1M objects); then
 refgraph.dump(): the stall (fork() and the roots, ms), the longest pause
 another thread saw while the dump ran (a thread waking every millisecond),
-the limit the stall must stay under, max(50 ms, gc.collect()/2), and the
-child's time to the file (s).  Save, open and export are skipped where they
+the limit the stall must stay under, max(50 ms, gc.collect()/2), the
+child's time to the file (s), and the memory the child held alone at its
+end (heap pages it copied, the snapshot; MiB) beside the process's peak
+RSS.  Save, open and export are skipped where they
 fail (a build without them).
 """
 import argparse
@@ -129,7 +131,10 @@ def one_size(n, shape):
         if dumped.error is not None:
             row["dump_error"] = dumped.error
         else:
-            row.update(stall=dumped.stall, seen=ticker.longest, dump=dumped.seconds, forked=dumped.forked)
+            row.update(stall=dumped.stall, seen=ticker.longest, dump=dumped.seconds, forked=dumped.forked,
+                       child_mib=(dumped.child_memory or 0) / 2 ** 20)
+        import resource
+        row["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
 
 
@@ -144,8 +149,8 @@ def main():
         return
     print("load average at start: %.2f %.2f %.2f" % os.getloadavg())
     print("| heap | objects | gc.collect | snapshot | ratio | B/node arrays (all) | chain 1st/10th ms "
-          "| backrefs 1st/10th ms | save | open | export | dump stall | pause seen | limit | dump |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| backrefs 1st/10th ms | save | open | export | dump stall | pause seen | limit | dump | child MiB (peak RSS) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     worst = {}
     shapes = ["service", "ordered"] if args.shape == "both" else [args.shape]
     for shape in shapes:
@@ -162,10 +167,11 @@ def main():
                 else "n/a"
             seen = "%.0f ms" % (r["seen"] * 1000) if "seen" in r else "n/a"
             print("| %s | %s (%d nodes) | %.3f s | %.3f s | %.1fx | %.1f (%.1f) | %.1f / %.1f | %.1f / %.1f "
-                  "| %s | %s | %s | %s | %s | %.0f ms | %s |"
+                  "| %s | %s | %s | %s | %s | %.0f ms | %s | %s |"
                   % (shape, size, r["nodes"], r["gc"], r["snap"], ratio, r["bytes_node"], r["bytes_all"],
                      r["chain1"], r["chain10"], r["back1"], r["back10"], fmt("save"), fmt("open"), fmt("export"),
-                     stall, seen, limit * 1000, fmt("dump")), flush=True)
+                     stall, seen, limit * 1000, fmt("dump"),
+                     "%.0f (%.0f)" % (r["child_mib"], r["rss_mib"]) if "child_mib" in r else "n/a"), flush=True)
     for shape in shapes:
         print("worst snapshot()/gc.collect(), %s heap: %.2fx" % (shape, worst[shape]))
 

@@ -11,6 +11,7 @@
  * first use, as in V8.  docs/snapshot-format.md, "Chrome export", says what
  * maps to what; the node order and ids are those of w_node(). */
 #include "refgraph/snapchrome.h"
+#include "refgraph/chromeids.h"
 #include "refgraph/replacefile.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
@@ -25,7 +26,7 @@
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/alloc.h"
 
-enum { NODE_FIELDS = 7, EDGE_FIELDS = 3, FIRST_ID = 101 };
+enum { NODE_FIELDS = 7, EDGE_FIELDS = 3 };
 #define NO_STRING UINT32_MAX   /* a string index when memory ran out */
 
 /* V8's node and edge types: their index in the header is what the arrays hold. */
@@ -204,12 +205,13 @@ typedef struct exporter {
     uint32_t *dst;        /* per stored edge: its destination */
     uint32_t *entries;    /* the unreached group's entry points */
     uint32_t n_entries;
+    uint32_t *ids;        /* per snapshot node, then per summary node: its id (chromeids.h) */
 } exporter;
 
 static void exporter_free(exporter *x)
 {
     void *owned[] = {x->w.buf, x->tkind, x->tname, x->starts, x->rank, x->pool,
-                     x->sum_off, x->order, x->gen, x->gslots, x->dst, x->entries};
+                     x->sum_off, x->order, x->gen, x->gslots, x->dst, x->entries, x->ids};
     for (size_t k = 0; k < sizeof owned / sizeof *owned; k++)
         free(owned[k]);
 }
@@ -580,16 +582,18 @@ static int prepare(exporter *x, uint64_t *nodes, uint64_t *edges)
 /* Appends export node xi: type, name, id, size, edge count, no allocation
  * trace, detachedness unknown.  The nodes: 0 the root (synthetic, id 1, as
  * V8's), 1 "(GC roots)", 2 "(unreached: held from C)", 3 + i snapshot node
- * i, then the summary strings.  Ids: 1, 3, 5, then 2 * i + 101 for node i:
- * odd as V8's heap object ids, 32-bit, the same in every export of one
- * snapshot. */
-static void w_node(writer *w, unsigned kind, uint32_t name, uint64_t xi, uint64_t size, uint64_t n_edges)
+ * i, then the summary strings.  Ids (chromeids.h): 1, 3, 5, then each
+ * object's from its address, so that an object keeps its id in the export
+ * of every snapshot it is alive in (memlab's three-snapshot leak search
+ * matches objects by id). */
+static void w_node(writer *w, unsigned kind, uint32_t name, uint64_t xi, uint32_t id, uint64_t size,
+                   uint64_t n_edges)
 {
     if (xi > 0)
         W_LIT(w, ",\n");
     w_num(w, kind, 1);
     w_num(w, name, 0);
-    w_num(w, xi < N_SYNTH ? 2 * xi + 1 : 2 * (xi - N_SYNTH) + FIRST_ID, 0);
+    w_num(w, id, 0);
     w_num(w, size > UINT32_MAX ? UINT32_MAX : size, 0);
     w_num(w, n_edges, 0);
     W_LIT(w, ",0,0");
@@ -629,14 +633,16 @@ static int write_nodes(exporter *x, uint64_t n_nodes, uint64_t n_edges)
 {
     rg_snap *s = x->s;
     writer *w = &x->w;
+    if (rg_chrome_ids(s, x->n_sum, &x->ids) != RG_OK)
+        return RG_ENOMEM;
     W_LIT(w, header_meta);
     w_num(w, n_nodes, 1);
     W_LIT(w, ",\"edge_count\":");
     w_num(w, n_edges, 1);
     W_LIT(w, ",\"trace_function_count\":0},\n\"nodes\":[");
-    w_node(w, NT_SYNTHETIC, S_EMPTY, X_ROOT, 0, 1);
-    w_node(w, NT_SYNTHETIC, S_GC_ROOTS, X_GC_ROOTS, 0, (uint64_t)s->n_roots + 1);
-    w_node(w, NT_SYNTHETIC, S_UNREACHED, X_UNREACHED, 0, x->n_entries);
+    w_node(w, NT_SYNTHETIC, S_EMPTY, X_ROOT, 2 * X_ROOT + 1, 0, 1);
+    w_node(w, NT_SYNTHETIC, S_GC_ROOTS, X_GC_ROOTS, 2 * X_GC_ROOTS + 1, 0, (uint64_t)s->n_roots + 1);
+    w_node(w, NT_SYNTHETIC, S_UNREACHED, X_UNREACHED, 2 * X_UNREACHED + 1, 0, x->n_entries);
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         unsigned kind;
         uint32_t name = node_name(x, i, &kind);
@@ -644,7 +650,7 @@ static int write_nodes(exporter *x, uint64_t n_nodes, uint64_t n_edges)
             return RG_ENOMEM;
         uint64_t edges = (uint64_t)(class_node(s, i) != RG_SNAP_NONE) + s->fwd_start[i + 1] - s->fwd_start[i] +
                          (uint64_t)shows_summary(x, i);
-        w_node(w, kind, name, (uint64_t)N_SYNTH + i, rg_snap_size(s, i), edges);
+        w_node(w, kind, name, (uint64_t)N_SYNTH + i, x->ids[i], rg_snap_size(s, i), edges);
         if (tick(x) != 0)
             return RG_EINTR;
     }
@@ -652,7 +658,7 @@ static int write_nodes(exporter *x, uint64_t n_nodes, uint64_t n_edges)
         uint32_t name = pool_string(x, x->sum_off[k]);
         if (name == NO_STRING)
             return RG_ENOMEM;
-        w_node(w, NT_STRING, name, (uint64_t)N_SYNTH + s->n_nodes + k, 0, 0);
+        w_node(w, NT_STRING, name, (uint64_t)N_SYNTH + s->n_nodes + k, x->ids[s->n_nodes + k], 0, 0);
     }
     W_LIT(w, "],\n\"edges\":[");
     return RG_OK;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Prints a directory holding retainers.js beside an installed memlab: this
+# Prints a directory holding retainers.js and findleaks.js beside an installed memlab: this
 # directory when `npm install` ran here (tests/js/node_modules), otherwise a
 # cache under ${TMPDIR:-/tmp} (refgraph-memlab-<hash of package.json and
 # .npmrc>) where `npm install --prefix DIR --no-audit --no-fund` installs
@@ -27,5 +27,7 @@ if [ ! -f "$cache/installed" ]; then
   # Another run may have finished first: keep its copy.
   mv -T "$work" "$cache" 2>/dev/null || rm -rf "$work"
 fi
-cp "$here/retainers.js" "$cache/retainers.js.$$" && mv -f "$cache/retainers.js.$$" "$cache/retainers.js"
+for script in retainers.js findleaks.js; do
+  cp "$here/$script" "$cache/$script.$$" && mv -f "$cache/$script.$$" "$cache/$script"
+done
 echo "$cache"
