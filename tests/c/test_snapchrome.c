@@ -8,6 +8,7 @@
  *   test_snapchrome bench N PATH    exports a random N-node snapshot, timed */
 #include "check.h"
 #include "refgraph/snapchrome.h"
+#include "refgraph/chromeids.h"
 #include "refgraph/status.h"
 
 #include "config.h"   /* RG_FAULT_INJECTION */
@@ -327,6 +328,12 @@ static long follow(const parsed *p, uint32_t from, unsigned type, const char *na
     return -1;
 }
 
+static int compare_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Every structural property both readers rely on. */
 static void check_consistent(const parsed *p)
 {
@@ -337,12 +344,25 @@ static void check_consistent(const parsed *p)
         const uint32_t *n = p->nodes + i * NF;
         CHECK(n[0] <= T_SYNTHETIC);
         CHECK(n[1] < p->n_strings);
-        CHECK(n[2] % 2 == 1);                     /* odd ids, as V8's heap objects */
-        CHECK(i == 0 || n[2] > p->nodes[(i - 1) * NF + 2]);   /* unique */
+        /* Odd ids for objects, as V8's heap objects; the summary strings'
+         * are even (chromeids.h). */
+        CHECK(n[2] % 2 == 1 || n[0] == T_STRING);
+        CHECK(n[2] > 0 && n[2] < (1u << 31));
         CHECK(n[5] == 0 && n[6] == 0);
         edges += n[4];
     }
     CHECK(edges == p->edge_count);
+    /* Unique ids: sorted, no two equal. */
+    uint32_t *ids = malloc((p->node_count + 1) * sizeof *ids);
+    CHECK(ids != NULL);
+    for (size_t i = 0; ids != NULL && i < p->node_count; i++)
+        ids[i] = p->nodes[i * NF + 2];
+    if (ids != NULL) {
+        qsort(ids, p->node_count, sizeof *ids, compare_u32);
+        for (size_t i = 1; i < p->node_count; i++)
+            CHECK(ids[i] != ids[i - 1]);
+    }
+    free(ids);
     for (size_t e = 0; e < p->edge_count; e++) {
         const uint32_t *edge = p->edges + e * EF;
         CHECK(edge[0] <= E_HIDDEN);
@@ -415,7 +435,9 @@ static void check_fixture_export(void)
     CHECK(follow(&p, 3 + F_MODDICT, E_PROPERTY, "\"key\"") == 3 + F_LIST);
     CHECK(follow(&p, 3 + F_LIST, E_ELEMENT, "#0") == 3 + F_LEAK);
     const uint32_t *leak = p.nodes + (3 + F_LEAK) * NF;
-    CHECK(leak[0] == T_OBJECT && string_is(&p, leak[1], "\"Leak\"") && leak[2] == 2 * F_LEAK + 101 && leak[3] == 48);
+    CHECK(leak[0] == T_OBJECT && string_is(&p, leak[1], "\"Leak\"") && leak[3] == 48);
+    /* Its id from its address (snapbuilder.h: 0x7f0000001000 + 16 i). */
+    CHECK(leak[2] == 2 * (((0x7f0000001000ULL + 16ULL * F_LEAK) >> 4) & 0x3fffffffu) + 1);
     CHECK(follow(&p, 3 + F_LEAK, E_INTERNAL, "\"__class__\"") == 3 + F_LEAKCLASS);
     const uint32_t *cls = p.nodes + (3 + F_LEAKCLASS) * NF;
     CHECK(cls[0] == T_CLOSURE && string_is(&p, cls[1], "\"Leak\""));   /* a class is not its instances' group */
@@ -637,6 +659,29 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Ids from addresses: two objects 16 GiB apart, and one that would take a
+ * synthetic node's id, get even ids; every id stays distinct. */
+static void check_ids_from_addresses(void)
+{
+    rg_snap *s = fixture();
+    s->addr[F_INT] = s->addr[F_LEAK] + (1ULL << 34);   /* the same 30 bits */
+    s->addr[F_TUPLE] = 16;                              /* would be 3: "(GC roots)" */
+    uint32_t *ids = NULL;
+    CHECK(rg_chrome_ids(s, 2, &ids) == RG_OK);
+    if (ids != NULL) {
+        CHECK(ids[F_LEAK] == 2 * (((0x7f0000001000ULL + 16ULL * F_LEAK) >> 4) & 0x3fffffffu) + 1);
+        CHECK(ids[F_INT] % 2 == 0 && ids[F_TUPLE] % 2 == 0 && ids[F_INT] != ids[F_TUPLE]);
+        CHECK(ids[s->n_nodes] % 2 == 0 && ids[s->n_nodes + 1] % 2 == 0);
+        for (uint32_t i = 0; i < s->n_nodes + 2; i++) {
+            CHECK(ids[i] != 1 && ids[i] != 3 && ids[i] != 5);
+            for (uint32_t j = 0; j < i; j++)
+                CHECK(ids[i] != ids[j]);
+        }
+    }
+    free(ids);
+    rg_snap_free(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "fixture") == 0) {
@@ -665,6 +710,7 @@ int main(int argc, char **argv)
     if (tmp_dir == NULL)
         return check_result("test_snapchrome");
     check_fixture_export();
+    check_ids_from_addresses();
     check_empty();
     check_failures_leave_nothing();
 #ifdef RG_FAULT_INJECTION
