@@ -19,12 +19,16 @@ __all__ = ["Snapshot", "SnapshotObject", "SnapshotDiff", "Dump", "snapshot", "op
 
 
 _UNKNOWN = object()
+# Every type whose instances are modules (ModuleType and its subclasses), or
+# classes (type and every metaclass): the snapshot's type flags say which.
+_MODULES, _CLASSES = ("(modules)",), ("(classes)",)
 
 
 def _live_predicate(predicate):
     """What a predicate written for live objects means on a snapshot: None
-    for is_proper_module (refgraph's or objgraph's: the module rule), a
-    tuple of type names for inspect's ismodule, isclass, isfunction,
+    for is_proper_module (refgraph's or objgraph's: the module rule),
+    _MODULES or _CLASSES for inspect's ismodule and isclass (subclasses and
+    metaclasses included), a tuple of type names for its isfunction,
     ismethod, isframe, iscode and isbuiltin; _UNKNOWN for any other."""
     if predicate is _core.is_proper_module:
         return None
@@ -32,7 +36,7 @@ def _live_predicate(predicate):
             getattr(predicate, "__module__", None) == "objgraph":
         return None
     import inspect
-    table = {inspect.ismodule: ("module",), inspect.isclass: ("type",), inspect.isfunction: ("function",),
+    table = {inspect.ismodule: _MODULES, inspect.isclass: _CLASSES, inspect.isfunction: ("function",),
              inspect.ismethod: ("method",), inspect.isframe: ("frame",), inspect.iscode: ("code",),
              inspect.isbuiltin: ("builtin_function_or_method",)}
     try:
@@ -236,7 +240,10 @@ class Snapshot:
             # snapshot they mean the rule or the types they test for.
             if known is None:
                 return None
-            types = [t for name in known for t in self._h.types_named(name)]
+            if known is _MODULES or known is _CLASSES:
+                types = self._h.types_flagged(known is _MODULES)
+            else:
+                types = [t for name in known for t in self._h.types_named(name)]
             return types if types else lambda node: False
         if isinstance(predicate, str):
             types = self._h.types_named(predicate)
@@ -544,12 +551,12 @@ class Dump:
         timeout seconds); returns whether it is done."""
         return self._done.wait(timeout)
 
-    def line(self):
+    def line(self, finished=None):
         """The one line the dump reports, as written to stderr."""
         stopped = _seconds_text(self.stall)
         how = "fork" if self.forked else "in-process snapshot%s" % (
             ": " + self.fallback if self.fallback else "")
-        if not self.done:
+        if not (self.done if finished is None else finished):
             return "refgraph: dumping to %s (the service stopped %s: %s)" % (self.path, stopped, how)
         if self.error is not None:
             return "refgraph: dump to %s failed: %s (the service stopped %s: %s)" % (
@@ -566,13 +573,15 @@ def _seconds_text(seconds):
 
 
 def _finish_dump(d, log):
+    """Reports the line, then marks d done: once wait() returns, the line
+    is written."""
     d.seconds = _time.monotonic() - d._started
-    d._done.set()
     if log is not None:
         try:
-            (_sys.stderr if log is True else log).write(d.line() + "\n")
+            (_sys.stderr if log is True else log).write(d.line(finished=True) + "\n")
         except Exception:   # a closed stderr must not break the service
             pass
+    d._done.set()
 
 
 def _reap(d, fd, log, after):
@@ -603,11 +612,30 @@ def _reap(d, fd, log, after):
             " (timeout)" if _os.WTERMSIG(status) == _signal.SIGALRM else "")
     else:
         d.error = "the dump process ended without a report"
+    if d.error is not None and words[:1] != ["error"]:
+        _remove_partial(d.path, d.pid)
     try:
         _finish_dump(d, log)
     finally:
         if after is not None:
             after()
+
+
+def _remove_partial(path, pid):
+    """Removes what a child killed while saving left: its temporary file,
+    .NAME.PID.N.tmp beside path (src/replacefile.c names it so)."""
+    directory, name = _os.path.split(path)
+    prefix = ".%s.%d." % (name, pid)
+    try:
+        names = _os.listdir(directory)
+    except OSError:
+        return
+    for entry in names:
+        if entry.startswith(prefix) and entry.endswith(".tmp"):
+            try:
+                _os.unlink(_os.path.join(directory, entry))
+            except OSError:
+                pass
 
 
 def _signal_name(signum):
@@ -684,7 +712,10 @@ def _dump(path, untracked, redact, fork, timeout, log, _after):
                 if _after is not None:
                     _after()
 
-    _threading.Thread(target=write, name="refgraph-dump", daemon=True).start()
+    try:
+        _threading.Thread(target=write, name="refgraph-dump", daemon=True).start()
+    except RuntimeError:   # no new thread (a process limit, shutdown): saved here
+        write()
     return d
 
 

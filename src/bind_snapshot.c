@@ -275,6 +275,28 @@ static PyObject *snapshot_types_named(snapshot_object *self, PyObject *arg)
     return r;
 }
 
+/* types_flagged(modules) -> [type index]: the types whose instances are
+ * modules (modules true) or classes (false), subclasses and metaclasses
+ * included. */
+static PyObject *snapshot_types_flagged(snapshot_object *self, PyObject *arg)
+{
+    rg_snap *s = ready(self);
+    int modules = s ? PyObject_IsTrue(arg) : -1;
+    if (modules < 0)
+        return NULL;
+    uint32_t flag = modules ? RG_SNAP_TYPE_MODULE : RG_SNAP_TYPE_TYPES;
+    PyObject *r = PyList_New(0);
+    for (uint32_t t = 0; r != NULL && t < s->n_types; t++) {
+        if (s->types[t].flags & flag) {
+            PyObject *i = PyLong_FromUnsignedLong(t);
+            if (i == NULL || PyList_Append(r, i) < 0)
+                Py_CLEAR(r);
+            Py_XDECREF(i);
+        }
+    }
+    return r;
+}
+
 static PyObject *snapshot_nodes_of_types(snapshot_object *self, PyObject *arg)
 {
     rg_snap *s = ready(self);
@@ -644,6 +666,8 @@ static PyMethodDef snapshot_methods[] = {
      "node(i) -> (addr, type, short type, size, summary, allocation site or None)"},
     {"find", (PyCFunction)snapshot_find, METH_O, "find(addr) -> node index or None"},
     {"types_named", (PyCFunction)snapshot_types_named, METH_O, "types_named(name) -> [type index]"},
+    {"types_flagged", (PyCFunction)snapshot_types_flagged, METH_O,
+     "types_flagged(modules) -> [type index] of module types (True) or of classes' types (False)"},
     {"nodes_of_types", (PyCFunction)snapshot_nodes_of_types, METH_O, "nodes_of_types(types) -> [node]"},
     {"typestats", (PyCFunction)snapshot_typestats, METH_VARARGS,
      "typestats(shortnames=True, sizes=False) -> {name: count}, or with sizes {name: TypeSizes}"},

@@ -200,7 +200,8 @@ typedef struct edge_ctx {
     builder *b;
     PyObject *src;
     int skip_type;         /* the next visit of src's type is the implicit one */
-    int frame_locals;      /* visiting a running frame's locals, not a tp_traverse */
+    int shares_slots;      /* a running frame's locals, or a generator's (whose running frame has the same
+                            * slots): a reference may be visited twice */
     int status;
 } edge_ctx;
 
@@ -279,12 +280,14 @@ static int visit_edge(PyObject *o, void *arg)
             id = numbered_id(&b->nb, o);   /* a running frame numbered apart */
             if (id < 0 || (uint64_t)id >= b->nb.n)
                 return 0;   /* tracked but not numbered: another interpreter's */
-        } else if (Py_REFCNT(o) == 1 && !c->frame_locals) {
+        } else if (Py_REFCNT(o) == 1 && !c->shares_slots) {
             /* A str, int, float... that this reference is the only one to
              * (a service's unique strings and numbers): nothing else can
              * lead to it, so it needs no entry in the map of those met
              * before.  (From here on it holds the snapshot's reference
-             * too.) */
+             * too.)  Not from a generator's traverse, nor from a running
+             * frame's locals: a running generator's locals are the slots
+             * of its running frame, which add_frame_locals visits again. */
             uint32_t nid;
             c->status = number_unshared(&b->nb, o, &nid);
             if (c->status == RG_OK)
@@ -312,7 +315,7 @@ static int add_frame_locals(builder *b, edge_ctx *c, PyObject *frame, size_t fir
     frame_view v;
     if (frame_view_of_frame(frame, &v) != 0)
         return RG_OK;
-    c->frame_locals = 1;
+    c->shares_slots = 1;
     for (Py_ssize_t i = 0; i < v.n_slots && c->status == RG_OK; i++) {
         PyObject *o = v.slots[i];
         if (o == NULL || is_singleton(o))
@@ -325,7 +328,7 @@ static int add_frame_locals(builder *b, edge_ctx *c, PyObject *frame, size_t fir
         if (!seen)
             visit_edge(o, c);
     }
-    c->frame_locals = 0;
+    c->shares_slots = 0;
     return c->status;
 }
 
@@ -364,7 +367,8 @@ static int record_nodes(builder *b)
         /* A static type has a tp_traverse that only heap types may run. */
         if (tp->tp_traverse == NULL || !is_gc_object(op))
             continue;
-        edge_ctx c = {b, op, holds_type, 0, RG_OK};
+        int generator = PyGen_Check(op) || PyCoro_CheckExact(op) || PyAsyncGen_CheckExact(op);
+        edge_ctx c = {b, op, holds_type, generator, RG_OK};
         size_t first = b->n_edges;
         tp->tp_traverse(op, visit_edge, &c);
         if (c.status == RG_OK && PyFrame_Check(op) && is_running_frame(b, op))

@@ -34,8 +34,8 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Closes every descriptor from `from` up but keep: the service's sockets
- * and files must not stay open in a child that outlives a restart. */
+/* Closes every descriptor from 3 up but keep: the service's sockets and
+ * files must not stay open in a child that outlives a restart. */
 static void close_all_but(int keep)
 {
 #ifdef SYS_close_range
@@ -101,6 +101,15 @@ static void child(rg_snapshot_job *job, const char *path, unsigned timeout_s, in
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
     close_all_but(report);
+    /* 0, 1 and 2 too (an inetd-style service's client connection may be
+     * there): /dev/null in their place, so that nothing writes elsewhere. */
+    int null_fd = open("/dev/null", O_RDWR);
+    for (int fd = 0; fd <= 2 && null_fd >= 0; fd++) {
+        if (fd != report && fd != null_fd)
+            dup2(null_fd, fd);
+    }
+    if (null_fd > 2 && null_fd != report)
+        close(null_fd);
     if (timeout_s > 0)
         alarm(timeout_s);   /* a child stuck on a lock copied held dies of SIGALRM */
 #if PY_VERSION_HEX >= 0x030A0000

@@ -217,3 +217,81 @@ def test_the_line_reads_well():
     _snapshot._finish_dump(d, None)
     assert d.line().startswith("refgraph: dumped 1,234,567 objects to /var/tmp/x.rgsnap in 2.50 s; "
                                "the service stopped 12 ms (fork)")
+
+
+def test_wait_returns_after_the_line_is_written(tmp_path):
+    """A program that exits right after wait() still has the line."""
+    for fork in (True, False):
+        for i in range(20):
+            log = io.StringIO()
+            d = refgraph.dump(tmp_path / ("w%d.rgsnap" % i), fork=fork, log=log)
+            d.wait()
+            assert log.getvalue() == d.line() + "\n", (fork, i)
+
+
+def test_no_thread_for_the_fallback_saves_in_place(heap, tmp_path, monkeypatch):
+    """At a process limit neither fork() nor a new thread works: the
+    fallback saves the file itself rather than raise into the service."""
+    def no_fork(*args):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(refgraph._core, "dump_forked", no_fork)
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    log = io.StringIO()
+    d = refgraph.dump(tmp_path / "limit.rgsnap", log=log)
+    assert d.done and d.error is None and (tmp_path / "limit.rgsnap").exists()
+    assert "fork failed" in log.getvalue()
+
+
+def test_a_child_killed_while_saving_leaves_no_temporary_file(tmp_path):
+    module = types.ModuleType("dumpkill")
+    module.records = [[str(i), i * 1.5, {"k": i}] for i in range(600000)]
+    sys.modules["dumpkill"] = module
+    try:
+        d = refgraph.dump(tmp_path / "t.rgsnap", log=None)
+        deadline = time.monotonic() + 120
+        while not os.listdir(tmp_path) and not d.done and time.monotonic() < deadline:
+            time.sleep(0.001)
+        if d.done:
+            pytest.skip("the child finished before its temporary file was seen")
+        os.kill(d.pid, signal.SIGKILL)
+        assert d.wait(120)
+    finally:
+        del sys.modules["dumpkill"]
+    assert "killed by SIGKILL" in d.error
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_child_does_not_keep_the_standard_descriptors(tmp_path):
+    """An inetd-style service's client socket is its fd 0: the child puts
+    /dev/null there, so the connection is not held open by the dump."""
+    script = textwrap.dedent("""
+        import os, socket, sys, time
+        import refgraph
+        big = [[str(i), i * 1.5, {"k": i}] for i in range(800000)]
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        os.dup2(s.fileno(), 0)
+        d = refgraph.dump(os.path.join(sys.argv[1], "t.rgsnap"), log=None)
+        seen = None
+        while not d.done:
+            try:
+                links = {fd: os.readlink("/proc/%d/fd/%s" % (d.pid, fd)) for fd in os.listdir("/proc/%d/fd" % d.pid)}
+            except OSError:
+                break
+            if links.get("0") == "/dev/null":
+                seen = links
+                break
+        d.wait()
+        print("seen", seen is not None and all(not v.startswith("socket:") for v in seen.values()))
+        print("error", d.error)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=module_root()), timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "error None" in proc.stdout, proc.stdout
+    if "seen True" not in proc.stdout:
+        pytest.skip("the child finished before its descriptors were read: " + proc.stdout)

@@ -288,3 +288,25 @@ def test_inspect_predicates_name_their_types_on_a_snapshot(service):
     target = id(service.registry["sessions"][0])
     assert [o.type for o in snap.find_backref_chain(target, inspect.isclass)][0] == "type"
     assert snap.find_ref_chain(id(service), inspect.isfunction)[-1].type == "function"
+
+
+def test_isclass_and_ismodule_take_metaclasses_and_module_subclasses():
+    import abc
+    import inspect
+
+    class WithMeta(abc.ABC):
+        registry = ["held by a class whose metaclass is ABCMeta"]
+
+    class LazyModule(types.ModuleType):
+        pass
+    lazy = LazyModule("lazysnapmod")
+    lazy.payload = ["held by a module subclass"]
+    sys.modules["lazysnapmod"] = lazy
+    try:
+        snap = refgraph.snapshot()
+        for target, predicate in ((WithMeta.registry, inspect.isclass), (lazy.payload, inspect.ismodule)):
+            live = [type(o).__name__ for o in refgraph.find_backref_chain(target, predicate, max_depth=5)]
+            assert [o.type for o in snap.find_backref_chain(id(target), predicate, max_depth=5)] == live
+            assert live[0] in ("ABCMeta", "LazyModule"), live
+    finally:
+        del sys.modules["lazysnapmod"]

@@ -124,3 +124,34 @@ def test_a_snapshot_of_many_values_leaves_them_as_they_were():
     assert snap.object(id(values[2001])).summary == "0.5"
     del snap
     gc.collect()
+
+
+def test_a_value_only_a_running_generator_holds_is_one_node():
+    """A running generator's locals are its running frame's slots too: the
+    generator's traverse and the frame's locals both lead there."""
+    found = []
+
+    def gen():
+        only_here = unique("held by a running generator only")
+        number = float("2.75")
+        snap = refgraph.snapshot()
+        found.append((snap.by_type("str").count(id(only_here)), snap.by_type("float").count(id(number)),
+                      snap.show_backrefs(id(only_here), max_depth=1, output=io.StringIO()).to_text()))
+        yield
+    for _ in gen():
+        pass
+    strings, floats, text = found[0]
+    assert (strings, floats) == (1, 1), text
+    assert "via only_here (local)" in text, text
+
+
+def test_a_value_only_a_running_coroutine_holds_is_one_node():
+    import asyncio
+    found = []
+
+    async def coro():
+        only_here = unique("held by a running coroutine only")
+        snap = refgraph.snapshot()
+        found.append(snap.by_type("str").count(id(only_here)))
+    asyncio.run(coro())
+    assert found == [1]
