@@ -3,6 +3,9 @@
 #include "refgraph/status.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "refgraph/strbuf.h"   /* rg_hash_bytes */
 
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/alloc.h"
@@ -40,10 +43,22 @@ int rg_chrome_ids(const rg_snap *s, uint32_t n_extra, uint32_t **out)
     }
     for (uint32_t k = 0; k < RG_CHROME_SYNTH_IDS; k++)
         id_set_add(&set, 2 * k + 1);
+    /* Each type's 4-bit tag, from its name (the same in every snapshot). */
+    uint32_t *tag = calloc((size_t)s->n_types + 1, sizeof *tag);
+    if (tag == NULL) {
+        free(set.slots);
+        free(ids);
+        return RG_ENOMEM;
+    }
+    for (uint32_t t = 0; t < s->n_types; t++) {
+        const char *name = rg_snap_str(s, s->types[t].name);
+        tag[t] = (uint32_t)(rg_hash_bytes(name, strlen(name)) & 0xfu);
+    }
     uint32_t next_even = 2;
     for (size_t i = 0; i < n; i++) {
         if (i < s->n_nodes) {
-            uint32_t id = (uint32_t)(2 * ((s->addr[i] >> 4) & 0x3fffffffu) + 1);
+            uint32_t base = (uint32_t)((s->addr[i] >> 4) & 0x3fffffffu) ^ (tag[rg_snap_type_of(s, (uint32_t)i)] << 26);
+            uint32_t id = 2 * base + 1;
             if (id_set_add(&set, id)) {
                 ids[i] = id;
                 continue;
@@ -53,6 +68,7 @@ int rg_chrome_ids(const rg_snap *s, uint32_t n_extra, uint32_t **out)
         next_even += 2;
     }
     free(set.slots);
+    free(tag);
     *out = ids;
     return RG_OK;
 }

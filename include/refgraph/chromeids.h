@@ -14,12 +14,15 @@
 #define RG_CHROME_SYNTH_IDS 3
 
 /* *ids gets n_nodes + n_extra ids (free() it): for snapshot node i, from
- * its address, 2 * ((addr >> 4) mod 2^30) + 1 (odd, as V8's heap object
- * ids; Python objects are 16-byte aligned, so objects within 16 GiB of
- * addresses never share one); the extra nodes (the export's summary
- * strings) and any node whose id was taken (by an object 16 GiB away, or
- * by a synthetic node) get even ids, counting up from 2 in node order.
- * Every id is below 2^31 and distinct.  RG_OK or RG_ENOMEM. */
+ * its address and its type, 2 * (((addr >> 4) mod 2^30) ^ (tag << 26)) + 1
+ * where tag is 4 bits of a hash of the type's name (odd, as V8's heap
+ * object ids).  Python objects are 16-byte aligned, so objects within one
+ * GiB-aligned GiB of addresses never share an id; an object of another type
+ * that took a freed one's address gets another id 15 times in 16.  The
+ * extra nodes (the export's summary strings) and any node whose id was
+ * taken (by an object GiBs away, or a synthetic node's) get even ids,
+ * counting up from 2 in node order.  Every id is below 2^31 and distinct.
+ * RG_OK or RG_ENOMEM. */
 int rg_chrome_ids(const rg_snap *s, uint32_t n_extra, uint32_t **ids);
 
 #endif

@@ -10,6 +10,7 @@
 #include "refgraph/snapchrome.h"
 #include "refgraph/chromeids.h"
 #include "refgraph/status.h"
+#include "refgraph/strbuf.h"
 
 #include "config.h"   /* RG_FAULT_INJECTION */
 
@@ -328,6 +329,20 @@ static long follow(const parsed *p, uint32_t from, unsigned type, const char *na
     return -1;
 }
 
+/* A type's 4-bit tag, as chromeids.c makes it. */
+static uint32_t type_tag(const rg_snap *s, uint32_t t)
+{
+    const char *name = rg_snap_str(s, s->types[t].name);
+    return (uint32_t)(rg_hash_bytes(name, strlen(name)) & 0xfu);
+}
+
+/* Node i's id where no other node took it (chromeids.h). */
+static uint32_t expected_id(const rg_snap *s, uint32_t i)
+{
+    uint32_t base = (uint32_t)((s->addr[i] >> 4) & 0x3fffffffu) ^ (type_tag(s, rg_snap_type_of(s, i)) << 26);
+    return 2 * base + 1;
+}
+
 static int compare_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -436,8 +451,9 @@ static void check_fixture_export(void)
     CHECK(follow(&p, 3 + F_LIST, E_ELEMENT, "#0") == 3 + F_LEAK);
     const uint32_t *leak = p.nodes + (3 + F_LEAK) * NF;
     CHECK(leak[0] == T_OBJECT && string_is(&p, leak[1], "\"Leak\"") && leak[3] == 48);
-    /* Its id from its address (snapbuilder.h: 0x7f0000001000 + 16 i). */
-    CHECK(leak[2] == 2 * (((0x7f0000001000ULL + 16ULL * F_LEAK) >> 4) & 0x3fffffffu) + 1);
+    /* Its id from its address (snapbuilder.h: 0x7f0000001000 + 16 i) and
+     * its type's name. */
+    CHECK(leak[2] == expected_id(s, F_LEAK));
     CHECK(follow(&p, 3 + F_LEAK, E_INTERNAL, "\"__class__\"") == 3 + F_LEAKCLASS);
     const uint32_t *cls = p.nodes + (3 + F_LEAKCLASS) * NF;
     CHECK(cls[0] == T_CLOSURE && string_is(&p, cls[1], "\"Leak\""));   /* a class is not its instances' group */
@@ -659,17 +675,23 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Ids from addresses: two objects 16 GiB apart, and one that would take a
- * synthetic node's id, get even ids; every id stays distinct. */
+/* Ids from addresses and types: an object whose id another took (GiBs
+ * away), and one that would take a synthetic node's id, get even ids; an
+ * object of another type at the same address gets another id (unless their
+ * tags agree); every id stays distinct. */
 static void check_ids_from_addresses(void)
 {
     rg_snap *s = fixture();
-    s->addr[F_INT] = s->addr[F_LEAK] + (1ULL << 34);   /* the same 30 bits */
-    s->addr[F_TUPLE] = 16;                              /* would be 3: "(GC roots)" */
+    /* F_INT at the address whose base is F_LEAK's, tags apart. */
+    uint32_t t_leak = rg_snap_type_of(s, F_LEAK), t_int = rg_snap_type_of(s, F_INT);
+    uint64_t tags = (uint64_t)(type_tag(s, t_leak) ^ type_tag(s, t_int)) << 30;
+    s->addr[F_INT] = (s->addr[F_LEAK] ^ tags) + (1ULL << 34);
+    uint32_t t_tuple = rg_snap_type_of(s, F_TUPLE);
+    s->addr[F_TUPLE] = ((uint64_t)(1 ^ (type_tag(s, t_tuple) << 26))) << 4;   /* would be 3: "(GC roots)" */
     uint32_t *ids = NULL;
     CHECK(rg_chrome_ids(s, 2, &ids) == RG_OK);
     if (ids != NULL) {
-        CHECK(ids[F_LEAK] == 2 * (((0x7f0000001000ULL + 16ULL * F_LEAK) >> 4) & 0x3fffffffu) + 1);
+        CHECK(ids[F_LEAK] == expected_id(s, F_LEAK));
         CHECK(ids[F_INT] % 2 == 0 && ids[F_TUPLE] % 2 == 0 && ids[F_INT] != ids[F_TUPLE]);
         CHECK(ids[s->n_nodes] % 2 == 0 && ids[s->n_nodes + 1] % 2 == 0);
         for (uint32_t i = 0; i < s->n_nodes + 2; i++) {
