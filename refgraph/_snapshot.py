@@ -551,12 +551,15 @@ class Dump:
         timeout seconds); returns whether it is done."""
         return self._done.wait(timeout)
 
-    def line(self, finished=None):
+    def line(self):
         """The one line the dump reports, as written to stderr."""
+        return self._line(self.done)
+
+    def _line(self, finished):
         stopped = _seconds_text(self.stall)
         how = "fork" if self.forked else "in-process snapshot%s" % (
             ": " + self.fallback if self.fallback else "")
-        if not (self.done if finished is None else finished):
+        if not finished:
             return "refgraph: dumping to %s (the service stopped %s: %s)" % (self.path, stopped, how)
         if self.error is not None:
             return "refgraph: dump to %s failed: %s (the service stopped %s: %s)" % (
@@ -578,7 +581,7 @@ def _finish_dump(d, log):
     d.seconds = _time.monotonic() - d._started
     if log is not None:
         try:
-            (_sys.stderr if log is True else log).write(d.line(finished=True) + "\n")
+            (_sys.stderr if log is True else log).write(d._line(True) + "\n")
         except Exception:   # a closed stderr must not break the service
             pass
     d._done.set()

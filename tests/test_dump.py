@@ -219,6 +219,7 @@ def test_the_line_reads_well():
                                "the service stopped 12 ms (fork)")
 
 
+@pytest.mark.slow   # 40 dumps, 7 s
 def test_wait_returns_after_the_line_is_written(tmp_path):
     """A program that exits right after wait() still has the line."""
     for fork in (True, False):
@@ -245,6 +246,7 @@ def test_no_thread_for_the_fallback_saves_in_place(heap, tmp_path, monkeypatch):
     assert "fork failed" in log.getvalue()
 
 
+@pytest.mark.slow   # a 600,000-record heap, 4 s
 def test_a_child_killed_while_saving_leaves_no_temporary_file(tmp_path):
     module = types.ModuleType("dumpkill")
     module.records = [[str(i), i * 1.5, {"k": i}] for i in range(600000)]
@@ -264,6 +266,7 @@ def test_a_child_killed_while_saving_leaves_no_temporary_file(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow   # a subprocess with an 800,000-record heap, 6 s
 def test_the_child_does_not_keep_the_standard_descriptors(tmp_path):
     """An inetd-style service's client socket is its fd 0: the child puts
     /dev/null there, so the connection is not held open by the dump."""
