@@ -78,12 +78,15 @@ def _grew_at_all(calls, rounds, frozen_failure=None):
 
     Where the heap is frozen already (the program froze it), where
     pymalloc is off (PYTHONMALLOC=malloc: no blocks to hint), or rounds <
-    4, the slower check decides.  It runs two windows but for rounds < 4
-    (whose few calls were asked for): one window's blocks and bytes also
-    count what another thread allocated meanwhile (pytest-xdist's execnet
-    thread, a service's workers), so one window said "grew" about once in
-    two hundred checks of a test that keeps only its last call's object
-    while a thread allocated, and a second must agree.  (gc.get_freeze_count() walks the frozen
+    4, the slower check decides.  Where the heap is frozen already it runs
+    two windows: one window's blocks and bytes also count what another
+    thread allocated meanwhile (pytest-xdist's execnet thread, a service's
+    workers), so one window said "grew" about once in two hundred checks
+    of a test that keeps only its last call's object while a thread
+    allocated, and a second must agree.  With rounds < 4 (few calls were
+    asked for) and without pymalloc (no blocks to count: the calls' count
+    stays rounds, as the plugin's tests of PYTHONMALLOC=malloc builds
+    expect), one window.  (gc.get_freeze_count() walks the frozen
     objects, 6 ms at 77,000 here, so it is asked once, before freezing,
     when there are none.)  Calls that unfreeze the heap leave all of it to
     be counted: the stages differ by their calls' survivors still.  What
@@ -96,9 +99,9 @@ def _grew_at_all(calls, rounds, frozen_failure=None):
     then is the test's.  Which failures: frozen_failure(error), when
     given, says (True: run again; it can also undo the failed call's
     state); without it, an Exception."""
-    if rounds < 4:
+    if rounds < 4 or sys.getallocatedblocks() == 0:
         return _grew_between_collections(calls, rounds, windows=1)
-    if not _may_freeze() or sys.getallocatedblocks() == 0:
+    if not _may_freeze():
         return _grew_between_collections(calls, rounds, windows=2)
     stages = []
     again = False
