@@ -117,7 +117,11 @@ def test_a_heap_the_program_froze_stays_frozen():
     kept, piled = {}, []
     replace = calls_of(lambda: kept.update(last=Node()))
     replace(2)      # the plugin's warm-up calls
-    assert _first_check._grew_at_all(replace, 5) is False
+    # Between collections, pymalloc's and malloc's counts also see another
+    # thread's allocations (xdist's execnet thread): a "grew" there costs a
+    # measurement, not a verdict.  One check in three must see no growth
+    # (one in ten said "grew" on 3.10 under xdist with the machine busy).
+    assert not all(_first_check._grew_at_all(replace, 5) for _ in range(3))
     assert _first_check._grew_at_all(calls_of(lambda: piled.append(Node())), 5) is True
     assert frozen > FROZEN_AT_START and gc.get_freeze_count() > FROZEN_AT_START     # not unfrozen by the check
     del old
