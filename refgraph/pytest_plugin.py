@@ -540,8 +540,11 @@ def _run(item, function, settings, redact):
         """A call failed with the heap frozen (the first check's, or a
         measurement's).  The calls run again unfrozen (True) after a
         failure of the test's own (an Exception, pytest.fail), each with
-        fresh fixtures: the failed call's are torn down first."""
-        if not _is_failure(error):
+        fresh fixtures: the failed call's are torn down first.  Only a
+        failure of the call itself: a fixture's setup or teardown that fails
+        is reported as it is (run again, call 3's teardown would not be the
+        one that fails)."""
+        if not _is_failure(error) or phase != "call":
             return False
         frozen_failures.append((made, phase))
         if function_fixtures and function_fixtures.set_up:
