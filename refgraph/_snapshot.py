@@ -663,18 +663,23 @@ def dump(path, *, untracked=True, redact=False, fork=True, timeout=600, log=True
     return _dump(path, untracked, redact, fork, timeout, log, None)
 
 
+def _check_dump_arguments(who, directory, timeout, log):
+    """dump's and dump_on_signal's checks: a writable directory, a positive
+    timeout, a log that is a file-like object, True or None."""
+    if not _os.path.isdir(directory):
+        raise FileNotFoundError("%s: %r is not a directory" % (who, directory))
+    if not _os.access(directory, _os.W_OK):
+        raise PermissionError("%s: cannot write to %r" % (who, directory))
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
+        raise ValueError("%s: timeout must be a positive number of seconds, not %r" % (who, timeout))
+    if log is not None and log is not True and not callable(getattr(log, "write", None)):
+        raise TypeError("%s: log must be a file-like object, True (stderr) or None" % who)
+
+
 def _dump(path, untracked, redact, fork, timeout, log, _after):
     """dump(); _after() runs once the dump is done (dump_on_signal's lock)."""
     path = _os.path.abspath(_os.fspath(path))
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
-        raise ValueError("dump: timeout must be a positive number of seconds, not %r" % (timeout,))
-    directory = _os.path.dirname(path)
-    if not _os.path.isdir(directory):
-        raise FileNotFoundError("dump: %r is not a directory" % directory)
-    if not _os.access(directory, _os.W_OK):
-        raise PermissionError("dump: cannot write to %r" % directory)
-    if log is not None and log is not True and not callable(getattr(log, "write", None)):
-        raise TypeError("dump: log must be a file-like object, True (stderr) or None")
+    _check_dump_arguments("dump", _os.path.dirname(path), timeout, log)
     d = Dump(path)
     forker = getattr(_core, "dump_forked", None)
     if fork and forker is not None:
@@ -732,14 +737,7 @@ def dump_on_signal(signum, directory, *, untracked=True, redact=False, fork=True
     is reported and otherwise ignored.  Returns the previous handler."""
     # Absolute now: a later chdir must not move the dumps.
     directory = _os.path.abspath(_os.fspath(directory))
-    if not _os.path.isdir(directory):
-        raise FileNotFoundError("dump_on_signal: %r is not a directory" % directory)
-    if not _os.access(directory, _os.W_OK):
-        raise PermissionError("dump_on_signal: cannot write to %r" % directory)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
-        raise ValueError("dump_on_signal: timeout must be a positive number of seconds, not %r" % (timeout,))
-    if log is not None and log is not True and not callable(getattr(log, "write", None)):
-        raise TypeError("dump_on_signal: log must be a file-like object, True (stderr) or None")
+    _check_dump_arguments("dump_on_signal", directory, timeout, log)
     current = [None]
 
     def handler(signum, frame):
