@@ -63,7 +63,10 @@ py_percent() {
 }
 
 echo "coverage: the default tier (make check)"
-make check PYTEST_ARGS="-q $cov_args" >"$out/data/default.log" 2>&1 || { tail -40 "$out/data/default.log"; exit 1; }
+make check PYTEST_ARGS="-q --durations=10 $cov_args" >"$out/data/default.log" 2>&1 ||
+  { tail -40 "$out/data/default.log"; exit 1; }
+# The slowest tests, for whoever next has to fit CI in its time.
+sed -n '/slowest 10 durations/,/^$/p' "$out/data/default.log"
 grep -E '[0-9]+ passed' "$out/data/default.log" | tail -1
 c_default=$(c_percent default)
 py_default=$(py_percent default)
@@ -74,9 +77,10 @@ py_default=$(py_percent default)
 # default tier calls, fifty times over: with them in, all tiers covered
 # exactly the lines of src/*.c the default tier did.
 echo "coverage: the slow tier, added (make check-slow), less the refleak loops (tests/refleaks.sh runs them)"
-make check-slow PYTEST_ARGS="-q -rs $cov_args --cov-append --ignore=$out_src/tests/test_refleaks.py" \
+make check-slow PYTEST_ARGS="-q -rs --durations=10 $cov_args --cov-append --ignore=$out_src/tests/test_refleaks.py" \
   >"$out/data/slow.log" 2>&1 ||
   { tail -40 "$out/data/slow.log"; exit 1; }
+sed -n '/slowest 10 durations/,/^$/p' "$out/data/slow.log"
 grep -E '[0-9]+ passed' "$out/data/slow.log" | tail -1
 c_all=$(c_percent all)
 py_all=$(py_percent all)

@@ -545,6 +545,7 @@ APP = """
 """
 
 
+@pytest.mark.slow   # four tests, each measured twice: 6-13 s
 def test_a_call_failing_only_with_the_heap_frozen_passes(run, pytester):
     """The first check freezes the heap: a test asserting that gc.collect()
     freed an object made before it fails then, and passes run again with
