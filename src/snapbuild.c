@@ -45,6 +45,7 @@
 typedef struct root_frame {
     PyObject *frame;
     PyObject *thread_name;   /* str or NULL */
+    unsigned long thread_id; /* what redact shows instead of the name */
 } root_frame;
 
 typedef struct builder {
@@ -156,7 +157,8 @@ static int collect_frames(builder *b)
         Py_INCREF(f);
         while (st == RG_OK && f != NULL && PyFrame_Check(f)) {
             Py_XINCREF(tname);
-            root_frame rf = {f, tname};
+            root_frame rf = {f, tname, PyLong_AsUnsignedLong(ident)};
+            PyErr_Clear();
             st = RG_VEC_PUSH(b->frames, b->n_frames, b->frames_cap, 32, rf);
             if (st != RG_OK) {
                 Py_DECREF(f);
@@ -573,12 +575,14 @@ static int describe_roots(builder *b, const rg_ptrmap *node_of)
         rg_strbuf sb;
         rg_sb_init(&sb);
         rg_sb_puts(&sb, "thread ");
-        if (b->frames[i].thread_name)
+        /* A thread's name is the program's data: redact shows its id, as
+         * the live diagnosis does (diagnose.c). */
+        if (b->frames[i].thread_name && !b->redact)
             put_str(&sb, b->frames[i].thread_name);
         else
-            rg_sb_puts(&sb, "?");
+            rg_sb_printf(&sb, "%lu", b->frames[i].thread_id);
         rg_sb_puts(&sb, ": ");
-        put_summary(&sb, b->frames[i].frame, 0);
+        put_summary(&sb, b->frames[i].frame, b->redact);
         PyErr_Clear();
         st = snap_intern_sb(s, &sb, &r->name);
         rg_sb_free(&sb);

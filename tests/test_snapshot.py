@@ -230,6 +230,65 @@ def test_running_frames_are_roots():
     assert "via local (local)" in text and "held by a running frame: thread MainThread: " in text
 
 
+def test_redact_shows_a_threads_id_not_its_name(tmp_path):
+    """A thread's name is the program's data (it can name a customer):
+    redact=True shows the thread's id, in the snapshot's roots, its text and
+    its file, and in find_leaks' report, as the live diagnosis does."""
+    import threading
+    secret = "secret-customer-4242"
+    ready, done = threading.Event(), threading.Event()
+    box = {}
+
+    def holder():
+        local = Session(7)
+        box["addr"] = id(local)
+        ready.set()
+        done.wait(30)
+
+    worker = threading.Thread(target=holder, name=secret)
+    worker.start()
+    try:
+        assert ready.wait(30)
+        plain = refgraph.snapshot()
+        assert any(secret in name for _, name, _ in plain.roots())
+        snap = refgraph.snapshot(redact=True)
+        frames = [name for kind, name, _ in snap.roots() if kind == "frame"]
+        assert frames and not any(secret in name for name in frames), frames
+        assert any(name.startswith("thread %d: " % worker.ident) for name in frames), frames
+        text = snap.show_backrefs(box["addr"], output=io.StringIO()).to_text()
+        assert "held by a running frame: thread %d: " % worker.ident in text and secret not in text
+        path = tmp_path / "r.rgsnap"
+        snap.save(path, progress=False)
+        assert secret.encode() not in path.read_bytes()
+    finally:
+        done.set()
+        worker.join()
+
+
+def test_find_leaks_redacted_hides_the_name_of_the_thread_holding_a_leak():
+    import threading
+    secret = "secret-customer-4242"
+    start, done = threading.Event(), threading.Event()
+    kept = []
+
+    def holder():
+        local = kept          # the thread's frame holds the list
+        start.set()
+        done.wait(60)
+        return local
+
+    worker = threading.Thread(target=holder, name=secret)
+    worker.start()
+    try:
+        assert start.wait(30)
+        report = refgraph.find_leaks(lambda: kept.append(Session(1)), redact=True, confirm=0)
+        assert report
+        assert secret not in report.to_text() and secret not in str(report.groups[0].describe())
+    finally:
+        done.set()
+        worker.join()
+
+
 def test_objects_of_another_snapshot_are_found_by_address_and_type():
     held = types.ModuleType("heldmod")
     held.x = [Session(1)]
