@@ -114,6 +114,16 @@ def _check_depth(max_depth):
     return min(max_depth, _INT_MAX)
 
 
+def _check_too_many(too_many):
+    """too_many as the live searches check it (bind_args.c): an int >= 0,
+    not a bool; past sys.maxsize the same as sys.maxsize."""
+    if not isinstance(too_many, int) or isinstance(too_many, bool):
+        raise TypeError("too_many must be an int, not %s" % type(too_many).__name__)
+    if too_many < 0:
+        raise ValueError("too_many must be >= 0, not %d" % too_many)
+    return min(too_many, _sys.maxsize)
+
+
 def _in_ipython():
     shell = getattr(_sys.modules.get("IPython"), "get_ipython", lambda: None)()
     return shell is not None
@@ -278,9 +288,7 @@ class Snapshot:
     def _graph(self, objs, max_depth, filter, too_many, highlight, filename, shortnames, output, max_nodes,
                backwards, sizes=False):
         max_depth = _check_depth(max_depth)
-        if not isinstance(too_many, int) or isinstance(too_many, bool) or too_many < 0:
-            raise ValueError("too_many must be an int >= 0, not %r" % (too_many,))
-        too_many = min(too_many, _sys.maxsize)
+        too_many = _check_too_many(too_many)
         for fn, fname in ((filter, "filter"), (highlight, "highlight")):
             if fn is not None and not callable(fn):
                 raise TypeError("%s must be callable or None, not %s" % (fname, type(fn).__name__))
@@ -343,10 +351,9 @@ class Snapshot:
         levels, each node's biggest children first (at most too_many), with
         every node's size and retained size.  Returns the Graph."""
         max_depth = _check_depth(max_depth)
-        if not isinstance(too_many, int) or isinstance(too_many, bool) or too_many < 0:
-            raise ValueError("too_many must be an int >= 0, not %r" % (too_many,))
+        too_many = _check_too_many(too_many)
         filename = _check_destination(filename, output)
-        g = self._h.dom_graph(self._one(target), max_depth, min(too_many, _sys.maxsize), shortnames)
+        g = self._h.dom_graph(self._one(target), max_depth, too_many, shortnames)
         return _deliver(g, filename, output, max_nodes)
 
     def top_retainers(self, limit=10, file=None, *, chains=True):

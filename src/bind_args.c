@@ -25,14 +25,17 @@ int rgb_parse_count(PyObject *obj, const char *name, Py_ssize_t minimum, int all
         PyErr_Format(PyExc_TypeError, "%s must be an int%s, not %.80s", name, or_none, Py_TYPE(obj)->tp_name);
         return -1;
     }
-    Py_ssize_t n = PyLong_AsSsize_t(obj);
+    /* Past PY_SSIZE_T_MAX the same as PY_SSIZE_T_MAX (as the snapshot's
+     * checks read it), not an OverflowError. */
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(obj, &overflow);
     if (n == -1 && PyErr_Occurred())
         return -1;
-    if (n < minimum) {
-        PyErr_Format(PyExc_ValueError, "%s must be >= %zd%s, not %zd", name, minimum, or_none, n);
+    if (overflow < 0 || (overflow == 0 && n < minimum)) {
+        PyErr_Format(PyExc_ValueError, "%s must be >= %zd%s, not %R", name, minimum, or_none, obj);
         return -1;
     }
-    *out = n;
+    *out = overflow > 0 || n > PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX : (Py_ssize_t)n;
     return 0;
 }
 
@@ -61,11 +64,27 @@ int rgb_check_callable(PyObject **fn, const char *name, int optional)
     return 0;
 }
 
-int rgb_check_depth(int max_depth)
+int rgb_parse_depth(PyObject *obj, int *max_depth)
 {
-    if (max_depth < 0) {
-        PyErr_Format(PyExc_ValueError, "max_depth must be >= 0, not %d", max_depth);
+    Py_ssize_t n = *max_depth;
+    if (obj == NULL)
+        return 0;
+    /* An int >= 0 (not a bool), as the snapshot's searches check it
+     * (_snapshot.py _check_depth); past INT_MAX the same as INT_MAX: no
+     * heap is that deep. */
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "max_depth must be an int, not %.80s", Py_TYPE(obj)->tp_name);
         return -1;
     }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow < 0 || (overflow == 0 && v < 0)) {
+        PyErr_Format(PyExc_ValueError, "max_depth must be >= 0, not %R", obj);
+        return -1;
+    }
+    n = overflow > 0 || v > INT_MAX ? INT_MAX : (Py_ssize_t)v;
+    *max_depth = (int)n;
     return 0;
 }

@@ -44,11 +44,12 @@ static PyObject *find_chain(PyObject *module, PyObject *args, PyObject *kwds, in
 {
     static char *kwlist[] = {"obj", "predicate", "max_depth", "extra_ignore", NULL};
     PyObject *obj, *predicate, *extra_ignore = NULL;
+    PyObject *max_depth_obj = NULL;
     int max_depth = 20;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, backwards ? "OO|iO:find_backref_chain" : "OO|iO:find_ref_chain",
-                                     kwlist, &obj, &predicate, &max_depth, &extra_ignore))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, backwards ? "OO|OO:find_backref_chain" : "OO|OO:find_ref_chain",
+                                     kwlist, &obj, &predicate, &max_depth_obj, &extra_ignore))
         return NULL;
-    if (rgb_check_callable(&predicate, "predicate", 0) < 0 || rgb_check_depth(max_depth) < 0)
+    if (rgb_check_callable(&predicate, "predicate", 0) < 0 || rgb_parse_depth(max_depth_obj, &max_depth) < 0)
         return NULL;
     PyObject *targets = PyList_New(1);
     if (targets == NULL)
@@ -220,17 +221,17 @@ static PyObject *show_graph(PyObject *module, PyObject *args, PyObject *kwds, in
                              "extra_node_attrs", "max_nodes", "redact", "sizes", NULL};
     PyObject *objs, *extra_ignore = NULL, *filter = Py_None, *highlight = Py_None, *filename = Py_None;
     PyObject *extra_info = Py_None, *output = Py_None, *extra_node_attrs = Py_None;
-    PyObject *too_many_obj = NULL, *max_nodes = NULL;
+    PyObject *too_many_obj = NULL, *max_nodes = NULL, *max_depth_obj = NULL;
     int max_depth = 3, refcounts = 0, shortnames = 1, redact = 0, sizes = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, backwards ? "O|iOOOOOOppOO$Opp:show_backrefs" : "O|iOOOOOOppOO$Opp:show_refs",
-                                     kwlist, &objs, &max_depth, &extra_ignore, &filter, &too_many_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, backwards ? "O|OOOOOOOppOO$Opp:show_backrefs" : "O|OOOOOOOppOO$Opp:show_refs",
+                                     kwlist, &objs, &max_depth_obj, &extra_ignore, &filter, &too_many_obj,
                                      &highlight, &filename, &extra_info, &refcounts, &shortnames,
                                      &output, &extra_node_attrs, &max_nodes, &redact, &sizes))
         return NULL;
     Py_ssize_t too_many = 10;
     if (rgb_parse_count(too_many_obj, "too_many", 0, 0, 0, &too_many) < 0)
         return NULL;
-    if (rgb_check_depth(max_depth) < 0 || rgb_check_callable(&filter, "filter", 1) < 0 ||
+    if (rgb_parse_depth(max_depth_obj, &max_depth) < 0 || rgb_check_callable(&filter, "filter", 1) < 0 ||
         rgb_check_callable(&highlight, "highlight", 1) < 0 || rgb_check_callable(&extra_info, "extra_info", 1) < 0 ||
         rgb_check_callable(&extra_node_attrs, "extra_node_attrs", 1) < 0)
         return NULL;

@@ -164,6 +164,33 @@ def test_bad_input_raises(service, bad, exc):
         bad(snap)
 
 
+def test_a_bad_count_raises_the_same_live_and_on_a_snapshot(service):
+    """One rule for the counts: the same exception and message from a live
+    search and from a snapshot's (too_many='3' was a TypeError live and a
+    ValueError on a snapshot; 2**70 an OverflowError live only)."""
+    target = service.registry["sessions"]
+    snap = refgraph.snapshot()
+
+    def outcome(call, **kw):
+        try:
+            call(output=io.StringIO(), **kw)
+        except Exception as e:
+            return type(e), str(e)
+        return "ok"
+    for question in ("show_refs", "show_backrefs"):
+        for name in ("too_many", "max_depth", "max_nodes"):
+            for value in ("3", 1.5, True, None, -1, -2 ** 70, 2 ** 70):
+                live = outcome(getattr(refgraph, question), objs=target, **{name: value})
+                saved = outcome(getattr(snap, question), objs=id(target), **{name: value})
+                assert live == saved, (question, name, value)
+                if value == 2 ** 70 or value is None and name == "max_nodes":
+                    assert live == "ok"
+                elif value is True or not isinstance(value, int):
+                    assert live[0] is TypeError and name in live[1]
+                else:
+                    assert live[0] is ValueError and name in live[1]
+
+
 def test_a_callback_that_raises_propagates(service):
     snap = refgraph.snapshot()
 

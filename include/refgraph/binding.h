@@ -75,7 +75,9 @@ int rgb_parse_count(PyObject *obj, const char *name, Py_ssize_t minimum, int all
                     Py_ssize_t none_value, Py_ssize_t *out);
 int rgb_parse_max_nodes(PyObject *given, size_t *max_nodes);
 int rgb_check_callable(PyObject **fn, const char *name, int optional);
-int rgb_check_depth(int max_depth);
+/* max_depth given (obj; NULL: left out, *max_depth unchanged): an int >= 0,
+ * past INT_MAX read as INT_MAX. */
+int rgb_parse_depth(PyObject *obj, int *max_depth);
 
 /* src/bind_graph.c: the Graph type, formats and documents. */
 extern PyType_Spec rgb_graph_spec;
