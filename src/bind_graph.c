@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "refgraph/binding.h"
+#include "refgraph/readfile.h"
 #include "refgraph/document.h"
 #include "refgraph/graph.h"
 #include "refgraph/render.h"
@@ -584,34 +585,36 @@ static PyObject *formats(PyObject *module, PyObject *Py_UNUSED(ignored))
 }
 
 /* The whole content of the file named by path (a str), as bytes. */
+/* The most load() reads: a picture refgraph wrote carries its graph in a
+ * few kilobytes to a few megabytes; a bigger file is not one of them. */
+#define LOAD_LIMIT ((size_t)256 << 20)
+
+/* path's bytes (rg_read_regular: a regular file, at most LOAD_LIMIT). */
 static PyObject *read_file(module_state *st, PyObject *path)
 {
     PyObject *encoded = NULL;
     if (!PyUnicode_FSConverter(path, &encoded))
         return NULL;
-    FILE *f = fopen(PyBytes_AS_STRING(encoded), "rb");
+    unsigned char *data = NULL;
+    size_t len = 0;
+    uint64_t size = 0;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = rg_read_regular(PyBytes_AS_STRING(encoded), LOAD_LIMIT, &data, &len, &size);
+    Py_END_ALLOW_THREADS
     Py_DECREF(encoded);
-    if (f == NULL)
-        return rgb_raise_status(st, RG_EIO, NULL, path);
-    rg_strbuf sb;
-    rg_sb_init(&sb);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rg_sb_append(&sb, chunk, n);
-    int failed = ferror(f), saved_errno = errno;
-    fclose(f);
-    PyObject *data = NULL;
-    if (failed) {
-        errno = saved_errno;
-        rgb_raise_status(st, RG_EIO, NULL, path);
-    } else if (rg_sb_status(&sb) != RG_OK) {
-        rgb_raise_status(st, RG_ENOMEM, NULL, NULL);
-    } else {
-        data = PyBytes_FromStringAndSize(sb.data ? sb.data : "", (Py_ssize_t)sb.len);
+    if (status == RG_EFILESIZE) {
+        PyErr_Format(PyExc_ValueError, "%U: %llu bytes, more than load() reads (%zu MiB): "
+                     "not a picture refgraph wrote", path, (unsigned long long)size, LOAD_LIMIT >> 20);
+        return NULL;
     }
-    rg_sb_free(&sb);
-    return data;
+    if (status == RG_ENOTREG)
+        return rgb_raise_status(st, status, "not a regular file: refgraph reads regular files only", path);
+    if (status != RG_OK)
+        return rgb_raise_status(st, status, NULL, path);
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
+    free(data);
+    return bytes;
 }
 
 static PyObject *load(PyObject *module, PyObject *args, PyObject *kwds)

@@ -74,7 +74,7 @@ PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyO
     case RG_ENOTREG: {
         /* OSError(errno, message, filename): which path, and why refused. */
         PyObject *exc = PyObject_CallFunction(PyExc_OSError, "isO", errno ? errno : EINVAL,
-                                              "not a regular file: refgraph replaces regular files only",
+                                              detail ? detail : "not a regular file: refgraph replaces regular files only",
                                               filename ? filename : Py_None);
         if (exc != NULL) {
             PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
@@ -82,6 +82,9 @@ PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyO
         }
         break;
     }
+    case RG_EFILESIZE:
+        PyErr_Format(PyExc_ValueError, "%s", detail ? detail : rg_strerror(status));
+        break;
     case RG_EINTR:
         PyErr_SetString(PyExc_RuntimeError, "refgraph: stopped before the end");
         break;

@@ -16,6 +16,7 @@
  * count against what its section can hold before anything is allocated,
  * and the result with rg_snap_validate(). */
 #include "refgraph/snapfile.h"
+#include "refgraph/readfile.h"
 #include "refgraph/byteplanes.h"
 #include "refgraph/snapcrew.h"
 #include "refgraph/replacefile.h"
@@ -657,21 +658,20 @@ int rg_snap_load_bytes(const void *data, size_t len, rg_snap **out, char err[RG_
     return st;
 }
 
-/* Reads all of fd into l->data (malloc'd, even on failure). */
-static int read_file(loader *l, int fd)
+/* Reads fd's size bytes into l->data (malloc'd, even on failure): no
+ * more, however the file grows meanwhile (a bounded read). */
+static int read_file(loader *l, int fd, uint64_t size)
 {
-    struct stat sb;
-    size_t cap = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 1u << 20, reported = 0;
-    unsigned char *p = malloc(cap);
-    for (l->data = p; p != NULL;) {
-        if (l->len == cap) {   /* not a regular file, or one that grew */
-            unsigned char *q = cap > SIZE_MAX / 2 ? NULL : realloc(p, cap * 2);
-            if (q == NULL)
-                break;
-            l->data = p = q;
-            cap *= 2;
-        }
-        ssize_t k = read(fd, p + l->len, cap - l->len > (8u << 20) ? (8u << 20) : cap - l->len);
+    if (size > SIZE_MAX - 1)
+        return RG_ENOMEM;
+    unsigned char *p = malloc((size_t)size + 1);
+    size_t reported = 0;
+    l->data = p;
+    if (p == NULL)
+        return RG_ENOMEM;
+    while (l->len < size) {
+        size_t want = (size_t)size - l->len;
+        ssize_t k = read(fd, p + l->len, want > (8u << 20) ? (8u << 20) : want);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -679,11 +679,11 @@ static int read_file(loader *l, int fd)
         l->len += (size_t)k;
         if (l->c.progress != NULL && l->len - reported >= RG_CREW_PROGRESS_STEP) {
             reported = l->len;
-            if (l->c.progress(l->c.arg, l->len, 2 * (uint64_t)cap) != 0)
+            if (l->c.progress(l->c.arg, l->len, 2 * size) != 0)
                 return RG_EINTR;
         }
     }
-    return RG_ENOMEM;
+    return RG_OK;
 }
 
 int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], rg_progress_fn progress, void *arg)
@@ -695,21 +695,22 @@ int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], 
         return RG_ENOMEM;
     l->c.progress = progress;
     l->c.arg = arg;
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-    int st = RG_EIO, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat sb;
+    /* rg_open_regular: opening a FIFO does not wait for a writer, and a
+     * device or a FIFO (/dev/zero could be read forever) is refused. */
+    int fd;
+    uint64_t size;
+    errno = 0;
+    int st = rg_open_regular(path, &fd, &size);
+    int opened = st == RG_OK || fd >= 0;
     unsigned char head[sizeof MAGIC];
-    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        errno = EISDIR;
-    } else if (fd >= 0 && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))) {
-        /* A device or a FIFO could be read forever (/dev/zero). */
+    if (st == RG_ENOTREG) {
         st = corrupt(err, "not a refgraph snapshot (not a regular file)");
-    } else if (fd >= 0 && sb.st_size >= (off_t)sizeof head && pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
+    } else if (st == RG_OK && size >= sizeof head && pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
                memcmp(head, MAGIC, sizeof head) != 0) {
         /* Not read whole to say so: a foreign file may be huge. */
         st = corrupt(err, "not a refgraph snapshot (bad magic)");
-    } else if (fd >= 0) {
-        st = read_file(l, fd);
+    } else if (st == RG_OK) {
+        st = read_file(l, fd, size);
     }
     if (fd >= 0) {
         int e = errno;
@@ -718,7 +719,7 @@ int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], 
     }
     if (st == RG_EIO) {
         int e = errno;
-        snprintf(err, RG_SNAPFILE_ERRLEN, "cannot %s %s: %s", fd < 0 ? "open" : "read", path, strerror(e));
+        snprintf(err, RG_SNAPFILE_ERRLEN, "cannot %s %s: %s", opened ? "read" : "open", path, strerror(e));
         errno = e;
     } else if (st == RG_OK) {
         /* Progress: the bytes read, then the bytes decoded. */

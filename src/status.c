@@ -16,6 +16,7 @@ const char *rg_strerror(int status)
     case RG_ECORRUPT: return "not a valid refgraph snapshot";
     case RG_EINTR: return "interrupted";
     case RG_ENOTREG: return "not a regular file";
+    case RG_EFILESIZE: return "the file is larger than refgraph reads";
     default: return "unknown error";
     }
 }

@@ -349,6 +349,31 @@ def test_load_refuses_other_files(tmp_path):
         refgraph.load(str(tmp_path / "forged.svg"))
 
 
+def test_load_reads_regular_files_only_and_bounded(tmp_path):
+    """/dev/zero was read forever with the GIL held (2 GB before it was
+    killed), and a FIFO waited for a writer: both are refused before
+    anything is read, as open_snapshot refuses them.  A file bigger than
+    any picture refgraph writes is refused by its size, unread."""
+    for path in ("/dev/zero", "/dev/null"):
+        with pytest.raises(OSError, match="not a regular file") as e:
+            refgraph.load(path)
+        assert e.value.filename == path
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    done = []
+    worker = threading.Thread(target=lambda: done.append(pytest.raises(OSError, refgraph.load, str(fifo))))
+    worker.start()
+    worker.join(10)
+    assert done and "not a regular file" in str(done[0].value)
+    with pytest.raises(IsADirectoryError):
+        refgraph.load(tmp_path)
+    big = tmp_path / "big.svg"
+    with open(big, "wb") as f:
+        f.truncate((256 << 20) + 1)      # sparse: no disk used
+    with pytest.raises(ValueError, match="268435457 bytes, more than load"):
+        refgraph.load(big)
+
+
 SECRET = "sk-live-7f3a-SECRET"
 
 

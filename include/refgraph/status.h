@@ -18,7 +18,8 @@ enum rg_status {
     RG_ENORENDERER = -8,  /* no renderer: built --without-graphviz or plugins missing */
     RG_ECORRUPT = -9,     /* a snapshot file is damaged or not one; the reader says what */
     RG_EINTR = -10,       /* a progress callback asked to stop */
-    RG_ENOTREG = -11      /* a path to replace is not a regular file (a device, a directory) */
+    RG_ENOTREG = -11,     /* a path to replace or read is not a regular file (a device, a FIFO) */
+    RG_EFILESIZE = -12    /* a file to read is larger than its reader's limit */
 };
 
 /* A short English description of status; never NULL. */
