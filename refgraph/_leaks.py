@@ -203,7 +203,9 @@ class LeakReport:
 
     def save(self, path):
         """Writes the report, as the extension says: .txt (to_text()) or
-        .html / .htm (to_html())."""
+        .html / .htm (to_html()), all at once: a temporary file beside it,
+        flushed and renamed over it (no partial file on a full disk; a
+        FIFO, a device or a directory raises OSError naming path)."""
         import os
         path = os.fspath(path)
         ext = os.path.splitext(os.fsdecode(path))[1].lower()
@@ -214,8 +216,9 @@ class LeakReport:
         else:
             raise ValueError("cannot save a leak report as %r: the extension must be .txt, .html or .htm"
                              % os.path.basename(path))
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        # The one writer (src/replacefile.c): all at once or not at all,
+        # a FIFO or device refused, the OSError naming path.
+        _core._write_file(path, text)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """For Jupyter: text/plain (to_text()) and text/html (the page's

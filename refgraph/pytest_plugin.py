@@ -866,8 +866,7 @@ def _save(item, report, text, directory):
     os.makedirs(directory, exist_ok=True)
     stem = os.path.join(directory, _file_stem(item.nodeid))
     files, notes = [], []
-    with open(stem + ".txt", "w", encoding="utf-8") as f:
-        f.write(text)
+    refgraph._core._write_file(stem + ".txt", text)   # all at once (src/replacefile.c)
     files.append(stem + ".txt")
     report.save(stem + ".html")
     files.append(stem + ".html")

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "refgraph/binding.h"
 #include "refgraph/readfile.h"
+#include "refgraph/replacefile.h"
 #include "refgraph/document.h"
 #include "refgraph/graph.h"
 #include "refgraph/render.h"
@@ -229,24 +230,19 @@ PyObject *rgb_render_bytes(module_state *st, const rg_graph *g, const char *form
     return result;
 }
 
-/* Writes data to the file named by filename (a str); OSError on failure. */
-static int write_file(module_state *st, PyObject *filename, const char *data, size_t len)
+/* Replaces the file named by filename (a str) with data, all at once
+ * (rg_replace_with: a temporary file beside it, flushed, renamed over it;
+ * a FIFO, a device or a directory refused before anything is written).
+ * OSError naming filename on failure. */
+int rgb_write_file(module_state *st, PyObject *filename, const char *data, size_t len)
 {
     PyObject *encoded = NULL;
     if (!PyUnicode_FSConverter(filename, &encoded))
         return -1;
-    int status = RG_OK;
-    FILE *f = fopen(PyBytes_AS_STRING(encoded), "wb");
-    if (f == NULL) {
-        status = RG_EIO;
-    } else {
-        size_t written = fwrite(data, 1, len, f);
-        int saved_errno = errno;
-        if (fclose(f) != 0 || written != len) {
-            errno = written != len ? saved_errno : errno;
-            status = RG_EIO;
-        }
-    }
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = rg_replace_with(PyBytes_AS_STRING(encoded), data, len);
+    Py_END_ALLOW_THREADS
     Py_DECREF(encoded);
     if (status != RG_OK) {
         rgb_raise_status(st, status, NULL, filename);
@@ -289,7 +285,7 @@ static int fall_back_to_text(module_state *st, PyObject *self, PyObject *filenam
         PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "refgraph cannot render .%s here: %s; writing the text "
                          "rendering to %U instead", format, reason, txt_name) == 0) {
         PyObject *utf8 = PyUnicode_AsUTF8String(text);
-        if (utf8 != NULL && write_file(st, txt_name, PyBytes_AS_STRING(utf8), (size_t)PyBytes_GET_SIZE(utf8)) == 0 &&
+        if (utf8 != NULL && rgb_write_file(st, txt_name, PyBytes_AS_STRING(utf8), (size_t)PyBytes_GET_SIZE(utf8)) == 0 &&
             rgb_print_text(text) == 0)
             r = 0;
         Py_XDECREF(utf8);
@@ -315,7 +311,7 @@ int rgb_save_document(PyObject *self, PyObject *filename, size_t max_nodes)
         rg_strbuf out, error;
         int status = render_without_gil(g, format, max_nodes, &out, &error);
         if (status == RG_OK)
-            r = write_file(st, filename, out.data ? out.data : "", out.len);
+            r = rgb_write_file(st, filename, out.data ? out.data : "", out.len);
         else if (status == RG_ENORENDERER)
             r = fall_back_to_text(st, self, filename, format, error.data ? error.data : "no renderer");
         else
@@ -645,7 +641,34 @@ static PyObject *load(PyObject *module, PyObject *args, PyObject *kwds)
     return result;
 }
 
+/* _write_file(path, data): the one writer, for the Python layer's files
+ * (leak reports, the plugin's artifacts): data, bytes or str (UTF-8). */
+static PyObject *write_file_py(PyObject *module, PyObject *args)
+{
+    PyObject *path_arg, *data;
+    if (!PyArg_ParseTuple(args, "OO:_write_file", &path_arg, &data))
+        return NULL;
+    PyObject *path = rgb_filename_str(path_arg);
+    if (path == NULL)
+        return NULL;
+    PyObject *bytes = PyUnicode_Check(data) ? PyUnicode_AsUTF8String(data)
+                    : PyBytes_Check(data) ? Py_NewRef(data) : NULL;
+    if (bytes == NULL && !PyErr_Occurred())
+        PyErr_Format(PyExc_TypeError, "data must be bytes or str, not %.80s", Py_TYPE(data)->tp_name);
+    int r = bytes ? rgb_write_file(rgb_state_of_module(module), path, PyBytes_AS_STRING(bytes),
+                                   (size_t)PyBytes_GET_SIZE(bytes)) : -1;
+    Py_XDECREF(bytes);
+    Py_DECREF(path);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 PyMethodDef rgb_graph_functions[] = {
+    {"_write_file", write_file_py, METH_VARARGS,
+     "_write_file(path, data)\n--\n\n"
+     "Replaces path with data (bytes, or str as UTF-8) all at once: a temporary file beside it,\n"
+     "flushed and renamed over it; a FIFO, device or directory refused; OSError names path."},
     {"formats", formats, METH_NOARGS,
      "formats()\n--\n\n"
      "The output formats usable here: txt, dot, gv, then every format Graphviz renders in this\n"

@@ -137,3 +137,26 @@ int rg_replace_commit(rg_replace *r)
     r->fd = -1;
     return RG_OK;
 }
+
+int rg_replace_with(const char *path, const void *data, size_t len)
+{
+    rg_replace r;
+    int st = rg_replace_open(&r, path);
+    if (st != RG_OK)
+        return st;
+    const char *p = data;
+    while (len > 0) {
+        ssize_t k = write(r.fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (k == 0)
+                errno = EIO;
+            rg_replace_abort(&r);
+            return RG_EIO;
+        }
+        p += k;
+        len -= (size_t)k;
+    }
+    return rg_replace_commit(&r);
+}

@@ -86,6 +86,9 @@ PyObject *rgb_graph_to_text(PyObject *self, PyObject *ignored);
 int rgb_check_format(module_state *st, const char *format);
 PyObject *rgb_format_of_filename(PyObject *filename);
 PyObject *rgb_filename_str(PyObject *filename);
+/* Replaces the file filename (a str) with data all at once (src/replacefile.c);
+ * -1 with OSError naming it. */
+int rgb_write_file(module_state *st, PyObject *filename, const char *data, size_t len);
 PyObject *rgb_render_bytes(module_state *st, const rg_graph *g, const char *format, size_t max_nodes);
 int rgb_save_document(PyObject *self, PyObject *filename, size_t max_nodes);
 int rgb_write_to(PyObject *file, PyObject *text);

@@ -11,6 +11,8 @@
 #ifndef REFGRAPH_REPLACEFILE_H
 #define REFGRAPH_REPLACEFILE_H
 
+#include <stddef.h>
+
 typedef struct rg_replace {
     int fd;              /* the temporary file, open for writing; -1 when closed */
     char *tmp;           /* its name */
@@ -27,5 +29,9 @@ int rg_replace_open(rg_replace *r, const char *path);
 int rg_replace_commit(rg_replace *r);
 /* Closes and removes the temporary file (after a failure); errno is kept. */
 void rg_replace_abort(rg_replace *r);
+/* Replaces path with len bytes of data, all at once (open, write, commit;
+ * on any failure nothing is left but what was there).  Statuses as
+ * rg_replace_open and rg_replace_commit. */
+int rg_replace_with(const char *path, const void *data, size_t len);
 
 #endif
