@@ -106,6 +106,7 @@ def _head(rows, limit):
 def _write_rows(file, fmt, rows):
     """Each row formatted with fmt, whose first field is the width of the
     longest first column, as objgraph."""
+    rows = [(_snapshot._printable(row[0]),) + tuple(row[1:]) for row in rows]   # heap text, escaped
     width = max((len(row[0]) if isinstance(row[0], str) else 0 for row in rows), default=0)
     for row in rows:
         file.write(fmt % ((width,) + tuple(row)))
@@ -280,7 +281,7 @@ def get_new_ids(skip_update=False, limit=10, sortby="deltas", shortnames=None, f
     rows = rows[:limit]
     if rows:
         out = _output(file)
-        width = max(len(row[0]) if isinstance(row[0], str) else 0 for row in rows)
+        width = max(len(_snapshot._printable(row[0])) if isinstance(row[0], str) else 0 for row in rows)
         rule = "=" * (width + 13 * 4) + "\n"
         out.write(rule)
         out.write("%-*s%13s%13s%13s%13s\n" % (width, "Type", "Old_ids", "Current_ids", "New_ids", "Count_Deltas"))

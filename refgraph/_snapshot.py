@@ -66,7 +66,7 @@ class SnapshotObject:
 
     def __repr__(self):
         summary = " " + self.summary if self.summary else ""
-        return "<%s%s at 0x%x, %d bytes>" % (self.type, summary, self.addr, self.size)
+        return _printable("<%s%s at 0x%x, %d bytes>" % (self.type, summary, self.addr, self.size))
 
     def __eq__(self, other):
         return isinstance(other, SnapshotObject) and (self.addr, self.qualified_type) == (
@@ -92,9 +92,9 @@ class SnapshotDiff:
         file = _sys.stdout if file is None else file
         rows = sorted(set(self.added) | set(self.removed),
                       key=lambda t: -(self.added.get(t, 0) - self.removed.get(t, 0)))
-        width = max([len(t) for t in rows[:limit]] + [4])
+        width = max([len(_printable(t)) for t in rows[:limit]] + [4])
         for t in rows[:limit]:
-            file.write("%-*s %+9d  (+%d -%d)\n" % (width, t, self.added.get(t, 0) - self.removed.get(t, 0),
+            file.write("%-*s %+9d  (+%d -%d)\n" % (width, _printable(t), self.added.get(t, 0) - self.removed.get(t, 0),
                                                    self.added.get(t, 0), self.removed.get(t, 0)))
 
     def __repr__(self):
@@ -102,6 +102,19 @@ class SnapshotDiff:
 
 
 _INT_MAX = 2 ** 31 - 1
+
+# Control characters (C0, DEL, C1) and lone surrogates, as the graphs' text
+# escapes them (src/escape.c): a type name or a summary printed to a
+# terminal must not move the cursor, set the title or clear the screen.
+_CONTROL = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7f, 0xa0))}
+_CONTROL.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
+_CONTROL.update({c: "\\u%04x" % c for c in range(0xd800, 0xe000)})
+
+
+def _printable(text):
+    """text with every control character escaped (\\x1b, \\n...): heap
+    text (type names, summaries, keys) as a table or a message prints it."""
+    return text.translate(_CONTROL) if isinstance(text, str) else text
 
 
 def _check_depth(max_depth):
@@ -376,8 +389,9 @@ class Snapshot:
             rows.append((self._obj(node), size, count))
         table = [("type", "summary", "retained", "objects", "share")]
         for obj, size, count in rows:
-            summary = obj.summary if len(obj.summary) <= 40 else obj.summary[:37] + "..."
-            table.append((obj.type, summary, _human(size), str(count), "%.1f%%" % (100.0 * size / total)))
+            summary = _printable(obj.summary)
+            summary = summary if len(summary) <= 40 else summary[:37] + "..."
+            table.append((_printable(obj.type), summary, _human(size), str(count), "%.1f%%" % (100.0 * size / total)))
         widths = [max(len(r[i]) for r in table) for i in range(5)]
         for r in table:
             file.write("%-*s  %-*s  %*s  %*s  %*s\n" % (widths[0], r[0], widths[1], r[1], widths[2], r[2],
@@ -416,9 +430,9 @@ class Snapshot:
         if sizes:
             _write_type_sizes(file, rows)
             return
-        width = max([len(name) for name, _ in rows] + [0])
+        width = max([len(_printable(name)) for name, _ in rows] + [0])
         for name, count in rows:
-            file.write("%-*s %i\n" % (width, name, count))
+            file.write("%-*s %i\n" % (width, _printable(name), count))
 
     def by_type(self, typename):
         """The addresses of the objects of that type (a dotted name matches
@@ -468,7 +482,7 @@ def _write_type_sizes(file, rows):
     """show_most_common_types(sizes=True)'s rows (name, count, size,
     retained) under a header, as columns."""
     table = [("type", "count", "size", "retained")]
-    table += [(name, str(count), _human(size), _human(retained)) for name, count, size, retained in rows]
+    table += [(_printable(name), str(count), _human(size), _human(retained)) for name, count, size, retained in rows]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     for r in table:
         file.write("%-*s  %*s  %*s  %*s\n" % (widths[0], r[0], widths[1], r[1], widths[2], r[2], widths[3], r[3]))

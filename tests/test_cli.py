@@ -337,3 +337,35 @@ def test_corrupt_file_message_inprocess(garbage, capsys):
     rc, out, err = main(capsys, "summary", garbage)
     assert rc == 2 and out == ""
     assert err.startswith("refgraph: error: ") and "garbage.rgsnap" in err
+
+
+EVIL = "Ev\x1b]0;PWNED\x07il\x1b[2J\x9b\n"
+
+
+def test_no_command_prints_a_control_character_from_the_heap(module, tmp_path):
+    """A class named with terminal escapes (set the title, clear the
+    screen) came out raw from `diff`: every line carrying heap text escapes
+    control characters, as the graphs' text does."""
+    old = tmp_path / "old.rgsnap"
+    refgraph.snapshot().save(old, progress=False)
+    evil = type(EVIL, (), {})
+    module.kept = [evil() for _ in range(3)]
+    module.kept_str = "x\x1b[2J" * 3
+    new = tmp_path / "new.rgsnap"
+    refgraph.snapshot().save(new, progress=False)
+    outputs = [run("diff", old, new), run("summary", new, "--limit", "1000"),
+               run("chain", new, "0x%x" % id(module.kept[0])), run("backrefs", new, "0x%x" % id(module.kept[0])),
+               run("chain", new, "0x%x" % id(module.kept[0]), "--to", "NoSuchTypeAnywhere")]
+    for proc in outputs:
+        assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout + proc.stderr, proc
+        assert "\x9b" not in proc.stdout + proc.stderr
+    assert "Ev\\x1b]0;PWNED\\x07il\\x1b[2J\\x9b\\n" in outputs[0].stdout, outputs[0].stdout
+    # The library's tables too, live and on a snapshot.
+    import io
+    for show in (lambda f: refgraph.show_most_common_types(limit=None, file=f),
+                 lambda f: refgraph.snapshot().show_most_common_types(limit=None, file=f),
+                 lambda f: refgraph.snapshot().top_retainers(limit=50, file=f, chains=False)):
+        f = io.StringIO()
+        show(f)
+        assert "\x1b" not in f.getvalue()
+    assert "\x1b" not in repr(refgraph.snapshot().object(id(module.kept[0])))
