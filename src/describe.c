@@ -157,7 +157,11 @@ static void put_code_location(rg_strbuf *out, PyCodeObject *code, int line)
     PyObject *file = code->co_filename;
     if (file && PyUnicode_Check(file)) {
         Py_ssize_t len = PyUnicode_GET_LENGTH(file);
+        /* A backslash separates too: code compiled from a Windows path. */
         Py_ssize_t slash = PyUnicode_FindChar(file, '/', 0, len, -1);
+        Py_ssize_t backslash = PyUnicode_FindChar(file, '\\', 0, len, -1);
+        if (backslash > slash)
+            slash = backslash;
         PyObject *base = slash >= 0 ? PyUnicode_Substring(file, slash + 1, len) : (Py_INCREF(file), file);
         if (base) {
             put_str(out, base);

@@ -419,9 +419,9 @@ static int retain(build *b, rg_domtree *d)
     for (uint32_t i = n; i > 0; i--) {
         uint32_t v = b->anc[i], p = d->idom[v];
         if (p == RG_DOM_ROOT) {
-            d->total += d->retained[v];
+            d->total = rg_size_add(d->total, d->retained[v]);
         } else {
-            d->retained[p] += d->retained[v];
+            d->retained[p] = rg_size_add(d->retained[p], d->retained[v]);
             d->retained_count[p] += d->retained_count[v];
         }
     }

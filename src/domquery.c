@@ -304,9 +304,9 @@ int rg_dom_group_sizes(const rg_snap *s, const rg_domtree *d, const uint8_t *sel
         }
         if (g < n_groups) {
             count[g]++;
-            shallow[g] += rg_snap_size(s, node);
+            shallow[g] = rg_size_add(shallow[g], rg_snap_size(s, node));
             if (open[g]++ == 0)
-                retained[g] += d->retained[node];
+                retained[g] = rg_size_add(retained[g], d->retained[node]);
             st = RG_VEC_PUSH(stack, len, cap, 1024, node | LEAVING);
         }
         for (uint32_t j = start[node]; st == RG_OK && j < start[node + 1]; j++)
@@ -357,7 +357,7 @@ int rg_dom_graph_sizes(const rg_snap *s, const rg_domtree *d, rg_graph *g)
                 hi = mid;
         }
         for (; lo < n && index[lo].addr == a; lo++)
-            rg_graph_set_sizes(g, index[lo].index, (long long)rg_snap_size(s, v), (long long)d->retained[v],
+            rg_graph_set_sizes(g, index[lo].index, rg_size_ll(rg_snap_size(s, v)), rg_size_ll(d->retained[v]),
                                (long long)d->retained_count[v]);
     }
     free(index);

@@ -101,12 +101,13 @@ const char *rg_graph_short_site(const char *site)
 {
     const char *colon = strrchr(site, ':');
     const char *end = colon ? colon : site + strlen(site), *base = end;
-    while (base > site && base[-1] != '/')
+    /* A backslash separates too: a file recorded on Windows, C:\app\x.py. */
+    while (base > site && base[-1] != '/' && base[-1] != '\\')
         base--;
     if (end - base != 11 || memcmp(base, "__init__.py", 11) != 0 || base == site)
         return base;
-    const char *pkg = base - 1;   /* the slash before __init__.py */
-    while (pkg > site && pkg[-1] != '/')
+    const char *pkg = base - 1;   /* the separator before __init__.py */
+    while (pkg > site && pkg[-1] != '/' && pkg[-1] != '\\')
         pkg--;
     return pkg;
 }

@@ -360,7 +360,7 @@ int rg_leak_groups(rg_snap *s, const uint8_t *born, uint32_t rounds, const rg_do
         /* A top below a top of its group (a linked list's next link) is
          * in what that one retains already. */
         if (d != NULL && above != g)
-            groups[g].retained += d->retained[v];
+            groups[g].retained = rg_size_add(groups[g].retained, d->retained[v]);
     }
     for (size_t j = 0; st == RG_OK && j < n; j++)
         st = example_path(&w, &groups[j]);

@@ -305,7 +305,7 @@ int rg_snapq_add_node(const rg_snap *s, rg_graph *g, uint32_t node, int depth, u
         return st;
     g->nodes[*index].addr = s->addr[node];
     if (sizes != NULL && node < sizes->n)
-        rg_graph_set_sizes(g, *index, (long long)rg_snap_size(s, node), (long long)sizes->retained[node],
+        rg_graph_set_sizes(g, *index, rg_size_ll(rg_snap_size(s, node)), rg_size_ll(sizes->retained[node]),
                            (long long)sizes->retained_count[node]);
     if (s->site != NULL && s->site[node] != 0)
         return rg_graph_set_site(g, *index, rg_snap_str(s, s->site[node]));

@@ -357,3 +357,19 @@ def test_tracemalloc_must_be_a_bool(bad):
     with pytest.raises(TypeError, match="tracemalloc must be a bool"):
         refgraph.leak_check(tracemalloc=bad)
     assert not tracemalloc.is_tracing()
+
+
+def test_redact_cuts_a_windows_path_as_a_posix_one(module, tracing):
+    """A file recorded on Windows, C:\\Users\\...\\path.py, kept its whole
+    path under redact (only '/' separated): a backslash separates too, in
+    allocation sites and in code locations."""
+    secret = "C:\\Users\\secret-customer\\app\\path.py"
+    exec(compile("class Order:\n    pass\n\ndef make():\n    return Order()\n", secret, "exec"), module.__dict__)
+    module.order = module.make()
+    snap = refgraph.snapshot(redact=True)
+    assert snap.object(id(module.order)).site == "path.py:5"
+    assert snap.object(id(module.make.__code__)).summary.endswith("path.py:4"), snap.object(id(module.make.__code__))
+    text = snap.show_backrefs(id(module.order), output=io.StringIO()).to_text()
+    assert "secret-customer" not in text and "path.py:5" in text
+    live = refgraph.show_backrefs(module.order, output=io.StringIO(), redact=True).to_text()
+    assert "secret-customer" not in live and "path.py:5" in live

@@ -29,6 +29,7 @@
 #define REFGRAPH_HEAPSNAP_H
 
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 
 #include "refgraph/graph.h"
@@ -145,6 +146,17 @@ int rg_snap_add_value(rg_snap *s, const char *text, size_t len, uint32_t *off);
 void rg_snap_intern_done(rg_snap *s);
 /* Bytes the snapshot holds in memory, arrays and strings (strings apart). */
 void rg_snap_memory(const rg_snap *s, size_t *arrays, size_t *strings);
+
+/* a + b, saturating: sizes read from a file may be forged, and a sum of
+ * them must not wrap to a small number (nor a display to a negative one). */
+static inline uint64_t rg_size_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+static inline long long rg_size_ll(uint64_t size)
+{
+    return size > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)size;
+}
 
 /* Node i's size in bytes. */
 uint64_t rg_snap_size(const rg_snap *s, uint32_t i);

@@ -143,6 +143,39 @@ static void test_shapes(void)
     rg_snap_free(s);
 }
 
+/* Forged sizes (a file may say anything) saturate the sums: a parent of
+ * two nodes of nearly 2^64 bytes retains UINT64_MAX, not a wrapped small
+ * number, and a graph shows it as the largest long long, not a negative. */
+static void test_forged_sizes_saturate(void)
+{
+    builder b;
+    b_init(&b);
+    types t = add_types(&b);
+    uint32_t m = add_node(&b, t.module, 100, "m");
+    uint32_t a = add_node(&b, t.list, 0, NULL), c = add_node(&b, t.list, 0, NULL);
+    add_edge(&b, m, a, NULL);
+    add_edge(&b, m, c, NULL);
+    add_root(&b, m, RG_SNAP_ROOT_MODULE, "m");
+    rg_snap *s = b_finish(&b);
+    s->size[a] = s->size[c] = RG_SNAP_BIG_SIZE;
+    s->big_sizes = malloc(2 * sizeof *s->big_sizes);
+    s->big_sizes[0] = (rg_snap_big_size){a, UINT64_MAX - 5};
+    s->big_sizes[1] = (rg_snap_big_size){c, UINT64_MAX / 2 + 7};
+    s->n_big_sizes = 2;
+    rg_domtree *d = dom(s);
+    CHECK(d->retained[a] == UINT64_MAX - 5 && d->retained[m] == UINT64_MAX && d->total == UINT64_MAX);
+    uint64_t count = 0, shallow = 0, retained = 0;
+    uint32_t group_of_type[16];
+    for (int i = 0; i < 16; i++)
+        group_of_type[i] = i == (int)t.list ? 0 : UINT32_MAX;
+    CHECK(s->n_types <= 16);
+    CHECK(rg_dom_group_sizes(s, d, NULL, group_of_type, 1, &count, &shallow, &retained) == RG_OK);
+    CHECK(count == 2 && shallow == UINT64_MAX && retained == UINT64_MAX);
+    CHECK(rg_size_ll(UINT64_MAX) == LLONG_MAX && rg_size_ll(5) == 5 && rg_size_add(UINT64_MAX, 1) == UINT64_MAX);
+    rg_dom_free(d);
+    rg_snap_free(s);
+}
+
 /* Sizes per group of types: a chain of links retains as its head alone
  * (a link inside another of its group is not counted twice), a node not
  * selected is not counted, a type in no group is passed over; and sizes
@@ -788,6 +821,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
         return bench(argc > 2 ? argv[2] : "10000000");
     test_shapes();
+    test_forged_sizes_saturate();
     test_group_and_graph_sizes();
     test_held_from_c();
     test_top();

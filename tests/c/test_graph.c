@@ -85,6 +85,9 @@ int main(void)
     CHECK_STR(rg_graph_short_site("/srv/shop/webshop.py:42"), "webshop.py:42");
     CHECK_STR(rg_graph_short_site("/srv/shop/pkg/__init__.py:3"), "pkg/__init__.py:3");
     CHECK_STR(rg_graph_short_site("pkg/__init__.py:3"), "pkg/__init__.py:3");
+    /* Windows paths: a backslash separates too (redact kept them whole). */
+    CHECK_STR(rg_graph_short_site("C:\\win\\path.py:3"), "path.py:3");
+    CHECK_STR(rg_graph_short_site("C:\\srv\\pkg\\__init__.py:7"), "pkg\\__init__.py:7");
     CHECK_STR(rg_graph_short_site("__init__.py:3"), "__init__.py:3");
     CHECK_STR(rg_graph_short_site("webshop.py:42"), "webshop.py:42");
     CHECK_STR(rg_graph_short_site("<frozen importlib._bootstrap>:241"), "<frozen importlib._bootstrap>:241");
