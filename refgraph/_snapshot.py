@@ -489,12 +489,19 @@ def _write_type_sizes(file, rows):
 
 
 def _progress(progress):
+    """progress as the C layer takes it: None is whether stderr is a
+    terminal; a bool draws the percentage or not; a callable(done, total)
+    is called about once per MB of work and stops it by returning true."""
     if progress is None:
         try:
             return _os.isatty(2)
         except OSError:
             return False
-    return bool(progress)
+    if callable(progress):
+        return progress
+    if isinstance(progress, (bool, int)):
+        return bool(progress)
+    raise TypeError("progress must be a bool or a callable(done, total), not %s" % type(progress).__name__)
 
 
 def snapshot(untracked=True, redact=False):

@@ -195,16 +195,72 @@ static int call_highlight(void *arg, uint32_t node)
     return call_node_fn(&c, node);
 }
 
-/* Draws "label NN%" on stderr (progress=True). */
-static int show_progress(void *arg, uint64_t done, uint64_t total)
+/* What a long save, export or load reports and checks about once per MB
+ * of work, on the calling thread (snapcrew calls progress on that thread
+ * only), the GIL released around the work. */
+typedef struct progress_ctx {
+    const char *what;    /* "saving", "exporting", "loading" */
+    int draw;            /* "label NN%" on stderr (progress=True) */
+    PyObject *callback;  /* progress(done, total), true to stop; or NULL */
+} progress_ctx;
+
+/* progress given to save, export_chrome or open_snapshot: None or a bool
+ * (draw the percentage or not), or a callable.  -1 with TypeError. */
+static int progress_from(PyObject *given, const char *what, progress_ctx *p)
 {
-    const char *what = arg;
-    unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
-    char line[96];
-    int n = snprintf(line, sizeof line, "\r%s %3u%%%s", what, pct, done >= total ? "\n" : "");
-    if (n > 0 && write(2, line, (size_t)n) < 0)
+    p->what = what;
+    p->draw = 0;
+    p->callback = NULL;
+    if (given == NULL || given == Py_None || given == Py_False)
         return 0;
+    if (given == Py_True || PyLong_CheckExact(given)) {
+        p->draw = PyObject_IsTrue(given);
+        return p->draw < 0 ? -1 : 0;
+    }
+    if (!PyCallable_Check(given)) {
+        PyErr_Format(PyExc_TypeError, "progress must be a bool or a callable(done, total), not %.80s",
+                     Py_TYPE(given)->tp_name);
+        return -1;
+    }
+    p->callback = given;
     return 0;
+}
+
+/* Draws the percentage if asked; then, with the GIL taken back for a
+ * moment, honours Ctrl-C and the other signals (their handlers run here,
+ * between two blocks of file work, never inside a heap walk) and asks the
+ * callback.  Nonzero stops the work: an exception is set, or the callback
+ * returned true. */
+static int check_progress(void *arg, uint64_t done, uint64_t total)
+{
+    progress_ctx *p = arg;
+    if (p->draw) {
+        unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
+        char line[96];
+        int n = snprintf(line, sizeof line, "\r%s %3u%%%s", p->what, pct, done >= total ? "\n" : "");
+        if (n > 0 && write(2, line, (size_t)n) < 0)
+            n = 0;   /* a closed stderr stops nothing */
+    }
+    PyGILState_STATE g = PyGILState_Ensure();
+    int stop = PyErr_CheckSignals() < 0;
+    if (!stop && p->callback != NULL) {
+        PyObject *r = PyObject_CallFunction(p->callback, "KK", (unsigned long long)done,
+                                            (unsigned long long)total);
+        stop = r == NULL ? 1 : PyObject_IsTrue(r) != 0;
+        Py_XDECREF(r);
+    }
+    PyGILState_Release(g);
+    return stop;
+}
+
+/* After work that check_progress may have stopped (status RG_EINTR): the
+ * exception it left (KeyboardInterrupt, the callback's), or, when the
+ * callback returned true, RuntimeError.  NULL. */
+static PyObject *raise_stopped(void)
+{
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_RuntimeError, "refgraph: stopped before the end: the progress callback returned true");
+    return NULL;
 }
 
 /* ------------------------------------------------------------ methods */
@@ -624,23 +680,29 @@ static int save_adapter(rg_snap *s, const char *path, rg_progress_fn progress, v
 static PyObject *write_out(snapshot_object *self, PyObject *args, PyObject *kwds, write_fn fn, const char *what)
 {
     static char *kwlist[] = {"path", "progress", NULL};
-    PyObject *path_obj, *bytes = NULL;
-    int progress = 0;
-    if (ready(self) == NULL || !PyArg_ParseTupleAndKeywords(args, kwds, "O&|p", kwlist, PyUnicode_FSConverter,
+    PyObject *path_obj, *bytes = NULL, *progress = NULL;
+    progress_ctx pc;
+    if (ready(self) == NULL || !PyArg_ParseTupleAndKeywords(args, kwds, "O&|O", kwlist, PyUnicode_FSConverter,
                                                            &bytes, &progress))
         return NULL;
+    if (progress_from(progress, what, &pc) < 0) {
+        Py_DECREF(bytes);
+        return NULL;
+    }
     path_obj = bytes;
     const char *path = PyBytes_AS_STRING(bytes);
     rg_snap *s = self->snap;
     self->busy = 1;
     int st;
     Py_BEGIN_ALLOW_THREADS
-    st = fn(s, path, progress ? show_progress : NULL, (void *)what);
+    st = fn(s, path, check_progress, &pc);
     Py_END_ALLOW_THREADS
     self->busy = 0;
     PyObject *r = NULL;
     if (st == RG_OK) {
         r = Py_NewRef(Py_None);
+    } else if (st == RG_EINTR) {
+        r = raise_stopped();
     } else {
         PyObject *name = PyUnicode_DecodeFSDefault(path);
         r = raise((PyObject *)self, st, name);
@@ -762,21 +824,27 @@ static PyObject *dump_forked(PyObject *module, PyObject *args)
 static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"path", "progress", NULL};
-    PyObject *bytes = NULL;
-    int progress = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|p", kwlist, PyUnicode_FSConverter, &bytes, &progress))
+    PyObject *bytes = NULL, *progress = NULL;
+    progress_ctx pc;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O", kwlist, PyUnicode_FSConverter, &bytes, &progress))
         return NULL;
+    if (progress_from(progress, "loading", &pc) < 0) {
+        Py_DECREF(bytes);
+        return NULL;
+    }
     char err[RG_SNAPFILE_ERRLEN] = "";
     rg_snap *snap = NULL;
     int st;
     const char *path = PyBytes_AS_STRING(bytes);
     Py_BEGIN_ALLOW_THREADS
-    st = rg_snap_load(path, &snap, err, progress ? show_progress : NULL, (void *)"loading");
+    st = rg_snap_load(path, &snap, err, check_progress, &pc);
     Py_END_ALLOW_THREADS
     module_state *ms = rgb_state_of_module(module);
     PyObject *r;
     if (st == RG_OK) {
         r = wrap(ms, snap);
+    } else if (st == RG_EINTR) {
+        r = raise_stopped();
     } else if (st == RG_ECORRUPT) {
         PyObject *name = PyUnicode_DecodeFSDefault(path);
         PyErr_Format(PyExc_ValueError, "%R is not a valid refgraph snapshot: %s", name, err);

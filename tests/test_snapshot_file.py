@@ -290,3 +290,79 @@ def test_dump_on_signal_keeps_its_directory_absolute(tmp_path, monkeypatch):
         assert [n for n in os.listdir(tmp_path / "dumps") if n.endswith(".rgsnap")]
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+@pytest.fixture(scope="module")
+def sizable(tmp_path_factory):
+    """A snapshot whose save, export and open each take a good part of a
+    second (a few hundred thousand objects), and its saved file."""
+    heap = [{"key-%d" % i: "value-%d" % i, "total": i * 0.5} for i in range(150000)]
+    snap = refgraph.snapshot()
+    path = tmp_path_factory.mktemp("sizable") / "full.rgsnap"
+    snap.save(path, progress=False)
+    del heap
+    return snap, path
+
+
+def _stops(name, snap, path, out):
+    return {"save": lambda progress: snap.save(out / "x.rgsnap", progress=progress),
+            "export_chrome": lambda progress: snap.export_chrome(out / "x.heapsnapshot", progress=progress),
+            "open_snapshot": lambda progress: refgraph.open_snapshot(path, progress=progress)}[name]
+
+
+@pytest.mark.parametrize("name", ["save", "export_chrome", "open_snapshot"])
+def test_a_signal_stops_a_long_file_operation_and_leaves_nothing(sizable, tmp_path, name):
+    """Ctrl-C during a save, an export or an open: the work stopped only at
+    its end before, and left the whole file in place; now the signal's
+    handler runs within about a megabyte of work, its exception stops the
+    operation, and no file or temporary file is left."""
+    import time
+    snap, path = sizable
+    call = _stops(name, snap, path, tmp_path)
+    start = time.perf_counter()
+    call(False)
+    whole = time.perf_counter() - start
+    for f in os.listdir(tmp_path):
+        os.remove(tmp_path / f)
+    if whole < 0.03:
+        pytest.skip("%s took %.0f ms here: too short to interrupt in its middle" % (name, whole * 1000))
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        start = time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, 0.005)
+        with pytest.raises(KeyboardInterrupt):
+            call(False)
+        stopped = time.perf_counter() - start
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert stopped < whole / 2, "stopped after %.0f ms of a %.0f ms %s" % (stopped * 1000, whole * 1000, name)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["save", "export_chrome", "open_snapshot"])
+def test_a_progress_callback_sees_the_work_and_can_stop_it(sizable, tmp_path, name):
+    snap, path = sizable
+    call = _stops(name, snap, path, tmp_path)
+    seen = []
+    result = call(lambda done, total: seen.append((done, total)))
+    assert seen and all(0 <= done <= total for done, total in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    if name != "open_snapshot":
+        assert len(os.listdir(tmp_path)) == 1
+        for f in os.listdir(tmp_path):
+            os.remove(tmp_path / f)
+    else:
+        assert result.info["nodes"] == snap.info["nodes"]
+    calls = []
+    with pytest.raises(RuntimeError, match="stopped before the end: the progress callback returned true"):
+        call(lambda done, total: calls.append(done) or True)
+    assert len(calls) == 1 and os.listdir(tmp_path) == []
+    with pytest.raises(ZeroDivisionError):
+        call(lambda done, total: 1 / 0)
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(TypeError, match="progress must be a bool or a callable"):
+        call("yes")
