@@ -515,10 +515,13 @@ def snapshot(untracked=True, redact=False):
     return Snapshot(_core.take_snapshot(bool(untracked), bool(redact)))
 
 
-def open_snapshot(path, *, progress=None):
+def open_snapshot(path, *, progress=None, max_memory=None):
     """Reads a snapshot file written by Snapshot.save (or dump_on_signal).
-    A damaged or foreign file raises ValueError saying what is wrong."""
-    return Snapshot(_core.open_snapshot(_os.fspath(path), progress=_progress(progress)))
+    A damaged or foreign file raises ValueError saying what is wrong, and so
+    does one whose counts ask for more memory than max_memory bytes (None:
+    256 times the file's size, at least 64 MiB; a real snapshot takes at
+    most about 80 times)."""
+    return Snapshot(_core.open_snapshot(_os.fspath(path), progress=_progress(progress), max_memory=max_memory))
 
 
 def retained_size(obj):

@@ -823,12 +823,15 @@ static PyObject *dump_forked(PyObject *module, PyObject *args)
 
 static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"path", "progress", NULL};
-    PyObject *bytes = NULL, *progress = NULL;
+    static char *kwlist[] = {"path", "progress", "max_memory", NULL};
+    PyObject *bytes = NULL, *progress = NULL, *max_memory_obj = NULL;
     progress_ctx pc;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O", kwlist, PyUnicode_FSConverter, &bytes, &progress))
+    Py_ssize_t max_memory = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|OO", kwlist, PyUnicode_FSConverter, &bytes, &progress,
+                                     &max_memory_obj))
         return NULL;
-    if (progress_from(progress, "loading", &pc) < 0) {
+    if (progress_from(progress, "loading", &pc) < 0 ||
+        rgb_parse_count(max_memory_obj, "max_memory", 1, 1, 0, &max_memory) < 0) {
         Py_DECREF(bytes);
         return NULL;
     }
@@ -837,7 +840,7 @@ static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
     int st;
     const char *path = PyBytes_AS_STRING(bytes);
     Py_BEGIN_ALLOW_THREADS
-    st = rg_snap_load(path, &snap, err, check_progress, &pc);
+    st = rg_snap_load_limit(path, (uint64_t)max_memory, &snap, err, check_progress, &pc);
     Py_END_ALLOW_THREADS
     module_state *ms = rgb_state_of_module(module);
     PyObject *r;
@@ -845,6 +848,11 @@ static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
         r = wrap(ms, snap);
     } else if (st == RG_EINTR) {
         r = raise_stopped();
+    } else if (st == RG_EFILESIZE) {
+        PyObject *name = PyUnicode_DecodeFSDefault(path);
+        PyErr_Format(PyExc_ValueError, "%R is refused: %s", name, err);
+        Py_XDECREF(name);
+        r = NULL;
     } else if (st == RG_ECORRUPT) {
         PyObject *name = PyUnicode_DecodeFSDefault(path);
         PyErr_Format(PyExc_ValueError, "%R is not a valid refgraph snapshot: %s", name, err);
@@ -866,6 +874,6 @@ PyMethodDef rgb_snapshot_functions[] = {
      "dump_forked(path, untracked, redact, timeout) -> (pid, report_fd, stall_seconds): a snapshot saved by a "
      "forked child (see refgraph.dump)"},
     {"open_snapshot", KW open_snapshot, METH_VARARGS | METH_KEYWORDS,
-     "open_snapshot(path, progress=False) -> HeapSnapshot (see refgraph.open_snapshot)"},
+     "open_snapshot(path, progress=False, max_memory=None) -> HeapSnapshot (see refgraph.open_snapshot)"},
     {NULL, NULL, 0, NULL}
 };

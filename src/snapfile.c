@@ -420,6 +420,7 @@ typedef struct loader {
     size_t off[N_SECTIONS];           /* each section's compressed data */
     uint64_t count[N_SECTIONS], clen[N_SECTIONS];
     char err[N_SECTIONS][RG_SNAPFILE_ERRLEN];   /* each section's complaint */
+    uint64_t max_memory;              /* the most the arrays may take; 0: the default */
 } loader;
 
 /* Fills the error message; RG_ECORRUPT. */
@@ -494,6 +495,45 @@ static int read_layout(loader *l, rg_snap *s, char *err)
                            (unsigned long long)l->clen[sec]);
     }
     return RG_OK;
+}
+
+/* The bytes allocate() would take for s's counts. */
+static uint64_t memory_needed(const rg_snap *s)
+{
+    uint64_t n = (uint64_t)s->n_nodes + 1, m = (uint64_t)s->n_edges + 1;
+    uint64_t per_node = sizeof *s->addr + sizeof *s->type + sizeof *s->size + sizeof *s->summary +
+                        sizeof *s->ref_start + ((s->flags & RG_SNAP_SITES) ? sizeof *s->site : 0);
+    return n * per_node + m * (sizeof *s->ref_src + sizeof *s->ref_label) +
+           ((uint64_t)s->n_types + 1) * sizeof *s->types + ((uint64_t)s->n_roots + 1) * sizeof *s->roots +
+           ((uint64_t)s->n_big_sizes + 1) * sizeof *s->big_sizes + (uint64_t)s->strings_len + 1;
+}
+
+/* A file's counts may ask for far more memory than its bytes can hold
+ * facts about: deflate turns a few hundred KB of zeros into millions of
+ * nodes.  A real snapshot takes at most about 80 times its file's size in
+ * memory (a million identical objects: 76 times; a service's heap: 15), so
+ * more than MEMORY_RATIO times (and more than MEMORY_FLOOR) is refused
+ * unless the caller allows it (rg_snap_load_limit). */
+#define MEMORY_RATIO 256u
+#define MEMORY_FLOOR ((uint64_t)64 << 20)
+
+static int within_memory(const loader *l, const rg_snap *s, char *err)
+{
+    uint64_t need = memory_needed(s), limit = l->max_memory;
+    if (limit == 0) {
+        limit = (uint64_t)l->len * MEMORY_RATIO;
+        limit = limit > MEMORY_FLOOR ? limit : MEMORY_FLOOR;
+    }
+    if (need <= limit)
+        return RG_OK;
+    snprintf(err, RG_SNAPFILE_ERRLEN,
+             "the file claims %u objects and %u references, %llu MiB in memory from %llu KiB of file, over the "
+             "limit of %llu MiB (%s)", s->n_nodes, s->n_edges, (unsigned long long)(need >> 20),
+             (unsigned long long)(l->len >> 10), (unsigned long long)(limit >> 20),
+             l->max_memory ? "max_memory"
+                           : "the larger of 64 MiB and 256 times the file's size, where a real snapshot takes at "
+                             "most about 80 times: max_memory= raises it");
+    return RG_EFILESIZE;
 }
 
 /* Room for every array, once the counts are known to be backed by data. */
@@ -626,6 +666,8 @@ static int load_data(loader *l, rg_snap **out, char *err)
     l->c.buf_len = SCRATCH;
     int st = read_layout(l, s, err);
     if (st == RG_OK)
+        st = within_memory(l, s, err);
+    if (st == RG_OK)
         st = allocate(s);
     /* RCNT alone first: RSRC is decoded along its ranges. */
     if (st == RG_OK && (st = rg_crew_run(&l->c, LOAD_ORDER, 1, 0)) == RG_OK)
@@ -688,6 +730,12 @@ static int read_file(loader *l, int fd, uint64_t size)
 
 int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], rg_progress_fn progress, void *arg)
 {
+    return rg_snap_load_limit(path, 0, out, err, progress, arg);
+}
+
+int rg_snap_load_limit(const char *path, uint64_t max_memory, rg_snap **out, char err[RG_SNAPFILE_ERRLEN],
+                       rg_progress_fn progress, void *arg)
+{
     loader *l = calloc(1, sizeof *l);
     err[0] = '\0';
     *out = NULL;
@@ -695,6 +743,7 @@ int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], 
         return RG_ENOMEM;
     l->c.progress = progress;
     l->c.arg = arg;
+    l->max_memory = max_memory;
     /* rg_open_regular: opening a FIFO does not wait for a writer, and a
      * device or a FIFO (/dev/zero could be read forever) is refused. */
     int fd;

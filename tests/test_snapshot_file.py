@@ -366,3 +366,74 @@ def test_a_progress_callback_sees_the_work_and_can_stop_it(sizable, tmp_path, na
     assert os.listdir(tmp_path) == []
     with pytest.raises(TypeError, match="progress must be a bool or a callable"):
         call("yes")
+
+
+def _zero_blocks(count, value):
+    """The inflated stream of a section holding count copies of a one-byte
+    value (docs/snapshot-format.md, blocks of byte planes)."""
+    out = bytearray()
+    while count > 0:
+        b = min(16384, count)
+        out += bytes([1, 1]) + bytes([value]) * b
+        count -= b
+    return bytes(out)
+
+
+def _section(tag, count, stream):
+    import struct
+    import zlib
+    c = zlib.compressobj(1, zlib.DEFLATED, -15)
+    data = c.compress(stream) + c.flush()
+    return tag.encode() + bytes(4) + struct.pack("<QQ", count, len(data)) + data
+
+
+def forged_file(n):
+    """A valid, CRC-correct version 1 file of n objects of one type and no
+    reference: deflate makes it about n / 45 bytes, while its arrays take
+    22 bytes an object in memory."""
+    import struct
+    import zlib
+    head = b"RGSNAP\r\n\x1a\n" + struct.pack("<HIIIIIII", 1, 2, n, 0, 1, 0, 0, 1)
+    head += struct.pack("<QII", 0, 1, 0x030b00f0) + struct.pack("<II", 11, 0)
+    type_words = [0, 0, 0, 0, 0xFFFFFFFF, 0]
+    typs = bytes([4, 4]) + b"".join(bytes((v >> (8 * k)) & 0xFF for v in type_words) for k in range(4))
+    body = head + b"".join([
+        _section("ADDR", n, _zero_blocks(n, 32)), _section("TYPE", n, _zero_blocks(n, 0)),
+        _section("SIZE", n, _zero_blocks(n, 16)), _section("SUMM", n, _zero_blocks(n, 0)),
+        _section("RCNT", n, _zero_blocks(n, 0)), _section("RSRC", 0, b""), _section("RLBL", 0, b""),
+        _section("TYPS", 6, typs), _section("ROOT", 0, b""), _section("BIGS", 0, b""),
+        _section("STRS", 1, _zero_blocks(1, 0))])
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_a_small_file_cannot_ask_for_a_lot_of_memory(tmp_path):
+    """A 221 KiB file claiming 10 million objects made open_snapshot
+    allocate and fill 200 MiB (a 5 MB one would have asked for 20 GB):
+    counts asking for more than max(64 MiB, 256 times the file's size) are
+    refused before anything is allocated, saying what the file claims;
+    max_memory= lets a caller open it anyway."""
+    import resource
+    path = tmp_path / "forged.rgsnap"
+    path.write_bytes(forged_file(10 ** 7))
+    assert path.stat().st_size < 300 * 1024
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match=r"is refused: the file claims 10000000 objects and 0 references, "
+                                         r"\d+ MiB in memory from \d+ KiB of file, over the limit of 64 MiB"):
+        refgraph.open_snapshot(path, progress=False)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 * 1024   # KiB: nothing allocated
+    with pytest.raises(ValueError, match="over the limit of 1 MiB \\(max_memory\\)"):
+        refgraph.open_snapshot(path, progress=False, max_memory=1 << 20)
+    for bad, exc in ((0, ValueError), (-1, ValueError), ("1", TypeError), (1.5, TypeError)):
+        with pytest.raises(exc, match="max_memory"):
+            refgraph.open_snapshot(path, progress=False, max_memory=bad)
+    small = tmp_path / "small.rgsnap"
+    small.write_bytes(forged_file(1000))
+    assert refgraph.open_snapshot(small, progress=False).info["nodes"] == 1000
+
+
+@pytest.mark.slow   # 200 MiB and a second
+def test_max_memory_opens_a_file_past_the_default_limit(tmp_path):
+    path = tmp_path / "forged.rgsnap"
+    path.write_bytes(forged_file(10 ** 7))
+    snap = refgraph.open_snapshot(path, progress=False, max_memory=1 << 30)
+    assert snap.info["nodes"] == 10 ** 7

@@ -47,17 +47,18 @@ int main(void)
     free(text);
 
     /* Allocation sites: after " @ " in the text, a last line of the DOT
-     * label, escaped as any label is ("quotes" and backslashes). */
-    rg_graph_set_site(g, 0, "/srv/app/web\"shop\\x.py:42");
+     * label, escaped as any label is ("quotes"); a backslash separates the
+     * directory as a slash does (a Windows path). */
+    rg_graph_set_site(g, 0, "/srv/app\\web\"shop.py:42");
     text = render(g, rg_render_text);
     CHECK_STR(text,
-              "list len=2 @ web\"shop\\x.py:42  [target]\n"
+              "list len=2 @ web\"shop.py:42  [target]\n"
               "  <- dict len=1  via ['k']\n"
               "    <- module app  via app.registry  [root]\n");
     free(text);
     char *sited = render(g, render_dot_all);
-    CHECK_CONTAINS(sited, "n0 [label=\"list\\nlen=2\\nweb\\\"shop\\\\x.py:42\"");
-    CHECK_CONTAINS(sited, "tooltip=\"list len=2 @ web\\\"shop\\\\x.py:42 (depth 0, target)\"");
+    CHECK_CONTAINS(sited, "n0 [label=\"list\\nlen=2\\nweb\\\"shop.py:42\"");
+    CHECK_CONTAINS(sited, "tooltip=\"list len=2 @ web\\\"shop.py:42 (depth 0, target)\"");
     free(sited);
     rg_graph_set_site(g, 0, NULL);
 
