@@ -7,6 +7,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <signal.h>
 
 #include "config.h"
 #include "refgraph/binding.h"
@@ -84,6 +85,18 @@ PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyO
     }
     case RG_EFILESIZE:
         PyErr_Format(PyExc_ValueError, "%s", detail ? detail : rg_strerror(status));
+        break;
+    case RG_ESIGINT:
+        /* The C layer read SIGINT's flag (PyOS_InterruptOccurred) where no
+         * handler could run, and stopped: trip it again, and let the
+         * program's handler run now (by default, KeyboardInterrupt). */
+#if PY_VERSION_HEX >= 0x030A0000
+        PyErr_SetInterruptEx(SIGINT);
+#else
+        PyErr_SetInterrupt();
+#endif
+        if (PyErr_CheckSignals() == 0)
+            PyErr_SetString(PyExc_RuntimeError, "refgraph: stopped by SIGINT, whose handler raised nothing");
         break;
     case RG_EINTR:
         PyErr_SetString(PyExc_RuntimeError, "refgraph: stopped before the end");

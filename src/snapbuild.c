@@ -84,7 +84,18 @@ typedef struct builder {
      * s->size and s->summary, grown along with the nodes. */
     unsigned char *early;
     size_t early_cap;
+    int interruptible;         /* Ctrl-C stops the build (not in a forked child) */
 } builder;
+
+/* Ctrl-C while a snapshot is built: every 65,536 objects, whether SIGINT
+ * arrived.  PyOS_InterruptOccurred reads and clears its flag and runs no
+ * handler: no Python code may run while the build numbers the heap's
+ * headers or holds its objects.  RG_ESIGINT; the binding trips SIGINT
+ * again, and its handler runs once the build has let go of everything. */
+static int check_interrupt(const builder *b, size_t i)
+{
+    return b->interruptible && (i & 0xFFFF) == 0 && PyOS_InterruptOccurred() ? RG_ESIGINT : RG_OK;
+}
 
 /* ------------------------------------------------------------ roots */
 
@@ -353,6 +364,8 @@ static int record_nodes(builder *b)
         PyObject *op = b->nb.objs[i];
         PyTypeObject *tp = Py_TYPE(op);
         uint32_t t;
+        if ((st = check_interrupt(b, i)) != RG_OK)
+            break;
         if (tp == &PyFunction_Type &&
             (st = RG_VEC_PUSH(b->functions, b->n_functions, b->functions_cap, 256, (uint32_t)i)) != RG_OK)
             break;
@@ -519,6 +532,8 @@ static int describe_nodes(builder *b)
     for (size_t i = 0; i < n && st == RG_OK; i++) {
         PyObject *o = b->nb.objs[i];
         s->addr[i] = (uint64_t)(uintptr_t)o;
+        if ((st = check_interrupt(b, i)) != RG_OK)
+            break;
         if (b->early[i]) {
             /* Described in pass 1; a value has no edges to label. */
             if (b->site_fn != NULL)
@@ -718,6 +733,7 @@ int rg_snapshot_finish(rg_snapshot_job *job, int borrowed, rg_snap **out)
     builder *b = &job->b;
     rg_ptrmap node_of;
     rg_pm_init(&node_of);
+    b->interruptible = !borrowed;
     int st = number_heap(&b->nb, borrowed);
     if (st == RG_OK) {
         /* Running frames are roots, but from 3.11 the collector does

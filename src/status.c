@@ -17,6 +17,7 @@ const char *rg_strerror(int status)
     case RG_EINTR: return "interrupted";
     case RG_ENOTREG: return "not a regular file";
     case RG_EFILESIZE: return "the file is larger than refgraph reads";
+    case RG_ESIGINT: return "interrupted by SIGINT";
     default: return "unknown error";
     }
 }

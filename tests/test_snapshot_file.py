@@ -437,3 +437,46 @@ def test_max_memory_opens_a_file_past_the_default_limit(tmp_path):
     path.write_bytes(forged_file(10 ** 7))
     snap = refgraph.open_snapshot(path, progress=False, max_memory=1 << 30)
     assert snap.info["nodes"] == 10 ** 7
+
+
+@pytest.mark.slow   # a 2M-object heap in a child, snapshotted three times: 5 s
+def test_ctrl_c_stops_a_snapshot_in_its_middle(tmp_path):
+    """snapshot() holds the GIL for seconds on a big heap, and SIGINT's
+    handler could not run until it ended.  The build now reads SIGINT's flag
+    every 65,536 objects (running no Python code meanwhile), lets go of the
+    heap, and the handler runs: KeyboardInterrupt well before the end, the
+    heap intact.  A handler that raises nothing gives RuntimeError."""
+    script = textwrap.dedent("""
+        import gc, os, signal, subprocess, sys, time
+        sys.path.insert(0, sys.argv[1])
+        from benchutil import service_heap
+        import refgraph
+        heap = service_heap(2000000)
+        start = time.perf_counter(); refgraph.snapshot(); whole = time.perf_counter() - start
+        def interrupted_after(delay):
+            kill = subprocess.Popen(["sh", "-c", "sleep %s; kill -INT %d" % (delay, os.getpid())])
+            start = time.perf_counter()
+            try:
+                refgraph.snapshot()
+                outcome = "finished"
+            except KeyboardInterrupt:
+                outcome = "KeyboardInterrupt"
+            except RuntimeError as e:
+                outcome = "RuntimeError: %s" % e
+            kill.wait()
+            return outcome, time.perf_counter() - start
+        outcome, took = interrupted_after(whole / 4)
+        print("whole %.3f interrupted %.3f %s" % (whole, took, outcome))
+        signal.signal(signal.SIGINT, lambda *a: None)
+        print(interrupted_after(whole / 4)[0])
+        gc.collect()
+        print("nodes", len(refgraph.snapshot()) > 2000000)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, os.path.join(SOURCE_ROOT, "bench")], capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=module_root()), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    first, second, third = proc.stdout.splitlines()
+    whole, took, outcome = float(first.split()[1]), float(first.split()[3]), first.split()[4]
+    assert outcome == "KeyboardInterrupt" and took < whole * 0.75, first
+    assert second == "RuntimeError: refgraph: stopped by SIGINT, whose handler raised nothing", second
+    assert third == "nodes True"

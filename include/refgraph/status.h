@@ -19,7 +19,8 @@ enum rg_status {
     RG_ECORRUPT = -9,     /* a snapshot file is damaged or not one; the reader says what */
     RG_EINTR = -10,       /* a progress callback asked to stop */
     RG_ENOTREG = -11,     /* a path to replace or read is not a regular file (a device, a FIFO) */
-    RG_EFILESIZE = -12    /* a file to read is larger than its reader's limit */
+    RG_EFILESIZE = -12,   /* a file to read is larger than its reader's limit */
+    RG_ESIGINT = -13      /* SIGINT arrived while no Python code could run; its handler has not run yet */
 };
 
 /* A short English description of status; never NULL. */
