@@ -621,15 +621,48 @@ def _lru_entry(steps):
     return len(steps) >= 2 and steps[-1] == ("_lru_list_elem", "[*]") and steps[-2] == ("dict", "(cached entry)")
 
 
+def _lru_bound(group):
+    """Why group is bounded when its tops are the entries of one C
+    functools.lru_cache wrapper with a maxsize, wherever the wrapper is (a
+    module global, a method in a class, an instance's attribute): read from
+    the live wrapper (exactly that type; its C cache_info, no code of the
+    program), or None.  One wrapper: no wildcard step before it (wrappers
+    held per instance bound nothing when the instances pile up)."""
+    path = group.path
+    if len(path) >= 2 and path[-1][1] == "(cached entry)" and path[-1][0] != "dict":
+        at = len(path) - 2            # wrapper -> (cached entry) -> the result
+    elif len(path) >= 3 and path[-1] == ("_lru_list_elem", "[*]") and path[-2] == ("dict", "(cached entry)"):
+        at = len(path) - 3            # wrapper -> its cache dict -> a link
+    else:
+        return None
+    if any("[*]" in label for _, label in path[1:at + 1]):
+        return None
+    # The path folds __dict__ steps into their owners; its last steps, from
+    # the wrapper on, are the nodes' last ones.
+    wrapper = _core.at(group.snapshot._obj(group._nodes[at - len(path)]).addr)
+    try:
+        maxsize = _lru_maxsize(wrapper)
+    finally:
+        del wrapper
+    if maxsize is None:
+        return None
+    return "%s is an lru_cache of at most %d entries" % (_expression(path[:at + 1]), maxsize)
+
+
+# A deque whose maxlen is above this bounds nothing in practice (room for a
+# billion), and is confirmed as any group; up to it, a "recent items" buffer
+# of a few thousand is bounded by what it says.
+_DEQUE_BOUND_MAX = 1 << 16
+
+
 def _deque_bound(group, confirm):
     """Why group is bounded when its tops are the items of one
     collections.deque whose maxlen bounds them (read from the live deque,
     exactly that type, so no code of the program runs), or None.  One: no
     step of the path before the deque is a wildcard, where other deques
     (unbounded ones) could hold tops of the group too.  A bound: a maxlen
-    within what confirming would see fill (max(confirm, 1024) items); a
-    deque with room for a billion bounds nothing in practice, and is
-    confirmed as any group."""
+    of at most max(confirm, _DEQUE_BOUND_MAX) items; a deque with room for a
+    billion bounds nothing in practice, and is confirmed as any group."""
     import collections
     # (Any edge from a deque is an item: its traversal visits nothing else.)
     if len(group.path) < 2 or group.path[-2][0] != "deque" or \
@@ -638,7 +671,7 @@ def _deque_bound(group, confirm):
     holder = _core.at(group.snapshot._obj(group._nodes[-2]).addr)
     try:
         if type(holder) is not collections.deque or holder.maxlen is None or \
-                holder.maxlen > max(confirm, 1024) or len(holder) > holder.maxlen:
+                holder.maxlen > max(confirm, _DEQUE_BOUND_MAX) or len(holder) > holder.maxlen:
             return None
         return "bounded: %d of %d, a deque's maxlen" % (len(holder), holder.maxlen)
     finally:
@@ -653,6 +686,9 @@ def _declared_bound(group, confirm):
     deque = _deque_bound(group, confirm)
     if deque is not None:
         return deque
+    lru = _lru_bound(group)
+    if lru is not None:
+        return lru
     kind, module_name = group.path[0]
     if kind != "module" or len(group.path) < 2:
         return None

@@ -268,20 +268,24 @@ def pytest_runtest_setup(item):
         _not_checked(item)
 
 
-def _not_checked(item):
-    """Marks the item as asked for and not checked: its reports say so
-    (pytest_runtest_makereport), which carries it to the process that
-    prints the summary (under pytest-xdist, the controller)."""
-    item._refgraph_not_checked = True
+_CANNOT_CALL_AGAIN = "not a Python test function or TestCase method: refgraph cannot call it again"
+
+
+def _not_checked(item, why=_CANNOT_CALL_AGAIN):
+    """Marks the item as asked for and not checked, and why: its reports
+    say so (pytest_runtest_makereport), which carries it to the process
+    that prints the summary (under pytest-xdist, the controller)."""
+    item._refgraph_not_checked = why
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    if getattr(item, "_refgraph_not_checked", False):
+    why = getattr(item, "_refgraph_not_checked", None)
+    if why:
         # An attribute of the report: pytest-xdist sends a report's
         # attributes along (user_properties would be junitxml properties).
-        outcome.get_result().refgraph_not_checked = True
+        outcome.get_result().refgraph_not_checked = why
 
 
 class _NotChecked:
@@ -292,21 +296,22 @@ class _NotChecked:
         self.nodeids = {}
 
     def pytest_runtest_logreport(self, report):
-        if getattr(report, "refgraph_not_checked", False):
-            self.nodeids[report.nodeid] = None
+        why = getattr(report, "refgraph_not_checked", None)
+        if why:
+            self.nodeids[report.nodeid] = why if isinstance(why, str) else _CANNOT_CALL_AGAIN
 
     def pytest_terminal_summary(self, terminalreporter):
-        _summary(terminalreporter, list(self.nodeids))
+        _summary(terminalreporter, list(self.nodeids.items()))
 
 
 def _summary(terminalreporter, unchecked):
+    """unchecked: [(nodeid, why)]; their results say nothing of leaks."""
     if unchecked:
         terminalreporter.write_sep("=", "refgraph: %d test%s not checked for leaks" % (
             len(unchecked), "" if len(unchecked) == 1 else "s"))
-        terminalreporter.write_line("not a Python test function or TestCase method, so refgraph cannot call "
-                                    "it again; their results say nothing of leaks:")
-        for nodeid in unchecked[:20]:
-            terminalreporter.write_line("  " + nodeid)
+        terminalreporter.write_line("their results are their first call's, and say nothing of leaks:")
+        for nodeid, why in unchecked[:20]:
+            terminalreporter.write_line("  %s: %s" % (nodeid, why))
         if len(unchecked) > 20:
             terminalreporter.write_line("  ... and %d more" % (len(unchecked) - 20))
 
@@ -586,11 +591,19 @@ def _run(item, function, settings, redact):
     try:
         report = hunt.run(calls, keep=lambda group: not _is_pytests(group, fixture_addrs, tools), quick=True,
                           frozen_failure=frozen_failure)
-    except BaseException:
+    except BaseException as error:
         first = settings["warmup"] + settings["rounds"]
 
         def where(phase, number):
             return "on call %d" % number if phase == "call" else "in the %s of call %d" % (phase, number)
+        if done and _is_failure(error):
+            # It passed, then failed when called again: a test that cannot
+            # be repeated (state it keeps, something it uses up).  Run once,
+            # as without refgraph, it passes: that is its result, and the
+            # summary lists it as not checked, saying why.
+            _not_checked(item, _cannot_repeat(done, where(phase, made), error))
+            del error
+            return None, returned
         if frozen_failures:
             number, failed_phase = frozen_failures[0]
             item.add_report_section("call", "refgraph", "%s failed %s while refgraph had the heap "
@@ -690,6 +703,17 @@ class _FunctionFixtures:
             self.item._initrequest()
             self.set_up = True     # a failing fixture is on the stack too: pytest's teardown takes it down
             self.state.setup(self.item)
+
+
+def _cannot_repeat(done, where, error):
+    """Why a test that passed done times, then failed where, is not
+    checked for leaks."""
+    message = "%s: %s" % (type(error).__name__, error) if str(error) else type(error).__name__
+    message = message.splitlines()[0] if message else message
+    if len(message) > 100:
+        message = message[:97] + "..."
+    return "passed %d time%s, then failed %s (%s): it cannot be called again" % (
+        done, "" if done == 1 else "s", where, message)
 
 
 def _is_failure(error):
@@ -822,6 +846,13 @@ def _run_testcase(item, runtest, settings, redact):
                 function_fixtures.setup()    # for pytest's teardown phase
         finally:
             bookkeeping.restore()
+    if failed and done:
+        # Passed, then failed when called again: not checked, its result
+        # its first call's (see _run).
+        error = item._excinfo[0].value if getattr(item, "_excinfo", None) else None
+        _not_checked(item, _cannot_repeat(done, "on call %d" % (done + 1 + len(frozen_failures)), error))
+        item._excinfo = None
+        return None
     if failed and frozen_failures:
         item.add_report_section("call", "refgraph", "%s failed on call %d while refgraph had the "
                                 "heap frozen (gc.freeze()); run again with nothing frozen, it failed on call %d, "

@@ -171,6 +171,54 @@ def test_a_module_level_lru_cache_says_its_bound():
                for _, _, why in report.bounded), report.bounded
 
 
+def test_an_lru_cache_anywhere_says_its_bound(module):
+    """A method's or an instance's lru_cache is bounded by its maxsize as a
+    module-level one is (it was confirmed by calling, and a maxsize of 960
+    near the confirm budget was called a leak); caches that pile up with
+    their instances are still a leak."""
+    import functools
+    import itertools
+    counter = itertools.count()
+
+    class Rates:
+        @functools.lru_cache(maxsize=960)
+        def quote(self, n):
+            return [n]
+
+    class Client:
+        def __init__(self):
+            self.lookup = functools.lru_cache(maxsize=2048)(lambda n: [n])
+
+    module.Rates, module.rates, module.client = Rates, Rates(), Client()
+    for work, where in ((lambda: module.rates.quote(next(counter)), "quote is an lru_cache of at most 960 entries"),
+                        (lambda: module.client.lookup(next(counter)), "lookup is an lru_cache of at most 2048")):
+        report = refgraph.find_leaks(work, confirm=0)
+        assert not report, report.to_text()
+        assert any(where in why for _, _, why in report.bounded), report.bounded
+
+    class Session:
+        @functools.lru_cache(maxsize=10)
+        def token(self):
+            return [1]
+    module.sessions = []
+
+    def pile_up():
+        s = Session()
+        s.token()
+        module.sessions.append(s)
+    assert refgraph.find_leaks(pile_up, confirm=0)
+
+
+def test_a_deque_of_a_few_thousand_is_bounded_by_its_maxlen(module):
+    import collections
+    import itertools
+    counter = itertools.count()
+    module.recent = collections.deque(maxlen=5000)
+    report = refgraph.find_leaks(lambda: module.recent.append({"request": next(counter)}), confirm=0)
+    assert not report, report.to_text()
+    assert any("a deque's maxlen" in why and "of 5000" in why for _, _, why in report.bounded), report.bounded
+
+
 def test_a_deque_with_a_maxlen_says_its_bound():
     # confirm=0: bounded by the deque's maxlen, not by confirming
     work, stop = bw.logging_deque_100()
