@@ -932,7 +932,14 @@ class _Hunt:
             if sig not in grown:
                 g = seen.get(sig)
                 culprit, type_name = _expression(sig), sig[-1][0]
-                stopped.append((culprit, type_name, "stopped growing within %d calls: %d alive from the last %d "
-                                "calls" % (done + measured, g.count if g else 0, measured)))
+                # Not seen: no snapshot (no type grew), or one in which the
+                # group did not grow (its type's count stayed, as a cache's
+                # does when new entries replace old ones): how many of the
+                # last calls' objects are alive is not known, and is not said.
+                why = ("stopped growing within %d calls: %d alive from the last %d calls" % (
+                    done + measured, g.count, measured) if g is not None else
+                    "stopped growing within %d calls: not growing over the last %d calls" % (
+                        done + measured, measured))
+                stopped.append((culprit, type_name, why))
         del report, later, seen
         return grown, stopped, measured

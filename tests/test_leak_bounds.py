@@ -398,3 +398,22 @@ def test_a_class_made_its_own_class_is_explained():
     others = [line for line in lines if "|" in line and not line.startswith("S ") and "pytest_cov." not in line]
     assert all("| held from C: no reference the garbage collector sees" in line for line in others), others
     assert "   held from C: S is its own class" in proc.stdout
+
+
+def test_a_cache_replacing_its_entries_is_not_said_to_hold_none(module):
+    """An 800-entry cache whose new entries replace old ones stops growing
+    while confirming, but the measurement sees no group (its type's count
+    stays): the report said "0 alive from the last 1025 calls" where 800
+    were.  It now says only what was measured."""
+    import itertools
+    counter = itertools.count()
+    module.cache = {}
+
+    def work():
+        n = next(counter)
+        module.cache[n % 800] = [n]
+    report = refgraph.find_leaks(work)
+    assert not report, report.to_text()
+    whys = [why for culprit, _, why in report.bounded if culprit.endswith("cache[*]")]
+    assert whys and all("0 alive" not in why for why in whys), whys
+    assert any("not growing over the last" in why for why in whys), whys
