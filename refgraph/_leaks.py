@@ -869,6 +869,11 @@ class _Hunt:
                        >= 0.5 * tops_rate[sig] * n for sig in rate):
                     measured_last = False
                     continue
+            # The measurement makes about as many calls as all before it:
+            # the time must allow those too (it was checked for the count's).
+            if out_of_time(done):
+                confirmation = unconfirmed()
+                break
             rate, stopped, measured = self._measure_growth(calls, done, rate, keep, 1, top_type, tops_rate,
                                                            counted)
             counted = None
