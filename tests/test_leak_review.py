@@ -290,3 +290,18 @@ def test_a_checked_test_that_runs_pytest_inline_is_not_broken_by_the_plugin(pyte
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1 and not outcomes.get("error"), out
     assert outcomes.get("passed") == 1 or " leak" in out, out
+
+
+@pytest.mark.xfail(strict=False, reason="str and dicts of atoms are not tracked by the collector: their births "
+                                       "are told by address, and new ones that take the addresses a bounded "
+                                       "cache of their type frees look old; the type count cannot see them")
+def test_a_str_leak_beside_a_bounded_cache_of_str(module):
+    counter = itertools.count()
+    module.cache, module.leaked = {}, []
+
+    def workload():
+        n = next(counter)
+        module.cache[n % 100] = "cached-%d" % n
+        module.leaked.append("leaked-%d" % n)
+    report = refgraph.find_leaks(workload)
+    assert "%s.leaked[*]" % module.__name__ in culprits(report)
