@@ -295,13 +295,19 @@ def test_a_checked_test_that_runs_pytest_inline_is_not_broken_by_the_plugin(pyte
 @pytest.mark.xfail(strict=False, reason="str and dicts of atoms are not tracked by the collector: their births "
                                        "are told by address, and new ones that take the addresses a bounded "
                                        "cache of their type frees look old; the type count cannot see them")
-def test_a_str_leak_beside_a_bounded_cache_of_str(module):
-    counter = itertools.count()
-    module.cache, module.leaked = {}, []
-
-    def workload():
-        n = next(counter)
-        module.cache[n % 100] = "cached-%d" % n
-        module.leaked.append("leaked-%d" % n)
-    report = refgraph.find_leaks(workload)
-    assert "%s.leaked[*]" % module.__name__ in culprits(report)
+def test_a_str_leak_beside_a_bounded_cache_of_str():
+    # In a fresh interpreter, as the review found it (in this process's
+    # bigger heap the addresses fall otherwise, and it may be found).
+    import subprocess
+    from conftest import module_root
+    script = ("import itertools, refgraph\n"
+              "counter, leaked, cache = itertools.count(), [], {}\n"
+              "def workload():\n"
+              "    n = next(counter)\n"
+              "    cache[n % 100] = 'c%d' % n\n"
+              "    leaked.append('l%d' % n)\n"
+              "print(' '.join(g.culprit for g in refgraph.find_leaks(workload).groups))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=module_root()))
+    assert out.returncode == 0, out.stderr
+    assert "__main__.leaked[*]" in out.stdout.split(), out.stdout
