@@ -629,8 +629,10 @@ def _lru_bound(group):
     program), or None.  One wrapper: no wildcard step before it (wrappers
     held per instance bound nothing when the instances pile up)."""
     path = group.path
-    if len(path) >= 2 and path[-1][1] == "(cached entry)" and path[-1][0] != "dict":
-        at = len(path) - 2            # wrapper -> (cached entry) -> the result
+    if len(path) >= 2 and path[-1][1] == "(cached entry)":
+        # wrapper -> (cached entry) -> the result, a dict too: the wrapper's
+        # own cache dict is one object, never a group's new tops.
+        at = len(path) - 2
     elif len(path) >= 3 and path[-1] == ("_lru_list_elem", "[*]") and path[-2] == ("dict", "(cached entry)"):
         at = len(path) - 3            # wrapper -> its cache dict -> a link
     else:

@@ -205,10 +205,12 @@ def test_an_lru_cache_anywhere_says_its_bound(module):
     class Client:
         def __init__(self):
             self.lookup = functools.lru_cache(maxsize=2048)(lambda n: [n])
+            self.schema = functools.lru_cache(maxsize=128)(lambda n: {"n": [n]})   # dicts cached
 
     module.Rates, module.rates, module.client = Rates, Rates(), Client()
     for work, where in ((lambda: module.rates.quote(next(counter)), "quote is an lru_cache of at most 960 entries"),
-                        (lambda: module.client.lookup(next(counter)), "lookup is an lru_cache of at most 2048")):
+                        (lambda: module.client.lookup(next(counter)), "lookup is an lru_cache of at most 2048"),
+                        (lambda: module.client.schema(next(counter)), "schema is an lru_cache of at most 128")):
         report = refgraph.find_leaks(work, confirm=0)
         assert not report, report.to_text()
         assert any(where in why for _, _, why in report.bounded), report.bounded
