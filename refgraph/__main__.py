@@ -13,6 +13,7 @@ import sys
 import time
 
 import refgraph
+from refgraph._snapshot import _printable   # heap text and names given, escaped for the terminal
 
 PROG = "python3 -m refgraph"
 
@@ -144,14 +145,14 @@ def deliver(graph_fn, out):
         sys.stdout.write(graph.to_text().rstrip("\n") + "\n")
     else:
         graph_fn(filename=out)
-        print("wrote %s" % out)
+        print("wrote %s" % _printable(out))
 
 
 def cmd_summary(args):
     snap = open_file(args.file)
     info = snap.info
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["time_ns"] / 1e9))
-    print("%s: pid %d at %s" % (args.file, info["pid"], when))
+    print("%s: pid %d at %s" % (_printable(args.file), info["pid"], when))
     print("%d objects, %d references, %d types, %d roots" % (info["nodes"], info["edges"], info["types"],
                                                             info["roots"]))
     extras = []
@@ -204,7 +205,7 @@ def cmd_diff(args):
     old = open_file(args.old)
     new = open_file(args.new)
     d = new.diff(old)
-    print("%s -> %s: %d objects added, %d removed" % (args.old, args.new, sum(d.added.values()),
+    print("%s -> %s: %d objects added, %d removed" % (_printable(args.old), _printable(args.new), sum(d.added.values()),
                                                       sum(d.removed.values())))
     d.show(limit=args.limit)
     return 0
@@ -215,7 +216,7 @@ def cmd_export(args):
         raise UsageError("%s: the Chrome export is named *.heapsnapshot" % args.out)
     snap = open_file(args.file)
     snap.export_chrome(args.out)
-    print("wrote %s" % args.out)
+    print("wrote %s" % _printable(args.out))
     return 0
 
 
@@ -287,7 +288,7 @@ def main(argv=None):
         if isinstance(exc, BrokenPipeError):
             return _broken_pipe()
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        sys.stderr.write("refgraph: error: %s\n" % message)
+        sys.stderr.write("refgraph: error: %s\n" % _printable(str(message)))
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("refgraph: interrupted\n")

@@ -153,7 +153,12 @@ class LeakReport:
             len(self.groups), "" if len(self.groups) == 1 else "s", self.rounds)
 
     def to_text(self):
-        """The report as text: each group's path, growth, size and example chain."""
+        """The report as text: each group's path, growth, size and example
+        chain; control characters of heap text escaped (a type named with
+        terminal escapes prints as \\x1b...), lines kept."""
+        return "\n".join(_snapshot._printable(line) for line in self._text().split("\n"))
+
+    def _text(self):
         after = "after %d warm-up round%s" % (self.warmup, "" if self.warmup == 1 else "s")
         if not self.groups:
             return "No leaks in %d rounds (%s).\n%s" % (self.rounds, after, self._notes_text())

@@ -109,6 +109,10 @@ _INT_MAX = 2 ** 31 - 1
 _CONTROL = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7f, 0xa0))}
 _CONTROL.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
 _CONTROL.update({c: "\\u%04x" % c for c in range(0xd800, 0xe000)})
+# Unicode's bidirectional controls reorder what a terminal shows (U+202E
+# turns a line around): shown as escapes too.
+_CONTROL.update({c: "\\u%04x" % c for c in (0x200e, 0x200f, 0x061c) + tuple(range(0x202a, 0x202f)) +
+                 tuple(range(0x2066, 0x206a))})
 
 
 def _printable(text):

@@ -781,8 +781,17 @@ static PyObject *take_snapshot(PyObject *module, PyObject *args)
     rg_snap *snap = NULL;
     module_state *ms = rgb_state_of_module(module);
     PyObject *site_fn = rgb_site_function(ms);
-    int st = rg_snapshot_take(untracked, redact, site_fn, &snap);
+    int st;
+    /* Ctrl-C stops the build (RG_ESIGINT); the program's SIGINT handler
+     * then runs, and a handler that raises nothing (a flag for a graceful
+     * stop) means go on: the snapshot is taken again. */
+    while ((st = rg_snapshot_take(untracked, redact, site_fn, &snap)) == RG_ESIGINT) {
+        if (rgb_run_sigint_handler() < 0)
+            break;
+    }
     Py_XDECREF(site_fn);
+    if (st == RG_ESIGINT)
+        return NULL;
     if (st != RG_OK)
         return rgb_raise_status(ms, st, NULL, NULL);
     return wrap(ms, snap);
@@ -848,6 +857,10 @@ static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
         r = wrap(ms, snap);
     } else if (st == RG_EINTR) {
         r = raise_stopped();
+    } else if (st == RG_ENOTREG) {
+        PyObject *name = PyUnicode_DecodeFSDefault(path);
+        r = rgb_raise_status(ms, st, err, name);
+        Py_XDECREF(name);
     } else if (st == RG_EFILESIZE) {
         PyObject *name = PyUnicode_DecodeFSDefault(path);
         PyErr_Format(PyExc_ValueError, "%R is refused: %s", name, err);

@@ -40,6 +40,19 @@ PyObject *rgb_state_gone(void)
     return NULL;
 }
 
+int rgb_run_sigint_handler(void)
+{
+    /* The C layer read SIGINT's flag (PyOS_InterruptOccurred) where no
+     * handler could run, and stopped: trip it again, and let the program's
+     * handler run now (by default, KeyboardInterrupt). */
+#if PY_VERSION_HEX >= 0x030A0000
+    PyErr_SetInterruptEx(SIGINT);
+#else
+    PyErr_SetInterrupt();
+#endif
+    return PyErr_CheckSignals();
+}
+
 /* The single mapping from refgraph status codes to Python exceptions.
  * `detail` (may be NULL) refines the message; `filename` (may be NULL) goes
  * with I/O errors. Always returns NULL. */
@@ -87,15 +100,7 @@ PyObject *rgb_raise_status(module_state *st, int status, const char *detail, PyO
         PyErr_Format(PyExc_ValueError, "%s", detail ? detail : rg_strerror(status));
         break;
     case RG_ESIGINT:
-        /* The C layer read SIGINT's flag (PyOS_InterruptOccurred) where no
-         * handler could run, and stopped: trip it again, and let the
-         * program's handler run now (by default, KeyboardInterrupt). */
-#if PY_VERSION_HEX >= 0x030A0000
-        PyErr_SetInterruptEx(SIGINT);
-#else
-        PyErr_SetInterrupt();
-#endif
-        if (PyErr_CheckSignals() == 0)
+        if (rgb_run_sigint_handler() == 0)
             PyErr_SetString(PyExc_RuntimeError, "refgraph: stopped by SIGINT, whose handler raised nothing");
         break;
     case RG_EINTR:

@@ -19,15 +19,17 @@ int rg_open_regular(const char *path, int *fd, uint64_t *size)
     int f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f < 0)
         return RG_EIO;
-    if (fstat(f, &sb) != 0 || S_ISDIR(sb.st_mode) || !S_ISREG(sb.st_mode)) {
-        int e = errno, dir = S_ISDIR(sb.st_mode);
+    if (fstat(f, &sb) != 0) {
+        int e = errno;
         close(f);
-        if (dir) {
-            errno = EISDIR;
-            return RG_EIO;
-        }
-        errno = e == 0 || e == EISDIR ? 0 : e;
-        return errno ? RG_EIO : RG_ENOTREG;
+        errno = e;
+        return RG_EIO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        int dir = S_ISDIR(sb.st_mode);
+        close(f);
+        errno = dir ? EISDIR : 0;
+        return dir ? RG_EIO : RG_ENOTREG;
     }
     *fd = f;
     *size = (uint64_t)sb.st_size;

@@ -34,12 +34,19 @@ static int resolve(rg_replace *r, const char *path)
         target = realpath(path, NULL);
         if (target == NULL && errno == ENOENT) {
             /* A dangling link: its target is written, wherever it points. */
-            char buf[PATH_MAX];
+            char buf[PATH_MAX], whole[2 * PATH_MAX];
             ssize_t n = readlink(path, buf, sizeof buf - 1);
-            if (n < 0 || buf[0] != '/')
+            if (n < 0)
                 return RG_EIO;
             buf[n] = '\0';
-            target = copy(buf);
+            if (buf[0] != '/') {
+                /* Relative: from the link's own directory. */
+                const char *slash = strrchr(path, '/');
+                snprintf(whole, sizeof whole, "%.*s%s", slash ? (int)(slash - path) + 1 : 0, path, buf);
+                target = copy(whole);
+            } else {
+                target = copy(buf);
+            }
             if (target == NULL)
                 return RG_ENOMEM;
         } else if (target == NULL) {
@@ -63,7 +70,13 @@ static int resolve(rg_replace *r, const char *path)
             errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
             return RG_ENOTREG;
         }
+        /* Replaced only where it could be written in place, as open()
+         * would: a read-only file stays (root may, as open() lets it). */
+        if (access(target, W_OK) != 0)
+            return RG_EIO;
         r->mode = (unsigned)(st.st_mode & 07777);
+        r->uid = (long)st.st_uid;
+        r->gid = (long)st.st_gid;
         r->keep_mode = 1;
     } else if (errno != ENOENT) {
         return RG_EIO;
@@ -83,10 +96,17 @@ int rg_replace_open(rg_replace *r, const char *path)
      * created exclusively: never another writer's file. */
     const char *slash = st == RG_OK ? strrchr(r->target, '/') : NULL;
     int dir_len = slash ? (int)(slash - r->target) + 1 : 0;
+    /* A name of its own plus ours may pass NAME_MAX (255): then ours alone. */
+    int short_name = strlen(r->target + dir_len) > 200;
     for (unsigned k = 0; st == RG_OK && k < 1000; k++) {
-        snprintf(r->tmp, size, "%.*s.%s.%ld.%u.tmp", dir_len, r->target, r->target + dir_len,
-                 (long)getpid(), k);
-        r->fd = open(r->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (short_name)
+            snprintf(r->tmp, size, "%.*s.refgraph.%ld.%u.tmp", dir_len, r->target, (long)getpid(), k);
+        else
+            snprintf(r->tmp, size, "%.*s.%s.%ld.%u.tmp", dir_len, r->target, r->target + dir_len,
+                     (long)getpid(), k);
+        /* Readable by no one else while it is written: a replaced file's
+         * mode (which may hide its data) is given at commit. */
+        r->fd = open(r->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, r->keep_mode ? 0600 : 0666);
         if (r->fd >= 0)
             return RG_OK;
         if (errno != EEXIST)
@@ -119,6 +139,10 @@ void rg_replace_abort(rg_replace *r)
 
 int rg_replace_commit(rg_replace *r)
 {
+    /* The owner first (a chown clears set-id bits), where the caller may:
+     * root replacing another user's file keeps it theirs. */
+    if (r->keep_mode && fchown(r->fd, (uid_t)r->uid, (gid_t)r->gid) != 0)
+        errno = 0;
     int ok = fsync(r->fd) == 0 && (!r->keep_mode || fchmod(r->fd, (mode_t)r->mode) == 0);
     int e = errno;
     ok = close(r->fd) == 0 && ok;
@@ -127,6 +151,18 @@ int rg_replace_commit(rg_replace *r)
         ok = rename(r->tmp, r->target) == 0;
     else
         errno = e;
+    if (ok) {
+        /* The rename itself to disk: its directory flushed (errors here
+         * leave the file whole, so they are not the caller's failure). */
+        const char *slash = strrchr(r->target, '/');
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - r->target) + 1 : 1, slash ? r->target : ".");
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
     if (!ok) {
         rg_replace_abort(r);
         return RG_EIO;

@@ -220,7 +220,7 @@ static void exporter_free(exporter *x)
 static int tick(exporter *x)
 {
     x->done++;
-    return x->progress != NULL && (x->done & 0xFFFF) == 0 ? x->progress(x->arg, x->done, x->total) : 0;
+    return x->progress != NULL && (x->done & 0xFFF) == 0 ? x->progress(x->arg, x->done, x->total) : 0;
 }
 
 /* Numbers the pool's strings (see exporter.starts). */

@@ -713,7 +713,7 @@ static int read_file(loader *l, int fd, uint64_t size)
         return RG_ENOMEM;
     while (l->len < size) {
         size_t want = (size_t)size - l->len;
-        ssize_t k = read(fd, p + l->len, want > (8u << 20) ? (8u << 20) : want);
+        ssize_t k = read(fd, p + l->len, want > (1u << 20) ? (1u << 20) : want);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -753,7 +753,8 @@ int rg_snap_load_limit(const char *path, uint64_t max_memory, rg_snap **out, cha
     int opened = st == RG_OK || fd >= 0;
     unsigned char head[sizeof MAGIC];
     if (st == RG_ENOTREG) {
-        st = corrupt(err, "not a refgraph snapshot (not a regular file)");
+        /* As load() says it: OSError, before anything is read. */
+        snprintf(err, RG_SNAPFILE_ERRLEN, "not a regular file: refgraph reads regular files only");
     } else if (st == RG_OK && size >= sizeof head && pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
                memcmp(head, MAGIC, sizeof head) != 0) {
         /* Not read whole to say so: a foreign file may be huge. */

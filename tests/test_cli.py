@@ -369,3 +369,14 @@ def test_no_command_prints_a_control_character_from_the_heap(module, tmp_path):
         show(f)
         assert "\x1b" not in f.getvalue()
     assert "\x1b" not in repr(refgraph.snapshot().object(id(module.kept[0])))
+
+
+def test_a_leak_report_escapes_the_names_it_prints(module):
+    """The pytest plugin prints LeakReport.to_text(): a leaking class named
+    with terminal escapes came out raw (a title change, a screen clear)."""
+    evil = type(EVIL.rstrip("\n") + "\u202e", (), {})
+    module.store = []
+    report = refgraph.find_leaks(lambda: module.store.append(evil()), confirm=0)
+    text = report.to_text()
+    assert report and "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "Ev\\x1b]0;PWNED\\x07il\\x1b[2J\\x9b\\u202e held in" in text, text

@@ -262,11 +262,12 @@ def test_devices_fifos_and_links_are_never_replaced(saved, tmp_path):
 def test_devices_and_fifos_are_not_read(tmp_path):
     """/dev/zero would be read forever, a FIFO wait for a writer: both are
     refused at once, as a huge foreign file is after its first bytes."""
-    with pytest.raises(ValueError, match="not a regular file"):
+    with pytest.raises(OSError, match="not a regular file: refgraph reads regular files only") as e:
         refgraph.open_snapshot("/dev/zero", progress=False)
+    assert e.value.filename == "/dev/zero"
     fifo = tmp_path / "fifo.rgsnap"
     os.mkfifo(fifo)
-    with pytest.raises(ValueError, match="not a regular file"):
+    with pytest.raises(OSError, match="not a regular file"):
         refgraph.open_snapshot(str(fifo), progress=False)
     sparse = tmp_path / "sparse.rgsnap"
     with open(sparse, "wb") as f:
@@ -445,7 +446,8 @@ def test_ctrl_c_stops_a_snapshot_in_its_middle(tmp_path):
     handler could not run until it ended.  The build now reads SIGINT's flag
     every 65,536 objects (running no Python code meanwhile), lets go of the
     heap, and the handler runs: KeyboardInterrupt well before the end, the
-    heap intact.  A handler that raises nothing gives RuntimeError."""
+    heap intact.  A handler that raises nothing (a flag for a graceful
+    stop) lets the program go on: the snapshot is taken again."""
     script = textwrap.dedent("""
         import gc, os, signal, subprocess, sys, time
         sys.path.insert(0, sys.argv[1])
@@ -478,5 +480,5 @@ def test_ctrl_c_stops_a_snapshot_in_its_middle(tmp_path):
     first, second, third = proc.stdout.splitlines()
     whole, took, outcome = float(first.split()[1]), float(first.split()[3]), first.split()[4]
     assert outcome == "KeyboardInterrupt" and took < whole * 0.75, first
-    assert second == "RuntimeError: refgraph: stopped by SIGINT, whose handler raised nothing", second
+    assert second == "finished", second   # the handler raised nothing: the program goes on, and so does the snapshot
     assert third == "nodes True"

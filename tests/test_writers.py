@@ -173,3 +173,47 @@ def test_the_writer_takes_bytes_and_str_only(tmp_path):
         refgraph._core._write_file(str(tmp_path / "x"), 5)
     refgraph._core._write_file(str(tmp_path / "x"), "caf\u00e9")
     assert (tmp_path / "x").read_bytes() == "caf\u00e9".encode()
+
+
+def test_a_file_being_replaced_is_readable_by_no_one_else_meanwhile(tmp_path):
+    """The temporary file was created 0644 (less the umask) and got the
+    replaced file's mode only at the end: a 0600 snapshot's data was
+    readable while it was written.  It is 0600 until then now."""
+    target = tmp_path / "secret.rgsnap"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o600)
+    seen = []
+
+    def look(done, total):
+        for name in os.listdir(tmp_path):
+            if name.endswith(".tmp"):
+                seen.append(stat.S_IMODE(os.stat(tmp_path / name).st_mode))
+    heap = [{"k%d" % i: i * 0.5} for i in range(50000)]
+    refgraph.snapshot().save(target, progress=look)
+    del heap
+    assert seen and set(seen) == {0o600}, seen
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+def test_root_replacing_another_users_file_keeps_it_theirs(held, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("changing a file's owner needs root")
+    target = tmp_path / "theirs.dot"
+    target.write_text("old")
+    os.chown(target, 65534, 65534)
+    os.chmod(target, 0o600)
+    refgraph.show_refs(held, filename=str(target))
+    st = os.stat(target)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o600)
+
+
+def test_a_long_name_and_a_relative_dangling_link(held, tmp_path):
+    """A name of 246 bytes is legal, but '.NAME.PID.K.tmp' was not; a
+    dangling relative link's target was not found."""
+    long_name = tmp_path / ("a" * 246 + ".dot")
+    refgraph.show_refs(held, filename=str(long_name))
+    assert long_name.read_text().startswith("digraph")
+    os.symlink("made-by-the-link.dot", tmp_path / "link.dot")
+    refgraph.show_refs(held, filename=str(tmp_path / "link.dot"))
+    assert os.path.islink(tmp_path / "link.dot") and (tmp_path / "made-by-the-link.dot").read_text()
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]

@@ -89,6 +89,10 @@ PyObject *rgb_filename_str(PyObject *filename);
 /* Replaces the file filename (a str) with data all at once (src/replacefile.c);
  * -1 with OSError naming it. */
 int rgb_write_file(module_state *st, PyObject *filename, const char *data, size_t len);
+/* After RG_ESIGINT (the C layer read SIGINT's flag and stopped): runs the
+ * program's SIGINT handler now.  -1 with its exception, 0 if it raised
+ * nothing (the program goes on). */
+int rgb_run_sigint_handler(void);
 PyObject *rgb_render_bytes(module_state *st, const rg_graph *g, const char *format, size_t max_nodes);
 int rgb_save_document(PyObject *self, PyObject *filename, size_t max_nodes);
 int rgb_write_to(PyObject *file, PyObject *text);

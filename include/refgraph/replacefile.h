@@ -19,6 +19,7 @@ typedef struct rg_replace {
     char *target;        /* the file it replaces (a link resolved) */
     unsigned mode;       /* the replaced file's permission bits, if keep_mode */
     int keep_mode;
+    long uid, gid;       /* the replaced file's owner, if keep_mode (kept where the caller may) */
 } rg_replace;
 
 /* Opens the temporary file for path.  RG_OK; RG_ENOTREG (errno EINVAL) if

@@ -16,7 +16,7 @@
 
 #define RG_CREW_MAX_TASKS 16
 #define RG_CREW_STOPPED 1                 /* a task's status: not run, or stopped for another's error */
-#define RG_CREW_PROGRESS_STEP (1u << 20)  /* call progress about once per MB */
+#define RG_CREW_PROGRESS_STEP (1u << 18)  /* call progress every 256 KB of work: Ctrl-C within ~0.1 s */
 
 typedef struct rg_crew {
     /* Runs task t with this thread's scratch: RG_OK or an RG_E* status. */
