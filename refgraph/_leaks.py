@@ -689,13 +689,18 @@ def _declared_bound(group, confirm):
     """Why group is bounded by what a module says (the table above, a
     module-level lru_cache with a maxsize) or by a deque's maxlen (see
     _deque_bound; confirm: find_leaks' own), or None."""
-    import sys
     deque = _deque_bound(group, confirm)
     if deque is not None:
         return deque
-    lru = _lru_bound(group)
-    if lru is not None:
-        return lru
+    # The table first (it names the stdlib's caches as such), then any
+    # lru_cache on the path.
+    return _module_bound(group) or _lru_bound(group)
+
+
+def _module_bound(group):
+    """Why group is bounded by what its module says: the stdlib table, or
+    a module-level lru_cache with a maxsize; or None."""
+    import sys
     kind, module_name = group.path[0]
     if kind != "module" or len(group.path) < 2:
         return None
