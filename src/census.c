@@ -18,6 +18,7 @@
 #include "refgraph/search.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
+#include "refgraph/bigmem.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -635,7 +636,7 @@ static int leaking_in_place(PyObject ***found, Py_ssize_t *n_found)
         *found = NULL;
     }
     PyMem_RawFree(ctx.referenced);
-    free(nb.objs);   /* numbered by a growable array (vec.h) */
+    rg_big_free(nb.objs);   /* numbered in a block of bigmem.h */
     return st;
 }
 

@@ -229,6 +229,26 @@ int put_value_summary_now(rg_strbuf *out, PyObject *o, int redact)
     return 0;
 }
 
+int number_bits_now(PyObject *o, uint64_t *bits)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyFloat_Type) {
+        double x = PyFloat_AS_DOUBLE(o);
+        memcpy(bits, &x, sizeof x);
+        return 2;
+    }
+    if (tp != &PyLong_Type)
+        return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow != 0 || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    *bits = (uint64_t)v;
+    return 1;
+}
+
 /* Appends a short, safe summary of o; nothing if there is none, or if o is
  * a plain value and redact is set.  Names of modules, types, functions and
  * code locations are not values and stay. */

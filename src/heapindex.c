@@ -1,4 +1,5 @@
 #include "refgraph/heapindex.h"
+#include "refgraph/bigmem.h"
 #include "refgraph/status.h"
 
 #include <stdlib.h>
@@ -24,7 +25,7 @@ int rg_hi_new(size_t n_objects, rg_heapindex **out)
     if (hi == NULL)
         return RG_ENOMEM;
     hi->n = n_objects;
-    hi->fwd_start = malloc((n_objects + 1) * sizeof *hi->fwd_start);
+    hi->fwd_start = rg_big_alloc((n_objects + 1) * sizeof *hi->fwd_start);
     if (hi->fwd_start == NULL) {
         free(hi);
         return RG_ENOMEM;
@@ -38,10 +39,10 @@ void rg_hi_free(rg_heapindex *hi)
 {
     if (hi == NULL)
         return;
-    free(hi->fwd_start);
-    free(hi->fwd_dst);
-    free(hi->rev_start);
-    free(hi->rev_src);
+    rg_big_free(hi->fwd_start);
+    rg_big_free(hi->fwd_dst);
+    rg_big_free(hi->rev_start);
+    rg_big_free(hi->rev_src);
     free(hi);
 }
 
@@ -66,13 +67,13 @@ int rg_hi_add_edge(rg_heapindex *hi, uint32_t dst)
     if (dst >= hi->n || hi->next_src == 0 || hi->rev_start != NULL)
         return RG_EINVAL;
     if (hi->n_edges == hi->cap_edges) {
-        /* Large blocks are mapped memory: growing one moves pages, not bytes. */
+        /* A block of bigmem.h: growing one moves pages, not bytes. */
         size_t cap = hi->cap_edges ? 2 * hi->cap_edges : (hi->n > 1024 ? 2 * hi->n : 4096);
         if (cap > UINT32_MAX)
             cap = UINT32_MAX;
         if (hi->n_edges >= cap)
             return RG_ETOOBIG;
-        uint32_t *more = realloc(hi->fwd_dst, cap * sizeof *more);
+        uint32_t *more = rg_big_realloc(hi->fwd_dst, cap * sizeof *more);
         if (more == NULL)
             return RG_ENOMEM;
         hi->fwd_dst = more;
@@ -89,11 +90,11 @@ int rg_hi_finish(rg_heapindex *hi)
     close_sources(hi, hi->n);
     /* rev_start[d + 1] counts d's referrers; after the prefix sum rev_start[d]
      * is d's start, and filling advances a cursor from there. */
-    uint32_t *start = calloc(hi->n + 1, sizeof *start);
-    uint32_t *src = malloc((hi->n_edges ? hi->n_edges : 1) * sizeof *src);
+    uint32_t *start = rg_big_calloc(hi->n + 1, sizeof *start);
+    uint32_t *src = rg_big_alloc((hi->n_edges ? hi->n_edges : 1) * sizeof *src);
     if (start == NULL || src == NULL) {
-        free(start);
-        free(src);
+        rg_big_free(start);
+        rg_big_free(src);
         return RG_ENOMEM;
     }
     for (size_t k = 0; k < hi->n_edges; k++)

@@ -5,6 +5,8 @@
  * matter, read); the referents index is a counting pass over them, made the
  * first time a forward question or an export needs it. */
 #include "refgraph/heapsnap.h"
+#include "refgraph/bigmem.h"
+#include "refgraph/numtext.h"
 #include "refgraph/status.h"
 
 #include <stdlib.h>
@@ -33,7 +35,7 @@ int rg_snap_new(rg_snap **out)
     rg_snap *s = calloc(1, sizeof *s);
     if (s == NULL)
         return RG_ENOMEM;
-    s->strings = malloc(256);
+    s->strings = rg_big_alloc(256);
     if (s->strings == NULL) {
         free(s);
         return RG_ENOMEM;
@@ -61,22 +63,23 @@ void rg_snap_free(rg_snap *s)
     if (s == NULL)
         return;
     rg_snap_intern_done(s);
-    free(s->addr);
-    free(s->type);
-    free(s->size);
-    free(s->summary);
-    free(s->site);
-    free(s->ref_start);
-    free(s->ref_src);
-    free(s->ref_label);
+    rg_big_free(s->addr);
+    rg_big_free(s->type);
+    rg_big_free(s->size);
+    rg_big_free(s->summary);
+    rg_big_free(s->site);
+    rg_big_free(s->ref_start);
+    rg_big_free(s->ref_src);
+    rg_big_free(s->ref_label);
     free(s->types);
     free(s->roots);
     free(s->big_sizes);
-    free(s->strings);
-    free(s->fwd_start);
-    free(s->fwd_edge);
+    rg_big_free(s->strings);
+    rg_big_free(s->values);
+    rg_big_free(s->fwd_start);
+    rg_big_free(s->fwd_edge);
     free(s->inst_start);
-    free(s->inst_node);
+    rg_big_free(s->inst_node);
     free(s);
 }
 
@@ -109,13 +112,14 @@ static int intern_grow(rg_snap *s, intern_table *t)
 /* Appends text and a NUL to the pool; *off gets where it starts. */
 static int pool_append(rg_snap *s, const char *text, size_t len, uint32_t *off)
 {
-    if (s->strings_len + len + 1 > UINT32_MAX)
+    /* Offsets stay below 2^31: a summary word with bit 31 is a length. */
+    if (s->strings_len + len + 1 > RG_SNAP_LEN)
         return RG_ETOOBIG;
     if (s->strings_len + len + 1 > s->strings_cap) {
         size_t cap = s->strings_cap * 2;
         while (cap < s->strings_len + len + 1)
             cap *= 2;
-        char *p = realloc(s->strings, cap);
+        char *p = rg_big_realloc(s->strings, cap);
         if (p == NULL)
             return RG_ENOMEM;
         s->strings = p;
@@ -190,13 +194,46 @@ int rg_snap_add_value(rg_snap *s, const char *text, size_t len, uint32_t *off)
     return st;
 }
 
+int rg_snap_add_number(rg_snap *s, int is_float, uint64_t bits, uint32_t *word)
+{
+    if (s->n_values >= RG_SNAP_VALUES_MAX) {
+        char text[RG_NUMTEXT_MAX];
+        uint32_t w = RG_SNAP_LEN | RG_SNAP_VALUE | (is_float ? RG_SNAP_FLOAT : 0);
+        const rg_snap one = {.values = &bits, .n_values = 1};
+        size_t len = rg_snap_value_text(&one, w, text);
+        return rg_snap_add_value(s, text, len, word);
+    }
+    size_t n = s->n_values;
+    if (RG_BIG_PUSH(s->values, n, s->values_cap, 4096, bits) != RG_OK)
+        return RG_ENOMEM;
+    *word = RG_SNAP_LEN | RG_SNAP_VALUE | (is_float ? RG_SNAP_FLOAT : 0) | s->n_values;
+    s->n_values = (uint32_t)n;
+    return RG_OK;
+}
+
+size_t rg_snap_value_text(const rg_snap *s, uint32_t w, char *out)
+{
+    uint32_t i = w & RG_SNAP_VALUES_MAX;
+    if (i >= s->n_values) {
+        memcpy(out, "?", 2);
+        return 1;
+    }
+    uint64_t bits = s->values[i];
+    if (w & RG_SNAP_FLOAT) {
+        double x;
+        memcpy(&x, &bits, sizeof x);
+        return rg_double_repr(x, out);
+    }
+    return rg_int64_repr((int64_t)bits, out);
+}
+
 void rg_snap_memory(const rg_snap *s, size_t *arrays, size_t *strings)
 {
     size_t n = s->n_nodes, m = s->n_edges;
     size_t a = n * (sizeof *s->addr + sizeof *s->type + sizeof *s->size + sizeof *s->summary) +
                (n + 1) * sizeof *s->ref_start + m * (sizeof *s->ref_src + sizeof *s->ref_label) +
                s->n_types * sizeof *s->types + s->n_roots * sizeof *s->roots +
-               s->n_big_sizes * sizeof *s->big_sizes;
+               s->n_big_sizes * sizeof *s->big_sizes + (size_t)s->n_values * sizeof *s->values;
     if (s->site != NULL)
         a += n * sizeof *s->site;
     if (s->fwd_start != NULL)
@@ -225,7 +262,11 @@ uint64_t rg_snap_size(const rg_snap *s, uint32_t i)
 void rg_snap_put_summary(const rg_snap *s, uint32_t i, rg_strbuf *out)
 {
     uint32_t w = s->summary[i];
-    if (w & RG_SNAP_LEN)
+    if (rg_snap_is_value(w)) {
+        char text[RG_NUMTEXT_MAX];
+        size_t len = rg_snap_value_text(s, w, text);
+        rg_sb_append(out, text, len);
+    } else if (w & RG_SNAP_LEN)
         rg_sb_printf(out, "len=%u", w & ~RG_SNAP_LEN);
     else if (w != 0)
         rg_sb_puts(out, rg_snap_str(s, w));
@@ -283,8 +324,8 @@ int rg_snap_drop_referrers(rg_snap *s, const uint64_t *addrs, size_t n)
         s->ref_start[s->n_nodes] = kept;
         s->n_edges = kept;
         /* The referents index no longer matches: built again on use. */
-        free(s->fwd_start);
-        free(s->fwd_edge);
+        rg_big_free(s->fwd_start);
+        rg_big_free(s->fwd_edge);
         s->fwd_start = s->fwd_edge = NULL;
     }
     free(gone);
@@ -305,7 +346,7 @@ static int build_instances(rg_snap *s)
             held++;
         }
     }
-    uint32_t *nodes = malloc((held ? held : 1) * sizeof *nodes);
+    uint32_t *nodes = rg_big_alloc((held ? held : 1) * sizeof *nodes);
     if (nodes == NULL) {
         free(start);
         return RG_ENOMEM;
@@ -373,11 +414,11 @@ int rg_snap_referrers(rg_snap *s, uint32_t d, rg_snap_edge_fn fn, void *arg)
  * increasing destination order (a counting pass over the referrers). */
 static int build_forward(rg_snap *s)
 {
-    uint32_t *start = calloc((size_t)s->n_nodes + 2, sizeof *start);
-    uint32_t *edge = malloc(((size_t)s->n_edges + 1) * sizeof *edge);
+    uint32_t *start = rg_big_calloc((size_t)s->n_nodes + 2, sizeof *start);
+    uint32_t *edge = rg_big_alloc(((size_t)s->n_edges + 1) * sizeof *edge);
     if (start == NULL || edge == NULL) {
-        free(start);
-        free(edge);
+        rg_big_free(start);
+        rg_big_free(edge);
         return RG_ENOMEM;
     }
     for (uint32_t e = 0; e < s->n_edges; e++)
@@ -457,6 +498,8 @@ int rg_snap_validate(const rg_snap *s, const char **what)
         uint32_t sum = s->summary[i];
         if (!(sum & RG_SNAP_LEN) && !offset_ok(s, sum))
             return bad(what, "a node's summary is out of range");
+        if (rg_snap_is_value(sum) && (sum & RG_SNAP_VALUES_MAX) >= s->n_values)
+            return bad(what, "a node's number is out of range");
         if (s->site != NULL && !offset_ok(s, s->site[i]))
             return bad(what, "a node's allocation site is out of range");
         for (uint32_t e = s->ref_start[i]; e < s->ref_start[i + 1]; e++) {

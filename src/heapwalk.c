@@ -14,6 +14,7 @@
 #include "refgraph/prefetch.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
+#include "refgraph/bigmem.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -91,12 +92,12 @@ void heap_clear(heap *h)
         PREFETCH_AHEAD(objs, i, n);
         Py_DECREF(objs[i]);
     }
-    free(objs);
+    rg_big_free(objs);
 }
 
 static int numbering_push(numbering *nb, PyObject *op)
 {
-    int st = RG_VEC_PUSH(nb->objs, nb->n, nb->cap, (size_t)1 << 16, op);
+    int st = RG_BIG_PUSH(nb->objs, nb->n, nb->cap, (size_t)1 << 16, op);
     if (st == RG_OK && !nb->borrowed)
         Py_INCREF(op);
     return st;

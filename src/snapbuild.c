@@ -21,6 +21,7 @@
 #include <frameobject.h>
 
 #include "refgraph/snapbuild.h"
+#include "refgraph/bigmem.h"
 #include "refgraph/snaplabel.h"
 #include "refgraph/allocsite.h"
 #include "refgraph/describe.h"
@@ -222,7 +223,7 @@ static int add_edge(builder *b, uint32_t dst)
 {
     if (b->n_edges >= UINT32_MAX - 1)
         return RG_ETOOBIG;
-    return RG_VEC_PUSH(b->fdst, b->n_edges, b->fdst_cap, (size_t)1 << 16, dst);
+    return RG_BIG_PUSH(b->fdst, b->n_edges, b->fdst_cap, (size_t)1 << 16, dst);
 }
 
 /* Room in s->size, s->summary and early for node id. */
@@ -233,15 +234,15 @@ static int early_room(builder *b, size_t id)
     size_t cap = b->early_cap ? b->early_cap : 1024;
     while (cap <= id)
         cap *= 2;
-    uint16_t *size = realloc(b->s->size, cap * sizeof *size);
+    uint16_t *size = rg_big_realloc(b->s->size, cap * sizeof *size);
     if (size == NULL)
         return RG_ENOMEM;
     b->s->size = size;
-    uint32_t *summary = realloc(b->s->summary, cap * sizeof *summary);
+    uint32_t *summary = rg_big_realloc(b->s->summary, cap * sizeof *summary);
     if (summary == NULL)
         return RG_ENOMEM;
     b->s->summary = summary;
-    unsigned char *early = realloc(b->early, cap);
+    unsigned char *early = rg_big_realloc(b->early, cap);
     if (early == NULL)
         return RG_ENOMEM;
     memset(early + b->early_cap, 0, cap - b->early_cap);
@@ -253,14 +254,18 @@ static int early_room(builder *b, size_t id)
 /* Describes new node id now if it is a str, float or int that
  * put_value_summary_now can summarize (no Python object made: the headers
  * are borrowed): its object was just read, and pass 2 would read it again
- * from memory.  Others wait for pass 2. */
+ * from memory.  A float or an int64 keeps its bits, made text when shown
+ * (heapsnap.h's RG_SNAP_VALUE); under redact a number has no summary.
+ * Others wait for pass 2. */
 static int describe_value_now(builder *b, PyObject *o, uint32_t id)
 {
     PyTypeObject *tp = Py_TYPE(o);
     if (tp != &PyUnicode_Type && tp != &PyFloat_Type && tp != &PyLong_Type)
         return RG_OK;
+    uint64_t bits = 0;
+    int number = tp == &PyUnicode_Type ? 0 : number_bits_now(o, &bits);
     rg_sb_clear(&b->scratch);
-    if (!put_value_summary_now(&b->scratch, o, b->redact))
+    if (number == 0 && !put_value_summary_now(&b->scratch, o, b->redact))
         return RG_OK;
     uint64_t size = object_size(&b->sizes, o);
     if (size >= RG_SNAP_BIG_SIZE)
@@ -268,7 +273,9 @@ static int describe_value_now(builder *b, PyObject *o, uint32_t id)
     int st = early_room(b, id);
     if (st == RG_OK && rg_sb_status(&b->scratch) != RG_OK)
         st = RG_ENOMEM;
-    if (st == RG_OK)
+    if (st == RG_OK && number != 0)
+        st = b->redact ? (b->s->summary[id] = 0, RG_OK) : rg_snap_add_number(b->s, number == 2, bits, &b->s->summary[id]);
+    else if (st == RG_OK)
         st = rg_snap_add_value(b->s, b->scratch.data, b->scratch.len, &b->s->summary[id]);
     if (st == RG_OK) {
         b->s->size[id] = (uint16_t)size;
@@ -371,9 +378,9 @@ static int record_nodes(builder *b)
             break;
         st = type_index_of(b, tp, &t);
         if (st == RG_OK && i >= b->ftype_cap)
-            st = rg_vec_grow((void **)&b->ftype, &b->ftype_cap, i + 1, sizeof *b->ftype, (size_t)1 << 16);
+            st = rg_big_grow((void **)&b->ftype, &b->ftype_cap, i + 1, sizeof *b->ftype, (size_t)1 << 16);
         if (st == RG_OK && i + 1 >= b->fstart_cap)
-            st = rg_vec_grow((void **)&b->fstart, &b->fstart_cap, i + 2, sizeof *b->fstart, (size_t)1 << 16);
+            st = rg_big_grow((void **)&b->fstart, &b->fstart_cap, i + 2, sizeof *b->fstart, (size_t)1 << 16);
         if (st != RG_OK)
             break;
         b->fstart[i] = (uint32_t)b->n_edges;
@@ -474,7 +481,7 @@ static int summarize(builder *b, uint32_t node, PyObject *o, uint32_t *word)
         len = PyDict_GET_SIZE(o);
     else if (PyAnySet_CheckExact(o))
         len = PySet_GET_SIZE(o);
-    if (len >= 0 && len < (Py_ssize_t)RG_SNAP_LEN) {
+    if (len >= 0 && len <= (Py_ssize_t)RG_SNAP_LEN_MAX) {
         *word = RG_SNAP_LEN | (uint32_t)len;
         return RG_OK;
     }
@@ -513,15 +520,14 @@ static int describe_nodes(builder *b)
 {
     rg_snap *s = b->s;
     size_t n = b->nb.n;
-    s->addr = malloc((n + 1) * sizeof *s->addr);
     int st = early_room(b, n);   /* s->size, s->summary: some filled in pass 1 */
     if (st != RG_OK)
         return st;
-    b->flabel = calloc(b->n_edges + 1, sizeof *b->flabel);
+    b->flabel = rg_big_calloc(b->n_edges + 1, sizeof *b->flabel);
     b->plain = calloc(b->n_types + 1, 1);
-    if (b->site_fn != NULL && (s->site = calloc(n + 1, sizeof *s->site)) != NULL)
+    if (b->site_fn != NULL && (s->site = rg_big_calloc(n + 1, sizeof *s->site)) != NULL)
         s->flags |= RG_SNAP_SITES;
-    if (b->plain == NULL || s->addr == NULL || b->flabel == NULL ||
+    if (b->plain == NULL || b->flabel == NULL ||
         (b->site_fn != NULL && s->site == NULL))
         return RG_ENOMEM;
     b->lb.objs = b->nb.objs;
@@ -531,7 +537,6 @@ static int describe_nodes(builder *b)
     size_t big_cap = 0;
     for (size_t i = 0; i < n && st == RG_OK; i++) {
         PyObject *o = b->nb.objs[i];
-        s->addr[i] = (uint64_t)(uintptr_t)o;
         if ((st = check_interrupt(b, i)) != RG_OK)
             break;
         if (b->early[i]) {
@@ -616,9 +621,9 @@ static int sort_by_destination(builder *b)
 {
     rg_snap *s = b->s;
     size_t n = b->nb.n, m = b->n_edges;
-    s->ref_start = calloc(n + 2, sizeof *s->ref_start);
-    s->ref_src = malloc((m + 1) * sizeof *s->ref_src);
-    s->ref_label = malloc((m + 1) * sizeof *s->ref_label);
+    s->ref_start = rg_big_calloc(n + 2, sizeof *s->ref_start);
+    s->ref_src = rg_big_alloc((m + 1) * sizeof *s->ref_src);
+    s->ref_label = rg_big_alloc((m + 1) * sizeof *s->ref_label);
     if (s->ref_start == NULL || s->ref_src == NULL || s->ref_label == NULL)
         return RG_ENOMEM;
     for (size_t e = 0; e < m; e++)
@@ -636,15 +641,56 @@ static int sort_by_destination(builder *b)
     return RG_OK;
 }
 
+/* Drops the reference held to each numbered object (none was taken when
+ * borrowed), which may run finalizers; returns the array, now the
+ * caller's, and its length in *n. */
+static PyObject **drop_objects(builder *b, size_t *n)
+{
+    PyObject **objs = b->nb.objs;
+    *n = b->nb.n;
+    b->nb.objs = NULL;
+    b->nb.n = 0;
+    for (size_t i = 0; i < *n && !b->nb.borrowed; i++) {
+        PREFETCH_AHEAD(objs, i, *n);
+        Py_DECREF(objs[i]);
+    }
+    return objs;
+}
+
+/* The numbering's array of objects becomes the snapshot's addresses (a
+ * pointer is 8 bytes here, as an address is): 8 bytes an object that need
+ * not be asked of the system a second time.  The references it stood for
+ * are dropped first, which may run finalizers: the build is done. */
+static int hand_over_addresses(builder *b)
+{
+    size_t n;
+    PyObject **objs = drop_objects(b, &n);
+    uint64_t *addr = objs != NULL && sizeof(PyObject *) == sizeof(uint64_t)
+                         ? (uint64_t *)(void *)objs
+                         : rg_big_alloc((n + 1) * sizeof *addr);   /* a 32-bit build, or no object */
+    if (addr == NULL) {
+        rg_big_free(objs);
+        return RG_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = (uint64_t)(uintptr_t)objs[i];
+        memcpy(&addr[i], &a, sizeof a);   /* in place: the same bytes, stored as what they now are */
+    }
+    if ((void *)addr != (void *)objs)
+        rg_big_free(objs);
+    b->s->addr = addr;
+    return RG_OK;
+}
+
 /* Drops every reference the build holds; releasing may run finalizers. */
 static void builder_release(builder *b)
 {
-    free(b->fstart);
-    free(b->fdst);
-    free(b->ftype);
-    free(b->flabel);
+    rg_big_free(b->fstart);
+    rg_big_free(b->fdst);
+    rg_big_free(b->ftype);
+    rg_big_free(b->flabel);
     free(b->plain);
-    free(b->early);
+    rg_big_free(b->early);
     free(b->functions);
     free(b->types);
     rg_pm_free(&b->type_index);
@@ -654,15 +700,8 @@ static void builder_release(builder *b)
     snap_labeller_free(&b->lb);
     rg_sb_free(&b->scratch);
     builder_clear_roots(b);
-    PyObject **objs = b->nb.objs;
-    size_t n = b->nb.n;
-    b->nb.objs = NULL;
-    b->nb.n = 0;
-    for (size_t i = 0; i < n && !b->nb.borrowed; i++) {
-        PREFETCH_AHEAD(objs, i, n);
-        Py_DECREF(objs[i]);
-    }
-    free(objs);
+    size_t n;
+    rg_big_free(drop_objects(b, &n));
 }
 
 /* node_of: object -> node for the roots and the type objects, read from
@@ -761,6 +800,8 @@ int rg_snapshot_finish(rg_snapshot_job *job, int borrowed, rg_snap **out)
         st = describe_roots(b, &node_of);
     if (st == RG_OK)
         st = sort_by_destination(b);
+    if (st == RG_OK)
+        st = hand_over_addresses(b);
     rg_pm_free(&node_of);
     if (st == RG_OK) {
         rg_snap_intern_done(b->s);

@@ -12,6 +12,7 @@
  * maps to what; the node order and ids are those of w_node(). */
 #include "refgraph/snapchrome.h"
 #include "refgraph/chromeids.h"
+#include "refgraph/numtext.h"
 #include "refgraph/replacefile.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
@@ -617,6 +618,11 @@ static uint32_t node_name(exporter *x, uint32_t i, unsigned *kind)
     uint32_t t = rg_snap_type_of(s, i), name = NO_STRING;
     uint8_t k = ET_PROPERTY;
     *kind = x->tkind[t];
+    if (rg_snap_is_value(s->summary[i]) && *kind != NT_OBJECT && *kind != NT_ARRAY && *kind != NT_HIDDEN) {
+        char text[RG_NUMTEXT_MAX];   /* a number kept as its bits: its text, once per distinct text */
+        size_t len = rg_snap_value_text(s, s->summary[i], text);
+        return made_string(x, text, len);
+    }
     if (has_text_summary(s, i) && *kind != NT_OBJECT && *kind != NT_ARRAY && *kind != NT_HIDDEN) {
         if (*kind == NT_STRING)
             derive(x, s->summary[i], &k, &name);

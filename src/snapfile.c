@@ -1,8 +1,9 @@
 /* Snapshot files (include/refgraph/snapfile.h): the format of
- * docs/snapshot-format.md, versions 1 and 2.  Plain C: no Python.
+ * docs/snapshot-format.md, versions 1 to 3.  Plain C: no Python.
  *
  * A file is a fixed header, eleven sections (one per array, each a raw
- * deflate stream; version 2 adds a twelfth, the allocation sites) and a
+ * deflate stream; version 2 adds a twelfth, the allocation sites, and
+ * version 3 a thirteenth, the numbers kept as bits) and a
  * CRC-32 of every byte before it.  Inside a section, values are made small
  * (deltas, counts, flag bits moved to the bottom) and cut into blocks of
  * byte planes, which zlib's fastest settings compress well (level 1 where
@@ -16,6 +17,7 @@
  * count against what its section can hold before anything is allocated,
  * and the result with rg_snap_validate(). */
 #include "refgraph/snapfile.h"
+#include "refgraph/bigmem.h"
 #include "refgraph/readfile.h"
 #include "refgraph/byteplanes.h"
 #include "refgraph/snapcrew.h"
@@ -36,9 +38,11 @@
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/alloc.h"
 
-/* Version 2 is version 1 and the SITE section: a snapshot without
- * allocation sites is still written as version 1, which older readers open. */
-#define FORMAT_VERSION 2
+/* Version 2 is version 1 and the SITE section; version 3 is version 2 and
+ * the VALS section (numbers kept as bits: heapsnap.h's RG_SNAP_VALUE).  A
+ * snapshot is written in the lowest version that holds it, which older
+ * readers open. */
+#define FORMAT_VERSION 3
 #define HEADER_LEN 64
 #define SECTION_HEADER_LEN 24
 #define BLOCK 16384                 /* values per block of byte planes */
@@ -50,7 +54,8 @@
 
 static const unsigned char MAGIC[10] = {'R', 'G', 'S', 'N', 'A', 'P', '\r', '\n', 0x1a, '\n'};
 
-enum { S_ADDR, S_TYPE, S_SIZE, S_SUMM, S_RCNT, S_RSRC, S_RLBL, S_TYPS, S_ROOT, S_BIGS, S_STRS, S_SITE, N_SECTIONS };
+enum { S_ADDR, S_TYPE, S_SIZE, S_SUMM, S_RCNT, S_RSRC, S_RLBL, S_TYPS, S_ROOT, S_BIGS, S_STRS, S_SITE, S_VALS,
+       N_SECTIONS };
 
 /* Each section: its tag, its widest value (bytes), the memory one value stands for (progress). */
 static const struct {
@@ -59,24 +64,26 @@ static const struct {
 } SECTIONS[N_SECTIONS] = {
     {"ADDR", 8, 8}, {"TYPE", 4, 4}, {"SIZE", 4, 4}, {"SUMM", 4, 4}, {"RCNT", 4, 4}, {"RSRC", 8, 4},
     {"RLBL", 4, 4}, {"TYPS", 4, 4}, {"ROOT", 4, 4}, {"BIGS", 8, 8}, {"STRS", 1, 1}, {"SITE", 4, 4},
+    {"VALS", 8, 8},
 };
 
 /* The order threads take sections in, costly ones first; a load decodes
  * RCNT before the others (RSRC is read along its ranges). */
 static const int SAVE_ORDER[N_SECTIONS] = {S_SUMM, S_RLBL, S_RSRC, S_ADDR, S_TYPE, S_RCNT,
-                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE};
+                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE, S_VALS};
 static const int LOAD_ORDER[N_SECTIONS] = {S_RCNT, S_SUMM, S_RLBL, S_RSRC, S_ADDR, S_TYPE,
-                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE};
+                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE, S_VALS};
 
-/* The version a snapshot is written as, and the sections it has (SITE last in every order). */
+/* The version a snapshot is written as, and the sections it has (SITE,
+ * then VALS, last in every order: a version's sections are a prefix). */
 static int version_of(const rg_snap *s)
 {
-    return s->flags & RG_SNAP_SITES ? 2 : 1;
+    return s->n_values > 0 ? 3 : s->flags & RG_SNAP_SITES ? 2 : 1;
 }
 
 static int sections_of(int version)
 {
-    return version == 1 ? N_SECTIONS - 1 : N_SECTIONS;
+    return N_SECTIONS - 3 + version;
 }
 
 /* n bytes of v, least significant first: the file's byte order on any host. */
@@ -128,6 +135,7 @@ static uint64_t section_count(const rg_snap *s, int sec)
     case S_BIGS: return 2 * (uint64_t)s->n_big_sizes;
     case S_STRS: return s->strings_len;
     case S_SITE: return s->flags & RG_SNAP_SITES ? s->n_nodes : 0;
+    case S_VALS: return s->n_values;
     default: return s->n_nodes;
     }
 }
@@ -180,6 +188,7 @@ static void fill_values(const rg_snap *s, int sec, uint64_t i, size_t b, uint64_
         break;
     case S_RLBL: for (size_t k = 0; k < b; k++) v[k] = rotl1(s->ref_label[i + k]); break;
     case S_SITE: for (size_t k = 0; k < b; k++) v[k] = s->site[i + k]; break;
+    case S_VALS: for (size_t k = 0; k < b; k++) v[k] = s->values[i + k]; break;
     case S_TYPS: case S_ROOT: for (size_t k = 0; k < b; k++) v[k] = *table_word(s, sec, i + k); break;
     case S_BIGS:
         for (size_t k = 0; k < b; k++)
@@ -227,6 +236,7 @@ static const char *store_values(rg_snap *s, int sec, uint64_t i, size_t b, const
     }
     case S_RLBL: for (size_t k = 0; k < b; k++) s->ref_label[i + k] = rotr1(v[k]); break;
     case S_SITE: for (size_t k = 0; k < b; k++) s->site[i + k] = (uint32_t)v[k]; break;
+    case S_VALS: memcpy(s->values + i, v, b * sizeof *v); break;
     case S_TYPS: case S_ROOT: for (size_t k = 0; k < b; k++) *table_word(s, sec, i + k) = (uint32_t)v[k]; break;
     case S_BIGS:
         for (size_t k = 0; k < b; k++) {
@@ -416,7 +426,7 @@ typedef struct loader {
     rg_snap *s;
     const unsigned char *data;
     size_t len;
-    int n_sections;                   /* in this file: 11 (version 1) or 12 */
+    int n_sections;                   /* in this file: 11 (version 1), 12 or 13 */
     size_t off[N_SECTIONS];           /* each section's compressed data */
     uint64_t count[N_SECTIONS], clen[N_SECTIONS];
     char err[N_SECTIONS][RG_SNAPFILE_ERRLEN];   /* each section's complaint */
@@ -442,7 +452,8 @@ static int read_layout(loader *l, rg_snap *s, char *err)
         return corrupt(err, "not a refgraph snapshot (%s)", n == 0 ? "the file is empty" : "bad magic");
     unsigned version = n >= sizeof MAGIC + 2 ? (unsigned)get_le(d + 10, 2) : 1;
     if (version < 1 || version > FORMAT_VERSION)
-        return corrupt(err, "unsupported format version %u (this refgraph reads versions 1 and 2)", version);
+        return corrupt(err, "unsupported format version %u (this refgraph reads versions 1 to %d)", version,
+                       FORMAT_VERSION);
     if (n < HEADER_LEN)
         return corrupt(err, "truncated: expected %d bytes of header, found %zu", HEADER_LEN, n);
     l->n_sections = sections_of((int)version);
@@ -482,9 +493,14 @@ static int read_layout(loader *l, rg_snap *s, char *err)
                            : corrupt(err, "%zu bytes of unknown data after the checksum", n - off - 4);
     if (crc32_z(0, d, off) != get_le(d + off, 4))
         return corrupt(err, "checksum mismatch: the file is damaged");
-    /* From here on, a wrong count is a forged file, not a damaged one. */
-    if ((s->flags & RG_SNAP_SITES) && l->n_sections < N_SECTIONS)
+    /* From here on, a wrong count is a forged file, not a damaged one.  The
+     * numbers' count is their section's (the header has no word for it). */
+    if ((s->flags & RG_SNAP_SITES) && l->n_sections <= S_SITE)
         return corrupt(err, "the flags say allocation sites, which a version 1 file does not hold");
+    if (l->n_sections > S_VALS && l->count[S_VALS] > RG_SNAP_VALUES_MAX)
+        return corrupt(err, "section VALS holds %llu numbers, over the %u a snapshot keeps",
+                       (unsigned long long)l->count[S_VALS], (unsigned)RG_SNAP_VALUES_MAX);
+    s->n_values = l->n_sections > S_VALS ? (uint32_t)l->count[S_VALS] : 0;
     for (int sec = 0; sec < l->n_sections; sec++) {
         unsigned long long want = section_count(s, sec);
         if (l->count[sec] != want)
@@ -505,7 +521,8 @@ static uint64_t memory_needed(const rg_snap *s)
                         sizeof *s->ref_start + ((s->flags & RG_SNAP_SITES) ? sizeof *s->site : 0);
     return n * per_node + m * (sizeof *s->ref_src + sizeof *s->ref_label) +
            ((uint64_t)s->n_types + 1) * sizeof *s->types + ((uint64_t)s->n_roots + 1) * sizeof *s->roots +
-           ((uint64_t)s->n_big_sizes + 1) * sizeof *s->big_sizes + (uint64_t)s->strings_len + 1;
+           ((uint64_t)s->n_big_sizes + 1) * sizeof *s->big_sizes + (uint64_t)s->strings_len + 1 +
+           ((uint64_t)s->n_values + 1) * sizeof *s->values;
 }
 
 /* A file's counts may ask for far more memory than its bytes can hold
@@ -540,22 +557,25 @@ static int within_memory(const loader *l, const rg_snap *s, char *err)
 static int allocate(rg_snap *s)
 {
     size_t n = (size_t)s->n_nodes + 1, m = (size_t)s->n_edges + 1;
-    s->addr = malloc(n * sizeof *s->addr);
-    s->type = malloc(n * sizeof *s->type);
-    s->size = malloc(n * sizeof *s->size);
-    s->summary = malloc(n * sizeof *s->summary);
-    s->ref_start = malloc(n * sizeof *s->ref_start);
-    s->ref_src = malloc(m * sizeof *s->ref_src);
-    s->ref_label = malloc(m * sizeof *s->ref_label);
+    s->addr = rg_big_alloc(n * sizeof *s->addr);
+    s->type = rg_big_alloc(n * sizeof *s->type);
+    s->size = rg_big_alloc(n * sizeof *s->size);
+    s->summary = rg_big_alloc(n * sizeof *s->summary);
+    s->ref_start = rg_big_alloc(n * sizeof *s->ref_start);
+    s->ref_src = rg_big_alloc(m * sizeof *s->ref_src);
+    s->ref_label = rg_big_alloc(m * sizeof *s->ref_label);
     s->types = malloc(((size_t)s->n_types + 1) * sizeof *s->types);
     s->roots = malloc(((size_t)s->n_roots + 1) * sizeof *s->roots);
     s->big_sizes = malloc(((size_t)s->n_big_sizes + 1) * sizeof *s->big_sizes);
-    s->strings = malloc(s->strings_len + 1);
+    s->strings = rg_big_alloc(s->strings_len + 1);
     s->strings_cap = s->strings_len + 1;
     if (s->flags & RG_SNAP_SITES)
-        s->site = malloc(n * sizeof *s->site);
+        s->site = rg_big_alloc(n * sizeof *s->site);
+    s->values = rg_big_alloc(((size_t)s->n_values + 1) * sizeof *s->values);
+    s->values_cap = (size_t)s->n_values + 1;
     if (!s->addr || !s->type || !s->size || !s->summary || !s->ref_start || !s->ref_src || !s->ref_label ||
-        !s->types || !s->roots || !s->big_sizes || !s->strings || (!s->site && (s->flags & RG_SNAP_SITES)))
+        !s->types || !s->roots || !s->big_sizes || !s->strings || (!s->site && (s->flags & RG_SNAP_SITES)) ||
+        !s->values)
         return RG_ENOMEM;
     s->ref_start[0] = 0;
     return RG_OK;
@@ -654,6 +674,23 @@ static int decode_section(rg_crew *c, int sec, uint64_t *vals, unsigned char *bu
     return st;
 }
 
+/* Before version 3 a length took the 31 bits under RG_SNAP_LEN: one of
+ * 2^30 or more (no container is that long in practice) would now read as
+ * a number, so it becomes the text it stood for. */
+static int old_lengths_as_text(rg_snap *s)
+{
+    int st = RG_OK;
+    for (uint32_t i = 0; i < s->n_nodes && st == RG_OK; i++) {
+        if (!rg_snap_is_value(s->summary[i]))
+            continue;
+        char text[24];
+        int len = snprintf(text, sizeof text, "len=%u", s->summary[i] & ~RG_SNAP_LEN);
+        st = rg_snap_intern(s, text, (size_t)len, &s->summary[i]);
+    }
+    rg_snap_intern_done(s);
+    return st;
+}
+
 /* Decodes the file held in l->data. */
 static int load_data(loader *l, rg_snap **out, char *err)
 {
@@ -675,6 +712,8 @@ static int load_data(loader *l, rg_snap **out, char *err)
                          rg_crew_helpers((uint64_t)s->n_nodes * 24 + (uint64_t)s->n_edges * 8));
     if (st != RG_OK && l->err[l->c.failed][0] != '\0')
         snprintf(err, RG_SNAPFILE_ERRLEN, "%s", l->err[l->c.failed]);
+    if (st == RG_OK && l->n_sections <= S_VALS)
+        st = old_lengths_as_text(s);
     const char *what;
     if (st == RG_OK && rg_snap_validate(s, &what) != RG_OK)
         st = corrupt(err, "invalid snapshot: %s", what);

@@ -155,3 +155,55 @@ def test_a_value_only_a_running_coroutine_holds_is_one_node():
         found.append(snap.by_type("str").count(id(only_here)))
     asyncio.run(coro())
     assert found == [1]
+
+
+def awkward_floats():
+    """Doubles whose shortest repr is easy to get wrong: random bit
+    patterns (subnormals, huge, tiny), powers of two and their neighbours
+    (where the gap below is half the gap above), decimal fractions, and
+    where repr switches to and from exponent form."""
+    import math
+    import random
+    import struct
+    rng = random.Random(24)
+    values = [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0] for _ in range(20000)]
+    values += [2.0 ** e for e in range(-1074, 1024)]
+    values += [math.nextafter(2.0 ** e, 0.0) for e in range(-1000, 1024, 3)]
+    values += [math.nextafter(2.0 ** e, math.inf) for e in range(-1000, 1023, 3)]
+    values += [i / 10 for i in range(3000)] + [rng.uniform(-1e6, 1e6) for _ in range(5000)]
+    values += [float("1e%d" % e) for e in range(-8, 24)] + [float("9.999999999999999e%d" % e) for e in range(-6, 18)]
+    return [-v if i % 5 == 0 else v for i, v in enumerate(values)]
+
+
+def test_numbers_kept_as_bits_read_as_their_repr(tmp_path):
+    """Floats and int64s are kept as their bits and made text when shown
+    (src/numtext.c): the text is repr()'s, live, in a saved file, under a
+    locale whose decimal point is a comma, and ints at the int64 edges."""
+    import locale
+    floats = awkward_floats()
+    ints = [int(str(i)) for i in (2 ** 63 - 1, -(2 ** 63), 2 ** 62, -1, 0, 10 ** 18)] + \
+        [(i * 7919) ** 3 - 2 ** 40 for i in range(3000)]
+    module = types.ModuleType("snapnumbers")
+    module.values = floats + ints
+    sys.modules["snapnumbers"] = module
+    try:
+        snap = refgraph.snapshot()
+        path = str(tmp_path / "numbers.rgsnap")
+        snap.save(path, progress=False)
+        reopened = refgraph.open_snapshot(path, progress=False)
+        was = locale.setlocale(locale.LC_NUMERIC)
+        try:
+            for name in ("de_DE.UTF-8", "fr_FR.UTF-8", "C.UTF-8"):
+                try:
+                    locale.setlocale(locale.LC_NUMERIC, name)
+                    break
+                except locale.Error:
+                    continue
+            for s in (snap, reopened):
+                wrong = [(v, s.object(id(v)).summary) for v in module.values
+                         if s.object(id(v)).summary != repr(v)]
+                assert wrong == [], wrong[:5]
+        finally:
+            locale.setlocale(locale.LC_NUMERIC, was)
+    finally:
+        del sys.modules["snapnumbers"]

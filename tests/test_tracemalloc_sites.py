@@ -183,7 +183,7 @@ def test_a_snapshot_records_sites_and_they_survive_save_and_open(module, tracing
     assert obj.site == full(site)
     path = tmp_path / "s.rgsnap"
     snap.save(path, progress=False)
-    assert path.read_bytes()[10] == 2   # format version 2: the SITE section
+    assert path.read_bytes()[10] == 3   # format version 3: the SITE section, and VALS (numbers)
     back = refgraph.open_snapshot(path, progress=False)
     assert back.info == snap.info
     assert back.object(id(module.box)).site == full(site)
@@ -196,6 +196,7 @@ def test_a_snapshot_records_sites_and_they_survive_save_and_open(module, tracing
     # The Chrome export leaves the sites out (docs/snapshot-format.md): the
     # same file as from the same snapshot without them.
     (tmp_path / "v1.rgsnap").write_bytes(without_sites(path.read_bytes()))
+    assert sections((tmp_path / "v1.rgsnap").read_bytes())["SITE"][1] == 0
     plain = refgraph.open_snapshot(tmp_path / "v1.rgsnap", progress=False)
     assert plain.info["sites"] is False and plain.object(id(module.box)).site is None
     back.export_chrome(tmp_path / "s.heapsnapshot", progress=False)
@@ -204,13 +205,20 @@ def test_a_snapshot_records_sites_and_they_survive_save_and_open(module, tracing
     json.loads((tmp_path / "s.heapsnapshot").read_text())
 
 
-def test_a_snapshot_without_tracing_has_no_sites_and_is_a_version_1_file(module, tmp_path):
+def test_a_snapshot_without_tracing_has_no_sites_and_the_lowest_version(module, tmp_path):
+    """Without sites the SITE section is empty; a snapshot that keeps no
+    numbers either (redacted) is a version 1 file, which every refgraph
+    reads."""
     module.box = Session()
     snap = refgraph.snapshot()
     assert snap.info["sites"] is False
     assert snap.object(id(module.box)).site is None
     snap.save(tmp_path / "s.rgsnap", progress=False)
-    assert (tmp_path / "s.rgsnap").read_bytes()[10] == 1
+    data = (tmp_path / "s.rgsnap").read_bytes()
+    assert data[10] == 3 and sections(data)["SITE"][1] == 0 and sections(data)["VALS"][1] > 0
+    refgraph.snapshot(redact=True).save(tmp_path / "r.rgsnap", progress=False)
+    data = (tmp_path / "r.rgsnap").read_bytes()
+    assert data[10] == 1 and "SITE" not in sections(data)
     old = refgraph.open_snapshot(FIXTURE, progress=False)   # written before sites existed
     assert old.info["sites"] is False
     assert all(kind_obj[2].site is None for kind_obj in old.roots())
@@ -236,13 +244,14 @@ def forge(data, at, new):
 
 
 def without_sites(data):
-    """A version 2 file made the version 1 file of the same snapshot: its
-    last section (SITE) dropped, the flag cleared, 11 sections."""
-    at = sections(data)["SITE"][0]
-    out = bytearray(data[:at]) + bytes(4)
-    out[10:12] = struct.pack("<H", 1)
+    """The file of the same snapshot taken without sites (a version 3
+    file): its SITE section emptied (no values), the flag cleared."""
+    at, count, length = sections(data)["SITE"]
+    coder = zlib.compressobj(wbits=-15)
+    empty = coder.compress(b"") + coder.flush()
+    out = (bytearray(data[:at]) + b"SITE" + bytes(4) + struct.pack("<QQ", 0, len(empty)) + empty +
+           data[at + 24 + length:-4] + bytes(4))
     struct.pack_into("<I", out, 12, struct.unpack_from("<I", out, 12)[0] & ~4)
-    struct.pack_into("<I", out, 56, 11)
     struct.pack_into("<I", out, len(out) - 4, zlib.crc32(bytes(out[:-4])))
     return bytes(out)
 
@@ -260,8 +269,8 @@ def test_a_corrupt_sites_plane_is_a_value_error_naming_it(module, tracing, tmp_p
     damaged.write_bytes(forge(data, at + 8, struct.pack("<Q", count - 1)))
     with pytest.raises(ValueError, match="section SITE holds %d values, the header says %d" % (count - 1, count)):
         refgraph.open_snapshot(damaged, progress=False)
-    damaged.write_bytes(forge(data, 10, b"\x01"))   # a version 2 file claiming version 1
-    with pytest.raises(ValueError, match=r"the header is damaged \(12 sections, not 11\)"):
+    damaged.write_bytes(forge(data, 10, b"\x02"))   # a version 3 file claiming version 2
+    with pytest.raises(ValueError, match=r"the header is damaged \(13 sections, not 12\)"):
         refgraph.open_snapshot(damaged, progress=False)
     damaged.write_bytes(data[:at + 24 + length // 2])
     with pytest.raises(ValueError, match="truncated: expected %d bytes of section SITE" % length):
@@ -269,7 +278,7 @@ def test_a_corrupt_sites_plane_is_a_value_error_naming_it(module, tracing, tmp_p
 
 
 def test_a_version_1_file_claiming_sites_is_refused(module, tmp_path):
-    refgraph.snapshot().save(tmp_path / "s.rgsnap", progress=False)
+    refgraph.snapshot(redact=True).save(tmp_path / "s.rgsnap", progress=False)   # no numbers: version 1
     data = (tmp_path / "s.rgsnap").read_bytes()
     flags = struct.unpack_from("<I", data, 12)[0]
     (tmp_path / "f.rgsnap").write_bytes(forge(data, 12, struct.pack("<I", flags | 4)))

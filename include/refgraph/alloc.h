@@ -35,6 +35,12 @@ int rg_fault_site(size_t i, const char **file, int *line, long *count, long *fir
 #define PyMem_RawMalloc(n) (rg_fault_now(__FILE__, __LINE__) ? NULL : PyMem_RawMalloc(n))
 #define PyMem_RawCalloc(n, s) (rg_fault_now(__FILE__, __LINE__) ? NULL : PyMem_RawCalloc(n, s))
 #define PyMem_RawRealloc(p, n) (rg_fault_now(__FILE__, __LINE__) ? NULL : PyMem_RawRealloc(p, n))
+/* refgraph/bigmem.h's blocks (where it was included before this file). */
+#ifdef REFGRAPH_BIGMEM_H
+#define rg_big_alloc(n) (rg_fault_now(__FILE__, __LINE__) ? NULL : rg_big_alloc(n))
+#define rg_big_calloc(n, s) (rg_fault_now(__FILE__, __LINE__) ? NULL : rg_big_calloc(n, s))
+#define rg_big_realloc(p, n) (rg_fault_now(__FILE__, __LINE__) ? NULL : rg_big_realloc(p, n))
+#endif
 #endif
 
 #endif

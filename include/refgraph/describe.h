@@ -23,6 +23,12 @@ void put_summary(rg_strbuf *out, PyObject *o, int redact);
  * summary (the same text as put_summary's) was appended, 0 otherwise
  * (nothing appended). */
 int put_value_summary_now(rg_strbuf *out, PyObject *o, int redact);
+/* An exact float's bits (2), or an exact int's value when it fits in an
+ * int64 (1), in *bits; 0 for anything else.  Reads the object only (no
+ * Python object made, no code run, no exception left): what a snapshot
+ * keeps of a number and formats when shown (numtext.h gives the same text
+ * as put_summary). */
+int number_bits_now(PyObject *o, uint64_t *bits);
 int is_identifier(PyObject *key);
 /* Appends "[key]": a key's summary. */
 void put_key(rg_strbuf *out, PyObject *key, int redact);

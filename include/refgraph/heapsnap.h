@@ -39,9 +39,23 @@
 /* Node type word: the type index in the low 31 bits; this bit: the node
  * holds a reference to its type object (an instance of a heap type). */
 #define RG_SNAP_HOLDS_TYPE (1u << 31)
-/* Summary word: 0 none, a string offset, or with this bit "len=N" of the
- * low 31 bits (containers: no string per list or dict). */
+/* Summary word: 0 none; a string offset (below 2^31); with RG_SNAP_LEN,
+ * "len=N" of the low 30 bits (containers: no string per list or dict);
+ * with RG_SNAP_LEN and RG_SNAP_VALUE, a number kept as its bits, made text
+ * only when shown (a service's heap holds millions of floats and ints, and
+ * formatting them was a tenth of a snapshot): values[low 29 bits], a
+ * double's bits with RG_SNAP_FLOAT, an int64 without.  Larger lengths,
+ * and numbers past 2^29 of them, are text in the pool. */
 #define RG_SNAP_LEN (1u << 31)
+#define RG_SNAP_VALUE (1u << 30)
+#define RG_SNAP_FLOAT (1u << 29)
+#define RG_SNAP_LEN_MAX (RG_SNAP_VALUE - 1)        /* the largest length a word holds */
+#define RG_SNAP_VALUES_MAX (RG_SNAP_FLOAT - 1)     /* the most numbers kept as bits, less one */
+/* 1 if summary word w names a number kept as its bits. */
+static inline int rg_snap_is_value(uint32_t w)
+{
+    return (w & (RG_SNAP_LEN | RG_SNAP_VALUE)) == (RG_SNAP_LEN | RG_SNAP_VALUE);
+}
 /* Edge label word: 0 none, a string offset, or with this bit "[N]" of the
  * low 31 bits (list and tuple items). */
 #define RG_SNAP_INDEX (1u << 31)
@@ -110,6 +124,9 @@ typedef struct rg_snap {
     rg_snap_type *types;
     rg_snap_root *roots;          /* modules, then frames innermost first per thread */
     rg_snap_big_size *big_sizes;  /* by increasing node */
+    uint64_t *values;             /* the numbers summary words name (RG_SNAP_VALUE), as bits */
+    uint32_t n_values;
+    size_t values_cap;
     char *strings;
     size_t strings_len;           /* bytes used, including every NUL */
     /* Where and when it was taken. */
@@ -142,6 +159,14 @@ int rg_snap_intern(rg_snap *s, const char *text, size_t len, uint32_t *off);
  * miss per string in rg_snap_intern, which was a quarter of a snapshot.
  * The pool may then hold a text twice: nothing reads offsets as names. */
 int rg_snap_add_value(rg_snap *s, const char *text, size_t len, uint32_t *off);
+/* Keeps a number's bits for a value's summary (a float's, with is_float,
+ * or an int64's); *word gets the summary word.  Past RG_SNAP_VALUES_MAX
+ * numbers, the text goes to the pool instead.  RG_OK or RG_ENOMEM. */
+int rg_snap_add_number(rg_snap *s, int is_float, uint64_t bits, uint32_t *word);
+/* The text of summary word w when it names a number (rg_snap_is_value):
+ * repr() of it, NUL-terminated in out (RG_NUMTEXT_MAX bytes, numtext.h);
+ * its length.  "?" for an index past the numbers (a damaged file). */
+size_t rg_snap_value_text(const rg_snap *s, uint32_t w, char *out);
 /* Frees the interning table (the pool stays). */
 void rg_snap_intern_done(rg_snap *s);
 /* Bytes the snapshot holds in memory, arrays and strings (strings apart). */

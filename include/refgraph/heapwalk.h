@@ -30,7 +30,7 @@ enum { ID_EXCLUDED = 1, ID_SEEN = 2 };
  * gc.get_objects() fallback).  No Python code runs and no GC object is
  * allocated or freed in between, so the collector never sees the ids. */
 typedef struct heap {
-    PyObject **objs;         /* id -> object, one strong reference each */
+    PyObject **objs;         /* id -> object, one strong reference each (bigmem.h) */
     size_t n;
     rg_heapindex *hi;
     unsigned char *flags;    /* ID_* per id */
@@ -39,7 +39,7 @@ typedef struct heap {
 
 /* Objects being numbered, with what it takes to put their headers back. */
 typedef struct numbering {
-    PyObject **objs;
+    PyObject **objs;               /* a block of bigmem.h (rg_big_free) */
     size_t n, cap;
     int borrowed;                  /* no references taken (a forked dump's child: nothing frees an object) */
     const gc_runtime_mirror *rt;   /* walked in place: lists in this order */

@@ -7,6 +7,7 @@
  * (a few common), sizes 28-200, summaries mostly none or "len=N"; edges:
  * about one per node from a nearby lower node, labels mostly none or "[N]". */
 #include "refgraph/heapsnap.h"
+#include "refgraph/bigmem.h"
 #include "refgraph/snapfile.h"
 #include "refgraph/status.h"
 
@@ -29,6 +30,17 @@ static void *xmalloc(size_t n)
     void *p = malloc(n ? n : 1);
     if (p == NULL) {
         perror("malloc");
+        exit(2);
+    }
+    return p;
+}
+
+/* A per-node or per-edge array: a snapshot frees those as bigmem.h's. */
+static void *xbig(size_t n)
+{
+    void *p = rg_big_alloc(n ? n : 1);
+    if (p == NULL) {
+        perror("rg_big_alloc");
         exit(2);
     }
     return p;
@@ -59,13 +71,13 @@ static rg_snap *generate(uint32_t n)
         ty->flags = t == 0 ? RG_SNAP_TYPE_TYPES : 0;
     }
     s->n_nodes = n;
-    s->addr = xmalloc((size_t)n * 8);
-    s->type = xmalloc((size_t)n * 4);
-    s->size = xmalloc((size_t)n * 4);
-    s->summary = xmalloc((size_t)n * 4);
-    s->ref_start = xmalloc(((size_t)n + 1) * 4);
-    s->ref_src = xmalloc(((size_t)n * 2 + 1) * 4);
-    s->ref_label = xmalloc(((size_t)n * 2 + 1) * 4);
+    s->addr = xbig((size_t)n * 8);
+    s->type = xbig((size_t)n * 4);
+    s->size = xbig((size_t)n * 4);
+    s->summary = xbig((size_t)n * 4);
+    s->ref_start = xbig(((size_t)n + 1) * 4);
+    s->ref_src = xbig(((size_t)n * 2 + 1) * 4);
+    s->ref_label = xbig(((size_t)n * 2 + 1) * 4);
     uint64_t addr = 0x7f3a12340000ULL;
     uint32_t e = 0;
     for (uint32_t i = 0; i < n; i++) {

@@ -5,6 +5,7 @@
 #define REFGRAPH_TEST_SNAPBUILDER_H
 
 #include "refgraph/heapsnap.h"
+#include "refgraph/bigmem.h"
 #include "refgraph/status.h"
 
 #include <stdint.h>
@@ -56,10 +57,10 @@ static uint32_t add_node(builder *b, uint32_t type, uint32_t size, const char *s
     rg_snap *s = b->s;
     if (s->n_nodes == b->cap_nodes) {
         b->cap_nodes = b->cap_nodes ? b->cap_nodes * 2 : 64;
-        s->addr = realloc(s->addr, b->cap_nodes * sizeof *s->addr);
-        s->type = realloc(s->type, b->cap_nodes * sizeof *s->type);
-        s->size = realloc(s->size, b->cap_nodes * sizeof *s->size);
-        s->summary = realloc(s->summary, b->cap_nodes * sizeof *s->summary);
+        s->addr = rg_big_realloc(s->addr, b->cap_nodes * sizeof *s->addr);
+        s->type = rg_big_realloc(s->type, b->cap_nodes * sizeof *s->type);
+        s->size = rg_big_realloc(s->size, b->cap_nodes * sizeof *s->size);
+        s->summary = rg_big_realloc(s->summary, b->cap_nodes * sizeof *s->summary);
     }
     uint32_t i = s->n_nodes++;
     s->addr[i] = 0x7f0000001000ULL + 16ULL * i;
@@ -109,9 +110,9 @@ static rg_snap *b_finish(builder *b)
     if (b->n_edges > 0)   /* edges is NULL then: qsort's pointer must not be */
         qsort(b->edges, b->n_edges, sizeof *b->edges, by_dst_src);
     s->n_edges = (uint32_t)b->n_edges;
-    s->ref_start = calloc((size_t)s->n_nodes + 1, sizeof *s->ref_start);
-    s->ref_src = malloc((b->n_edges + 1) * sizeof *s->ref_src);
-    s->ref_label = malloc((b->n_edges + 1) * sizeof *s->ref_label);
+    s->ref_start = rg_big_calloc((size_t)s->n_nodes + 1, sizeof *s->ref_start);
+    s->ref_src = rg_big_alloc((b->n_edges + 1) * sizeof *s->ref_src);
+    s->ref_label = rg_big_alloc((b->n_edges + 1) * sizeof *s->ref_label);
     for (size_t e = 0; e < b->n_edges; e++) {
         s->ref_start[b->edges[e].dst + 1]++;
         s->ref_src[e] = b->edges[e].src;

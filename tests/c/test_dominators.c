@@ -12,6 +12,7 @@
  *   tests/c/test_dominators bench FILE    on a snapshot file (Snapshot.save) */
 #include "check.h"
 #include "refgraph/dominators.h"
+#include "refgraph/bigmem.h"
 #include "refgraph/snapfile.h"
 #include "refgraph/status.h"
 
@@ -386,13 +387,13 @@ static rg_snap *long_shape(uint32_t links, uint32_t width)
     s->types[0].node = RG_SNAP_NONE;
     s->n_edges = n - 1;
     s->n_nodes = n;
-    s->addr = calloc(n, sizeof *s->addr);
-    s->type = calloc(n, sizeof *s->type);
-    s->size = malloc(n * sizeof *s->size);
-    s->summary = calloc(n, sizeof *s->summary);
-    s->ref_start = malloc(((size_t)n + 1) * sizeof *s->ref_start);
-    s->ref_src = malloc((size_t)n * sizeof *s->ref_src);
-    s->ref_label = calloc(n, sizeof *s->ref_label);
+    s->addr = rg_big_calloc(n, sizeof *s->addr);
+    s->type = rg_big_calloc(n, sizeof *s->type);
+    s->size = rg_big_alloc(n * sizeof *s->size);
+    s->summary = rg_big_calloc(n, sizeof *s->summary);
+    s->ref_start = rg_big_alloc(((size_t)n + 1) * sizeof *s->ref_start);
+    s->ref_src = rg_big_alloc((size_t)n * sizeof *s->ref_src);
+    s->ref_label = rg_big_calloc(n, sizeof *s->ref_label);
     for (uint32_t i = 0; i < n; i++) {
         s->size[i] = 1 + i % 3;
         s->ref_start[i] = i ? i - 1 : 0;
@@ -689,13 +690,13 @@ static rg_snap *heap_like(uint32_t n)
         s->types[t].flags = t == 0 ? RG_SNAP_TYPE_TYPES : t == 1 ? RG_SNAP_TYPE_MODULE : 0;
     }
     s->n_nodes = n;
-    s->addr = calloc(n, sizeof *s->addr);
-    s->type = malloc((size_t)n * sizeof *s->type);
-    s->size = malloc((size_t)n * sizeof *s->size);
-    s->summary = calloc(n, sizeof *s->summary);
-    s->ref_start = malloc(((size_t)n + 1) * sizeof *s->ref_start);
-    s->ref_src = malloc(((size_t)n * 2 + 1) * sizeof *s->ref_src);
-    s->ref_label = calloc((size_t)n * 2 + 1, sizeof *s->ref_label);
+    s->addr = rg_big_calloc(n, sizeof *s->addr);
+    s->type = rg_big_alloc((size_t)n * sizeof *s->type);
+    s->size = rg_big_alloc((size_t)n * sizeof *s->size);
+    s->summary = rg_big_calloc(n, sizeof *s->summary);
+    s->ref_start = rg_big_alloc(((size_t)n + 1) * sizeof *s->ref_start);
+    s->ref_src = rg_big_alloc(((size_t)n * 2 + 1) * sizeof *s->ref_src);
+    s->ref_label = rg_big_calloc((size_t)n * 2 + 1, sizeof *s->ref_label);
     uint32_t e = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t r = check_rand();

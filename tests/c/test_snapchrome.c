@@ -8,6 +8,7 @@
  *   test_snapchrome bench N PATH    exports a random N-node snapshot, timed */
 #include "check.h"
 #include "refgraph/snapchrome.h"
+#include "refgraph/bigmem.h"
 #include "refgraph/chromeids.h"
 #include "refgraph/status.h"
 #include "refgraph/strbuf.h"
@@ -507,7 +508,7 @@ static void check_empty(void)
 {
     rg_snap *s;
     CHECK(rg_snap_new(&s) == RG_OK);
-    s->ref_start = calloc(1, sizeof *s->ref_start);
+    s->ref_start = rg_big_calloc(1, sizeof *s->ref_start);
     char *path = tmp_path("empty.heapsnapshot");
     CHECK(rg_snap_export_chrome(s, path, NULL, NULL) == RG_OK);
     size_t len;

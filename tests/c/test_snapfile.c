@@ -2,10 +2,13 @@
 #include "config.h"   /* RG_FAULT_INJECTION */
 #include "refgraph/heapsnap.h"
 #include "refgraph/snapfile.h"
+#include "refgraph/bigmem.h"
 #include "refgraph/status.h"
+#include "refgraph/strbuf.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +23,15 @@ static char dir[256];   /* a fresh directory for this run's files */
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
+    if (p == NULL)
+        abort();
+    return p;
+}
+
+/* A per-node or per-edge array, which a snapshot frees as bigmem.h's. */
+static void *xbig(size_t n, size_t size)
+{
+    void *p = rg_big_calloc(n ? n : 1, size);
     if (p == NULL)
         abort();
     return p;
@@ -49,13 +61,13 @@ static rg_snap *make_snapshot(uint32_t n)
     s->types[2].flags = RG_SNAP_TYPE_HAS_DEL;
     uint32_t words[4] = {str(s, "'abc'"), str(s, "handle at app.py:12"), str(s, "['key']"), str(s, "x")};
     s->n_nodes = n;
-    s->addr = xcalloc(n, sizeof *s->addr);
-    s->type = xcalloc(n, sizeof *s->type);
-    s->size = xcalloc(n, sizeof *s->size);
-    s->summary = xcalloc(n, sizeof *s->summary);
-    s->ref_start = xcalloc((size_t)n + 1, sizeof *s->ref_start);
-    s->ref_src = xcalloc((size_t)n * 3 + 1, sizeof *s->ref_src);
-    s->ref_label = xcalloc((size_t)n * 3 + 1, sizeof *s->ref_label);
+    s->addr = xbig(n, sizeof *s->addr);
+    s->type = xbig(n, sizeof *s->type);
+    s->size = xbig(n, sizeof *s->size);
+    s->summary = xbig(n, sizeof *s->summary);
+    s->ref_start = xbig((size_t)n + 1, sizeof *s->ref_start);
+    s->ref_src = xbig((size_t)n * 3 + 1, sizeof *s->ref_src);
+    s->ref_label = xbig((size_t)n * 3 + 1, sizeof *s->ref_label);
     s->big_sizes = xcalloc(n / 1000 + 1, sizeof *s->big_sizes);
     uint64_t addr = 0x7f0012345670ULL;
     uint32_t e = 0;
@@ -70,7 +82,7 @@ static rg_snap *make_snapshot(uint32_t n)
             s->big_sizes[s->n_big_sizes++] = (rg_snap_big_size){i, (1ULL << 40) + i};
         }
         uint32_t k = (uint32_t)(r >> 40) % 8;
-        s->summary[i] = k < 4 ? 0 : k < 6 ? RG_SNAP_LEN | (uint32_t)(r >> 44) % (k == 5 ? 0x7fffffff : 20)
+        s->summary[i] = k < 4 ? 0 : k < 6 ? RG_SNAP_LEN | (uint32_t)(r >> 44) % (k == 5 ? RG_SNAP_LEN_MAX : 20)
                                           : words[(r >> 50) % 4];
         s->ref_start[i] = e;
         int refs = (int)(r >> 56) % 4;   /* 0 to 3, the same referrer twice now and then */
@@ -110,11 +122,35 @@ static void add_sites(rg_snap *s)
 {
     uint32_t sites[3] = {str(s, "/srv/app/webshop.py:42"), str(s, "/srv/app/pkg/__init__.py:3"),
                          str(s, "<frozen importlib._bootstrap>:241")};
-    s->site = xcalloc(s->n_nodes, sizeof *s->site);
+    s->site = xbig(s->n_nodes, sizeof *s->site);
     for (uint32_t i = 0; i < s->n_nodes; i++)
         s->site[i] = i % 5 == 0 ? 0 : sites[check_rand() % 3];
     s->flags |= RG_SNAP_SITES;
     rg_snap_intern_done(s);
+}
+
+/* Gives s numbers kept as bits (a version 3 file): every third node
+ * without a summary, floats and ints in turn, some of them the
+ * awkward ones (-0.0, nan, inf, the extremes of an int64). */
+static void add_values(rg_snap *s)
+{
+    static const double floats[] = {0.1, -0.0, 1e16, 1e-5, 123456.789, 5e-324, 1.7976931348623157e308};
+    static const int64_t ints[] = {0, -1, 42, INT64_MIN, INT64_MAX, 1000000000000};
+    for (uint32_t i = 0, k = 0; i < s->n_nodes; i++) {
+        if (s->summary[i] != 0 || i % 3 != 0)
+            continue;
+        uint64_t bits;
+        int is_float = k % 2 == 0;
+        if (is_float) {
+            uint32_t j = k / 2 % 9;
+            double x = j == 7 ? NAN : j == 8 ? -INFINITY : floats[j];
+            memcpy(&bits, &x, sizeof bits);
+        } else {
+            bits = (uint64_t)ints[k / 2 % 6];
+        }
+        CHECK(rg_snap_add_number(s, is_float, bits, &s->summary[i]) == RG_OK);
+        k++;
+    }
 }
 
 #define SAME_ARRAY(a, b, field, n) (((n) == 0) || memcmp((a)->field, (b)->field, (n) * sizeof *(a)->field) == 0)
@@ -136,7 +172,8 @@ static int same_snapshot(const rg_snap *a, const rg_snap *b)
            SAME_ARRAY(a, b, types, a->n_types) && SAME_ARRAY(a, b, roots, a->n_roots) &&
            a->strings_len == b->strings_len &&
            memcmp(a->strings, b->strings, a->strings_len) == 0 &&
-           (a->site == NULL) == (b->site == NULL) && (a->site == NULL || SAME_ARRAY(a, b, site, n));
+           (a->site == NULL) == (b->site == NULL) && (a->site == NULL || SAME_ARRAY(a, b, site, n)) &&
+           a->n_values == b->n_values && SAME_ARRAY(a, b, values, a->n_values);
 }
 
 static char *path_in_dir(const char *name)
@@ -199,11 +236,15 @@ static int log_progress(void *arg, uint64_t done, uint64_t total)
     return p->stop_at > 0 && p->calls >= p->stop_at;
 }
 
-static void check_round_trip(uint32_t n, int sites)
+enum { WITH_SITES = 1, WITH_VALUES = 2 };
+
+static void check_round_trip(uint32_t n, int with)
 {
     rg_snap *s = make_snapshot(n), *back = NULL;
-    if (sites)
+    if (with & WITH_SITES)
         add_sites(s);
+    if (with & WITH_VALUES)
+        add_values(s);
     const char *what;
     CHECK(rg_snap_validate(s, &what) == RG_OK);
     char *path = path_in_dir("round.rgsnap");
@@ -247,11 +288,13 @@ static void check_empty_snapshot(void)
 /* Every prefix of a file, and every one-bit change of it: an error naming
  * what is wrong (or, for a change the checksum let through, a snapshot that
  * validates), never a crash or a leak. */
-static void check_truncations_and_bit_flips(int sites)
+static void check_truncations_and_bit_flips(int with)
 {
     rg_snap *s = make_snapshot(40), *back;
-    if (sites)
+    if (with & WITH_SITES)
         add_sites(s);
+    if (with & WITH_VALUES)
+        add_values(s);
     char *path = path_in_dir("small.rgsnap"), err[RG_SNAPFILE_ERRLEN];
     CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
     size_t len;
@@ -293,12 +336,12 @@ static void check_truncations_and_bit_flips(int sites)
     CHECK_CONTAINS(err, "not a refgraph snapshot");
     data[0] = 'R';
     unsigned char version = data[10];
-    data[10] = 3;
+    data[10] = 4;
     rg_snap_load_bytes(data, len, &back, err);
-    CHECK_STR(err, "unsupported format version 3 (this refgraph reads versions 1 and 2)");
+    CHECK_STR(err, "unsupported format version 4 (this refgraph reads versions 1 to 3)");
     data[10] = 0;
     rg_snap_load_bytes(data, len, &back, err);
-    CHECK_STR(err, "unsupported format version 0 (this refgraph reads versions 1 and 2)");
+    CHECK_STR(err, "unsupported format version 0 (this refgraph reads versions 1 to 3)");
     data[10] = version;
     data[len - 1] ^= 0x40;
     rg_snap_load_bytes(data, len, &back, err);
@@ -499,6 +542,81 @@ static void check_site_files(void)
 }
 
 /* Failing saves leave nothing behind, and say why in errno. */
+/* Numbers kept as bits: a version 3 file (VALS, the thirteenth section),
+ * their text as repr() gives it; a length of 2^30 or more in an older file
+ * read as text; forged number counts and indexes refused. */
+static void check_value_files(void)
+{
+    rg_snap *s = make_snapshot(300), *back = NULL;
+    add_values(s);
+    CHECK(s->n_values > 50);
+    char *path = path_in_dir("values.rgsnap"), err[RG_SNAPFILE_ERRLEN];
+    size_t len;
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    unsigned char *v3 = slurp(path, &len);
+    CHECK(v3[10] == 3 && v3[56] == 13 && memcmp(v3 + section_at(v3, 12), "VALS", 4) == 0);
+    CHECK(rg_snap_load_bytes(v3, len, &back, err) == RG_OK && same_snapshot(s, back));
+    const char *texts[] = {"0.1", "0", "-0.0", "-1", "1e+16", "42", "1e-05", "-9223372036854775808",
+                           "123456.789", "9223372036854775807", "5e-324", "1000000000000",
+                           "1.7976931348623157e+308", "0", "nan", "-1", "-inf", "42", "0.1"};
+    uint32_t k = 0;
+    for (uint32_t i = 0; back != NULL && i < back->n_nodes && k < sizeof texts / sizeof *texts; i++) {
+        if (!rg_snap_is_value(back->summary[i]))
+            continue;
+        rg_strbuf sb;
+        rg_sb_init(&sb);
+        rg_snap_put_summary(back, i, &sb);
+        CHECK_STR(sb.data, texts[k]);
+        rg_sb_free(&sb);
+        k++;
+    }
+    CHECK(k == sizeof texts / sizeof *texts);
+    rg_snap_free(back);
+
+    /* Forged: more numbers than a snapshot keeps; a summary naming a number past them. */
+    unsigned char *copy = malloc(len);
+    memcpy(copy, v3, len);
+    size_t vals_at = section_at(copy, 12);
+    for (int i = 0; i < 8; i++)
+        copy[vals_at + 8 + i] = (unsigned char)((uint64_t)RG_SNAP_FLOAT >> (8 * i));
+    fix_checksum(copy, len);
+    CHECK(rg_snap_load_bytes(copy, len, &back, err) == RG_ECORRUPT && back == NULL);
+    CHECK_STR(err, "section VALS holds 536870912 numbers, over the 536870911 a snapshot keeps");
+    free(copy);
+    free(v3);
+    uint32_t first = UINT32_MAX;
+    for (uint32_t i = 0; i < s->n_nodes && first == UINT32_MAX; i++)
+        first = rg_snap_is_value(s->summary[i]) ? i : UINT32_MAX;
+    s->summary[first] = RG_SNAP_LEN | RG_SNAP_VALUE | (s->n_values + 5);
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    CHECK(rg_snap_load(path, &back, err, NULL, NULL) == RG_ECORRUPT && back == NULL);
+    CHECK_STR(err, "invalid snapshot: a node's number is out of range");
+    rg_snap_free(s);
+
+    /* Before version 3, a length took 31 bits: 2^30 and more reads as text. */
+    s = make_snapshot(300);
+    s->summary[5] = RG_SNAP_LEN | 0x7ffffff0u;
+    s->summary[6] = RG_SNAP_LEN | RG_SNAP_LEN_MAX;
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    unsigned char *v1 = slurp(path, &len);
+    CHECK(v1[10] == 1);
+    CHECK(rg_snap_load_bytes(v1, len, &back, err) == RG_OK);
+    rg_strbuf sb;
+    rg_sb_init(&sb);
+    if (back != NULL) {
+        rg_snap_put_summary(back, 5, &sb);
+        rg_sb_puts(&sb, " ");
+        rg_snap_put_summary(back, 6, &sb);
+        CHECK(back->intern == NULL && back->n_values == 0);
+    }
+    CHECK_STR(sb.data, "len=2147483632 len=1073741823");
+    rg_sb_free(&sb);
+    rg_snap_free(back);
+    free(v1);
+    rg_snap_free(s);
+    unlink(path);
+}
+
 static void check_failed_saves(void)
 {
     rg_snap *s = make_snapshot(2000);
@@ -601,7 +719,8 @@ long rg_fault_count(void);
 static void check_allocation_failures(void)
 {
     rg_snap *s = make_snapshot(3000), *back;
-    add_sites(s);   /* every section: SITE too */
+    add_sites(s);   /* every section: SITE and VALS too */
+    add_values(s);
     char *path = path_in_dir("faults.rgsnap"), err[RG_SNAPFILE_ERRLEN];
     rg_fault_arm(0);
     CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
@@ -643,14 +762,19 @@ int main(void)
     check_round_trip(100, 0);
     check_round_trip(70000, 0);     /* several blocks of values */
     check_round_trip(1200000, 0);   /* large enough for several threads */
-    check_round_trip(0, 1);
-    check_round_trip(100, 1);
-    check_round_trip(70000, 1);
-    check_round_trip(1200000, 1);
+    check_round_trip(0, WITH_SITES);
+    check_round_trip(100, WITH_SITES);
+    check_round_trip(70000, WITH_SITES);
+    check_round_trip(1200000, WITH_SITES);
+    check_round_trip(100, WITH_VALUES);
+    check_round_trip(70000, WITH_SITES | WITH_VALUES);
+    check_round_trip(1200000, WITH_VALUES);
     check_truncations_and_bit_flips(0);
-    check_truncations_and_bit_flips(1);
+    check_truncations_and_bit_flips(WITH_SITES);
+    check_truncations_and_bit_flips(WITH_SITES | WITH_VALUES);
     check_forged_files();
     check_site_files();
+    check_value_files();
     check_failed_saves();
     check_failed_loads();
 #ifdef RG_FAULT_INJECTION

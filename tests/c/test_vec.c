@@ -1,6 +1,9 @@
 #include "check.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
+#include "refgraph/bigmem.h"
+
+#include <string.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,5 +41,43 @@ int main(void)
     CHECK(rg_vec_grow((void **)&pairs, &room, SIZE_MAX / 2, sizeof *pairs, 0) == RG_ENOMEM);
     CHECK(pairs == before && room == 32 && n == 1 && pairs[0].a == 7);
     free(pairs);
+
+    /* bigmem.h: small blocks (malloc) and large ones (a mapping), contents
+     * kept across every kind of resize, calloc's zeroes. */
+    CHECK(rg_big_calloc(SIZE_MAX / 4, 8) == NULL);
+    rg_big_free(NULL);
+    size_t sizes[] = {1, 4000, (size_t)1 << 20, 3u << 20, 100, (size_t)9 << 20, 16};
+    unsigned char *block = rg_big_calloc(1, 1);
+    CHECK(block != NULL && block[0] == 0);
+    block[0] = 1;
+    size_t have = 1;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t want = sizes[k];
+        unsigned char *moved = rg_big_realloc(block, want);
+        CHECK(moved != NULL);
+        if (moved == NULL)
+            break;
+        block = moved;
+        int kept = 1;
+        for (size_t i = 0; i < (have < want ? have : want); i++)
+            kept &= block[i] == (unsigned char)(i * 7 + 1);
+        CHECK(kept);
+        for (size_t i = 0; i < want; i++)
+            block[i] = (unsigned char)(i * 7 + 1);
+        have = want;
+    }
+    rg_big_free(block);
+    unsigned char *zeroes = rg_big_calloc((size_t)5 << 20, 1);
+    CHECK(zeroes != NULL && zeroes[0] == 0 && zeroes[((size_t)5 << 20) - 1] == 0);
+    rg_big_free(zeroes);
+    /* RG_BIG_PUSH grows across the mapping threshold. */
+    uint32_t *many = NULL;
+    size_t many_n = 0, many_cap = 0;
+    st = RG_OK;
+    for (uint32_t i = 0; i < 600000 && st == RG_OK; i++)
+        st = RG_BIG_PUSH(many, many_n, many_cap, 0, i);
+    CHECK(st == RG_OK && many_n == 600000 && many[0] == 0 && many[599999] == 599999);
+    CHECK(rg_big_grow((void **)&many, &many_cap, SIZE_MAX / 2, sizeof *many, 0) == RG_ENOMEM && many_cap >= many_n);
+    rg_big_free(many);
     return check_result("test_vec");
 }
