@@ -172,6 +172,9 @@ def main():
                      r["chain1"], r["chain10"], r["back1"], r["back10"], fmt("save"), fmt("open"), fmt("export"),
                      stall, seen, limit * 1000, fmt("dump"),
                      "%.0f (%.0f)" % (r["child_mib"], r["rss_mib"]) if "child_mib" in r else "n/a"), flush=True)
+            for key in ("save_error", "export_error", "dump_error"):
+                if key in r:   # an n/a above that is a failure, not a skip: say why
+                    print("%s %s: %s" % (shape, size, r[key].replace("\n", " ")), file=sys.stderr, flush=True)
     for shape in shapes:
         print("worst snapshot()/gc.collect(), %s heap: %.2fx" % (shape, worst[shape]))
 

@@ -9,6 +9,7 @@ damaged file, an unknown type or address, a bad option), 130 interrupted.
 import argparse
 import io
 import os
+import re
 import sys
 import time
 
@@ -94,6 +95,17 @@ def _positive(text):
     return value
 
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _memory_size(text):
+    """A size in bytes: 800M, 2G, 4096 (K, M, G and T are powers of 1024)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)i?B?\s*", text, re.IGNORECASE)
+    if match is None or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError("%r is not a size: give bytes, or a number with K, M, G or T (2G)" % text)
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
 def parse_target(text):
     """An address (0x... hex, or decimal) as an int, or else a type name."""
     text = text.strip()
@@ -110,16 +122,17 @@ def parse_target(text):
     return text
 
 
-def open_file(path):
+def open_file(path, max_memory=None):
     """refgraph.open_snapshot(path) with the errors a user can act on."""
     if not os.path.exists(path):
         raise UsageError("%s: no such file" % path)
     if os.path.isdir(path):
         raise UsageError("%s: is a directory, not a snapshot file" % path)
     try:
-        return refgraph.open_snapshot(path)
+        return refgraph.open_snapshot(path, max_memory=max_memory)
     except ValueError as exc:   # damaged, truncated, foreign: the message names the file and the fault
-        message = str(exc)
+        message = str(exc).replace("max_memory= raises it", "--max-memory SIZE raises it").replace(
+            "(max_memory)", "(--max-memory)")
         raise UsageError(message if path in message else "%s: %s" % (path, message))
 
 
@@ -149,7 +162,7 @@ def deliver(graph_fn, out):
 
 
 def cmd_summary(args):
-    snap = open_file(args.file)
+    snap = open_file(args.file, args.max_memory)
     info = snap.info
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["time_ns"] / 1e9))
     print("%s: pid %d at %s" % (_printable(args.file), info["pid"], when))
@@ -172,7 +185,7 @@ def cmd_summary(args):
 def cmd_chain(args):
     check_output(args.output)
     target = parse_target(args.target)
-    snap = open_file(args.file)
+    snap = open_file(args.file, args.max_memory)
     to = args.to
     if to in (None, "module", "modules"):
         to = None
@@ -193,7 +206,7 @@ def _is_root(snap, obj):
 def cmd_backrefs(args):
     check_output(args.output)
     target = parse_target(args.target)
-    snap = open_file(args.file)
+    snap = open_file(args.file, args.max_memory)
     if isinstance(target, str) and not args.all:
         target = snap.find_backref_chain(target)[-1]
     deliver(lambda **kw: snap.show_backrefs(target, max_depth=args.max_depth, too_many=args.too_many, **kw),
@@ -202,8 +215,8 @@ def cmd_backrefs(args):
 
 
 def cmd_diff(args):
-    old = open_file(args.old)
-    new = open_file(args.new)
+    old = open_file(args.old, args.max_memory)
+    new = open_file(args.new, args.max_memory)
     d = new.diff(old)
     print("%s -> %s: %d objects added, %d removed" % (_printable(args.old), _printable(args.new), sum(d.added.values()),
                                                       sum(d.removed.values())))
@@ -214,7 +227,7 @@ def cmd_diff(args):
 def cmd_export(args):
     if not args.out.endswith(".heapsnapshot"):
         raise UsageError("%s: the Chrome export is named *.heapsnapshot" % args.out)
-    snap = open_file(args.file)
+    snap = open_file(args.file, args.max_memory)
     snap.export_chrome(args.out)
     print("wrote %s" % _printable(args.out))
     return 0
@@ -228,15 +241,20 @@ def build_parser():
     parser.add_argument("--version", action="version", version="refgraph " + refgraph.__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    # Every command opens snapshot files: the bound on what one may ask for.
+    opening = argparse.ArgumentParser(add_help=False)
+    opening.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
+                         help="open a file whose counts ask for up to SIZE bytes (2G; default: the larger of "
+                              "64M and 512 times the file's size)")
 
-    p = sub.add_parser("summary", formatter_class=fmt, epilog=SUMMARY_EXAMPLES,
+    p = sub.add_parser("summary", parents=[opening], formatter_class=fmt, epilog=SUMMARY_EXAMPLES,
                        help="pid, time, counts and the most common types",
                        description="Who took the snapshot, when, and what the heap held.")
     p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")
     p.add_argument("--limit", type=_positive, default=10, metavar="N", help="types to list (default 10)")
     p.set_defaults(run=cmd_summary)
 
-    p = sub.add_parser("chain", formatter_class=fmt, epilog=CHAIN_EXAMPLES,
+    p = sub.add_parser("chain", parents=[opening], formatter_class=fmt, epilog=CHAIN_EXAMPLES,
                        help="the shortest reference chain from a root to an object",
                        description="The shortest reference chain that keeps TARGET alive.")
     p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")
@@ -249,7 +267,7 @@ def build_parser():
     p.add_argument("-o", "--output", metavar="OUT", help="write the picture to OUT (.svg .png .dot .txt)")
     p.set_defaults(run=cmd_chain)
 
-    p = sub.add_parser("backrefs", formatter_class=fmt, epilog=BACKREFS_EXAMPLES,
+    p = sub.add_parser("backrefs", parents=[opening], formatter_class=fmt, epilog=BACKREFS_EXAMPLES,
                        help="the graph of what refers to an object",
                        description="What refers to TARGET, and what refers to those, --max-depth levels back.")
     p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")
@@ -262,7 +280,7 @@ def build_parser():
     p.add_argument("-o", "--output", metavar="OUT", help="write the picture to OUT (.svg .png .dot .txt)")
     p.set_defaults(run=cmd_backrefs)
 
-    p = sub.add_parser("diff", formatter_class=fmt, epilog=DIFF_EXAMPLES,
+    p = sub.add_parser("diff", parents=[opening], formatter_class=fmt, epilog=DIFF_EXAMPLES,
                        help="which types gained objects between two snapshots",
                        description="The types that gained or lost the most objects from OLD to NEW.")
     p.add_argument("old", metavar="OLD", help="the earlier snapshot file")
@@ -270,7 +288,7 @@ def build_parser():
     p.add_argument("--limit", type=_positive, default=10, metavar="N", help="types to list (default 10)")
     p.set_defaults(run=cmd_diff)
 
-    p = sub.add_parser("export", formatter_class=fmt, epilog=EXPORT_EXAMPLES,
+    p = sub.add_parser("export", parents=[opening], formatter_class=fmt, epilog=EXPORT_EXAMPLES,
                        help="write a Chrome DevTools .heapsnapshot",
                        description="Convert a snapshot file for Chrome DevTools' Memory panel and memlab.")
     p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")

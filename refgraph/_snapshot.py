@@ -523,8 +523,8 @@ def open_snapshot(path, *, progress=None, max_memory=None):
     """Reads a snapshot file written by Snapshot.save (or dump_on_signal).
     A damaged or foreign file raises ValueError saying what is wrong, and so
     does one whose counts ask for more memory than max_memory bytes (None:
-    256 times the file's size, at least 64 MiB; a real snapshot takes at
-    most about 80 times)."""
+    512 times the file's size, at least 64 MiB; a real snapshot takes up
+    to about 310 times)."""
     return Snapshot(_core.open_snapshot(_os.fspath(path), progress=_progress(progress), max_memory=max_memory))
 
 

@@ -6,7 +6,8 @@
  * each count of digits from 1 to 17, the nearest decimal of that many
  * digits is printf's "%.*e"; if it does not read back as x, only its two
  * neighbours in the last digit can (any other is further from x on the
- * same side).  Then the layout: exponent form where the decimal point
+ * same side); away from powers of two only the nearest can, and three
+ * lengths are enough (shortest()).  Then the layout: exponent form where the decimal point
  * would fall more than 16 digits right or 4 left of the first digit. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* newlocale, uselocale */
@@ -92,6 +93,25 @@ static int step(decimal *d, int up)
 /* The shortest decimal that reads back as a (> 0, finite). */
 static void shortest(double a, decimal *d)
 {
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    if ((bits & ((1ULL << 52) - 1)) != 0 && (bits >> 52 & 0x7ff) != 0) {
+        /* Normal, not a power of two: the doubles either side are as far away, so
+         * no decimal reads back as a unless the nearest one of its length
+         * does.  A decimal of 15 digits or fewer that reads back as a is
+         * within 2^-53 of it, nearer than any other 15-digit decimal: the
+         * nearest 15 digits are it, with zeros after (DBL_DIG).  So: 15
+         * digits, else 16, else 17 (which always read back): one or two
+         * printf and strtod, not one per length. */
+        for (int k = 15; k <= 17; k++) {
+            nearest(a, k, d);
+            if (k == 17 || reads_back_as(d, a))
+                return;
+        }
+    }
+    /* A power of two: the double below is half as far as the one above,
+     * and a decimal past the nearest may read back where it does not.  A
+     * subnormal: fewer digits than 15 may be all it has. */
     for (int k = 1; k <= 17; k++) {
         nearest(a, k, d);
         if (reads_back_as(d, a))

@@ -194,8 +194,10 @@ typedef struct exporter {
     pool_info *pool;
     uint32_t *sum_off;    /* per summary node: its pool offset */
     uint32_t n_sum;
-    /* The strings array, by index: a pool offset, or (1 << 32 | offset) of
-     * a string the export makes (in gen, NUL-separated). */
+    /* The strings array, by index: a pool offset, (1 << 32 | offset) of a
+     * string the export makes (in gen, NUL-separated), or (2 << 32 | word)
+     * of a number kept as bits (heapsnap.h's RG_SNAP_VALUE), made text as
+     * it is written: no table of a million numbers' texts. */
     uint64_t *order;
     uint32_t n_strings;
     size_t order_cap;
@@ -450,6 +452,13 @@ static int has_text_summary(const rg_snap *s, uint32_t i)
     return s->summary[i] != 0 && !(s->summary[i] & RG_SNAP_LEN);
 }
 
+/* 1 if node i is named by its number (node_name). */
+static int names_by_number(const exporter *x, uint32_t i)
+{
+    uint8_t k = x->tkind[rg_snap_type_of(x->s, i)];
+    return rg_snap_is_value(x->s->summary[i]) && k != NT_OBJECT && k != NT_ARRAY && k != NT_HIDDEN;
+}
+
 /* 1 if node i's summary shows through a "(summary)" edge: an object's
  * name is its class, by which Chrome and memlab group objects. */
 static int shows_summary(const exporter *x, uint32_t i)
@@ -559,10 +568,11 @@ static int prepare(exporter *x, uint64_t *nodes, uint64_t *edges)
         if (made_string(x, fixed_strings[k], strlen(fixed_strings[k])) != (uint32_t)k)
             return RG_ENOMEM;
     }
-    uint64_t extra = 0;   /* class and summary edges */
+    uint64_t extra = 0, numbers = 0;   /* class and summary edges; nodes named by a number */
     size_t cap = 0;
     for (uint32_t i = 0; i < n; i++) {
         extra += class_node(s, i) != RG_SNAP_NONE;
+        numbers += names_by_number(x, i);
         if (!shows_summary(x, i))
             continue;
         extra++;
@@ -575,7 +585,7 @@ static int prepare(exporter *x, uint64_t *nodes, uint64_t *edges)
     }
     *nodes = (uint64_t)N_SYNTH + n + x->n_sum;
     *edges = 1 + (uint64_t)s->n_roots + 1 + x->n_entries + s->n_edges + extra;
-    x->total = 2 * (uint64_t)n + x->n_pool;
+    x->total = 2 * (uint64_t)n + x->n_pool + numbers;   /* nodes, edges, pool strings, numbers' strings */
     /* Both readers hold node index * 7 and edge index * 3 in 32 bits. */
     return *nodes * NODE_FIELDS > UINT32_MAX || *edges * EDGE_FIELDS > UINT32_MAX ? RG_ETOOBIG : RG_OK;
 }
@@ -618,11 +628,8 @@ static uint32_t node_name(exporter *x, uint32_t i, unsigned *kind)
     uint32_t t = rg_snap_type_of(s, i), name = NO_STRING;
     uint8_t k = ET_PROPERTY;
     *kind = x->tkind[t];
-    if (rg_snap_is_value(s->summary[i]) && *kind != NT_OBJECT && *kind != NT_ARRAY && *kind != NT_HIDDEN) {
-        char text[RG_NUMTEXT_MAX];   /* a number kept as its bits: its text, once per distinct text */
-        size_t len = rg_snap_value_text(s, s->summary[i], text);
-        return made_string(x, text, len);
-    }
+    if (names_by_number(x, i))
+        return new_string(x, 2ULL << 32 | s->summary[i]);   /* a string per number, as the pool had */
     if (has_text_summary(s, i) && *kind != NT_OBJECT && *kind != NT_ARRAY && *kind != NT_HIDDEN) {
         if (*kind == NT_STRING)
             derive(x, s->summary[i], &k, &name);
@@ -734,11 +741,14 @@ static int write_strings(exporter *x)
 {
     for (uint32_t k = 0; k < x->n_strings; k++) {
         uint64_t what = x->order[k];
-        const char *p = what >> 32 ? x->gen + (uint32_t)what : x->s->strings + what;
+        char number[RG_NUMTEXT_MAX];
+        const char *p = what >> 32 == 2 ? (rg_snap_value_text(x->s, (uint32_t)what, number), number)
+                        : what >> 32 ? x->gen + (uint32_t)what
+                                     : x->s->strings + what;
         if (k > 0)
             W_LIT(&x->w, ",\n");
         w_json_str(&x->w, p, strlen(p));
-        if (!(what >> 32) && tick(x) != 0)
+        if (what >> 32 != 1 && tick(x) != 0)
             return RG_EINTR;
     }
     W_LIT(&x->w, "]}\n");

@@ -113,6 +113,27 @@ def test_corrupt_file(command, garbage, tmp_path):
     assert not (tmp_path / "out.heapsnapshot").exists()
 
 
+@pytest.mark.parametrize("command", ["summary", "chain", "backrefs", "diff", "export"])
+def test_max_memory_bounds_what_a_file_may_ask_for(command, snapfile, tmp_path):
+    """Every command takes --max-memory SIZE, open_snapshot's max_memory:
+    below what the file asks for, one line naming the option; a size
+    with a unit opens it; a bad size is a usage error."""
+    extra = {"summary": [], "chain": ["LeakedSession"], "backrefs": ["LeakedSession"], "diff": [snapfile],
+             "export": [tmp_path / "out.heapsnapshot"]}[command]
+    assert_error(run(command, "--max-memory", "1K", snapfile, *extra), "is refused: the file claims",
+                 "(--max-memory)")
+    assert not (tmp_path / "out.heapsnapshot").exists()
+    assert_error(run(command, "--max-memory", "2X", snapfile, *extra), "'2X' is not a size")
+    assert_error(run(command, "--max-memory", "0", snapfile, *extra), "'0' is not a size")
+    ok = run(command, "--max-memory", "2G", snapfile, *extra)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_memory_sizes_read_as_powers_of_1024():
+    assert [cli._memory_size(t) for t in ("4096", "1K", "800M", "2G", "1T", "3 GiB", "5mb")] == \
+        [4096, 1024, 800 << 20, 2 << 30, 1 << 40, 3 << 30, 5 << 20]
+
+
 def test_a_directory_is_not_a_snapshot(tmp_path):
     assert_error(run("summary", tmp_path), "is a directory")
 
@@ -258,7 +279,7 @@ def live(leak, monkeypatch, tmp_path):
     snap = refgraph.snapshot()
     path = tmp_path / "live.rgsnap"
     path.write_bytes(b"x")
-    monkeypatch.setattr(refgraph, "open_snapshot", lambda p, progress=None: snap)
+    monkeypatch.setattr(refgraph, "open_snapshot", lambda p, progress=None, max_memory=None: snap)
     return str(path)
 
 

@@ -410,7 +410,7 @@ def forged_file(n):
 def test_a_small_file_cannot_ask_for_a_lot_of_memory(tmp_path):
     """A 221 KiB file claiming 10 million objects made open_snapshot
     allocate and fill 200 MiB (a 5 MB one would have asked for 20 GB):
-    counts asking for more than max(64 MiB, 256 times the file's size) are
+    counts asking for more than max(64 MiB, 512 times the file's size) are
     refused before anything is allocated, saying what the file claims;
     max_memory= lets a caller open it anyway."""
     import resource
@@ -419,7 +419,7 @@ def test_a_small_file_cannot_ask_for_a_lot_of_memory(tmp_path):
     assert path.stat().st_size < 300 * 1024
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(ValueError, match=r"is refused: the file claims 10000000 objects and 0 references, "
-                                         r"\d+ MiB in memory from \d+ KiB of file, over the limit of 64 MiB"):
+                                         r"\d+ MiB in memory from \d+ KiB of file, over the limit of 110 MiB"):
         refgraph.open_snapshot(path, progress=False)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 * 1024   # KiB: nothing allocated
     with pytest.raises(ValueError, match="over the limit of 1 MiB \\(max_memory\\)"):

@@ -28,7 +28,7 @@ int rg_snap_save(const rg_snap *s, const char *path, rg_progress_fn progress, vo
 int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], rg_progress_fn progress,
                  void *arg);
 /* rg_snap_load with a bound on the memory the file's counts may ask for:
- * max_memory bytes, or 0 for the default, max(64 MiB, 256 times the file's
+ * max_memory bytes, or 0 for the default, max(64 MiB, 512 times the file's
  * size).  Past it RG_EFILESIZE, err saying what the file claims, before
  * anything is allocated or inflated. */
 int rg_snap_load_limit(const char *path, uint64_t max_memory, rg_snap **out, char err[RG_SNAPFILE_ERRLEN],
