@@ -9,11 +9,13 @@
  *  2. with the headers back, the snapshot holding a reference to every
  *     object, each node is described (type, size, summary, and where it
  *     was allocated while tracemalloc traces) and each edge labelled with
- *     the pictures' labels (labels.c, describe.c, allocsite.c).  This
- *     allocates Python objects (reprs), so a collection may run finalizers;
- *     the references held keep every node alive meanwhile;
- *  3. the edges are sorted by destination (a counting pass) and every
- *     reference is released.
+ *     the pictures' labels (labels.c, describe.c, allocsite.c), then filed
+ *     under its destination (the edges were counted by destination first:
+ *     a counting sort whose last pass is this one).  This allocates Python
+ *     objects (reprs), so a collection may run finalizers; the references
+ *     held keep every node alive meanwhile;
+ *  3. every reference is released, and the array of objects becomes the
+ *     snapshot's addresses.
  * The running frames and the modules are collected before pass 1 (reading
  * sys._current_frames() makes frame objects, which must be numbered). */
 #define PY_SSIZE_T_CLEAN
@@ -74,7 +76,8 @@ typedef struct builder {
     root_frame *frames;
     size_t n_frames, frames_cap;
     /* pass 2 */
-    uint32_t *flabel;
+    uint32_t *flabel;          /* one source's edge labels at a time (pass 2), grown to the widest */
+    size_t flabel_cap;
     snap_labeller lb;
     rg_strbuf scratch;         /* summaries, one buffer reused */
     uint32_t *functions;       /* nodes that are functions (pass 1), for snap_name_cells */
@@ -514,25 +517,68 @@ static int record_site(builder *b, uint32_t i, PyObject *o)
     return text ? rg_snap_intern(b->s, text, strlen(text), &b->s->site[i]) : RG_ENOMEM;
 }
 
+/* Room for the referrers, and where each node's start: the edges are
+ * counted by destination, and ref_start[d + 1] is d's start, the cursor
+ * file_edges moves on to d's end, which is (d + 1)'s start (a stable
+ * counting sort, its last pass done by pass 2 source by source). */
+static int count_referrers(builder *b)
+{
+    rg_snap *s = b->s;
+    size_t n = b->nb.n, m = b->n_edges;
+    s->ref_start = rg_big_calloc(n + 2, sizeof *s->ref_start);
+    s->ref_src = rg_big_alloc((m + 1) * sizeof *s->ref_src);
+    s->ref_label = rg_big_alloc((m + 1) * sizeof *s->ref_label);
+    if (s->ref_start == NULL || s->ref_src == NULL || s->ref_label == NULL)
+        return RG_ENOMEM;
+    for (size_t e = 0; e < m; e++)
+        s->ref_start[b->fdst[e] + 2]++;
+    for (size_t i = 2; i < n + 2; i++)
+        s->ref_start[i] += s->ref_start[i - 1];
+    s->n_edges = (uint32_t)m;
+    return RG_OK;
+}
+
+/* Labels node i's edges and files each under its destination: a label
+ * array for one source at a time, not one for every edge (4 bytes an
+ * edge less, and no pass over the edges after this one). */
+static int file_edges(builder *b, uint32_t i, PyObject *o)
+{
+    rg_snap *s = b->s;
+    size_t e = b->fstart[i], width = b->fstart[i + 1] - e;
+    if (width == 0)
+        return RG_OK;
+    int st = rg_vec_grow((void **)&b->flabel, &b->flabel_cap, width, sizeof *b->flabel, 64);
+    if (st != RG_OK)
+        return st;
+    memset(b->flabel, 0, width * sizeof *b->flabel);
+    b->lb.fdst = b->fdst + e;   /* the labeller sees this source's edges as 0 .. width */
+    b->lb.flabel = b->flabel;
+    st = snap_label_edges(&b->lb, o, 0, width);
+    for (size_t f = 0; f < width && st == RG_OK; f++) {
+        uint32_t at = s->ref_start[b->fdst[e + f] + 1]++;
+        s->ref_src[at] = i;
+        s->ref_label[at] = b->flabel[f];
+    }
+    return st;
+}
+
 /* Every node's size, summary and (with site_fn) allocation site, every
- * edge's label. */
+ * edge's label, and the edges by destination. */
 static int describe_nodes(builder *b)
 {
     rg_snap *s = b->s;
     size_t n = b->nb.n;
     int st = early_room(b, n);   /* s->size, s->summary: some filled in pass 1 */
+    if (st == RG_OK)
+        st = count_referrers(b);
     if (st != RG_OK)
         return st;
-    b->flabel = rg_big_calloc(b->n_edges + 1, sizeof *b->flabel);
     b->plain = calloc(b->n_types + 1, 1);
     if (b->site_fn != NULL && (s->site = rg_big_calloc(n + 1, sizeof *s->site)) != NULL)
         s->flags |= RG_SNAP_SITES;
-    if (b->plain == NULL || b->flabel == NULL ||
-        (b->site_fn != NULL && s->site == NULL))
+    if (b->plain == NULL || (b->site_fn != NULL && s->site == NULL))
         return RG_ENOMEM;
     b->lb.objs = b->nb.objs;
-    b->lb.fdst = b->fdst;
-    b->lb.flabel = b->flabel;
     st = snap_name_cells(&b->lb, b->functions, b->n_functions);
     size_t big_cap = 0;
     for (size_t i = 0; i < n && st == RG_OK; i++) {
@@ -560,7 +606,7 @@ static int describe_nodes(builder *b)
         if (st == RG_OK && b->site_fn != NULL)
             st = record_site(b, (uint32_t)i, o);
         if (st == RG_OK)
-            st = snap_label_edges(&b->lb, o, b->fstart[i], b->fstart[i + 1]);
+            st = file_edges(b, (uint32_t)i, o);
     }
     return st;
 }
@@ -615,32 +661,6 @@ static int describe_roots(builder *b, const rg_ptrmap *node_of)
 
 /* ------------------------------------------------------------ pass 3 */
 
-/* The edges by destination, sources in increasing order (a stable counting
- * pass over edges recorded by increasing source). */
-static int sort_by_destination(builder *b)
-{
-    rg_snap *s = b->s;
-    size_t n = b->nb.n, m = b->n_edges;
-    s->ref_start = rg_big_calloc(n + 2, sizeof *s->ref_start);
-    s->ref_src = rg_big_alloc((m + 1) * sizeof *s->ref_src);
-    s->ref_label = rg_big_alloc((m + 1) * sizeof *s->ref_label);
-    if (s->ref_start == NULL || s->ref_src == NULL || s->ref_label == NULL)
-        return RG_ENOMEM;
-    for (size_t e = 0; e < m; e++)
-        s->ref_start[b->fdst[e] + 2]++;
-    for (size_t i = 2; i < n + 2; i++)
-        s->ref_start[i] += s->ref_start[i - 1];
-    for (size_t src = 0; src < n; src++) {
-        for (size_t e = b->fstart[src]; e < b->fstart[src + 1]; e++) {
-            uint32_t at = s->ref_start[b->fdst[e] + 1]++;
-            s->ref_src[at] = (uint32_t)src;
-            s->ref_label[at] = b->flabel[e];
-        }
-    }
-    s->n_edges = (uint32_t)m;
-    return RG_OK;
-}
-
 /* Drops the reference held to each numbered object (none was taken when
  * borrowed), which may run finalizers; returns the array, now the
  * caller's, and its length in *n. */
@@ -688,7 +708,7 @@ static void builder_release(builder *b)
     rg_big_free(b->fstart);
     rg_big_free(b->fdst);
     rg_big_free(b->ftype);
-    rg_big_free(b->flabel);
+    free(b->flabel);
     free(b->plain);
     rg_big_free(b->early);
     free(b->functions);
@@ -798,8 +818,6 @@ int rg_snapshot_finish(rg_snapshot_job *job, int borrowed, rg_snap **out)
     }
     if (st == RG_OK)
         st = describe_roots(b, &node_of);
-    if (st == RG_OK)
-        st = sort_by_destination(b);
     if (st == RG_OK)
         st = hand_over_addresses(b);
     rg_pm_free(&node_of);

@@ -15,8 +15,9 @@ typedef struct snap_labeller {
     rg_snap *s;                /* where label strings are interned */
     int redact;                /* keys that are not identifiers show their type only */
     PyObject *const *objs;     /* node -> object, each kept alive by the builder */
-    uint32_t *fdst;            /* edges by source: their destination nodes (list and tuple edges reordered) */
-    uint32_t *flabel;          /* each edge's label word, filled in */
+    uint32_t *fdst;            /* the edges being labelled, one source's: their destination nodes (list and
+                                * tuple edges reordered) */
+    uint32_t *flabel;          /* their label words, filled in */
     rg_ptrmap key_label;       /* dict key object -> label offset + 1 */
     PyObject **keys;           /* the keys named, one reference each */
     size_t n_keys, keys_cap;
