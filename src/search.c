@@ -18,6 +18,7 @@
 #include "refgraph/heapwalk.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
+#include "refgraph/bigmem.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -91,7 +92,7 @@ static void walk_release_held(walk *w)
     w->n_held = w->cap_held = 0;
     for (size_t i = 0; i < n; i++)
         Py_DECREF(objs[i]);
-    free(objs);
+    rg_big_free(objs);
 }
 
 void walk_clear(walk *w)
@@ -132,7 +133,7 @@ static int walk_hold(walk *w, PyObject *o, int *fresh)
     if (st != RG_OK || seen)
         return st;
     /* Room first: once in the set, o must be in the array (released once). */
-    st = rg_vec_grow((void **)&w->held_objs, &w->cap_held, w->n_held + 1, sizeof *w->held_objs, 256);
+    st = rg_big_grow((void **)&w->held_objs, &w->cap_held, w->n_held + 1, sizeof *w->held_objs, 256);
     if (st != RG_OK || (st = rg_as_add(w->held, o)) != RG_OK)
         return st;
     Py_INCREF(o);
@@ -314,7 +315,7 @@ typedef struct queue {
 
 static int queue_push(queue *q, qitem item)
 {
-    return RG_VEC_PUSH(q->items, q->len, q->cap, 256, item);
+    return RG_BIG_PUSH(q->items, q->len, q->cap, 256, item);   /* a search may queue the whole heap */
 }
 
 /* Collects the referents of o (borrowed) into a growing array. */
@@ -449,7 +450,7 @@ int rg_walk_find_chain(const rg_search *s, PyObject **chain)
     }
     if (st != RG_OK)
         Py_CLEAR(*chain);
-    free(q.items);
+    rg_big_free(q.items);
     free(r.items);
     walk_clear(&w);
     return st;
@@ -602,7 +603,7 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
         *out = w.g;
         w.g = NULL;
     }
-    free(q.items);
+    rg_big_free(q.items);
     referents_free(&r);
     walk_clear(&w);
     return st;
