@@ -148,7 +148,7 @@ void rg_pm_init(rg_ptrmap *pm)
 
 void rg_pm_free(rg_ptrmap *pm)
 {
-    free(pm->slots);
+    rg_big_free(pm->slots);
     rg_pm_init(pm);
 }
 
@@ -164,7 +164,9 @@ static size_t pm_slot(const rg_ptrmap *pm, const void *key)
 static int pm_grow(rg_ptrmap *pm)
 {
     size_t cap = pm->slots ? 2 * (pm->mask + 1) : 64;
-    rg_ptrmap bigger = {calloc(cap, sizeof *bigger.slots), cap - 1, 0};
+    /* bigmem.h: a map of every object met (a forward search's stamps over a
+     * 15M-item list) is large, and rebuilt at each doubling. */
+    rg_ptrmap bigger = {rg_big_calloc(cap, sizeof *bigger.slots), cap - 1, 0};
     if (bigger.slots == NULL)
         return RG_ENOMEM;
     for (size_t i = 0; pm->slots && i <= pm->mask; i++) {

@@ -532,6 +532,8 @@ static int walk_expand_forward(walk *w, queue *q, const qitem *cur, referents *r
 {
     int st = forward_neighbours(w, cur->obj, r);
     uint32_t expansion = ++r->expansion;
+    if (st == RG_OK)   /* room for them all at once: one rehash, not one per doubling */
+        st = rg_pm_reserve(&r->stamp, r->stamp.count + r->len);
     for (size_t i = 0; i < r->len && st == RG_OK; i++) {
         uint32_t seen;
         if (rg_pm_get(&r->stamp, r->items[i], &seen) && seen == expansion)
