@@ -101,8 +101,6 @@ class SnapshotDiff:
         return "<SnapshotDiff: %d added, %d removed>" % (sum(self.added.values()), sum(self.removed.values()))
 
 
-_INT_MAX = 2 ** 31 - 1
-
 # Control characters (C0, DEL, C1) and lone surrogates, as the graphs' text
 # escapes them (src/escape.c): a type name or a summary printed to a
 # terminal must not move the cursor, set the title or clear the screen.
@@ -121,24 +119,10 @@ def _printable(text):
     return text.translate(_CONTROL) if isinstance(text, str) else text
 
 
-def _check_depth(max_depth):
-    """max_depth as the C layer takes it: an int >= 0 (beyond 2**31 - 1 the
-    same as 2**31 - 1: no heap is that deep)."""
-    if not isinstance(max_depth, int) or isinstance(max_depth, bool):
-        raise TypeError("max_depth must be an int, not %s" % type(max_depth).__name__)
-    if max_depth < 0:
-        raise ValueError("max_depth must be >= 0, not %d" % max_depth)
-    return min(max_depth, _INT_MAX)
-
-
-def _check_too_many(too_many):
-    """too_many as the live searches check it (bind_args.c): an int >= 0,
-    not a bool; past sys.maxsize the same as sys.maxsize."""
-    if not isinstance(too_many, int) or isinstance(too_many, bool):
-        raise TypeError("too_many must be an int, not %s" % type(too_many).__name__)
-    if too_many < 0:
-        raise ValueError("too_many must be >= 0, not %d" % too_many)
-    return min(too_many, _sys.maxsize)
+# max_depth and too_many as the live searches check them (src/bind_args.c):
+# one rule and one message for both.
+_check_depth = _core._check_depth
+_check_too_many = _core._check_too_many
 
 
 def _in_ipython():
@@ -493,19 +477,16 @@ def _write_type_sizes(file, rows):
 
 
 def _progress(progress):
-    """progress as the C layer takes it: None is whether stderr is a
-    terminal; a bool draws the percentage or not; a callable(done, total)
-    is called about once per MB of work and stops it by returning true."""
+    """progress as the C layer takes it (src/bind_snapshot.c checks the
+    rest: a bool draws the percentage or not; a callable(done, total) is
+    called as the work goes and stops it by returning true): None is
+    whether stderr is a terminal."""
     if progress is None:
         try:
             return _os.isatty(2)
         except OSError:
             return False
-    if callable(progress):
-        return progress
-    if isinstance(progress, (bool, int)):
-        return bool(progress)
-    raise TypeError("progress must be a bool or a callable(done, total), not %s" % type(progress).__name__)
+    return progress
 
 
 def snapshot(untracked=True, redact=False):

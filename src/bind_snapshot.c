@@ -213,7 +213,7 @@ static int progress_from(PyObject *given, const char *what, progress_ctx *p)
     p->callback = NULL;
     if (given == NULL || given == Py_None || given == Py_False)
         return 0;
-    if (given == Py_True || PyLong_CheckExact(given)) {
+    if (PyLong_Check(given)) {   /* a bool, or any int: drawn if not 0 */
         p->draw = PyObject_IsTrue(given);
         return p->draw < 0 ? -1 : 0;
     }
@@ -880,7 +880,30 @@ static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
     return r;
 }
 
+/* The live searches' own checks of max_depth and too_many, for the
+ * snapshot's questions (refgraph/_snapshot.py): one rule and one message
+ * for both. */
+static PyObject *check_depth(PyObject *module, PyObject *value)
+{
+    (void)module;
+    int depth = 0;
+    return rgb_parse_depth(value, &depth) < 0 ? NULL : PyLong_FromLong(depth);
+}
+
+static PyObject *check_too_many(PyObject *module, PyObject *value)
+{
+    (void)module;
+    Py_ssize_t n = 0;
+    return rgb_parse_count(value, "too_many", 0, 0, 0, &n) < 0 ? NULL : PyLong_FromSsize_t(n);
+}
+
 PyMethodDef rgb_snapshot_functions[] = {
+    {"_check_depth", check_depth, METH_O,
+     "_check_depth(max_depth, /) -> int: max_depth as the searches take it (an int >= 0; past 2**31 - 1 the "
+     "same), or TypeError/ValueError as the live searches raise"},
+    {"_check_too_many", check_too_many, METH_O,
+     "_check_too_many(too_many, /) -> int: too_many as the searches take it (an int >= 0; past sys.maxsize "
+     "the same), or TypeError/ValueError as the live searches raise"},
     {"take_snapshot", take_snapshot, METH_VARARGS,
      "take_snapshot(untracked=True, redact=False) -> HeapSnapshot (see refgraph.snapshot)"},
     {"dump_forked", dump_forked, METH_VARARGS,
