@@ -190,3 +190,14 @@ def test_mypy_reads_the_stubs(tmp_path):
     assert '"show_backrefs" has incompatible type "str"' in bad.stdout
     assert 'Incompatible types in assignment (expression has type "int", variable has type "str")' \
         in bad.stdout
+
+
+@pytest.mark.skipif(not have_mypy(), reason="mypy is not installed (Debian: python3-mypy)")
+def test_the_stub_file_itself_passes_mypy_strict(tmp_path):
+    """mypy checking a program that imports refgraph does not report the
+    stub file's own errors (Callable[..., object] inside class Snapshot
+    named the method Snapshot.object, and only make distcheck's build saw
+    it): the stub file is checked as a file of its own."""
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull,
+                           stub_path()], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
