@@ -100,10 +100,10 @@ _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 def _memory_size(text):
     """A size in bytes: 800M, 2G, 4096 (K, M, G and T are powers of 1024)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)i?B?\s*", text, re.IGNORECASE)
+    match = re.fullmatch(r"\s*([0-9]+)\s*(?:([KMGT])(?:i?B)?|B?)\s*", text, re.IGNORECASE)
     if match is None or int(match.group(1)) == 0:
         raise argparse.ArgumentTypeError("%r is not a size: give bytes, or a number with K, M, G or T (2G)" % text)
-    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+    return int(match.group(1)) * _UNITS[(match.group(2) or "").upper()]
 
 
 def parse_target(text):

@@ -161,9 +161,9 @@ static size_t pm_slot(const rg_ptrmap *pm, const void *key)
     return s;
 }
 
-static int pm_grow(rg_ptrmap *pm)
+/* Rebuilds the map with cap slots (a power of two): one rehash. */
+static int pm_grow(rg_ptrmap *pm, size_t cap)
 {
-    size_t cap = pm->slots ? 2 * (pm->mask + 1) : 64;
     /* bigmem.h: a map of every object met (a forward search's stamps over a
      * 15M-item list) is large, and rebuilt at each doubling. */
     rg_ptrmap bigger = {rg_big_calloc(cap, sizeof *bigger.slots), cap - 1, 0};
@@ -182,12 +182,17 @@ static int pm_grow(rg_ptrmap *pm)
 
 int rg_pm_reserve(rg_ptrmap *pm, size_t count)
 {
-    while ((count + 1) * 2 > pm->mask + 1 || pm->slots == NULL) {
-        int st = pm_grow(pm);
-        if (st != RG_OK)
-            return st;
+    if (pm->slots != NULL && (count + 1) * 2 <= pm->mask + 1)
+        return RG_OK;
+    /* Straight to the size count needs (at most half full): one rehash,
+     * however many doublings that is. */
+    size_t cap = pm->slots ? 2 * (pm->mask + 1) : 64;
+    while ((count + 1) * 2 > cap) {
+        if (cap > SIZE_MAX / 4)
+            return RG_ENOMEM;
+        cap *= 2;
     }
-    return RG_OK;
+    return pm_grow(pm, cap);
 }
 
 int rg_pm_put(rg_ptrmap *pm, const void *key, uint32_t value)

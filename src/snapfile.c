@@ -536,6 +536,19 @@ static uint64_t memory_needed(const rg_snap *s)
 #define MEMORY_RATIO 512u
 #define MEMORY_FLOOR ((uint64_t)64 << 20)
 
+/* bytes as "N MiB", or "N KiB" or "N bytes" below a MiB: a small limit
+ * must not read as 0. */
+static const char *size_text(uint64_t bytes, char buf[32])
+{
+    if (bytes >= (1u << 20))
+        snprintf(buf, 32, "%llu MiB", (unsigned long long)(bytes >> 20));
+    else if (bytes >= 1024)
+        snprintf(buf, 32, "%llu KiB", (unsigned long long)(bytes >> 10));
+    else
+        snprintf(buf, 32, "%llu bytes", (unsigned long long)bytes);
+    return buf;
+}
+
 static int within_memory(const loader *l, const rg_snap *s, char *err)
 {
     uint64_t need = memory_needed(s), limit = l->max_memory;
@@ -545,10 +558,11 @@ static int within_memory(const loader *l, const rg_snap *s, char *err)
     }
     if (need <= limit)
         return RG_OK;
+    char need_text[32], len_text[32], limit_text[32];
     snprintf(err, RG_SNAPFILE_ERRLEN,
-             "the file claims %u objects and %u references, %llu MiB in memory from %llu KiB of file, over the "
-             "limit of %llu MiB (%s)", s->n_nodes, s->n_edges, (unsigned long long)(need >> 20),
-             (unsigned long long)(l->len >> 10), (unsigned long long)(limit >> 20),
+             "the file claims %u objects and %u references, %s in memory from %s of file, over the "
+             "limit of %s (%s)", s->n_nodes, s->n_edges, size_text(need, need_text), size_text(l->len, len_text),
+             size_text(limit, limit_text),
              l->max_memory ? "max_memory"
                            : "the larger of 64 MiB and 512 times the file's size, where a real snapshot takes up "
                              "to about 310 times: max_memory= raises it");

@@ -121,7 +121,7 @@ def test_max_memory_bounds_what_a_file_may_ask_for(command, snapfile, tmp_path):
     extra = {"summary": [], "chain": ["LeakedSession"], "backrefs": ["LeakedSession"], "diff": [snapfile],
              "export": [tmp_path / "out.heapsnapshot"]}[command]
     assert_error(run(command, "--max-memory", "1K", snapfile, *extra), "is refused: the file claims",
-                 "(--max-memory)")
+                 "over the limit of 1 KiB (--max-memory)")
     assert not (tmp_path / "out.heapsnapshot").exists()
     assert_error(run(command, "--max-memory", "2X", snapfile, *extra), "'2X' is not a size")
     assert_error(run(command, "--max-memory", "0", snapfile, *extra), "'0' is not a size")
@@ -130,8 +130,12 @@ def test_max_memory_bounds_what_a_file_may_ask_for(command, snapfile, tmp_path):
 
 
 def test_memory_sizes_read_as_powers_of_1024():
-    assert [cli._memory_size(t) for t in ("4096", "1K", "800M", "2G", "1T", "3 GiB", "5mb")] == \
-        [4096, 1024, 800 << 20, 2 << 30, 1 << 40, 3 << 30, 5 << 20]
+    assert [cli._memory_size(t) for t in ("4096", "1K", "800M", "2G", "1T", "3 GiB", "5mb", "64B", " 2 G ")] == \
+        [4096, 1024, 800 << 20, 2 << 30, 1 << 40, 3 << 30, 5 << 20, 64, 2 << 30]
+    import argparse
+    for bad in ("2 iB", "1i", "\u0661\u0662", "1e9", "-5", "1.5G", "", "G", "2X", "0"):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not a size"):
+            cli._memory_size(bad)
 
 
 def test_a_directory_is_not_a_snapshot(tmp_path):
