@@ -194,13 +194,21 @@ int rg_snap_add_value(rg_snap *s, const char *text, size_t len, uint32_t *off)
     return st;
 }
 
+/* repr() of a number kept as bits: a double's, or an int64's. */
+static size_t number_text(int is_float, uint64_t bits, char *out)
+{
+    if (!is_float)
+        return rg_int64_repr((int64_t)bits, out);
+    double x;
+    memcpy(&x, &bits, sizeof x);
+    return rg_double_repr(x, out);
+}
+
 int rg_snap_add_number(rg_snap *s, int is_float, uint64_t bits, uint32_t *word)
 {
     if (s->n_values >= RG_SNAP_VALUES_MAX) {
         char text[RG_NUMTEXT_MAX];
-        uint32_t w = RG_SNAP_LEN | RG_SNAP_VALUE | (is_float ? RG_SNAP_FLOAT : 0);
-        const rg_snap one = {.values = &bits, .n_values = 1};
-        size_t len = rg_snap_value_text(&one, w, text);
+        size_t len = number_text(is_float, bits, text);
         return rg_snap_add_value(s, text, len, word);
     }
     size_t n = s->n_values;
@@ -218,13 +226,7 @@ size_t rg_snap_value_text(const rg_snap *s, uint32_t w, char *out)
         memcpy(out, "?", 2);
         return 1;
     }
-    uint64_t bits = s->values[i];
-    if (w & RG_SNAP_FLOAT) {
-        double x;
-        memcpy(&x, &bits, sizeof x);
-        return rg_double_repr(x, out);
-    }
-    return rg_int64_repr((int64_t)bits, out);
+    return number_text((w & RG_SNAP_FLOAT) != 0, s->values[i], out);
 }
 
 void rg_snap_memory(const rg_snap *s, size_t *arrays, size_t *strings)
