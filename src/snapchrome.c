@@ -452,11 +452,17 @@ static int has_text_summary(const rg_snap *s, uint32_t i)
     return s->summary[i] != 0 && !(s->summary[i] & RG_SNAP_LEN);
 }
 
+/* 1 for the node types named by their class (their summary shows through
+ * a "(summary)" edge); the others are named by their summary. */
+static int named_by_class(unsigned kind)
+{
+    return kind == NT_OBJECT || kind == NT_ARRAY || kind == NT_HIDDEN;
+}
+
 /* 1 if node i is named by its number (node_name). */
 static int names_by_number(const exporter *x, uint32_t i)
 {
-    uint8_t k = x->tkind[rg_snap_type_of(x->s, i)];
-    return rg_snap_is_value(x->s->summary[i]) && k != NT_OBJECT && k != NT_ARRAY && k != NT_HIDDEN;
+    return rg_snap_is_value(x->s->summary[i]) && !named_by_class(x->tkind[rg_snap_type_of(x->s, i)]);
 }
 
 /* 1 if node i's summary shows through a "(summary)" edge: an object's
@@ -464,7 +470,7 @@ static int names_by_number(const exporter *x, uint32_t i)
 static int shows_summary(const exporter *x, uint32_t i)
 {
     uint8_t k = x->tkind[rg_snap_type_of(x->s, i)];
-    return (k == NT_OBJECT || k == NT_ARRAY || k == NT_HIDDEN) && has_text_summary(x->s, i) &&
+    return named_by_class(k) && has_text_summary(x->s, i) &&
            pool_ordinal(x, x->s->summary[i]) != UINT32_MAX;
 }
 
@@ -630,7 +636,7 @@ static uint32_t node_name(exporter *x, uint32_t i, unsigned *kind)
     *kind = x->tkind[t];
     if (names_by_number(x, i))
         return new_string(x, 2ULL << 32 | s->summary[i]);   /* a string per number, as the pool had */
-    if (has_text_summary(s, i) && *kind != NT_OBJECT && *kind != NT_ARRAY && *kind != NT_HIDDEN) {
+    if (has_text_summary(s, i) && !named_by_class(*kind)) {
         if (*kind == NT_STRING)
             derive(x, s->summary[i], &k, &name);
         return *kind == NT_STRING && k != ET_ELEMENT ? name : pool_string(x, s->summary[i]);
