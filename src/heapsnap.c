@@ -71,6 +71,7 @@ void rg_snap_free(rg_snap *s)
     rg_big_free(s->ref_start);
     rg_big_free(s->ref_src);
     rg_big_free(s->ref_label);
+    rg_big_free(s->ref_rank);
     free(s->types);
     free(s->roots);
     free(s->big_sizes);
@@ -238,6 +239,8 @@ void rg_snap_memory(const rg_snap *s, size_t *arrays, size_t *strings)
                s->n_big_sizes * sizeof *s->big_sizes + (size_t)s->n_values * sizeof *s->values;
     if (s->site != NULL)
         a += n * sizeof *s->site;
+    if (s->ref_rank != NULL)
+        a += m * sizeof *s->ref_rank;
     if (s->fwd_start != NULL)
         a += (n + 1) * sizeof *s->fwd_start + m * sizeof *s->fwd_edge;
     if (s->inst_start != NULL)
@@ -319,6 +322,8 @@ int rg_snap_drop_referrers(rg_snap *s, const uint64_t *addrs, size_t n)
             if (bsearch(&s->ref_src[e], gone, k, sizeof *gone, cmp_u32) != NULL)
                 continue;
             s->ref_src[kept] = s->ref_src[e];
+            if (s->ref_rank != NULL)
+                s->ref_rank[kept] = s->ref_rank[e];
             s->ref_label[kept++] = s->ref_label[e];
         }
     }
@@ -412,8 +417,59 @@ int rg_snap_referrers(rg_snap *s, uint32_t d, rg_snap_edge_fn fn, void *arg)
     return RG_OK;
 }
 
-/* The referents index: for each source, the ref edges that leave it, in
- * increasing destination order (a counting pass over the referrers). */
+/* Where edge e goes among its source's referents: its rank, then (past
+ * RG_SNAP_RANK_MAX, where ranks tie) a list or tuple item's index, last
+ * first as tp_traverse reports them, then its place in the run (by node). */
+typedef struct ranked {
+    uint64_t key;
+    uint32_t at, e;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+static uint64_t rank_key(const rg_snap *s, uint32_t e)
+{
+    uint32_t l = s->ref_label[e];
+    uint32_t index_last_first = (l & RG_SNAP_INDEX) && l != RG_SNAP_LABEL_CLASS ? 0x7fffffffu - (l & 0x7fffffffu) : 0;
+    return (uint64_t)s->ref_rank[e] << 32 | index_last_first;
+}
+
+/* Puts one source's edges (a run in destination order) in traverse order;
+ * most runs already are, or are short. */
+static int order_run(const rg_snap *s, uint32_t *run, uint32_t len, ranked **scratch, size_t *cap)
+{
+    uint64_t prev = 0;
+    uint32_t k = 0;
+    for (; k < len; prev = rank_key(s, run[k]), k++)
+        if (k > 0 && rank_key(s, run[k]) < prev)
+            break;
+    if (k == len)
+        return RG_OK;
+    if (len > *cap) {
+        ranked *more = realloc(*scratch, (size_t)len * sizeof *more);
+        if (more == NULL)
+            return RG_ENOMEM;
+        *scratch = more;
+        *cap = len;
+    }
+    ranked *r = *scratch;
+    for (k = 0; k < len; k++)
+        r[k] = (ranked){rank_key(s, run[k]), k, run[k]};
+    qsort(r, len, sizeof *r, cmp_ranked);
+    for (k = 0; k < len; k++)
+        run[k] = r[k].e;
+    return RG_OK;
+}
+
+/* The referents index: for each source, the ref edges that leave it (a
+ * counting pass over the referrers gives them by destination), then in
+ * the order tp_traverse gave them when ranks were recorded. */
 static int build_forward(rg_snap *s)
 {
     uint32_t *start = rg_big_calloc((size_t)s->n_nodes + 2, sizeof *start);
@@ -429,6 +485,20 @@ static int build_forward(rg_snap *s)
         start[i + 2] += start[i + 1];
     for (uint32_t e = 0; e < s->n_edges; e++)
         edge[start[s->ref_src[e] + 1]++] = e;
+    int st = RG_OK;
+    if (s->ref_rank != NULL) {
+        ranked *scratch = NULL;
+        size_t cap = 0;
+        for (uint32_t i = 0; i < s->n_nodes && st == RG_OK; i++)
+            if (start[i + 1] - start[i] > 1)
+                st = order_run(s, edge + start[i], start[i + 1] - start[i], &scratch, &cap);
+        free(scratch);
+    }
+    if (st != RG_OK) {
+        rg_big_free(start);
+        rg_big_free(edge);
+        return st;
+    }
     s->fwd_start = start;
     s->fwd_edge = edge;
     return RG_OK;
@@ -458,12 +528,20 @@ int rg_snap_referents(rg_snap *s, uint32_t src, rg_snap_edge_fn fn, void *arg)
             return st;
     }
     uint32_t t = rg_snap_type_of(s, src);
-    if ((s->type[src] & RG_SNAP_HOLDS_TYPE) && s->types[t].node != RG_SNAP_NONE) {
-        int r = fn(s->types[t].node, RG_SNAP_LABEL_CLASS, arg);
-        if (r != 0)
-            return r;
-    }
-    for (uint32_t k = s->fwd_start[src]; k < s->fwd_start[src + 1]; k++) {
+    int holds_class = (s->type[src] & RG_SNAP_HOLDS_TYPE) && s->types[t].node != RG_SNAP_NONE;
+    uint32_t first = s->fwd_start[src], end = s->fwd_start[src + 1];
+    for (uint32_t k = first; k <= end; k++) {
+        /* The class reference's rank is the one its source's edges skip
+         * (the first edge ranked above its place), else it came last; a
+         * file without ranks gives it first. */
+        if (holds_class && (k == end || s->ref_rank == NULL || s->ref_rank[s->fwd_edge[k]] > k - first)) {
+            holds_class = 0;
+            int r = fn(s->types[t].node, RG_SNAP_LABEL_CLASS, arg);
+            if (r != 0)
+                return r;
+        }
+        if (k == end)
+            break;
         uint32_t e = s->fwd_edge[k];
         int r = fn(edge_dst(s, e), s->ref_label[e], arg);
         if (r != 0)

@@ -539,7 +539,8 @@ static int walk_expand_forward(walk *w, queue *q, const qitem *cur, referents *r
         if (rg_pm_get(&r->stamp, r->items[i], &seen) && seen == expansion)
             continue;
         st = rg_pm_put(&r->stamp, r->items[i], expansion);
-        if (st == RG_OK && !walk_excluded(w, r->items[i]))
+        /* None, True...: not drawn, as a snapshot has no references to them. */
+        if (st == RG_OK && !walk_excluded(w, r->items[i]) && !rg_is_singleton(r->items[i]))
             st = walk_consider(w, q, cur, r->items[i], 0, kept, skipped);
     }
     return st;

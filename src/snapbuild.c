@@ -59,8 +59,9 @@ typedef struct builder {
     /* pass 1: edges by source */
     uint32_t *fstart;          /* per node, first edge (n + 1 once done) */
     size_t fstart_cap;
-    uint32_t *fdst;
-    size_t n_edges, fdst_cap;
+    uint32_t *fdst;            /* their destinations in traverse order, and CLASS_MARK */
+    size_t n_edges, fdst_cap;  /* n_edges counts the marks */
+    size_t n_marks;
     uint32_t *ftype;           /* per node: type index | RG_SNAP_HOLDS_TYPE */
     size_t ftype_cap;
     PyTypeObject **types;      /* type index -> type (alive: its instances are held) */
@@ -78,6 +79,8 @@ typedef struct builder {
     /* pass 2 */
     uint32_t *flabel;          /* one source's edge labels at a time (pass 2), grown to the widest */
     size_t flabel_cap;
+    uint8_t *frank;            /* and their ranks (heapsnap.h's ref_rank) */
+    size_t frank_cap;
     snap_labeller lb;
     rg_strbuf scratch;         /* summaries, one buffer reused */
     uint32_t *functions;       /* nodes that are functions (pass 1), for snap_name_cells */
@@ -191,10 +194,6 @@ static int collect_frames(builder *b)
 
 /* ------------------------------------------------------------ pass 1 */
 
-static int is_singleton(PyObject *o)
-{
-    return o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis || o == Py_NotImplemented;
-}
 
 static int type_index_of(builder *b, PyTypeObject *tp, uint32_t *index)
 {
@@ -212,6 +211,10 @@ static int type_index_of(builder *b, PyTypeObject *tp, uint32_t *index)
     int st = RG_VEC_PUSH(b->types, b->n_types, b->types_cap, 256, tp);
     return st == RG_OK ? rg_pm_put(&b->type_index, tp, *index) : st;
 }
+
+/* In fdst, where a source's traverse visited its class (the implicit
+ * reference, not stored as an edge): pass 2 ranks the edges around it. */
+#define CLASS_MARK UINT32_MAX
 
 typedef struct edge_ctx {
     builder *b;
@@ -291,11 +294,13 @@ static int visit_edge(PyObject *o, void *arg)
 {
     edge_ctx *c = arg;
     builder *b = c->b;
-    if (o == NULL || is_singleton(o))
+    if (o == NULL || rg_is_singleton(o))
         return 0;
     if (c->skip_type && o == (PyObject *)Py_TYPE(c->src)) {
         c->skip_type = 0;
-        return 0;
+        c->status = add_edge(b, CLASS_MARK);
+        b->n_marks += c->status == RG_OK;
+        return c->status == RG_OK ? 0 : -1;
     }
     int64_t id = tagged_id(o);
     if (id < 0 || (uint64_t)id >= b->nb.n) {
@@ -341,13 +346,13 @@ static int add_frame_locals(builder *b, edge_ctx *c, PyObject *frame, size_t fir
     c->shares_slots = 1;
     for (Py_ssize_t i = 0; i < v.n_slots && c->status == RG_OK; i++) {
         PyObject *o = v.slots[i];
-        if (o == NULL || is_singleton(o))
+        if (o == NULL || rg_is_singleton(o))
             continue;
         /* By object, not by id: a str the frame's traverse reached as its
          * only reference was numbered without an entry in the map. */
         int seen = 0;
         for (size_t e = first_edge; e < b->n_edges && !seen; e++)
-            seen = b->nb.objs[b->fdst[e]] == o;
+            seen = b->fdst[e] != CLASS_MARK && b->nb.objs[b->fdst[e]] == o;
         if (!seen)
             visit_edge(o, c);
     }
@@ -524,23 +529,26 @@ static int record_site(builder *b, uint32_t i, PyObject *o)
 static int count_referrers(builder *b)
 {
     rg_snap *s = b->s;
-    size_t n = b->nb.n, m = b->n_edges;
+    size_t n = b->nb.n, m = b->n_edges - b->n_marks;
     s->ref_start = rg_big_calloc(n + 2, sizeof *s->ref_start);
     s->ref_src = rg_big_alloc((m + 1) * sizeof *s->ref_src);
     s->ref_label = rg_big_alloc((m + 1) * sizeof *s->ref_label);
-    if (s->ref_start == NULL || s->ref_src == NULL || s->ref_label == NULL)
+    s->ref_rank = rg_big_alloc(m + 1);
+    if (s->ref_start == NULL || s->ref_src == NULL || s->ref_label == NULL || s->ref_rank == NULL)
         return RG_ENOMEM;
-    for (size_t e = 0; e < m; e++)
-        s->ref_start[b->fdst[e] + 2]++;
+    for (size_t e = 0; e < b->n_edges; e++)
+        if (b->fdst[e] != CLASS_MARK)
+            s->ref_start[b->fdst[e] + 2]++;
     for (size_t i = 2; i < n + 2; i++)
         s->ref_start[i] += s->ref_start[i - 1];
     s->n_edges = (uint32_t)m;
     return RG_OK;
 }
 
-/* Labels node i's edges and files each under its destination: a label
- * array for one source at a time, not one for every edge (4 bytes an
- * edge less, and no pass over the edges after this one). */
+/* Ranks, labels and files node i's edges under their destinations: a
+ * label array for one source at a time, not one for every edge (4 bytes
+ * an edge less, and no pass over the edges after this one).  Its class
+ * mark leaves fdst here, its place kept in the ranks of the edges after. */
 static int file_edges(builder *b, uint32_t i, PyObject *o)
 {
     rg_snap *s = b->s;
@@ -548,16 +556,29 @@ static int file_edges(builder *b, uint32_t i, PyObject *o)
     if (width == 0)
         return RG_OK;
     int st = rg_vec_grow((void **)&b->flabel, &b->flabel_cap, width, sizeof *b->flabel, 64);
+    if (st == RG_OK)
+        st = rg_vec_grow((void **)&b->frank, &b->frank_cap, width, 1, 64);
     if (st != RG_OK)
         return st;
+    size_t kept = 0;
+    for (size_t f = 0; f < width; f++) {
+        uint32_t d = b->fdst[e + f];
+        if (d == CLASS_MARK)
+            continue;
+        b->fdst[e + kept] = d;
+        b->frank[kept++] = (uint8_t)(f < RG_SNAP_RANK_MAX ? f : RG_SNAP_RANK_MAX);
+    }
+    width = kept;
     memset(b->flabel, 0, width * sizeof *b->flabel);
     b->lb.fdst = b->fdst + e;   /* the labeller sees this source's edges as 0 .. width */
     b->lb.flabel = b->flabel;
+    b->lb.frank = b->frank;
     st = snap_label_edges(&b->lb, o, 0, width);
     for (size_t f = 0; f < width && st == RG_OK; f++) {
         uint32_t at = s->ref_start[b->fdst[e + f] + 1]++;
         s->ref_src[at] = i;
         s->ref_label[at] = b->flabel[f];
+        s->ref_rank[at] = b->frank[f];
     }
     return st;
 }
@@ -709,6 +730,7 @@ static void builder_release(builder *b)
     rg_big_free(b->fdst);
     rg_big_free(b->ftype);
     free(b->flabel);
+    free(b->frank);
     free(b->plain);
     rg_big_free(b->early);
     free(b->functions);

@@ -684,7 +684,8 @@ static int write_nodes(exporter *x, uint64_t n_nodes, uint64_t n_edges)
 }
 
 /* Appends the edges of snapshot node i: its class, its stored edges (in
- * increasing destination order), its summary. */
+ * the forward index's order: traverse order where the snapshot has ranks),
+ * its summary. */
 static int write_node_edges(exporter *x, uint32_t i)
 {
     rg_snap *s = x->s;

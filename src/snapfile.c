@@ -39,10 +39,11 @@
 #include "refgraph/alloc.h"
 
 /* Version 2 is version 1 and the SITE section; version 3 is version 2 and
- * the VALS section (numbers kept as bits: heapsnap.h's RG_SNAP_VALUE).  A
- * snapshot is written in the lowest version that holds it, which older
- * readers open. */
-#define FORMAT_VERSION 3
+ * the VALS section (numbers kept as bits: heapsnap.h's RG_SNAP_VALUE);
+ * version 4 is version 3 and the RANK section (each edge's place in its
+ * source's traverse: heapsnap.h's ref_rank).  A snapshot is written in
+ * the lowest version that holds it, which older readers open. */
+#define FORMAT_VERSION 4
 #define HEADER_LEN 64
 #define SECTION_HEADER_LEN 24
 #define BLOCK 16384                 /* values per block of byte planes */
@@ -55,7 +56,7 @@
 static const unsigned char MAGIC[10] = {'R', 'G', 'S', 'N', 'A', 'P', '\r', '\n', 0x1a, '\n'};
 
 enum { S_ADDR, S_TYPE, S_SIZE, S_SUMM, S_RCNT, S_RSRC, S_RLBL, S_TYPS, S_ROOT, S_BIGS, S_STRS, S_SITE, S_VALS,
-       N_SECTIONS };
+       S_RANK, N_SECTIONS };
 
 /* Each section: its tag, its widest value (bytes), the memory one value stands for (progress). */
 static const struct {
@@ -64,26 +65,27 @@ static const struct {
 } SECTIONS[N_SECTIONS] = {
     {"ADDR", 8, 8}, {"TYPE", 4, 4}, {"SIZE", 4, 4}, {"SUMM", 4, 4}, {"RCNT", 4, 4}, {"RSRC", 8, 4},
     {"RLBL", 4, 4}, {"TYPS", 4, 4}, {"ROOT", 4, 4}, {"BIGS", 8, 8}, {"STRS", 1, 1}, {"SITE", 4, 4},
-    {"VALS", 8, 8},
+    {"VALS", 8, 8}, {"RANK", 1, 1},
 };
 
 /* The order threads take sections in, costly ones first; a load decodes
  * RCNT before the others (RSRC is read along its ranges). */
 static const int SAVE_ORDER[N_SECTIONS] = {S_SUMM, S_RLBL, S_RSRC, S_ADDR, S_TYPE, S_RCNT,
-                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE, S_VALS};
+                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE, S_VALS, S_RANK};
 static const int LOAD_ORDER[N_SECTIONS] = {S_RCNT, S_SUMM, S_RLBL, S_RSRC, S_ADDR, S_TYPE,
-                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE, S_VALS};
+                                           S_SIZE, S_STRS, S_TYPS, S_ROOT, S_BIGS, S_SITE, S_VALS, S_RANK};
 
 /* The version a snapshot is written as, and the sections it has (SITE,
- * then VALS, last in every order: a version's sections are a prefix). */
+ * then VALS, then RANK, last in every order: a version's sections are a
+ * prefix). */
 static int version_of(const rg_snap *s)
 {
-    return s->n_values > 0 ? 3 : s->flags & RG_SNAP_SITES ? 2 : 1;
+    return s->ref_rank != NULL ? 4 : s->n_values > 0 ? 3 : s->flags & RG_SNAP_SITES ? 2 : 1;
 }
 
 static int sections_of(int version)
 {
-    return N_SECTIONS - 3 + version;
+    return N_SECTIONS - 4 + version;
 }
 
 /* n bytes of v, least significant first: the file's byte order on any host. */
@@ -129,7 +131,7 @@ static uint32_t rotr1(uint64_t v)
 static uint64_t section_count(const rg_snap *s, int sec)
 {
     switch (sec) {
-    case S_RSRC: case S_RLBL: return s->n_edges;
+    case S_RSRC: case S_RLBL: case S_RANK: return s->n_edges;
     case S_TYPS: return 6 * (uint64_t)s->n_types;
     case S_ROOT: return 3 * (uint64_t)s->n_roots;
     case S_BIGS: return 2 * (uint64_t)s->n_big_sizes;
@@ -189,6 +191,7 @@ static void fill_values(const rg_snap *s, int sec, uint64_t i, size_t b, uint64_
     case S_RLBL: for (size_t k = 0; k < b; k++) v[k] = rotl1(s->ref_label[i + k]); break;
     case S_SITE: for (size_t k = 0; k < b; k++) v[k] = s->site[i + k]; break;
     case S_VALS: for (size_t k = 0; k < b; k++) v[k] = s->values[i + k]; break;
+    case S_RANK: for (size_t k = 0; k < b; k++) v[k] = s->ref_rank[i + k]; break;
     case S_TYPS: case S_ROOT: for (size_t k = 0; k < b; k++) v[k] = *table_word(s, sec, i + k); break;
     case S_BIGS:
         for (size_t k = 0; k < b; k++)
@@ -237,6 +240,14 @@ static const char *store_values(rg_snap *s, int sec, uint64_t i, size_t b, const
     case S_RLBL: for (size_t k = 0; k < b; k++) s->ref_label[i + k] = rotr1(v[k]); break;
     case S_SITE: for (size_t k = 0; k < b; k++) s->site[i + k] = (uint32_t)v[k]; break;
     case S_VALS: memcpy(s->values + i, v, b * sizeof *v); break;
+    case S_RANK: {
+        uint64_t over = 0;
+        for (size_t k = 0; k < b; k++) {
+            over |= v[k] >> 8;
+            s->ref_rank[i + k] = (uint8_t)v[k];
+        }
+        return over ? "an edge's rank is over 255" : NULL;
+    }
     case S_TYPS: case S_ROOT: for (size_t k = 0; k < b; k++) *table_word(s, sec, i + k) = (uint32_t)v[k]; break;
     case S_BIGS:
         for (size_t k = 0; k < b; k++) {
@@ -513,13 +524,13 @@ static int read_layout(loader *l, rg_snap *s, char *err)
     return RG_OK;
 }
 
-/* The bytes allocate() would take for s's counts. */
-static uint64_t memory_needed(const rg_snap *s)
+/* The bytes allocate() would take for s's counts (ranks: 1 if the file holds them). */
+static uint64_t memory_needed(const rg_snap *s, int ranks)
 {
     uint64_t n = (uint64_t)s->n_nodes + 1, m = (uint64_t)s->n_edges + 1;
     uint64_t per_node = sizeof *s->addr + sizeof *s->type + sizeof *s->size + sizeof *s->summary +
                         sizeof *s->ref_start + ((s->flags & RG_SNAP_SITES) ? sizeof *s->site : 0);
-    return n * per_node + m * (sizeof *s->ref_src + sizeof *s->ref_label) +
+    return n * per_node + m * (sizeof *s->ref_src + sizeof *s->ref_label + (ranks ? 1 : 0)) +
            ((uint64_t)s->n_types + 1) * sizeof *s->types + ((uint64_t)s->n_roots + 1) * sizeof *s->roots +
            ((uint64_t)s->n_big_sizes + 1) * sizeof *s->big_sizes + (uint64_t)s->strings_len + 1 +
            ((uint64_t)s->n_values + 1) * sizeof *s->values;
@@ -551,7 +562,7 @@ static const char *size_text(uint64_t bytes, char buf[32])
 
 static int within_memory(const loader *l, const rg_snap *s, char *err)
 {
-    uint64_t need = memory_needed(s), limit = l->max_memory;
+    uint64_t need = memory_needed(s, l->n_sections > S_RANK), limit = l->max_memory;
     if (limit == 0) {
         limit = (uint64_t)l->len * MEMORY_RATIO;
         limit = limit > MEMORY_FLOOR ? limit : MEMORY_FLOOR;
@@ -569,8 +580,9 @@ static int within_memory(const loader *l, const rg_snap *s, char *err)
     return RG_EFILESIZE;
 }
 
-/* Room for every array, once the counts are known to be backed by data. */
-static int allocate(rg_snap *s)
+/* Room for every array, once the counts are known to be backed by data
+ * (ranks: 1 if the file holds them). */
+static int allocate(rg_snap *s, int ranks)
 {
     size_t n = (size_t)s->n_nodes + 1, m = (size_t)s->n_edges + 1;
     s->addr = rg_big_alloc(n * sizeof *s->addr);
@@ -589,6 +601,8 @@ static int allocate(rg_snap *s)
         s->site = rg_big_alloc(n * sizeof *s->site);
     s->values = rg_big_alloc(((size_t)s->n_values + 1) * sizeof *s->values);
     s->values_cap = (size_t)s->n_values + 1;
+    if (ranks && (s->ref_rank = rg_big_alloc(m)) == NULL)
+        return RG_ENOMEM;
     if (!s->addr || !s->type || !s->size || !s->summary || !s->ref_start || !s->ref_src || !s->ref_label ||
         !s->types || !s->roots || !s->big_sizes || !s->strings || (!s->site && (s->flags & RG_SNAP_SITES)) ||
         !s->values)
@@ -721,7 +735,7 @@ static int load_data(loader *l, rg_snap **out, char *err)
     if (st == RG_OK)
         st = within_memory(l, s, err);
     if (st == RG_OK)
-        st = allocate(s);
+        st = allocate(s, l->n_sections > S_RANK);
     /* RCNT alone first: RSRC is decoded along its ranges. */
     if (st == RG_OK && (st = rg_crew_run(&l->c, LOAD_ORDER, 1, 0)) == RG_OK)
         st = rg_crew_run(&l->c, LOAD_ORDER + 1, l->n_sections - 1,

@@ -99,10 +99,13 @@ static int label_items(snap_labeller *b, PyObject *const *items, Py_ssize_t n, s
          * between two objects read "[0], [3]" as live ones do. */
         for (size_t lo = e, hi = end - 1; lo < hi; lo++, hi--) {
             uint32_t d = b->fdst[lo], l = b->flabel[lo];
+            uint8_t r = b->frank[lo];
             b->fdst[lo] = b->fdst[hi];
             b->flabel[lo] = b->flabel[hi];
+            b->frank[lo] = b->frank[hi];
             b->fdst[hi] = d;
             b->flabel[hi] = l;
+            b->frank[hi] = r;
         }
         return 1;
     }

@@ -283,6 +283,11 @@ typedef struct graph_walk {
     /* the neighbour being gathered (consecutive references from one node) */
     uint32_t pending;
     edge_labels L;
+    /* forwards: one node's referents in traverse order, and which of them
+     * this expansion has met (a byte per node, cleared after each) */
+    uint32_t *nbr;
+    size_t n_nbr, nbr_cap;
+    unsigned char *met;
     int status;
 } graph_walk;
 
@@ -312,17 +317,31 @@ int rg_snapq_add_node(const rg_snap *s, rg_graph *g, uint32_t node, int depth, u
     return RG_OK;
 }
 
+/* Adds to L every reference from `from` to `to`, in the order they were
+ * filed (a list's items first to last), the class reference last: to's
+ * referrers are by source, so a binary search finds from's. */
+static void labels_between(const rg_snap *s, uint32_t from, uint32_t to, edge_labels *L)
+{
+    uint32_t lo = s->ref_start[to], hi = s->ref_start[to + 1];
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->ref_src[mid] < from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t e = lo; e < s->ref_start[to + 1] && s->ref_src[e] == from; e++)
+        labels_add(s, L, s->ref_label[e]);
+    if ((s->type[from] & RG_SNAP_HOLDS_TYPE) && s->types[rg_snap_type_of(s, from)].node == to)
+        labels_add(s, L, RG_SNAP_LABEL_CLASS);
+}
+
 void rg_snapq_put_labels_between(const rg_snap *s, uint32_t from, uint32_t to, rg_strbuf *out, int *count)
 {
     edge_labels L;
     rg_sb_init(&L.text);
     L.count = 0;
-    for (uint32_t e = s->ref_start[to]; e < s->ref_start[to + 1]; e++) {
-        if (s->ref_src[e] == from)
-            labels_add(s, &L, s->ref_label[e]);
-    }
-    if ((s->type[from] & RG_SNAP_HOLDS_TYPE) && s->types[rg_snap_type_of(s, from)].node == to)
-        labels_add(s, &L, RG_SNAP_LABEL_CLASS);
+    labels_between(s, from, to, &L);
     if (L.count > 0)
         rg_sb_puts(out, L.text.data ? L.text.data : "");
     if (rg_sb_status(&L.text) != RG_OK)
@@ -468,8 +487,7 @@ static int flush_pending(graph_walk *w)
     return st;
 }
 
-/* Gathers the references of one neighbour (they come side by side for
- * referrers; referents are told apart by the stamp in `seen`). */
+/* Gathers the references of one referrer (they come side by side). */
 static int visit_graph(uint32_t other, uint32_t label, void *arg)
 {
     graph_walk *w = arg;
@@ -502,8 +520,39 @@ static int visit_owner_module(uint32_t other, uint32_t label, void *arg)
     return 0;
 }
 
-/* Expands cur's neighbours.  Forwards, references to one node need not be
- * side by side: they are grouped by destination first. */
+static int collect_referent(uint32_t other, uint32_t label, void *arg)
+{
+    graph_walk *w = arg;
+    (void)label;
+    return RG_VEC_PUSH(w->nbr, w->n_nbr, w->nbr_cap, 64, other);
+}
+
+/* Forwards: the referents in the order tp_traverse gave them (the live
+ * order, which too_many keeps the first of), each once, with the labels
+ * of every reference to it. */
+static int expand_forward(graph_walk *w)
+{
+    rg_snap *s = w->q.s;
+    w->n_nbr = 0;
+    int st = rg_snap_referents(s, w->cur.node, collect_referent, w);
+    for (size_t k = 0; k < w->n_nbr && st == RG_OK; k++) {
+        uint32_t other = w->nbr[k];
+        if (w->met[other])
+            continue;
+        w->met[other] = 1;
+        edge_labels L;
+        rg_sb_init(&L.text);
+        L.count = 0;
+        labels_between(s, w->cur.node, other, &L);
+        st = rg_sb_status(&L.text) != RG_OK ? RG_ENOMEM : consider(w, other, &L);
+        rg_sb_free(&L.text);
+    }
+    for (size_t k = 0; k < w->n_nbr; k++)
+        w->met[w->nbr[k]] = 0;
+    return st;
+}
+
+/* Expands cur's neighbours. */
 static int expand(graph_walk *w)
 {
     rg_snap *s = w->q.s;
@@ -529,7 +578,7 @@ static int expand(graph_walk *w)
         }
         st = rg_snap_referrers(s, w->cur.node, visit_graph, w);
     } else {
-        st = rg_snap_referents(s, w->cur.node, visit_graph, w);
+        st = expand_forward(w);
     }
     if (st == RG_OK)
         st = flush_pending(w);
@@ -568,7 +617,9 @@ int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const 
     w.a = a;
     int st = search_init(&w.q, s);
     w.gnode_of = calloc((size_t)s->n_nodes + 1, sizeof *w.gnode_of);
-    if (st == RG_OK && w.gnode_of == NULL)
+    if (!a->backwards)
+        w.met = calloc((size_t)s->n_nodes + 1, 1);
+    if (st == RG_OK && (w.gnode_of == NULL || (!a->backwards && w.met == NULL)))
         st = RG_ENOMEM;
     if (st == RG_OK)
         st = rg_graph_new(a->backwards ? RG_GRAPH_BACKREFS : RG_GRAPH_REFS, &w.g);
@@ -616,6 +667,8 @@ int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const 
     rg_graph_free(w.g);
     free(w.gnode_of);
     free(w.node_of_g);
+    free(w.nbr);
+    free(w.met);
     search_free(&w.q);
     return st;
 }

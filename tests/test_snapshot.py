@@ -69,6 +69,49 @@ def test_the_backrefs_graph_is_the_live_graph(service):
     assert mine.to_text().splitlines()[:4] == live.to_text().splitlines()[:4]
 
 
+class ListOfThings(list):
+    """A heap type whose traverse visits its class before its items."""
+
+
+def _shapes():
+    def fn(a=1, b=(2, 3)):
+        return a, b
+    session = Session([1])
+    session.b, session.c, session.d = "x", [2], 2.5
+    return {
+        "function": fn,
+        "instance": session,
+        "list": [[i] for i in range(5)],
+        "tuple": tuple([i] for i in range(4)),
+        "dict": {"k%d" % i: [i] if i % 2 else "v%d" % i for i in range(6)},
+        "slots": Slotted([7]),
+        "list subclass": ListOfThings([[1], [2], [3]]),
+        "repeats": [[1]] * 3 + [[2], None, True],
+    }
+
+
+@pytest.mark.parametrize("shape", sorted(_shapes()))
+@pytest.mark.parametrize("too_many", [1, 2, 3])
+def test_too_many_keeps_the_same_referents_live_and_on_a_snapshot(service, shape, too_many):
+    """Node for node: referents come in tp_traverse's order on a snapshot
+    too (it keeps each reference's rank), so too_many keeps the same ones."""
+    service.shape = obj = _shapes()[shape]
+    snap = refgraph.snapshot()
+    live = refgraph.show_refs([obj], max_depth=2, too_many=too_many, output=io.StringIO()).to_dot()
+    assert snap.show_refs(id(obj), max_depth=2, too_many=too_many, output=io.StringIO()).to_dot() == live
+
+
+def test_too_many_keeps_the_same_referents_after_save_and_open(service, tmp_path):
+    fn = _shapes()["function"]
+    service.fn = fn
+    snap = refgraph.snapshot()
+    snap.save(tmp_path / "s.rgsnap", progress=False)
+    back = refgraph.open_snapshot(tmp_path / "s.rgsnap", progress=False)
+    live = refgraph.show_refs([fn], max_depth=1, too_many=2, output=io.StringIO()).to_dot()
+    assert back.show_refs(id(fn), max_depth=1, too_many=2, output=io.StringIO()).to_dot() == live
+    assert "__code__" in live and "__globals__" in live and "__defaults__" not in live
+
+
 def test_typestats_match_the_live_census(service):
     snap = refgraph.snapshot()
     assert snap.typestats()["Session"] == refgraph.typestats()["Session"] >= 5

@@ -183,7 +183,7 @@ def test_a_snapshot_records_sites_and_they_survive_save_and_open(module, tracing
     assert obj.site == full(site)
     path = tmp_path / "s.rgsnap"
     snap.save(path, progress=False)
-    assert path.read_bytes()[10] == 3   # format version 3: the SITE section, and VALS (numbers)
+    assert path.read_bytes()[10] == 4   # format version 4: SITE, VALS (numbers) and RANK (edge order)
     back = refgraph.open_snapshot(path, progress=False)
     assert back.info == snap.info
     assert back.object(id(module.box)).site == full(site)
@@ -205,20 +205,19 @@ def test_a_snapshot_records_sites_and_they_survive_save_and_open(module, tracing
     json.loads((tmp_path / "s.heapsnapshot").read_text())
 
 
-def test_a_snapshot_without_tracing_has_no_sites_and_the_lowest_version(module, tmp_path):
-    """Without sites the SITE section is empty; a snapshot that keeps no
-    numbers either (redacted) is a version 1 file, which every refgraph
-    reads."""
+def test_a_snapshot_without_tracing_has_no_sites(module, tmp_path):
+    """Without sites the SITE section is empty, and without numbers
+    (redacted) the VALS section; an old file still opens."""
     module.box = Session()
     snap = refgraph.snapshot()
     assert snap.info["sites"] is False
     assert snap.object(id(module.box)).site is None
     snap.save(tmp_path / "s.rgsnap", progress=False)
     data = (tmp_path / "s.rgsnap").read_bytes()
-    assert data[10] == 3 and sections(data)["SITE"][1] == 0 and sections(data)["VALS"][1] > 0
+    assert data[10] == 4 and sections(data)["SITE"][1] == 0 and sections(data)["VALS"][1] > 0
     refgraph.snapshot(redact=True).save(tmp_path / "r.rgsnap", progress=False)
     data = (tmp_path / "r.rgsnap").read_bytes()
-    assert data[10] == 1 and "SITE" not in sections(data)
+    assert data[10] == 4 and sections(data)["SITE"][1] == 0 and sections(data)["VALS"][1] == 0
     old = refgraph.open_snapshot(FIXTURE, progress=False)   # written before sites existed
     assert old.info["sites"] is False
     assert all(kind_obj[2].site is None for kind_obj in old.roots())
@@ -235,6 +234,20 @@ def sections(data):
     return found
 
 
+def as_version(data, version):
+    """data as the given older version: its last sections dropped (they
+    must be empty, but RANK), the header's version and section count set."""
+    tags = list(sections(data))
+    keep = 10 + version
+    assert all(sections(data)[t][1] == 0 for t in tags[keep:] if t != "RANK")
+    end = sections(data)[tags[keep]][0] if keep < len(tags) else len(data) - 4
+    out = bytearray(data[:end]) + bytes(4)
+    struct.pack_into("<H", out, 10, version)
+    struct.pack_into("<I", out, 56, keep)
+    struct.pack_into("<I", out, len(out) - 4, zlib.crc32(bytes(out[:-4])))
+    return bytes(out)
+
+
 def forge(data, at, new):
     """data with bytes new at offset at, its CRC-32 made right again."""
     out = bytearray(data)
@@ -244,8 +257,8 @@ def forge(data, at, new):
 
 
 def without_sites(data):
-    """The file of the same snapshot taken without sites (a version 3
-    file): its SITE section emptied (no values), the flag cleared."""
+    """The file of the same snapshot taken without sites: its SITE section
+    emptied (no values), the flag cleared."""
     at, count, length = sections(data)["SITE"]
     coder = zlib.compressobj(wbits=-15)
     empty = coder.compress(b"") + coder.flush()
@@ -269,8 +282,8 @@ def test_a_corrupt_sites_plane_is_a_value_error_naming_it(module, tracing, tmp_p
     damaged.write_bytes(forge(data, at + 8, struct.pack("<Q", count - 1)))
     with pytest.raises(ValueError, match="section SITE holds %d values, the header says %d" % (count - 1, count)):
         refgraph.open_snapshot(damaged, progress=False)
-    damaged.write_bytes(forge(data, 10, b"\x02"))   # a version 3 file claiming version 2
-    with pytest.raises(ValueError, match=r"the header is damaged \(13 sections, not 12\)"):
+    damaged.write_bytes(forge(data, 10, b"\x03"))   # a version 4 file claiming version 3
+    with pytest.raises(ValueError, match=r"the header is damaged \(14 sections, not 13\)"):
         refgraph.open_snapshot(damaged, progress=False)
     damaged.write_bytes(data[:at + 24 + length // 2])
     with pytest.raises(ValueError, match="truncated: expected %d bytes of section SITE" % length):
@@ -278,8 +291,10 @@ def test_a_corrupt_sites_plane_is_a_value_error_naming_it(module, tracing, tmp_p
 
 
 def test_a_version_1_file_claiming_sites_is_refused(module, tmp_path):
-    refgraph.snapshot(redact=True).save(tmp_path / "s.rgsnap", progress=False)   # no numbers: version 1
-    data = (tmp_path / "s.rgsnap").read_bytes()
+    refgraph.snapshot(redact=True).save(tmp_path / "s.rgsnap", progress=False)   # no numbers, no sites
+    data = as_version((tmp_path / "s.rgsnap").read_bytes(), 1)
+    (tmp_path / "v1.rgsnap").write_bytes(data)
+    assert refgraph.open_snapshot(tmp_path / "v1.rgsnap", progress=False).info["sites"] is False
     flags = struct.unpack_from("<I", data, 12)[0]
     (tmp_path / "f.rgsnap").write_bytes(forge(data, 12, struct.pack("<I", flags | 4)))
     with pytest.raises(ValueError, match="the flags say allocation sites, which a version 1 file does not hold"):

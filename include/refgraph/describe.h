@@ -6,6 +6,14 @@
 
 #include "refgraph/strbuf.h"
 
+/* 1 if o is None, True, False, Ellipsis or NotImplemented: objects every
+ * object may hold, which neither a snapshot nor a picture of references
+ * shows (they hold nothing and are never freed). */
+static inline int rg_is_singleton(PyObject *o)
+{
+    return o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis || o == Py_NotImplemented;
+}
+
 /* Appends str o as UTF-8 (lone surrogates become \\udcxx escapes). */
 void put_str(rg_strbuf *out, PyObject *o);
 /* put_str of o, a new reference that it releases; NULL (a call that

@@ -10,7 +10,10 @@
  * in the order they were reached.
  *
  * Edges are kept by destination (who refers to each node), sorted by
- * source id, one entry per reference (a list holding x twice gives two).
+ * source id, one entry per reference (a list holding x twice gives two);
+ * each knows where it came among its source's references (ref_rank), so
+ * that a node's referents come in the order tp_traverse gives them, as
+ * they do live.
  * The reference an instance of a Python class holds to its class is not
  * stored: node type word bit RG_SNAP_HOLDS_TYPE says it is there, and
  * rg_snap_referrers() counts it.  References to None, True, False, Ellipsis
@@ -61,6 +64,10 @@ static inline int rg_snap_is_value(uint32_t w)
 #define RG_SNAP_INDEX (1u << 31)
 /* The label word of the implicit reference to a node's class: "__class__". */
 #define RG_SNAP_LABEL_CLASS (RG_SNAP_INDEX | 0x7fffffffu)
+/* The highest rank word (ref_rank): the 256th referent of a source and
+ * those after it share it, and are put in order by their list or tuple
+ * index (traverse reports items last first) or else by node. */
+#define RG_SNAP_RANK_MAX 255u
 /* Node size word: sizes from 0xffff up are in big_sizes (16 bits a node:
  * most objects are small, and memory per node is what a snapshot costs). */
 #define RG_SNAP_BIG_SIZE 0xffffu
@@ -121,6 +128,10 @@ typedef struct rg_snap {
     /* Per edge, grouped by destination, by increasing source. */
     uint32_t *ref_src;
     uint32_t *ref_label;          /* see RG_SNAP_INDEX */
+    uint8_t *ref_rank;            /* where each edge came in its source's tp_traverse, the implicit
+                                   * class reference counted, up to RG_SNAP_RANK_MAX: the order
+                                   * live referents come in (objgraph's too_many keeps the first).
+                                   * NULL: not recorded (a file before version 4) */
     rg_snap_type *types;
     rg_snap_root *roots;          /* modules, then frames innermost first per thread */
     rg_snap_big_size *big_sizes;  /* by increasing node */
@@ -208,7 +219,9 @@ int rg_snap_drop_referrers(rg_snap *s, const uint64_t *addrs, size_t n);
  * fn(src, label, arg) until it returns non-zero, and returns that or RG_OK. */
 typedef int (*rg_snap_edge_fn)(uint32_t other, uint32_t label, void *arg);
 int rg_snap_referrers(rg_snap *s, uint32_t d, rg_snap_edge_fn fn, void *arg);
-/* Node s's referents, the same way (built on first use: 8 bytes per edge). */
+/* Node s's referents, the same way, in the order its tp_traverse gave them
+ * (ref_rank; by node in a file without ranks, the class first): built on
+ * first use, 8 bytes per edge. */
 int rg_snap_referents(rg_snap *s, uint32_t src, rg_snap_edge_fn fn, void *arg);
 /* Checks every index and offset (a loaded file); RG_OK or RG_ECORRUPT. */
 int rg_snap_validate(const rg_snap *s, const char **what);

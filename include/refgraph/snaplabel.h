@@ -18,6 +18,7 @@ typedef struct snap_labeller {
     uint32_t *fdst;            /* the edges being labelled, one source's: their destination nodes (list and
                                 * tuple edges reordered) */
     uint32_t *flabel;          /* their label words, filled in */
+    uint8_t *frank;            /* their ranks (heapsnap.h's ref_rank), moved along with them */
     rg_ptrmap key_label;       /* dict key object -> label offset + 1 */
     PyObject **keys;           /* the keys named, one reference each */
     size_t n_keys, keys_cap;

@@ -173,7 +173,21 @@ static int same_snapshot(const rg_snap *a, const rg_snap *b)
            a->strings_len == b->strings_len &&
            memcmp(a->strings, b->strings, a->strings_len) == 0 &&
            (a->site == NULL) == (b->site == NULL) && (a->site == NULL || SAME_ARRAY(a, b, site, n)) &&
-           a->n_values == b->n_values && SAME_ARRAY(a, b, values, a->n_values);
+           a->n_values == b->n_values && SAME_ARRAY(a, b, values, a->n_values) &&
+           (a->ref_rank == NULL) == (b->ref_rank == NULL) && (a->ref_rank == NULL || SAME_ARRAY(a, b, ref_rank, m));
+}
+
+/* Gives s ranks (a version 4 file): each edge's place among its source's,
+ * the way a snapshot records them, some past RG_SNAP_RANK_MAX. */
+static void add_ranks(rg_snap *s)
+{
+    uint32_t *seen = calloc((size_t)s->n_nodes + 1, sizeof *seen);
+    s->ref_rank = xbig((size_t)s->n_edges + 1, 1);
+    for (uint32_t e = 0; e < s->n_edges; e++) {
+        uint32_t r = seen[s->ref_src[e]]++ * 97 % 300;
+        s->ref_rank[e] = (uint8_t)(r < RG_SNAP_RANK_MAX ? r : RG_SNAP_RANK_MAX);
+    }
+    free(seen);
 }
 
 static char *path_in_dir(const char *name)
@@ -336,12 +350,12 @@ static void check_truncations_and_bit_flips(int with)
     CHECK_CONTAINS(err, "not a refgraph snapshot");
     data[0] = 'R';
     unsigned char version = data[10];
-    data[10] = 4;
+    data[10] = 5;
     rg_snap_load_bytes(data, len, &back, err);
-    CHECK_STR(err, "unsupported format version 4 (this refgraph reads versions 1 to 3)");
+    CHECK_STR(err, "unsupported format version 5 (this refgraph reads versions 1 to 4)");
     data[10] = 0;
     rg_snap_load_bytes(data, len, &back, err);
-    CHECK_STR(err, "unsupported format version 0 (this refgraph reads versions 1 to 3)");
+    CHECK_STR(err, "unsupported format version 0 (this refgraph reads versions 1 to 4)");
     data[10] = version;
     data[len - 1] ^= 0x40;
     rg_snap_load_bytes(data, len, &back, err);
@@ -541,6 +555,51 @@ static void check_site_files(void)
     rg_snap_free(s);
 }
 
+/* Ranks: a version 4 file (RANK, the fourteenth section) keeps them; a
+ * snapshot without them is written as before and opens without them; a
+ * forged rank over 255 is refused. */
+static void check_rank_files(void)
+{
+    rg_snap *s = make_snapshot(300), *back = NULL;
+    add_ranks(s);
+    char *path = path_in_dir("ranks.rgsnap"), err[RG_SNAPFILE_ERRLEN];
+    size_t len;
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    unsigned char *v4 = slurp(path, &len);
+    CHECK(v4[10] == 4 && v4[56] == 14 && memcmp(v4 + section_at(v4, 13), "RANK", 4) == 0);
+    CHECK(rg_snap_load_bytes(v4, len, &back, err) == RG_OK && same_snapshot(s, back));
+    CHECK(back != NULL && back->ref_rank != NULL);
+    rg_snap_free(back);
+    free(v4);
+    rg_big_free(s->ref_rank);
+    s->ref_rank = NULL;
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    unsigned char *v1 = slurp(path, &len);
+    CHECK(v1[10] == 1 && v1[56] == 11);
+    CHECK(rg_snap_load_bytes(v1, len, &back, err) == RG_OK && same_snapshot(s, back));
+    CHECK(back != NULL && back->ref_rank == NULL);
+    rg_snap_free(back);
+    free(v1);
+    /* Forged: RANK given RLBL's data (as many values, most past a byte). */
+    add_ranks(s);
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    v4 = slurp(path, &len);
+    size_t lbl = section_at(v4, 6), rank = section_at(v4, 13);
+    CHECK(memcmp(v4 + lbl, "RLBL", 4) == 0);
+    size_t lbl_len = section_at(v4, 7) - lbl;
+    unsigned char *forged = malloc(rank + lbl_len + 4);
+    memcpy(forged, v4, rank);
+    memcpy(forged + rank, v4 + lbl, lbl_len);
+    memcpy(forged + rank, "RANK", 4);
+    fix_checksum(forged, rank + lbl_len + 4);
+    CHECK(rg_snap_load_bytes(forged, rank + lbl_len + 4, &back, err) == RG_ECORRUPT && back == NULL);
+    CHECK_CONTAINS(err, "RANK");
+    free(forged);
+    free(v4);
+    rg_snap_free(s);
+    unlink(path);
+}
+
 /* Failing saves leave nothing behind, and say why in errno. */
 /* Numbers kept as bits: a version 3 file (VALS, the thirteenth section),
  * their text as repr() gives it; a length of 2^30 or more in an older file
@@ -719,8 +778,9 @@ long rg_fault_count(void);
 static void check_allocation_failures(void)
 {
     rg_snap *s = make_snapshot(3000), *back;
-    add_sites(s);   /* every section: SITE and VALS too */
+    add_sites(s);   /* every section: SITE, VALS and RANK too */
     add_values(s);
+    add_ranks(s);
     char *path = path_in_dir("faults.rgsnap"), err[RG_SNAPFILE_ERRLEN];
     rg_fault_arm(0);
     CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
@@ -775,6 +835,7 @@ int main(void)
     check_forged_files();
     check_site_files();
     check_value_files();
+    check_rank_files();
     check_failed_saves();
     check_failed_loads();
 #ifdef RG_FAULT_INJECTION
