@@ -101,6 +101,21 @@ def test_too_many_keeps_the_same_referents_live_and_on_a_snapshot(service, shape
     assert snap.show_refs(id(obj), max_depth=2, too_many=too_many, output=io.StringIO()).to_dot() == live
 
 
+@pytest.mark.parametrize("too_many", [1, 2, 4])
+def test_too_many_keeps_the_same_referrers_live_and_on_a_snapshot(service, too_many):
+    """Backwards too: a target held by more referrers than too_many keeps
+    the same ones.  No local holds it while the snapshot is taken: a
+    snapshot shows a running frame holding its target, where a live
+    picture leaves the caller's frames out."""
+    service.shared = Session("shared")
+    service.holders = [[service.shared] for _ in range(3)] + [{"k": service.shared}, Slotted(service.shared)]
+    snap = refgraph.snapshot()
+    live = refgraph.show_backrefs([service.shared], max_depth=3, too_many=too_many, output=io.StringIO()).to_dot()
+    mine = snap.show_backrefs(id(service.shared), max_depth=3, too_many=too_many, output=io.StringIO()).to_dot()
+    assert mine == live
+    assert "more referrers" in live
+
+
 def test_too_many_keeps_the_same_referents_after_save_and_open(service, tmp_path):
     fn = _shapes()["function"]
     service.fn = fn
