@@ -213,13 +213,17 @@ static int type_index_of(builder *b, PyTypeObject *tp, uint32_t *index)
 }
 
 /* In fdst, where a source's traverse visited its class (the implicit
- * reference, not stored as an edge): pass 2 ranks the edges around it. */
+ * reference, not stored as an edge) when edges came after it: pass 2 ranks
+ * the edges around it.  A class visited last (a plain class's instances:
+ * slots and attributes first) needs no mark, and most instances get none:
+ * a mark is 4 bytes, and first-touched memory is what a snapshot pays. */
 #define CLASS_MARK UINT32_MAX
 
 typedef struct edge_ctx {
     builder *b;
     PyObject *src;
     int skip_type;         /* the next visit of src's type is the implicit one */
+    size_t class_at;       /* the edge count when it came, or SIZE_MAX */
     int shares_slots;      /* a running frame's locals, or a generator's (whose running frame has the same
                             * slots): a reference may be visited twice */
     int status;
@@ -230,6 +234,18 @@ static int add_edge(builder *b, uint32_t dst)
     if (b->n_edges >= UINT32_MAX - 1)
         return RG_ETOOBIG;
     return RG_BIG_PUSH(b->fdst, b->n_edges, b->fdst_cap, (size_t)1 << 16, dst);
+}
+
+/* Puts a CLASS_MARK at edge position at, the edges from there on one further. */
+static int mark_class(builder *b, size_t at)
+{
+    int st = add_edge(b, CLASS_MARK);
+    if (st != RG_OK)
+        return st;
+    memmove(b->fdst + at + 1, b->fdst + at, (b->n_edges - 1 - at) * sizeof *b->fdst);
+    b->fdst[at] = CLASS_MARK;
+    b->n_marks++;
+    return RG_OK;
 }
 
 /* Room in s->size, s->summary and early for node id. */
@@ -298,9 +314,8 @@ static int visit_edge(PyObject *o, void *arg)
         return 0;
     if (c->skip_type && o == (PyObject *)Py_TYPE(c->src)) {
         c->skip_type = 0;
-        c->status = add_edge(b, CLASS_MARK);
-        b->n_marks += c->status == RG_OK;
-        return c->status == RG_OK ? 0 : -1;
+        c->class_at = b->n_edges;
+        return 0;
     }
     int64_t id = tagged_id(o);
     if (id < 0 || (uint64_t)id >= b->nb.n) {
@@ -398,11 +413,13 @@ static int record_nodes(builder *b)
         if (tp->tp_traverse == NULL || !is_gc_object(op))
             continue;
         int generator = PyGen_Check(op) || PyCoro_CheckExact(op) || PyAsyncGen_CheckExact(op);
-        edge_ctx c = {b, op, holds_type, generator, RG_OK};
+        edge_ctx c = {b, op, holds_type, SIZE_MAX, generator, RG_OK};
         size_t first = b->n_edges;
         tp->tp_traverse(op, visit_edge, &c);
         if (c.status == RG_OK && PyFrame_Check(op) && is_running_frame(b, op))
             add_frame_locals(b, &c, op, first);
+        if (c.status == RG_OK && c.class_at < b->n_edges)
+            c.status = mark_class(b, c.class_at);
         if (holds_type && c.skip_type)
             b->ftype[i] &= ~RG_SNAP_HOLDS_TYPE;   /* its traverse did not report the type */
         st = c.status;
