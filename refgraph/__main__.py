@@ -14,7 +14,7 @@ import sys
 import time
 
 import refgraph
-from refgraph._snapshot import _printable   # heap text and names given, escaped for the terminal
+from refgraph._snapshot import _open_snapshot, _printable   # _printable: heap text and names given, escaped for the terminal
 
 PROG = "python3 -m refgraph"
 
@@ -129,10 +129,9 @@ def open_file(path, max_memory=None):
     if os.path.isdir(path):
         raise UsageError("%s: is a directory, not a snapshot file" % path)
     try:
-        return refgraph.open_snapshot(path, max_memory=max_memory)
+        return _open_snapshot(path, None, max_memory, "--max-memory SIZE")
     except ValueError as exc:   # damaged, truncated, foreign: the message names the file and the fault
-        message = str(exc).replace("max_memory= raises it", "--max-memory SIZE raises it").replace(
-            "(max_memory)", "(--max-memory)")
+        message = str(exc)
         raise UsageError(message if path in message else "%s: %s" % (path, message))
 
 

@@ -506,7 +506,14 @@ def open_snapshot(path, *, progress=None, max_memory=None):
     does one whose counts ask for more memory than max_memory bytes (None:
     512 times the file's size, at least 64 MiB; a real snapshot takes up
     to about 310 times)."""
-    return Snapshot(_core.open_snapshot(_os.fspath(path), progress=_progress(progress), max_memory=max_memory))
+    return _open_snapshot(path, progress, max_memory, "max_memory=")
+
+
+def _open_snapshot(path, progress, max_memory, option):
+    """open_snapshot, a refusal naming option as the way to raise the bound
+    (the CLI's is --max-memory SIZE)."""
+    return Snapshot(_core.open_snapshot(_os.fspath(path), progress=_progress(progress), max_memory=max_memory,
+                                        option=option))
 
 
 def retained_size(obj):

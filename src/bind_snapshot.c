@@ -832,12 +832,13 @@ static PyObject *dump_forked(PyObject *module, PyObject *args)
 
 static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"path", "progress", "max_memory", NULL};
+    static char *kwlist[] = {"path", "progress", "max_memory", "option", NULL};
     PyObject *bytes = NULL, *progress = NULL, *max_memory_obj = NULL;
+    const char *option = "max_memory=";   /* how the caller's user sets max_memory: the CLI's is an option */
     progress_ctx pc;
     Py_ssize_t max_memory = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|OO", kwlist, PyUnicode_FSConverter, &bytes, &progress,
-                                     &max_memory_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|OOs", kwlist, PyUnicode_FSConverter, &bytes, &progress,
+                                     &max_memory_obj, &option))
         return NULL;
     if (progress_from(progress, "loading", &pc) < 0 ||
         rgb_parse_count(max_memory_obj, "max_memory", 1, 1, 0, &max_memory) < 0) {
@@ -849,7 +850,7 @@ static PyObject *open_snapshot(PyObject *module, PyObject *args, PyObject *kwds)
     int st;
     const char *path = PyBytes_AS_STRING(bytes);
     Py_BEGIN_ALLOW_THREADS
-    st = rg_snap_load_limit(path, (uint64_t)max_memory, &snap, err, check_progress, &pc);
+    st = rg_snap_load_limit(path, (uint64_t)max_memory, option, &snap, err, check_progress, &pc);
     Py_END_ALLOW_THREADS
     module_state *ms = rgb_state_of_module(module);
     PyObject *r;
@@ -910,6 +911,7 @@ PyMethodDef rgb_snapshot_functions[] = {
      "dump_forked(path, untracked, redact, timeout) -> (pid, report_fd, stall_seconds): a snapshot saved by a "
      "forked child (see refgraph.dump)"},
     {"open_snapshot", KW open_snapshot, METH_VARARGS | METH_KEYWORDS,
-     "open_snapshot(path, progress=False, max_memory=None) -> HeapSnapshot (see refgraph.open_snapshot)"},
+     "open_snapshot(path, progress=False, max_memory=None, option='max_memory=') -> HeapSnapshot (see "
+     "refgraph.open_snapshot; option: how the user sets max_memory, named when a file is refused)"},
     {NULL, NULL, 0, NULL}
 };

@@ -442,6 +442,7 @@ typedef struct loader {
     uint64_t count[N_SECTIONS], clen[N_SECTIONS];
     char err[N_SECTIONS][RG_SNAPFILE_ERRLEN];   /* each section's complaint */
     uint64_t max_memory;              /* the most the arrays may take; 0: the default */
+    const char *option;               /* how the user sets it, for the refusal */
 } loader;
 
 /* Fills the error message; RG_ECORRUPT. */
@@ -572,11 +573,11 @@ static int within_memory(const loader *l, const rg_snap *s, char *err)
     char need_text[32], len_text[32], limit_text[32];
     snprintf(err, RG_SNAPFILE_ERRLEN,
              "the file claims %u objects and %u references, %s in memory from %s of file, over the "
-             "limit of %s (%s)", s->n_nodes, s->n_edges, size_text(need, need_text), size_text(l->len, len_text),
+             "limit of %s (%s%s%s)", s->n_nodes, s->n_edges, size_text(need, need_text), size_text(l->len, len_text),
              size_text(limit, limit_text),
-             l->max_memory ? "max_memory"
-                           : "the larger of 64 MiB and 512 times the file's size, where a real snapshot takes up "
-                             "to about 310 times: max_memory= raises it");
+             l->max_memory ? "set by " : "the larger of 64 MiB and 512 times the file's size, where a real "
+                                         "snapshot takes up to about 310 times: ",
+             l->option, l->max_memory ? "" : " raises it");
     return RG_EFILESIZE;
 }
 
@@ -762,6 +763,7 @@ int rg_snap_load_bytes(const void *data, size_t len, rg_snap **out, char err[RG_
     *out = NULL;
     if (l == NULL)
         return RG_ENOMEM;
+    l->option = "max_memory=";
     l->data = data;
     l->len = len;
     int st = load_data(l, out, err);
@@ -799,11 +801,11 @@ static int read_file(loader *l, int fd, uint64_t size)
 
 int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], rg_progress_fn progress, void *arg)
 {
-    return rg_snap_load_limit(path, 0, out, err, progress, arg);
+    return rg_snap_load_limit(path, 0, "max_memory=", out, err, progress, arg);
 }
 
-int rg_snap_load_limit(const char *path, uint64_t max_memory, rg_snap **out, char err[RG_SNAPFILE_ERRLEN],
-                       rg_progress_fn progress, void *arg)
+int rg_snap_load_limit(const char *path, uint64_t max_memory, const char *option, rg_snap **out,
+                       char err[RG_SNAPFILE_ERRLEN], rg_progress_fn progress, void *arg)
 {
     loader *l = calloc(1, sizeof *l);
     err[0] = '\0';
@@ -813,6 +815,7 @@ int rg_snap_load_limit(const char *path, uint64_t max_memory, rg_snap **out, cha
     l->c.progress = progress;
     l->c.arg = arg;
     l->max_memory = max_memory;
+    l->option = option;
     /* rg_open_regular: opening a FIFO does not wait for a writer, and a
      * device or a FIFO (/dev/zero could be read forever) is refused. */
     int fd;

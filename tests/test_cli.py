@@ -121,12 +121,21 @@ def test_max_memory_bounds_what_a_file_may_ask_for(command, snapfile, tmp_path):
     extra = {"summary": [], "chain": ["LeakedSession"], "backrefs": ["LeakedSession"], "diff": [snapfile],
              "export": [tmp_path / "out.heapsnapshot"]}[command]
     assert_error(run(command, "--max-memory", "1K", snapfile, *extra), "is refused: the file claims",
-                 "over the limit of 1 KiB (--max-memory)")
+                 "over the limit of 1 KiB (set by --max-memory SIZE)")
     assert not (tmp_path / "out.heapsnapshot").exists()
     assert_error(run(command, "--max-memory", "2X", snapfile, *extra), "'2X' is not a size")
     assert_error(run(command, "--max-memory", "0", snapfile, *extra), "'0' is not a size")
     ok = run(command, "--max-memory", "2G", snapfile, *extra)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_file_past_the_default_bound_names_the_option(tmp_path):
+    """The refusal says how to raise the bound in the CLI's words."""
+    from test_snapshot_file import forged_file
+    path = tmp_path / "forged.rgsnap"
+    path.write_bytes(forged_file(10 ** 7))
+    assert_error(run("summary", path), "is refused: the file claims 10000000 objects",
+                 "--max-memory SIZE raises it)")
 
 
 def test_memory_sizes_read_as_powers_of_1024():
@@ -287,7 +296,7 @@ def live(leak, monkeypatch, tmp_path):
     snap = refgraph.snapshot()
     path = tmp_path / "live.rgsnap"
     path.write_bytes(b"x")
-    monkeypatch.setattr(refgraph, "open_snapshot", lambda p, progress=None, max_memory=None: snap)
+    monkeypatch.setattr(cli, "_open_snapshot", lambda path, progress, max_memory, option: snap)
     return str(path)
 
 

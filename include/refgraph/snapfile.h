@@ -30,9 +30,10 @@ int rg_snap_load(const char *path, rg_snap **out, char err[RG_SNAPFILE_ERRLEN], 
 /* rg_snap_load with a bound on the memory the file's counts may ask for:
  * max_memory bytes, or 0 for the default, max(64 MiB, 512 times the file's
  * size).  Past it RG_EFILESIZE, err saying what the file claims, before
- * anything is allocated or inflated. */
-int rg_snap_load_limit(const char *path, uint64_t max_memory, rg_snap **out, char err[RG_SNAPFILE_ERRLEN],
-                       rg_progress_fn progress, void *arg);
+ * anything is allocated or inflated, and naming `option`, how the caller's
+ * user sets the bound ("max_memory=", "--max-memory SIZE"). */
+int rg_snap_load_limit(const char *path, uint64_t max_memory, const char *option, rg_snap **out,
+                       char err[RG_SNAPFILE_ERRLEN], rg_progress_fn progress, void *arg);
 
 /* The same from bytes in memory (the fuzz tests). */
 int rg_snap_load_bytes(const void *data, size_t len, rg_snap **out, char err[RG_SNAPFILE_ERRLEN]);
