@@ -529,12 +529,14 @@ int rg_snap_referents(rg_snap *s, uint32_t src, rg_snap_edge_fn fn, void *arg)
     }
     uint32_t t = rg_snap_type_of(s, src);
     int holds_class = (s->type[src] & RG_SNAP_HOLDS_TYPE) && s->types[t].node != RG_SNAP_NONE;
-    uint32_t first = s->fwd_start[src], end = s->fwd_start[src + 1];
-    for (uint32_t k = first; k <= end; k++) {
+    uint32_t end = s->fwd_start[src + 1];
+    int prev = -1;   /* the rank before */
+    for (uint32_t k = s->fwd_start[src]; k <= end; k++) {
         /* The class reference's rank is the one its source's edges skip
-         * (the first edge ranked above its place), else it came last; a
-         * file without ranks gives it first. */
-        if (holds_class && (k == end || s->ref_rank == NULL || s->ref_rank[s->fwd_edge[k]] > k - first)) {
+         * (the first edge ranked two above the one before), else it came
+         * last; a file without ranks gives it first. */
+        int rank = k < end && s->ref_rank != NULL ? s->ref_rank[s->fwd_edge[k]] : 0;
+        if (holds_class && (k == end || s->ref_rank == NULL || rank > prev + 1)) {
             holds_class = 0;
             int r = fn(s->types[t].node, RG_SNAP_LABEL_CLASS, arg);
             if (r != 0)
@@ -542,6 +544,7 @@ int rg_snap_referents(rg_snap *s, uint32_t src, rg_snap_edge_fn fn, void *arg)
         }
         if (k == end)
             break;
+        prev = rank;
         uint32_t e = s->fwd_edge[k];
         int r = fn(edge_dst(s, e), s->ref_label[e], arg);
         if (r != 0)

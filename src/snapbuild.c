@@ -562,6 +562,38 @@ static int count_referrers(builder *b)
     return RG_OK;
 }
 
+/* Ranks the width edges of a source from fdst[e] (their class mark, if
+ * any, taken out: *width becomes the edges left) in frank.  A rank is the
+ * edge's place in traverse order, the class counted; past RG_SNAP_RANK_MAX
+ * places, where ranks tie, a repeated referent would push the ones after
+ * it out of reach, so a wide source's ranks count distinct referents: a
+ * repeat takes its first reference's rank (a live picture keeps the first). */
+static int rank_edges(builder *b, size_t e, size_t *width)
+{
+    size_t kept = 0, place = 0, n = *width;
+    int wide = n > RG_SNAP_RANK_MAX, st = RG_OK;
+    rg_ptrmap first;   /* a wide source's referent -> its rank */
+    rg_pm_init(&first);
+    if (wide)
+        st = rg_pm_reserve(&first, n);
+    for (size_t f = 0; f < n && st == RG_OK; f++) {
+        uint32_t d = b->fdst[e + f], rank = (uint32_t)place;
+        if (d == CLASS_MARK) {
+            place++;
+            continue;
+        }
+        int added = 1;
+        if (wide)
+            st = rg_pm_get_or_put(&first, b->nb.objs[d], rank, &rank, &added);
+        place += added;
+        b->fdst[e + kept] = d;
+        b->frank[kept++] = (uint8_t)(rank < RG_SNAP_RANK_MAX ? rank : RG_SNAP_RANK_MAX);
+    }
+    rg_pm_free(&first);
+    *width = kept;
+    return st;
+}
+
 /* Ranks, labels and files node i's edges under their destinations: a
  * label array for one source at a time, not one for every edge (4 bytes
  * an edge less, and no pass over the edges after this one).  Its class
@@ -577,15 +609,9 @@ static int file_edges(builder *b, uint32_t i, PyObject *o)
         st = rg_vec_grow((void **)&b->frank, &b->frank_cap, width, 1, 64);
     if (st != RG_OK)
         return st;
-    size_t kept = 0;
-    for (size_t f = 0; f < width; f++) {
-        uint32_t d = b->fdst[e + f];
-        if (d == CLASS_MARK)
-            continue;
-        b->fdst[e + kept] = d;
-        b->frank[kept++] = (uint8_t)(f < RG_SNAP_RANK_MAX ? f : RG_SNAP_RANK_MAX);
-    }
-    width = kept;
+    st = rank_edges(b, e, &width);
+    if (st != RG_OK)
+        return st;
     memset(b->flabel, 0, width * sizeof *b->flabel);
     b->lb.fdst = b->fdst + e;   /* the labeller sees this source's edges as 0 .. width */
     b->lb.flabel = b->flabel;

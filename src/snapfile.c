@@ -412,7 +412,7 @@ int rg_snap_save(const rg_snap *s, const char *path, rg_progress_fn progress, vo
 {
     saver w = {.c = {.task = encode_section, .n_vals = BLOCK, .buf_len = SCRATCH, .progress = progress, .arg = arg},
                .s = s, .fd = -1};
-    for (int sec = 0; sec < N_SECTIONS; sec++)
+    for (int sec = 0; sec < sections_of(version_of(s)); sec++)
         w.c.total += section_count(s, sec) * SECTIONS[sec].mem;
     /* All compressed before the file is made: no file exists while
      * progress may still stop the save. */

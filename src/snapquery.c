@@ -318,8 +318,9 @@ int rg_snapq_add_node(const rg_snap *s, rg_graph *g, uint32_t node, int depth, u
 }
 
 /* Adds to L every reference from `from` to `to`, in the order they were
- * filed (a list's items first to last), the class reference last: to's
- * referrers are by source, so a binary search finds from's. */
+ * filed (a list's items first to last), and the class reference when it is
+ * the only one (labels.c's rule: an attribute holding the class names it):
+ * to's referrers are by source, so a binary search finds from's. */
 static void labels_between(const rg_snap *s, uint32_t from, uint32_t to, edge_labels *L)
 {
     uint32_t lo = s->ref_start[to], hi = s->ref_start[to + 1];
@@ -332,7 +333,7 @@ static void labels_between(const rg_snap *s, uint32_t from, uint32_t to, edge_la
     }
     for (uint32_t e = lo; e < s->ref_start[to + 1] && s->ref_src[e] == from; e++)
         labels_add(s, L, s->ref_label[e]);
-    if ((s->type[from] & RG_SNAP_HOLDS_TYPE) && s->types[rg_snap_type_of(s, from)].node == to)
+    if (L->count == 0 && (s->type[from] & RG_SNAP_HOLDS_TYPE) && s->types[rg_snap_type_of(s, from)].node == to)
         labels_add(s, L, RG_SNAP_LABEL_CLASS);
 }
 

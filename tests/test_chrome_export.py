@@ -153,8 +153,11 @@ def test_an_object_keeps_its_id_from_one_export_to_the_next(module, tmp_path):
         assert ids[:3] == [1, 3, 5]   # the root, (GC roots), the unreached group
     # The module and the leaks are the same objects in each export: the same ids.
     assert target[0]["StepLeak"] == final[0]["StepLeak"] and len(final[0]["StepLeak"]) == 50
+    # The module's name string keeps its id; another str of the same text
+    # may come or go between exports (garbage a collection frees: under
+    # ASan and xdist one did), so the two need only share it.
     modules = [key for key in final[0] if key[1:] == (module.__name__,)]
-    assert modules and all(baseline[0][key] == final[0][key] for key in modules), modules
+    assert modules and all(set(baseline[0].get(key, ())) & set(final[0][key]) for key in modules), modules
     assert "StepLeak" not in baseline[0] and "StepScratch" not in final[0]
     # Objects of the baseline still alive keep theirs: most of the heap.
     kept = set(baseline[1]) & set(final[1])

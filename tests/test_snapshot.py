@@ -101,6 +101,29 @@ def test_too_many_keeps_the_same_referents_live_and_on_a_snapshot(service, shape
     assert snap.show_refs(id(obj), max_depth=2, too_many=too_many, output=io.StringIO()).to_dot() == live
 
 
+def test_repeats_do_not_push_referents_past_the_ranks_a_byte_holds(service):
+    """A dict of 300 references to one object, then five distinct ones:
+    the first distinct ones are kept, live and on a snapshot (ranks count
+    distinct referents past 255 references)."""
+    values = [[i] for i in range(5)]
+    service.wide = dict({"p%d" % i: service for i in range(300)}, **{"v%d" % i: values[4 - i] for i in range(5)})
+    snap = refgraph.snapshot()
+    for too_many in (2, 3):
+        live = refgraph.show_refs([service.wide], max_depth=1, too_many=too_many, output=io.StringIO()).to_dot()
+        assert snap.show_refs(id(service.wide), max_depth=1, too_many=too_many,
+                              output=io.StringIO()).to_dot() == live
+        assert "['v0']" in live and "['v4']" not in live
+
+
+def test_an_attribute_holding_the_class_is_named_by_it(service):
+    service.own = Session(1)
+    service.own.cls = Session
+    snap = refgraph.snapshot()
+    live = refgraph.show_refs([service.own], max_depth=1, output=io.StringIO()).to_dot()
+    assert snap.show_refs(id(service.own), max_depth=1, output=io.StringIO()).to_dot() == live
+    assert 'label=".cls"' in live
+
+
 @pytest.mark.parametrize("too_many", [1, 2, 4])
 def test_too_many_keeps_the_same_referrers_live_and_on_a_snapshot(service, too_many):
     """Backwards too: a target held by more referrers than too_many keeps

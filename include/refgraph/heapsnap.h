@@ -66,7 +66,9 @@ static inline int rg_snap_is_value(uint32_t w)
 #define RG_SNAP_LABEL_CLASS (RG_SNAP_INDEX | 0x7fffffffu)
 /* The highest rank word (ref_rank): the 256th referent of a source and
  * those after it share it, and are put in order by their list or tuple
- * index (traverse reports items last first) or else by node. */
+ * index (traverse reports items last first) or else by node.  A source
+ * with more references ranks distinct referents (a repeat takes its first
+ * reference's rank), so that repeats push no referent past it. */
 #define RG_SNAP_RANK_MAX 255u
 /* Node size word: sizes from 0xffff up are in big_sizes (16 bits a node:
  * most objects are small, and memory per node is what a snapshot costs). */
