@@ -115,6 +115,10 @@ def test_repeats_do_not_push_referents_past_the_ranks_a_byte_holds(service):
         assert "['v0']" in live and "['v4']" not in live
 
 
+@pytest.mark.xfail(sys.version_info < (3, 11), strict=True,
+                   reason="before 3.11 an instance's attributes are in a dict object: the attribute holding the "
+                          "class is that dict's reference, and a snapshot names the instance's own one __class__ "
+                          "(docs/api.md)")
 def test_an_attribute_holding_the_class_is_named_by_it(service):
     service.own = Session(1)
     service.own.cls = Session
