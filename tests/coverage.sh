@@ -26,12 +26,21 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -rf "$out/build" "$out/data"
 mkdir -p "$out/data"
-# -fprofile-update=atomic: counters that threads and processes update at
-# once (pytest-xdist, the tests' threads) stay exact (lcov: "negative counts").
-# -O1, not -O0: the heap walks at -O0 with atomic counters made the suite 2.7x
-# a plain build's time, at -O1 1.7x (measured on three test files), and both
+# -fprofile-update=single, not atomic: xdist's workers are processes, whose
+# files libgcov merges, and C code runs holding the GIL but for the
+# snapshot crew's threads (snapcrew.c) and the calls that release it
+# (bind_graph.c's rendering, bind_snapshot.c's file work).  Atomic counters
+# made the C code 2.7x slower (a snapshot of a test process's heap: 0.24 s,
+# 0.11 s with single, 0.09 s without coverage) and this stage twice as
+# long (default tier 335 s, then 163 s), for the same figure (8,991 lines
+# of the default tier with atomic, 8,993 with single).  A count that two
+# threads raced on can come out short, or negative, which lcov reads as 0
+# with a warning (in data/*.lcov.log): a line can read as not run, never
+# as run when it was not.
+# -O1, not -O0: with atomic counters the suite took 2.7x a plain build's
+# time at -O0 and 1.7x at -O1 (measured on three test files), and both
 # tiers are measured alike, so the gap between them means the same.
-vpath_build "$top" "$out" "$py" CFLAGS="-O1 -g --coverage -fprofile-update=atomic" LIBS="-lgcov"
+vpath_build "$top" "$out" "$py" CFLAGS="-O1 -g --coverage -fprofile-update=single" LIBS="-lgcov"
 build=$out/build
 # libgcov reports a .gcda file it cannot merge (a child killed mid-write, a
 # file size limit) on a stderr that pytest captures; send those reports to a

@@ -457,7 +457,13 @@ def test_ctrl_c_stops_a_snapshot_in_its_middle(tmp_path):
         heap = service_heap(2000000)
         start = time.perf_counter(); refgraph.snapshot(); whole = time.perf_counter() - start
         def interrupted_after(delay):
-            kill = subprocess.Popen(["sh", "-c", "sleep %s; kill -INT %d" % (delay, os.getpid())])
+            # The killer waits for a line on its stdin: starting a process
+            # (forking this heap) takes longer than the delay may be, so it
+            # is started first and the delay counts from the line.
+            kill = subprocess.Popen(["sh", "-c", "read go; sleep %s; kill -INT %d" % (delay, os.getpid())],
+                                    stdin=subprocess.PIPE)
+            kill.stdin.write(b"go\\n")
+            kill.stdin.close()
             start = time.perf_counter()
             try:
                 refgraph.snapshot()
