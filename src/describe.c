@@ -123,6 +123,31 @@ static int put_plain_str_repr(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars)
     return 1;
 }
 
+/* repr(o) of a str, cut to max_chars as put_str_truncated cuts it.  A str
+ * longer than that (a docstring, a file's text) is summarized from the repr
+ * of its first max_chars characters: each character's escape is its own,
+ * and only the quote depends on the rest (repr takes " where the str holds
+ * a ' and no "), so the whole repr is made only where the head's quote
+ * would differ. */
+static void put_str_repr(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars)
+{
+    if (put_plain_str_repr(out, o, max_chars))
+        return;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+    PyObject *head = NULL;
+    if (len > max_chars && PyUnicode_IS_READY(o)) {
+        int single_head = PyUnicode_FindChar(o, '\'', 0, max_chars, 1) >= 0;
+        int double_head = PyUnicode_FindChar(o, '"', 0, max_chars, 1) >= 0;
+        int single_all = single_head || PyUnicode_FindChar(o, '\'', max_chars, len, 1) >= 0;
+        int double_all = double_head || PyUnicode_FindChar(o, '"', max_chars, len, 1) >= 0;
+        if ((single_head && !double_head) == (single_all && !double_all))
+            head = PyUnicode_Substring(o, 0, max_chars);
+        PyErr_Clear();
+    }
+    put_builtin_repr(out, &PyUnicode_Type, head != NULL ? head : o, max_chars);
+    Py_XDECREF(head);
+}
+
 /* repr(o) of a float, as float's own repr makes it, with no str made. */
 static void put_float_repr(rg_strbuf *out, PyObject *o)
 {
@@ -304,8 +329,7 @@ void put_summary(rg_strbuf *out, PyObject *o, int redact)
         Py_XDECREF(code);
         PyErr_Clear();
     } else if (PyUnicode_Check(o)) {
-        if (!put_plain_str_repr(out, o, SUMMARY_CHARS))
-            put_builtin_repr(out, &PyUnicode_Type, o, SUMMARY_CHARS);
+        put_str_repr(out, o, SUMMARY_CHARS);
     } else if (PyBytes_Check(o)) {
         put_builtin_repr(out, &PyBytes_Type, o, SUMMARY_CHARS);
     } else if (PyBool_Check(o)) {
@@ -387,7 +411,9 @@ static void put_key_repr(rg_strbuf *out, PyTypeObject *base, PyObject *o, Py_ssi
         rg_sb_puts(out, "?");
         return;
     }
-    put_builtin_repr(out, base, head, PY_SSIZE_T_MAX);
+    /* Most keys are names: 'name', with no repr made. */
+    if (base != &PyUnicode_Type || !put_plain_str_repr(out, head, PY_SSIZE_T_MAX))
+        put_builtin_repr(out, base, head, PY_SSIZE_T_MAX);
     Py_DECREF(head);
 }
 

@@ -40,7 +40,12 @@ def unique(text):
 
 
 STRINGS = ["", "a", "it's", 'say "hi"', "both ' and \"", "back\\slash", "tab\there", "bell\x07", "del\x7f",
-           "x" * 45, "x" * 46, "x" * 47, "y" * 1000, "caf\u00e9", "\U0001f600", "line\nbreak", "sp ace"]
+           "x" * 45, "x" * 46, "x" * 47, "y" * 1000, "caf\u00e9", "\U0001f600", "line\nbreak", "sp ace",
+           # Longer than a summary and not plain ASCII: summarized from the
+           # repr of their head, but for the quote, which the whole str picks
+           # (a ' past the head and no ": repr takes ").
+           "doc\n" + "z" * 2000, "z" * 60 + "'" + "\n", "z\n" * 30 + "'" + '"', "'\n" + "z" * 60,
+           "\u00e9" * 100, "\t" * 30, "\U0001f600" * 50 + "'", "\x00" * 49]
 FLOATS = [0.0, -0.0, 1.5, 1e300, 1e-300, float("nan"), float("inf"), float("-inf"), 0.1, 123456789.125]
 INTS = [0, -1, 300, -300, 2 ** 62 - 1, 2 ** 62, -(2 ** 62), 2 ** 63, 2 ** 64, -(2 ** 63), 2 ** 128, 2 ** 129,
         10 ** 40]
@@ -60,7 +65,7 @@ def held():
     held by two lists and a frame's local as well."""
     module = types.ModuleType("snapvalues")
     module.once = ([unique(s) for s in STRINGS] + [float(repr(f)) for f in FLOATS] +
-                   [int(str(i)) for i in INTS] + [MyStr("sub'str"), MyFloat(2.5), MyInt(12), Colour.RED])
+                   [int(str(i)) for i in INTS] + [MyStr("sub'str"), MyStr("sub\n" * 20 + "'"), MyFloat(2.5), MyInt(12), Colour.RED])
     shared = [unique("shared string"), float("3.25"), int("123456")]
     module.first = list(shared)
     module.second = list(shared)
