@@ -122,28 +122,27 @@ static Py_ssize_t frame_holds(const frame_view *v, PyObject *o, labels *L)
     return own + (v->func == o);
 }
 
-/* The frames running now, in every thread, innermost first: strong
- * references, all released by running_clear (the dict of
- * sys._current_frames() included), so that explaining keeps nothing. */
+/* The frames running now, in every thread, innermost first
+ * (rg_running_frames: the frames the index holds as referrers), with the
+ * generator running each; all released by running_clear, so that
+ * explaining keeps nothing. */
 typedef struct running_frame {
     PyObject *frame;
-    PyObject *ident;        /* its thread's, borrowed from current */
+    PyObject *ident;        /* its thread's */
     PyObject *gen;          /* the generator running the frame, or NULL (borrowed) */
 } running_frame;
 
 typedef struct running {
-    PyObject *current;      /* sys._current_frames(): {thread ident: frame} */
-    PyObject *active;       /* threading._active, borrowed, or NULL */
+    rg_running_frame *all;  /* rg_running_frames' (the references) */
     running_frame *frames;
-    size_t n, cap;
+    size_t n;
+    PyObject *active;       /* threading._active, borrowed, or NULL */
 } running;
 
 static void running_clear(running *r)
 {
-    for (size_t k = 0; k < r->n; k++)
-        Py_DECREF(r->frames[k].frame);
+    rg_running_frames_free(r->all, r->n);
     free(r->frames);
-    Py_CLEAR(r->current);
     memset(r, 0, sizeof *r);
 }
 
@@ -151,35 +150,24 @@ static void running_clear(running *r)
 static int running_collect(running *r)
 {
     memset(r, 0, sizeof *r);
-    PyObject *sys = PyImport_ImportModule("sys");
-    r->current = sys ? PyObject_CallMethod(sys, "_current_frames", NULL) : NULL;
-    Py_XDECREF(sys);
-    if (r->current == NULL || !PyDict_Check(r->current)) {
-        Py_CLEAR(r->current);
-        PyErr_Clear();
-        return RG_OK;
+    size_t n;
+    int st = rg_running_frames(&r->all, &n);
+    if (st != RG_OK)
+        return st;
+    r->n = n;
+    if (n > 0 && (r->frames = malloc(n * sizeof *r->frames)) == NULL) {
+        running_clear(r);
+        return RG_ENOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        frame_view v;
+        running_frame rf = {r->all[k].frame, r->all[k].thread,
+                            frame_view_of_frame(r->all[k].frame, &v) == 0 ? v.gen : NULL};
+        r->frames[k] = rf;
     }
     PyObject *threading = PyDict_GetItemString(PyImport_GetModuleDict(), "threading");
     r->active = threading && PyModule_Check(threading)
               ? PyDict_GetItemString(PyModule_GetDict(threading), "_active") : NULL;
-    Py_ssize_t pos = 0;
-    PyObject *ident, *top;
-    while (PyDict_Next(r->current, &pos, &ident, &top)) {
-        PyObject *f = top;
-        Py_INCREF(f);
-        /* PyFrame_GetBack makes the frame objects of callers (3.11+); each
-         * belongs to its running frame and goes when that frame returns. */
-        while (f != NULL && PyFrame_Check(f)) {
-            frame_view v;
-            running_frame rf = {f, ident, frame_view_of_frame(f, &v) == 0 ? v.gen : NULL};
-            if (RG_VEC_PUSH(r->frames, r->n, r->cap, 32, rf) != RG_OK) {
-                Py_DECREF(f);
-                return RG_ENOMEM;
-            }
-            f = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
-        }
-        Py_XDECREF(f);
-    }
     return RG_OK;
 }
 
@@ -194,14 +182,17 @@ static int is_running(const running *r, PyObject *o)
     return 0;
 }
 
-/* How many of a running frame's own references to o the collector sees:
- * those its frame object or its generator (which holds a 3.11+ frame's
- * locals) report, if tracked, as the index holds only tracked objects.
- * 3.9 and 3.10 track a function's frame only once it outlives its call;
- * 3.11+ frames report their locals only while suspended. */
+/* How many of a running frame's own references to o the index holds: the
+ * frame is one of its objects (heap_build numbers the running frames), with
+ * the references its traverse reports and, where that reports none to o,
+ * its slots holding o (visit_frame_locals: 3.11+ frames report their locals
+ * only while suspended); and its generator's (which holds a 3.11+ frame's
+ * locals), if tracked, as the index holds only tracked objects otherwise. */
 static Py_ssize_t frame_visible_refs(PyObject *frame, const frame_view *v, PyObject *o)
 {
-    Py_ssize_t seen = PyObject_GC_IsTracked(frame) ? refs_from(frame, o) : 0;
+    Py_ssize_t seen = refs_from(frame, o);
+    for (Py_ssize_t i = 0; seen == 0 && !rg_is_singleton(o) && i < v->n_slots; i++)
+        seen += v->slots[i] == o;
     if (v->gen != NULL && PyObject_GC_IsTracked(v->gen))
         seen += refs_from(v->gen, o);
     return seen;

@@ -8,8 +8,10 @@
  * It holds a strong reference to every object of a built index. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <frameobject.h>   /* PyFrame_Check, PyFrame_GetBack before 3.11 */
 
 #include "refgraph/heapwalk.h"
+#include "refgraph/describe.h"
 #include "refgraph/pyinternals.h"
 #include "refgraph/prefetch.h"
 #include "refgraph/status.h"
@@ -76,6 +78,76 @@ static int gc_objects_list(PyObject **out)
         PyObject_GC_UnTrack(list);
     *out = list;
     return RG_OK;
+}
+
+int rg_running_frames(rg_running_frame **out, size_t *n)
+{
+    rg_running_frame *frames = NULL;
+    size_t count = 0, cap = 0;
+    *out = NULL;
+    *n = 0;
+    PyObject *sys = PyImport_ImportModule("sys");
+    PyObject *current = sys ? PyObject_CallMethod(sys, "_current_frames", NULL) : NULL;
+    Py_XDECREF(sys);
+    if (current == NULL || !PyDict_Check(current)) {
+        Py_XDECREF(current);
+        PyErr_Clear();
+        return RG_OK;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *ident, *top;
+    int st = RG_OK;
+    while (st == RG_OK && PyDict_Next(current, &pos, &ident, &top)) {
+        PyObject *f = top;
+        Py_INCREF(f);
+        /* PyFrame_GetBack makes the frame objects of callers (3.11+); each
+         * belongs to its running frame and goes when that frame returns. */
+        while (f != NULL && PyFrame_Check(f)) {
+            rg_running_frame rf = {f, ident};
+            st = RG_VEC_PUSH(frames, count, cap, 32, rf);
+            if (st != RG_OK)
+                break;
+            Py_INCREF(ident);
+            f = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
+        }
+        Py_XDECREF(f);
+    }
+    Py_DECREF(current);
+    if (st != RG_OK) {
+        rg_running_frames_free(frames, count);
+        return st;
+    }
+    *out = frames;
+    *n = count;
+    return RG_OK;
+}
+
+void rg_running_frames_free(rg_running_frame *frames, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        Py_DECREF(frames[i].frame);
+        Py_DECREF(frames[i].thread);
+    }
+    free(frames);
+}
+
+int visit_frame_locals(PyObject *frame, PyObject *const *seen, size_t n_seen, visitproc visit, void *arg)
+{
+    frame_view v;
+    if (frame_view_of_frame(frame, &v) != 0)
+        return 0;
+    for (Py_ssize_t i = 0; i < v.n_slots; i++) {
+        PyObject *o = v.slots[i];
+        if (o == NULL || rg_is_singleton(o))
+            continue;
+        int met = 0;
+        for (size_t k = 0; k < n_seen && !met; k++)
+            met = seen[k] == o;
+        int r = met ? 0 : visit(o, arg);
+        if (r != 0)
+            return r;
+    }
+    return 0;
 }
 
 /* Drops the index and its references; a release may run finalizers, so the
@@ -255,11 +327,16 @@ typedef struct edge_ctx {
     const numbering *nb;
     rg_heapindex *hi;
     int status;
+    PyObject **seen;     /* a running frame's referents so far (visit_frame_locals) */
+    size_t n_seen, seen_cap;
+    int keep_seen;
 } edge_ctx;
 
 static int visit_record_edge(PyObject *o, void *arg)
 {
     edge_ctx *c = arg;
+    if (c->keep_seen && (c->status = RG_VEC_PUSH(c->seen, c->n_seen, c->seen_cap, 16, o)) != RG_OK)
+        return -1;
     int64_t id = numbered_id(c->nb, o);
     /* A number past the end is not this index's (another interpreter's
      * object, in the middle of its own walk): not a referent it knows. */
@@ -269,10 +346,11 @@ static int visit_record_edge(PyObject *o, void *arg)
     return c->status == RG_OK ? 0 : -1;
 }
 
-/* Records the edges of every numbered object but the excluded ones. */
+/* Records the edges of every numbered object but the excluded ones; a
+ * running frame's include its locals, as a snapshot's do. */
 static int record_edges(heap *h, const numbering *nb)
 {
-    edge_ctx ctx = {nb, h->hi, RG_OK};
+    edge_ctx ctx = {nb, h->hi, RG_OK, NULL, 0, 0, 0};
     for (size_t i = 0; i < nb->n && ctx.status == RG_OK; i++) {
         PREFETCH_AHEAD(nb->objs, i, nb->n);
         PyObject *op = nb->objs[i];
@@ -280,9 +358,16 @@ static int record_edges(heap *h, const numbering *nb)
         if (traverse == NULL || (h->flags[i] & ID_EXCLUDED) || !is_gc_object(op))
             continue;
         ctx.status = rg_hi_begin_source(h->hi, (uint32_t)i);
+        ctx.keep_seen = (h->flags[i] & ID_RUNNING_FRAME) != 0;
+        ctx.n_seen = 0;
         if (ctx.status == RG_OK)
             traverse(op, visit_record_edge, &ctx);
+        if (ctx.status == RG_OK && ctx.keep_seen) {
+            ctx.keep_seen = 0;
+            visit_frame_locals(op, ctx.seen, ctx.n_seen, visit_record_edge, &ctx);
+        }
     }
+    free(ctx.seen);
     return ctx.status;
 }
 
@@ -315,7 +400,19 @@ int number_heap(numbering *nb, int borrowed)
 int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
 {
     numbering nb;
-    int st = number_heap(&nb, 0);
+    /* The running frames are referrers of their locals, as on a snapshot:
+     * found before the walk (it runs Python code), numbered with the heap
+     * (most are not tracked while they run). */
+    rg_running_frame *frames = NULL;
+    size_t n_frames = 0;
+    uint32_t *frame_ids = NULL;
+    int st = rg_running_frames(&frames, &n_frames);
+    if (st == RG_OK && n_frames > 0 && (frame_ids = malloc(n_frames * sizeof *frame_ids)) == NULL)
+        st = RG_ENOMEM;
+    if (st == RG_OK)
+        st = number_heap(&nb, 0);
+    else
+        memset(&nb, 0, sizeof nb);
     Py_ssize_t n_targets = s->targets ? PyList_GET_SIZE(s->targets) : 0;
     for (Py_ssize_t i = 0; i < n_targets && st == RG_OK; i++) {
         uint32_t id;
@@ -324,10 +421,14 @@ int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
         if (st == RG_OK)
             st = rg_pm_put(&h->target_ids, t, id);
     }
+    for (size_t k = 0; k < n_frames && st == RG_OK; k++)
+        st = number_extra(&nb, frames[k].frame, &frame_ids[k]);
     if (st == RG_OK) {
         h->flags = PyMem_RawCalloc(nb.n + 1, 1);
         st = h->flags == NULL ? RG_ENOMEM : rg_hi_new(nb.n, &h->hi);
     }
+    for (size_t k = 0; k < n_frames && st == RG_OK; k++)
+        h->flags[frame_ids[k]] |= ID_RUNNING_FRAME;
     /* A handful of excluded objects: look each one up, rather than testing
      * every object of the heap against them. */
     for (Py_ssize_t i = 0; st == RG_OK && s->containers && i < PySequence_Fast_GET_SIZE(s->containers); i++) {
@@ -353,6 +454,9 @@ int heap_build(heap *h, const rg_search *s, const rg_ptrmap *ignored)
     rg_pm_free(&nb.extra);
     h->objs = nb.objs;
     h->n = nb.n;
+    /* The numbered frames are the index's now (numbering holds each). */
+    free(frame_ids);
+    rg_running_frames_free(frames, n_frames);
     return st;
 }
 

@@ -76,6 +76,8 @@ typedef struct builder {
     size_t n_modules, modules_cap;
     root_frame *frames;
     size_t n_frames, frames_cap;
+    PyObject **seen;               /* a running frame's referents so far (add_frame_locals), borrowed */
+    size_t n_seen, seen_cap;
     /* pass 2 */
     uint32_t *flabel;          /* one source's edge labels at a time (pass 2), grown to the widest */
     size_t flabel_cap;
@@ -147,48 +149,33 @@ static int collect_modules(builder *b)
     return RG_OK;
 }
 
-/* Every thread's running frames, innermost first, with the thread's name
- * (threading._active's Thread._name, read as stored).  The frame objects
- * sys._current_frames() makes belong to their running frames. */
+/* Every thread's running frames (rg_running_frames: the live searches'
+ * too), with the thread's name (threading._active's Thread._name, read as
+ * stored). */
 static int collect_frames(builder *b)
 {
-    PyObject *sys = PyImport_ImportModule("sys");
-    PyObject *current = sys ? PyObject_CallMethod(sys, "_current_frames", NULL) : NULL;
-    Py_XDECREF(sys);
-    if (current == NULL || !PyDict_Check(current)) {
-        Py_XDECREF(current);
-        PyErr_Clear();
-        return RG_OK;
-    }
+    rg_running_frame *running;
+    size_t n;
+    int st = rg_running_frames(&running, &n);
+    if (st != RG_OK)
+        return st;
     PyObject *threading = PyDict_GetItemString(PyImport_GetModuleDict(), "threading");
     PyObject *active = threading && PyModule_Check(threading)
                      ? PyDict_GetItemString(PyModule_GetDict(threading), "_active") : NULL;
-    Py_ssize_t pos = 0;
-    PyObject *ident, *top;
-    int st = RG_OK;
-    while (st == RG_OK && PyDict_Next(current, &pos, &ident, &top)) {
-        PyObject *thread = active && PyDict_Check(active) ? PyDict_GetItem(active, ident) : NULL;
+    for (size_t i = 0; i < n && st == RG_OK; i++) {
+        PyObject *thread = active && PyDict_Check(active) ? PyDict_GetItem(active, running[i].thread) : NULL;
         PyObject *tname = thread ? stored_attr(thread, "_name") : NULL;
         if (tname != NULL && !PyUnicode_Check(tname))
             tname = NULL;
-        PyObject *f = top;
-        Py_INCREF(f);
-        while (st == RG_OK && f != NULL && PyFrame_Check(f)) {
+        root_frame rf = {running[i].frame, tname, PyLong_AsUnsignedLong(running[i].thread)};
+        PyErr_Clear();
+        st = RG_VEC_PUSH(b->frames, b->n_frames, b->frames_cap, 32, rf);
+        if (st == RG_OK) {
+            Py_INCREF(rf.frame);
             Py_XINCREF(tname);
-            root_frame rf = {f, tname, PyLong_AsUnsignedLong(ident)};
-            PyErr_Clear();
-            st = RG_VEC_PUSH(b->frames, b->n_frames, b->frames_cap, 32, rf);
-            if (st != RG_OK) {
-                Py_DECREF(f);
-                Py_XDECREF(tname);
-                break;
-            }
-            f = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
         }
-        if (st == RG_OK)
-            Py_XDECREF(f);
     }
-    Py_DECREF(current);
+    rg_running_frames_free(running, n);
     return st;
 }
 
@@ -352,25 +339,20 @@ static int visit_edge(PyObject *o, void *arg)
 }
 
 /* A running frame's locals, which its frame object does not traverse
- * (3.11+: the thread owns them): edges not already recorded. */
-static int add_frame_locals(builder *b, edge_ctx *c, PyObject *frame, size_t first_edge)
+ * (3.11+: the thread owns them): edges not already recorded (the rule the
+ * live searches follow, visit_frame_locals). */
+static int add_frame_locals(builder *b, edge_ctx *c, size_t first_edge)
 {
-    frame_view v;
-    if (frame_view_of_frame(frame, &v) != 0)
-        return RG_OK;
-    c->shares_slots = 1;
-    for (Py_ssize_t i = 0; i < v.n_slots && c->status == RG_OK; i++) {
-        PyObject *o = v.slots[i];
-        if (o == NULL || rg_is_singleton(o))
-            continue;
-        /* By object, not by id: a str the frame's traverse reached as its
-         * only reference was numbered without an entry in the map. */
-        int seen = 0;
-        for (size_t e = first_edge; e < b->n_edges && !seen; e++)
-            seen = b->fdst[e] != CLASS_MARK && b->nb.objs[b->fdst[e]] == o;
-        if (!seen)
-            visit_edge(o, c);
+    /* By object, not by id: a str the frame's traverse reached as its
+     * only reference was numbered without an entry in the map. */
+    b->n_seen = 0;
+    for (size_t e = first_edge; e < b->n_edges; e++) {
+        if (b->fdst[e] != CLASS_MARK && (c->status = RG_VEC_PUSH(b->seen, b->n_seen, b->seen_cap, 16,
+                                                                 b->nb.objs[b->fdst[e]])) != RG_OK)
+            return c->status;
     }
+    c->shares_slots = 1;
+    visit_frame_locals(c->src, b->seen, b->n_seen, visit_edge, c);
     c->shares_slots = 0;
     return c->status;
 }
@@ -417,7 +399,7 @@ static int record_nodes(builder *b)
         size_t first = b->n_edges;
         tp->tp_traverse(op, visit_edge, &c);
         if (c.status == RG_OK && PyFrame_Check(op) && is_running_frame(b, op))
-            add_frame_locals(b, &c, op, first);
+            add_frame_locals(b, &c, first);
         if (c.status == RG_OK && c.class_at < b->n_edges)
             c.status = mark_class(b, c.class_at);
         if (holds_type && c.skip_type)
@@ -777,6 +759,7 @@ static void builder_release(builder *b)
     free(b->plain);
     rg_big_free(b->early);
     free(b->functions);
+    free(b->seen);
     free(b->types);
     rg_pm_free(&b->type_index);
     rg_pm_free(&b->nb.extra);

@@ -135,6 +135,25 @@ def test_explaining_a_suspended_generator_adds_no_referrer(module):
     assert "['item']" not in text      # no locals snapshot among the referrers
 
 
+def store_error(module, work):
+    """Keeps the exception work() raises in module.last_error.  Caught here,
+    not in the test: a traceback's first frame is where the exception was
+    caught, and this one has returned.  Its f_back is still the test's
+    running frame, a referrer of the test's locals: a test keeps the target
+    in none, or the chain may go through them."""
+    try:
+        work()
+    except ValueError as exc:
+        module.last_error = exc
+
+
+def last_frame(error):
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame
+
+
 def test_explaining_a_stored_traceback_adds_no_referrer(module):
     box = []
 
@@ -142,10 +161,7 @@ def test_explaining_a_stored_traceback_adds_no_referrer(module):
         big_buffer = Leak()
         box.append(big_buffer)
         raise ValueError("boom")
-    try:
-        work()
-    except ValueError as exc:
-        module.last_error = exc
+    store_error(module, work)
     target = box.pop()
     before = footprint(target)
     assert "big_buffer (local)" in chain_text(backref_chain(target))
@@ -229,25 +245,17 @@ def test_cell_variable_of_a_stored_traceback(module):
         box.append(cached)
         module.callback = lambda: cached
         raise ValueError("boom")
-    try:
-        work()
-    except ValueError as exc:
-        module.last_error = exc
+    store_error(module, work)
     del module.callback
-    target = box.pop()
-    text = chain_text(backref_chain(target))
+    text = chain_text(backref_chain(box.pop()))   # in no local: see store_error
     assert "tb_frame -> frame " in text and "work at" in text, text
     assert "cached (cell) -> cell" in text, text
     assert "cell_contents -> Leak" in text, text
 
 
 def test_locals_dict_of_exec_code_in_a_stored_traceback(module):
-    namespace = {}
-    try:
-        exec("held = Leak()\nraise ValueError('boom')\n", {"Leak": Leak}, namespace)
-    except ValueError as exc:
-        module.last_error = exc
-    text = chain_text(backref_chain(namespace["held"]))
+    store_error(module, lambda: exec("held = Leak()\nraise ValueError('boom')\n", {"Leak": Leak}, {}))
+    text = chain_text(backref_chain(last_frame(module.last_error).f_locals["held"]))
     assert "tb_frame -> frame <module> at <string>:2" in text, text
     assert "f_locals -> dict" in text and "['held'] -> Leak" in text, text
 

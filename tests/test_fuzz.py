@@ -100,7 +100,11 @@ def referents(o):
 
 
 def is_real_reference(src, dst):
-    return any(r is dst for r in gc.get_referents(src))
+    """src refers to dst: a reference gc sees, or a running frame's local
+    (a referrer live and on snapshots, which 3.11+ frames do not traverse)."""
+    if any(r is dst for r in gc.get_referents(src)):
+        return True
+    return isinstance(src, types.FrameType) and any(v is dst for v in src.f_locals.values())
 
 
 @st.composite

@@ -79,10 +79,16 @@ def test_stored_exception_holding_a_frame_local(module):
     def work():
         big_buffer = Leak()
         raise ValueError("boom")
-    try:
-        work()
-    except ValueError as exc:
-        module.last_error = exc
+    def store():
+        # Caught in a function that returns: a traceback's first frame is
+        # where it was caught, and were it this test's running frame (a
+        # referrer of its locals), the chain through `target` below would be
+        # the shortest.
+        try:
+            work()
+        except ValueError as exc:
+            module.last_error = exc
+    store()
     target = module.last_error.__traceback__.tb_next.tb_frame.f_locals["big_buffer"]
     assert_chain(module, target, "__traceback__", "tb_frame", "big_buffer (local)")
 

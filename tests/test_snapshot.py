@@ -342,6 +342,50 @@ def test_running_frames_are_roots():
     assert "via local (local)" in text and "held by a running frame: thread MainThread: " in text
 
 
+class HeldByAThread:
+    pass
+
+
+def test_another_threads_frame_is_a_referrer_live_and_on_a_snapshot():
+    """An object only another thread's running function holds, in a local:
+    its frame is the referrer live as on a snapshot, node for node (the live
+    graph used to leave the frame out and name it in a note only)."""
+    import threading
+    ready, done = threading.Event(), threading.Event()
+
+    def worker():
+        held = HeldByAThread()
+        assert held
+        ready.set()
+        done.wait(30)
+
+    thread = threading.Thread(target=worker, name="holder")
+    thread.start()
+    try:
+        assert ready.wait(30)
+        # In no local of this frame: it would be a referrer too, at another
+        # line live than when the snapshot was taken.
+        snap = refgraph.snapshot()
+        live = refgraph.show_backrefs(refgraph.by_type("HeldByAThread"), max_depth=3, output=io.StringIO())
+        saved = snap.show_backrefs("HeldByAThread", max_depth=3, output=io.StringIO())
+        live_lines, saved_lines = live.to_text().splitlines(), saved.to_text().splitlines()
+        assert live_lines[:2] == saved_lines[:2], (live.to_text(), saved.to_text())
+        # (Before 3.11 a frame names its code's name, not its qualified name.)
+        assert live_lines[1].startswith("  <- frame ") and "worker at test_snapshot.py:" in live_lines[1]
+        assert live_lines[1].endswith("via held (local)")
+        assert [line for line in live_lines if line.startswith("  <- ")] == \
+            [line for line in saved_lines if line.startswith("  <- ")]
+        assert any("held by a running frame: thread 'holder', " in n and n.endswith("as held (local)")
+                   for n in live.notes), live.notes
+        assert "held by a running frame: thread holder: " in saved.to_text()
+        # The chain to a root ends there: a running frame is no module.
+        chain = refgraph.find_backref_chain(refgraph.by_type("HeldByAThread")[0], refgraph.is_proper_module)
+        assert len(chain) == 1
+    finally:
+        done.set()
+        thread.join(30)
+
+
 def test_redact_shows_a_threads_id_not_its_name(tmp_path):
     """A thread's name is the program's data (it can name a customer):
     redact=True shows the thread's id, in the snapshot's roots, its text and

@@ -13,7 +13,7 @@
 #include "refgraph/walk.h"
 
 /* Per-id flags of the backward index. */
-enum { ID_EXCLUDED = 1, ID_SEEN = 2 };
+enum { ID_EXCLUDED = 1, ID_SEEN = 2, ID_RUNNING_FRAME = 4 };
 
 /* The index of the heap: every object the collector tracks, numbered, and
  * who refers to whom (heapindex.h).  It holds one strong reference to each
@@ -49,6 +49,22 @@ typedef struct numbering {
     rg_ptrmap extra;               /* objects numbered without a tag -> id */
 } numbering;
 
+/* A frame object of a call running now: what a thread's running frames
+ * hold is what the snapshot's frame roots hold (see rg_running_frames). */
+typedef struct rg_running_frame {
+    PyObject *frame;    /* strong */
+    PyObject *thread;   /* its thread's ident, an int (strong) */
+} rg_running_frame;
+/* Every thread's running frames, innermost first (sys._current_frames()
+ * and each one's callers); none where sys._current_frames() fails.  Runs
+ * Python code: call it before numbering.  RG_OK or RG_ENOMEM. */
+int rg_running_frames(rg_running_frame **out, size_t *n);
+void rg_running_frames_free(rg_running_frame *frames, size_t n);
+/* A running frame's locals (3.11+: the thread owns them, and the frame
+ * object's traverse does not report them) that its traverse did not
+ * report (seen, n_seen), to visit(o, arg): the rule by which snapshots and
+ * live searches alike make a running frame a referrer of its locals. */
+int visit_frame_locals(PyObject *frame, PyObject *const *seen, size_t n_seen, visitproc visit, void *arg);
 int collect_addresses(PyObject *ids, const char *what, rg_ptrmap *map);
 int collect_ignored(PyObject *extra_ignore, rg_ptrmap *ignored);
 void heap_clear(heap *h);
