@@ -541,11 +541,25 @@ static int expand_forward(graph_walk *w)
         if (w->met[other])
             continue;
         w->met[other] = 1;
+        /* consider()'s rule, with the labels read only for a referent that
+         * is kept: of a list of a million items, too_many are. */
+        if (w->a->filter != NULL) {
+            int keep = w->a->filter(w->a->arg, other);
+            if (keep <= 0) {
+                st = keep;
+                continue;
+            }
+        }
+        if (w->kept >= w->a->too_many) {
+            w->skipped++;
+            continue;
+        }
+        w->kept++;
         edge_labels L;
         rg_sb_init(&L.text);
         L.count = 0;
         labels_between(s, w->cur.node, other, &L);
-        st = rg_sb_status(&L.text) != RG_OK ? RG_ENOMEM : consider(w, other, &L);
+        st = rg_sb_status(&L.text) != RG_OK ? RG_ENOMEM : link(w, other, &L);
         rg_sb_free(&L.text);
     }
     for (size_t k = 0; k < w->n_nbr; k++)
