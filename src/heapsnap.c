@@ -446,9 +446,12 @@ static int order_run(const rg_snap *s, uint32_t *run, uint32_t len, ranked **scr
 {
     uint64_t prev = 0;
     uint32_t k = 0;
-    for (; k < len; prev = rank_key(s, run[k]), k++)
-        if (k > 0 && rank_key(s, run[k]) < prev)
+    for (; k < len; k++) {
+        uint64_t key = rank_key(s, run[k]);
+        if (key < prev)
             break;
+        prev = key;
+    }
     if (k == len)
         return RG_OK;
     if (len > *cap) {
