@@ -133,9 +133,11 @@ static void put_str_repr(rg_strbuf *out, PyObject *o, Py_ssize_t max_chars)
 {
     if (put_plain_str_repr(out, o, max_chars))
         return;
-    Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+    /* A str of the old C API not yet ready (before 3.12) has no length to
+     * read: its own repr readies it. */
+    Py_ssize_t len = PyUnicode_IS_READY(o) ? PyUnicode_GET_LENGTH(o) : 0;
     PyObject *head = NULL;
-    if (len > max_chars && PyUnicode_IS_READY(o)) {
+    if (len > max_chars) {
         int single_head = PyUnicode_FindChar(o, '\'', 0, max_chars, 1) >= 0;
         int double_head = PyUnicode_FindChar(o, '"', 0, max_chars, 1) >= 0;
         int single_all = single_head || PyUnicode_FindChar(o, '\'', max_chars, len, 1) >= 0;

@@ -182,18 +182,27 @@ static int is_running(const running *r, PyObject *o)
     return 0;
 }
 
-/* How many of a running frame's own references to o the index holds: the
- * frame is one of its objects (heap_build numbers the running frames), with
- * the references its traverse reports and, where that reports none to o,
- * its slots holding o (visit_frame_locals: 3.11+ frames report their locals
- * only while suspended); and its generator's (which holds a 3.11+ frame's
- * locals), if tracked, as the index holds only tracked objects otherwise. */
-static Py_ssize_t frame_visible_refs(PyObject *frame, const frame_view *v, PyObject *o)
+/* How many of a running frame's own references to o the index holds, edge
+ * for edge: the frame is one of its objects (heap_build numbers the running
+ * frames) with the references its traverse reports and, where that reports
+ * none to o, each slot holding o (visit_frame_locals: 3.11+ frames report
+ * their locals only while suspended); and its generator's, if tracked (the
+ * index holds only tracked objects otherwise).  An extra_ignore'd frame or
+ * generator has no edges.  A running generator's slots are edges of both,
+ * so this can exceed the references the frame has: the caller's difference
+ * then takes the second edge back. */
+static Py_ssize_t frame_visible_refs(const walk *w, PyObject *frame, const frame_view *v, PyObject *o)
 {
-    Py_ssize_t seen = refs_from(frame, o);
-    for (Py_ssize_t i = 0; seen == 0 && !rg_is_singleton(o) && i < v->n_slots; i++)
-        seen += v->slots[i] == o;
-    if (v->gen != NULL && PyObject_GC_IsTracked(v->gen))
+    uint32_t unused;
+    Py_ssize_t seen = 0;
+    if (!rg_pm_get(&w->ignored, frame, &unused)) {
+        seen = refs_from(frame, o);
+        if (seen == 0 && !rg_is_singleton(o)) {
+            for (Py_ssize_t i = 0; i < v->n_slots; i++)
+                seen += v->slots[i] == o;
+        }
+    }
+    if (v->gen != NULL && PyObject_GC_IsTracked(v->gen) && !rg_pm_get(&w->ignored, v->gen, &unused))
         seen += refs_from(v->gen, o);
     return seen;
 }
@@ -256,7 +265,9 @@ static int explain(walk *w, PyObject *target, const uint32_t *queue, size_t len,
     running r;
     rg_ptrmap leading;   /* object that leads to the target -> its queue position */
     rg_pm_init(&leading);
-    Py_ssize_t *framed = PyMem_RawCalloc(len, sizeof *framed);   /* references running frames hide */
+    /* References running frames hide, less those the index counts twice
+     * (a running generator's slots: edges of the frame and the generator). */
+    Py_ssize_t *framed = PyMem_RawCalloc(len, sizeof *framed);
     uint32_t *seen_in = PyMem_RawCalloc(len, sizeof *seen_in);   /* last frame (k + 1) that noted it */
     if (framed == NULL || seen_in == NULL)
         st = RG_ENOMEM;
@@ -275,8 +286,7 @@ static int explain(walk *w, PyObject *target, const uint32_t *queue, size_t len,
         labels_init(&L, w->s->redact);
         if (frame_view_of_frame(r.frames[k].frame, &v) == 0) {
             Py_ssize_t own = frame_holds(&v, target, &L);
-            Py_ssize_t seen = frame_visible_refs(r.frames[k].frame, &v, target);
-            framed[0] += own > seen ? own - seen : 0;
+            framed[0] += own - frame_visible_refs(w, r.frames[k].frame, &v, target);
         }
         if (L.count > 0 && target_frames++ < MAX_NOTED_FRAMES)
             st = note_frame_hold(w, &r, k, target, target, &L);
@@ -323,8 +333,7 @@ static int explain(walk *w, PyObject *target, const uint32_t *queue, size_t len,
                 labels L;
                 labels_init(&L, w->s->redact);
                 Py_ssize_t own = frame_holds(&v, held, &L);
-                Py_ssize_t seen = frame_visible_refs(r.frames[k].frame, &v, held);
-                framed[at] += own > seen ? own - seen : 0;
+                framed[at] += own - frame_visible_refs(w, r.frames[k].frame, &v, held);
                 if (L.count > 0 && leading_frames++ < MAX_NOTED_FRAMES)
                     st = note_frame_hold(w, &r, k, held, target, &L);
                 labels_free(&L);

@@ -216,3 +216,25 @@ def test_numbers_kept_as_bits_read_as_their_repr(tmp_path):
             locale.setlocale(locale.LC_NUMERIC, was)
     finally:
         del sys.modules["snapnumbers"]
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="PyUnicode_FromUnicode is gone in 3.12")
+def test_a_str_of_the_old_c_api_not_yet_ready_is_summarized():
+    """A str made by the pre-PEP 393 API (PyUnicode_FromUnicode(NULL, n),
+    then filled) has no length to read until it is readied: the summary of a
+    long one read it first and failed an assertion (found by the review)."""
+    import ctypes
+    import warnings
+    api = ctypes.pythonapi
+    api.PyUnicode_FromUnicode.restype = ctypes.py_object
+    api.PyUnicode_FromUnicode.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
+    api.PyUnicode_AsUnicode.restype = ctypes.c_void_p
+    api.PyUnicode_AsUnicode.argtypes = [ctypes.py_object]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy = api.PyUnicode_FromUnicode(None, 60)
+        ctypes.memmove(api.PyUnicode_AsUnicode(legacy), ctypes.create_unicode_buffer("b\n" * 30),
+                       60 * ctypes.sizeof(ctypes.c_wchar))
+    holder = [legacy]
+    assert refgraph.snapshot().object(id(legacy)).summary == expected_summary("b\n" * 30)
+    assert holder
