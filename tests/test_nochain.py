@@ -215,13 +215,21 @@ def test_a_wrappers_ignored_frame_is_no_invisible_reference():
     def wrapper(obj):
         return refgraph.show_backrefs(obj, max_depth=2, output=io.StringIO(), extra_ignore=[id(sys._getframe())])
 
+    addresses = []
+
     def main():
         held = HeldThere()
+        addresses.append(id(held))
         return wrapper(held)
     graph = main()
     frames = [line for line in graph.to_text().splitlines() if line.startswith("  <- frame ")]
-    assert len(frames) == 1 and ".main at " in frames[0], graph.to_text()   # not the wrapper's
-    assert not [n for n in graph.notes if "not visible" in n], graph.notes
+    assert len(frames) == 1 and "main at " in frames[0], graph.to_text()   # not the wrapper's
+    # Before 3.11 main's value stack holds held too, as the argument of the
+    # call to wrapper in progress: that reference is one the note rightly
+    # names (with or without extra_ignore).  From 3.11 the callee takes it.
+    invisible = [n for n in graph.notes if "not visible" in n]
+    assert invisible == ([] if sys.version_info >= (3, 11) else ["HeldThere object at %#x: %s" % (addresses[0], INVISIBLE)]), \
+        graph.notes
 
 
 def test_a_running_frame_holding_what_leads_to_it_is_named():
