@@ -195,13 +195,8 @@ static Py_ssize_t frame_visible_refs(const walk *w, PyObject *frame, const frame
 {
     uint32_t unused;
     Py_ssize_t seen = 0;
-    if (!rg_pm_get(&w->ignored, frame, &unused)) {
-        seen = refs_from(frame, o);
-        if (seen == 0 && !rg_is_singleton(o)) {
-            for (Py_ssize_t i = 0; i < v->n_slots; i++)
-                seen += v->slots[i] == o;
-        }
-    }
+    if (!rg_pm_get(&w->ignored, frame, &unused))
+        seen = running_frame_refs(frame, o);
     if (v->gen != NULL && PyObject_GC_IsTracked(v->gen) && !rg_pm_get(&w->ignored, v->gen, &unused))
         seen += refs_from(v->gen, o);
     return seen;

@@ -163,6 +163,20 @@ Py_ssize_t refs_from(PyObject *src, PyObject *o)
     return ctx.count;
 }
 
+/* How many edges to o the index holds from a running frame (heap_build):
+ * its traverse's references, or where it reports none, its locals'
+ * (visit_frame_locals, the rule heap_build records them by). */
+Py_ssize_t running_frame_refs(PyObject *frame, PyObject *o)
+{
+    Py_ssize_t n = refs_from(frame, o);
+    if (n == 0) {
+        refs_ctx ctx = {o, 0};
+        visit_frame_locals(frame, NULL, 0, visit_count_refs, &ctx);
+        n = ctx.count;
+    }
+    return n;
+}
+
 /* References to o that exist only because of this call: the index's (o has
  * heap id `id`, or UINT32_MAX), the forward search's, the call's containers,
  * and the caller's own reference to a direct argument. */

@@ -460,7 +460,9 @@ static int link(graph_walk *w, uint32_t node, edge_labels *L)
 }
 
 /* filter and too_many for one neighbour, as the live walk_consider. */
-static int consider(graph_walk *w, uint32_t node, edge_labels *L)
+/* Whether node is kept: filter, then too_many (counted).  1 kept, 0 not,
+ * or an RG_E* status. */
+static int admit(graph_walk *w, uint32_t node)
 {
     if (w->a->filter != NULL) {
         int keep = w->a->filter(w->a->arg, node);
@@ -469,10 +471,16 @@ static int consider(graph_walk *w, uint32_t node, edge_labels *L)
     }
     if (w->kept >= w->a->too_many) {
         w->skipped++;
-        return RG_OK;
+        return 0;
     }
     w->kept++;
-    return link(w, node, L);
+    return 1;
+}
+
+static int consider(graph_walk *w, uint32_t node, edge_labels *L)
+{
+    int keep = admit(w, node);
+    return keep <= 0 ? keep : link(w, node, L);
 }
 
 static int flush_pending(graph_walk *w)
@@ -541,20 +549,13 @@ static int expand_forward(graph_walk *w)
         if (w->met[other])
             continue;
         w->met[other] = 1;
-        /* consider()'s rule, with the labels read only for a referent that
-         * is kept: of a list of a million items, too_many are. */
-        if (w->a->filter != NULL) {
-            int keep = w->a->filter(w->a->arg, other);
-            if (keep <= 0) {
-                st = keep;
-                continue;
-            }
-        }
-        if (w->kept >= w->a->too_many) {
-            w->skipped++;
+        /* consider(), with the labels read only for a referent that is
+         * kept: of a list of a million items, too_many are. */
+        int keep = admit(w, other);
+        if (keep <= 0) {
+            st = keep;
             continue;
         }
-        w->kept++;
         edge_labels L;
         rg_sb_init(&L.text);
         L.count = 0;

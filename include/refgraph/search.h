@@ -30,6 +30,7 @@ int walk_add_node(walk *w, PyObject *o, uint32_t id, int depth, unsigned flags, 
 int call_predicate(PyObject *fn, PyObject *o);
 /* How many references to o does src hold, according to its tp_traverse. */
 Py_ssize_t refs_from(PyObject *src, PyObject *o);
+Py_ssize_t running_frame_refs(PyObject *frame, PyObject *o);
 /* References to o that exist only because of this call. */
 Py_ssize_t refs_held_by_call(const walk *w, PyObject *o, uint32_t id);
 
