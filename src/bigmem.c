@@ -53,12 +53,46 @@ static void ask_huge_pages(void *base, size_t len)
 #endif
 }
 
+/* The mapping's length for n bytes: whole huge pages from half a huge
+ * page on (the address space past the data is not touched until the block
+ * grows into it; a block this size is an array that grows with the heap),
+ * whole small pages below. */
+static size_t mapping_length(size_t n)
+{
+    if (n > SIZE_MAX - HEADER - HUGE_PAGE)
+        return 0;
+    size_t len = page_round(n + HEADER);
+    return len >= HUGE_PAGE / 2 ? (len + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE : len;
+}
+
+/* len bytes of address space starting on a huge page's boundary: a huge
+ * page backs only a 2 MiB range that is aligned, so a mapping placed
+ * anywhere gets small pages at both its ends, and one that mremap moved
+ * by other than a multiple of 2 MiB has its huge pages split (measured:
+ * 32 MiB grown by doubling took 2,737 faults, 18 MiB of small pages).
+ * The mapping is made 2 MiB longer and what lies before and after the
+ * aligned range is unmapped.  MAP_FAILED when out of address space. */
+static void *map_aligned(size_t len)
+{
+    size_t over = len + HUGE_PAGE;
+    char *base = mmap(NULL, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return MAP_FAILED;
+    char *start = (char *)(((uintptr_t)base + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (start > base)
+        munmap(base, (size_t)(start - base));
+    if (base + over > start + len)
+        munmap(start + len, (size_t)(base + over - (start + len)));
+    return start;
+}
+
 static void *map_block(size_t n)
 {
-    size_t len = page_round(n + HEADER);
+    size_t len = mapping_length(n);
     if (len == 0)
         return NULL;
-    void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *base = len >= HUGE_PAGE ? map_aligned(len)
+                                  : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
         return NULL;
     ask_huge_pages(base, len);
@@ -66,15 +100,28 @@ static void *map_block(size_t n)
     return (char *)base + HEADER;
 }
 
+/* Grown in place where the address space after the block is free, else
+ * moved (the pages, not their bytes) to a range aligned as map_aligned's,
+ * which keeps its huge pages whole. */
 static void *remap_block(void *p, size_t n)
 {
     header *h = header_of(p);
-    size_t len = page_round(n + HEADER);
+    size_t len = mapping_length(n);
     if (len == 0)
         return NULL;
     if (len == h->mapped)
         return p;
-    void *base = mremap(h, h->mapped, len, MREMAP_MAYMOVE);
+    void *base = mremap(h, h->mapped, len, 0);
+    if (base == MAP_FAILED && len >= HUGE_PAGE) {
+        void *to = map_aligned(len);
+        if (to == MAP_FAILED)
+            return NULL;
+        base = mremap(h, h->mapped, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+        if (base == MAP_FAILED)
+            munmap(to, len);
+    } else if (base == MAP_FAILED) {
+        base = mremap(h, h->mapped, len, MREMAP_MAYMOVE);
+    }
     if (base == MAP_FAILED)
         return NULL;
     ask_huge_pages(base, len);

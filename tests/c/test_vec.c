@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 typedef struct pair {
     int a;
@@ -79,5 +82,24 @@ int main(void)
     CHECK(st == RG_OK && many_n == 600000 && many[0] == 0 && many[599999] == 599999);
     CHECK(rg_big_grow((void **)&many, &many_cap, SIZE_MAX / 2, sizeof *many, 0) == RG_ENOMEM && many_cap >= many_n);
     rg_big_free(many);
+#if defined(__linux__) && defined(MAP_FIXED_NOREPLACE)
+    /* A mapped block starts on a 2 MiB boundary (its 16-byte header
+     * first), where a huge page can back it, and stays on one when it
+     * grows: here the address space right after it is taken, so it must
+     * move. */
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    unsigned char *aligned = rg_big_alloc((size_t)3 << 20);
+    CHECK(aligned != NULL && ((uintptr_t)aligned - 16) % huge == 0);
+    memset(aligned, 0x5a, (size_t)3 << 20);
+    void *wall = mmap(aligned - 16 + ((size_t)4 << 20), 4096, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    CHECK(wall != MAP_FAILED);
+    unsigned char *grown = rg_big_realloc(aligned, (size_t)9 << 20);
+    CHECK(grown != NULL && grown != aligned && ((uintptr_t)grown - 16) % huge == 0);
+    CHECK(grown != NULL && grown[0] == 0x5a && grown[((size_t)3 << 20) - 1] == 0x5a);
+    rg_big_free(grown != NULL ? grown : aligned);
+    if (wall != MAP_FAILED)
+        munmap(wall, 4096);
+#endif
     return check_result("test_vec");
 }
