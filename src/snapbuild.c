@@ -554,10 +554,13 @@ static int rank_edges(builder *b, size_t e, size_t *width)
 {
     size_t kept = 0, place = 0, n = *width;
     int wide = n > RG_SNAP_RANK_MAX, st = RG_OK;
-    rg_ptrmap first;   /* a wide source's referent -> its rank */
+    /* A wide source's first RG_SNAP_RANK_MAX referents -> their ranks:
+     * every referent met later ranks RG_SNAP_RANK_MAX unless it is one of
+     * these, so a list of millions looks each item up in a map of 255. */
+    rg_ptrmap first;
     rg_pm_init(&first);
     if (wide)
-        st = rg_pm_reserve(&first, n);
+        st = rg_pm_reserve(&first, RG_SNAP_RANK_MAX + 1);
     for (size_t f = 0; f < n && st == RG_OK; f++) {
         uint32_t d = b->fdst[e + f], rank = (uint32_t)place;
         if (d == CLASS_MARK) {
@@ -565,8 +568,10 @@ static int rank_edges(builder *b, size_t e, size_t *width)
             continue;
         }
         int added = 1;
-        if (wide)
+        if (wide && place < RG_SNAP_RANK_MAX)
             st = rg_pm_get_or_put(&first, b->nb.objs[d], rank, &rank, &added);
+        else if (wide && !rg_pm_get(&first, b->nb.objs[d], &rank))
+            rank = RG_SNAP_RANK_MAX;
         place += added;
         b->fdst[e + kept] = d;
         b->frank[kept++] = (uint8_t)(rank < RG_SNAP_RANK_MAX ? rank : RG_SNAP_RANK_MAX);
