@@ -8,13 +8,63 @@
 #include <stdint.h>
 #include <stdlib.h>
 #ifdef __linux__
+#include <stdio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #endif
 
 typedef struct pair {
     int a;
     double b;
 } pair;
+
+#if defined(__linux__) && defined(MAP_FIXED_NOREPLACE) && !defined(__SANITIZE_ADDRESS__)
+/* The process's address space in bytes (VmSize), or 0. */
+static size_t address_space(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kib = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
+            break;
+    }
+    if (f != NULL)
+        fclose(f);
+    return kib * 1024;
+}
+
+/* Under an address-space limit with room for a plain move and not for an
+ * aligned one (which maps the new range beside the old first), a block
+ * that must move still grows.  In a child: the limit stays there. */
+static void check_growth_under_an_address_space_limit(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        size_t mib = (size_t)1 << 20;
+        unsigned char *block = rg_big_alloc(64 * mib - 16);   /* a mapping of 64 MiB, its header included */
+        if (block == NULL)
+            _exit(2);
+        memset(block, 0x33, 64 * mib - 16);
+        if (mmap(block - 16 + 64 * mib, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+            MAP_FAILED)
+            _exit(3);
+        struct rlimit lim = {address_space() + 80 * mib, RLIM_INFINITY};
+        lim.rlim_max = lim.rlim_cur;
+        if (setrlimit(RLIMIT_AS, &lim) != 0)
+            _exit(4);
+        unsigned char *grown = rg_big_realloc(block, 127 * mib);
+        if (grown == NULL)
+            _exit(5);
+        _exit(grown[0] == 0x33 && grown[64 * mib - 17] == 0x33 ? 0 : 6);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+#endif
 
 int main(void)
 {
@@ -100,6 +150,9 @@ int main(void)
     rg_big_free(grown != NULL ? grown : aligned);
     if (wall != MAP_FAILED)
         munmap(wall, 4096);
+#endif
+#if defined(__linux__) && defined(MAP_FIXED_NOREPLACE) && !defined(__SANITIZE_ADDRESS__)
+    check_growth_under_an_address_space_limit();
 #endif
     return check_result("test_vec");
 }
