@@ -99,7 +99,7 @@ static int tick(build *b, uint64_t done)
 /* The node of the class that node v refers to implicitly, or UNDEF. */
 static uint32_t class_of(const rg_snap *s, uint32_t v)
 {
-    if (!(s->type[v] & RG_SNAP_HOLDS_TYPE))
+    if (!rg_snap_holds_type(s, v))
         return UNDEF;
     uint32_t t = s->types[rg_snap_type_of(s, v)].node;
     return t == RG_SNAP_NONE ? UNDEF : t;

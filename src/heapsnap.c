@@ -58,6 +58,24 @@ void rg_snap_intern_done(rg_snap *s)
     s->intern = NULL;
 }
 
+void rg_snap_narrow_types(rg_snap *s)
+{
+    if (s->type16 != NULL || s->type == NULL || s->n_types > RG_SNAP_TYPE16_COUNT)
+        return;
+    /* In place, in order: the two bytes node i's word goes to lie within
+     * the four of node i/2, which was read already. */
+    uint16_t *narrow = (uint16_t *)(void *)s->type;
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        uint32_t w = s->type[i];
+        narrow[i] = (uint16_t)((w & ~RG_SNAP_HOLDS_TYPE) | ((w & RG_SNAP_HOLDS_TYPE) ? RG_SNAP_TYPE16_COUNT : 0));
+    }
+    /* Shrinking a block keeps its contents (rg_big_realloc); where it
+     * fails the block stays as large as it was, which is fine too. */
+    uint16_t *shrunk = rg_big_realloc(narrow, ((size_t)s->n_nodes + 1) * sizeof *narrow);
+    s->type16 = shrunk != NULL ? shrunk : narrow;
+    s->type = NULL;
+}
+
 void rg_snap_free(rg_snap *s)
 {
     if (s == NULL)
@@ -65,6 +83,7 @@ void rg_snap_free(rg_snap *s)
     rg_snap_intern_done(s);
     rg_big_free(s->addr);
     rg_big_free(s->type);
+    rg_big_free(s->type16);
     rg_big_free(s->size);
     rg_big_free(s->summary);
     rg_big_free(s->site);
@@ -233,7 +252,8 @@ size_t rg_snap_value_text(const rg_snap *s, uint32_t w, char *out)
 void rg_snap_memory(const rg_snap *s, size_t *arrays, size_t *strings)
 {
     size_t n = s->n_nodes, m = s->n_edges;
-    size_t a = n * (sizeof *s->addr + sizeof *s->type + sizeof *s->size + sizeof *s->summary) +
+    size_t a = n * (sizeof *s->addr + (s->type16 != NULL ? sizeof *s->type16 : sizeof *s->type) +
+                    sizeof *s->size + sizeof *s->summary) +
                (n + 1) * sizeof *s->ref_start + m * (sizeof *s->ref_src + sizeof *s->ref_label) +
                s->n_types * sizeof *s->types + s->n_roots * sizeof *s->roots +
                s->n_big_sizes * sizeof *s->big_sizes + (size_t)s->n_values * sizeof *s->values;
@@ -348,7 +368,7 @@ static int build_instances(rg_snap *s)
         return RG_ENOMEM;
     size_t held = 0;
     for (uint32_t i = 0; i < s->n_nodes; i++) {
-        if (s->type[i] & RG_SNAP_HOLDS_TYPE) {
+        if (rg_snap_holds_type(s, i)) {
             start[rg_snap_type_of(s, i) + 2]++;
             held++;
         }
@@ -361,7 +381,7 @@ static int build_instances(rg_snap *s)
     for (uint32_t t = 0; t < s->n_types; t++)
         start[t + 2] += start[t + 1];
     for (uint32_t i = 0; i < s->n_nodes; i++) {
-        if (s->type[i] & RG_SNAP_HOLDS_TYPE)
+        if (rg_snap_holds_type(s, i))
             nodes[start[rg_snap_type_of(s, i) + 1]++] = i;
     }
     s->inst_start = start;
@@ -531,7 +551,7 @@ int rg_snap_referents(rg_snap *s, uint32_t src, rg_snap_edge_fn fn, void *arg)
             return st;
     }
     uint32_t t = rg_snap_type_of(s, src);
-    int holds_class = (s->type[src] & RG_SNAP_HOLDS_TYPE) && s->types[t].node != RG_SNAP_NONE;
+    int holds_class = rg_snap_holds_type(s, src) && s->types[t].node != RG_SNAP_NONE;
     uint32_t end = s->fwd_start[src + 1];
     int prev = -1;   /* the rank before */
     for (uint32_t k = s->fwd_start[src]; k <= end; k++) {

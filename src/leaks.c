@@ -36,7 +36,7 @@ static void walk_free(walk *w)
 /* The type object v holds implicitly (RG_SNAP_HOLDS_TYPE), or RG_SNAP_NONE. */
 static uint32_t class_of(const rg_snap *s, uint32_t v)
 {
-    return (s->type[v] & RG_SNAP_HOLDS_TYPE) ? s->types[rg_snap_type_of(s, v)].node : RG_SNAP_NONE;
+    return rg_snap_holds_type(s, v) ? s->types[rg_snap_type_of(s, v)].node : RG_SNAP_NONE;
 }
 
 /* References by source, from the snapshot's by destination, with each

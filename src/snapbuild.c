@@ -867,6 +867,9 @@ int rg_snapshot_finish(rg_snapshot_job *job, int borrowed, rg_snap **out)
         b->s->n_nodes = (uint32_t)b->nb.n;
         b->s->type = b->ftype;
         b->ftype = NULL;
+        /* Narrowed before pass 2 allocates the referrer arrays: the two
+         * bytes a node given back can be theirs. */
+        rg_snap_narrow_types(b->s);
         st = describe_nodes(b);
     }
     if (st == RG_OK)

@@ -477,7 +477,7 @@ static int shows_summary(const exporter *x, uint32_t i)
 /* The node of node i's class (its implicit __class__ edge), or RG_SNAP_NONE. */
 static uint32_t class_node(const rg_snap *s, uint32_t i)
 {
-    return (s->type[i] & RG_SNAP_HOLDS_TYPE) ? s->types[rg_snap_type_of(s, i)].node : RG_SNAP_NONE;
+    return rg_snap_holds_type(s, i) ? s->types[rg_snap_type_of(s, i)].node : RG_SNAP_NONE;
 }
 
 /* Marks (bit 0 of mark) and queues, breadth first, what queue[head ..

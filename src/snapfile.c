@@ -170,7 +170,7 @@ static void fill_values(const rg_snap *s, int sec, uint64_t i, size_t b, uint64_
             c->prev = s->addr[i + k];
         }
         break;
-    case S_TYPE: for (size_t k = 0; k < b; k++) v[k] = rotl1(s->type[i + k]); break;
+    case S_TYPE: for (size_t k = 0; k < b; k++) v[k] = rotl1(rg_snap_type_word(s, (uint32_t)(i + k))); break;
     case S_SIZE: for (size_t k = 0; k < b; k++) v[k] = s->size[i + k]; break;
     case S_SUMM: for (size_t k = 0; k < b; k++) v[k] = rotl1(s->summary[i + k]); break;
     case S_RCNT: for (size_t k = 0; k < b; k++) v[k] = (uint32_t)(s->ref_start[i + k + 1] - s->ref_start[i + k]); break;
@@ -748,6 +748,8 @@ static int load_data(loader *l, rg_snap **out, char *err)
     const char *what;
     if (st == RG_OK && rg_snap_validate(s, &what) != RG_OK)
         st = corrupt(err, "invalid snapshot: %s", what);
+    if (st == RG_OK)
+        rg_snap_narrow_types(s);   /* read four bytes a node, as the file has them, kept in two */
     if (st == RG_OK && l->c.progress != NULL && l->c.progress(l->c.arg, l->c.total, l->c.total) != 0)
         st = RG_EINTR;
     if (st != RG_OK)

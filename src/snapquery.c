@@ -333,7 +333,7 @@ static void labels_between(const rg_snap *s, uint32_t from, uint32_t to, edge_la
     }
     for (uint32_t e = lo; e < s->ref_start[to + 1] && s->ref_src[e] == from; e++)
         labels_add(s, L, s->ref_label[e]);
-    if (L->count == 0 && (s->type[from] & RG_SNAP_HOLDS_TYPE) && s->types[rg_snap_type_of(s, from)].node == to)
+    if (L->count == 0 && rg_snap_holds_type(s, from) && s->types[rg_snap_type_of(s, from)].node == to)
         labels_add(s, L, RG_SNAP_LABEL_CLASS);
 }
 

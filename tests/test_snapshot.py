@@ -525,3 +525,22 @@ def test_isclass_and_ismodule_take_metaclasses_and_module_subclasses():
             assert live[0] in ("ABCMeta", "LazyModule"), live
     finally:
         del sys.modules["lazysnapmod"]
+
+
+@pytest.mark.slow   # 33,000 classes: about a second
+def test_more_classes_than_two_bytes_number(service, tmp_path):
+    """A snapshot keeps a node's type in two bytes while every type index
+    fits in 15 bits, in four past that: a heap of more classes than that
+    answers the same, saved and opened too."""
+    service.classes = [type("Many%d" % i, (), {}) for i in range(33000)]
+    service.instances = [cls() for cls in service.classes]   # a type counts where it has an instance
+    snap = refgraph.snapshot()
+    assert snap.info["types"] > 32768
+    snap.save(tmp_path / "many.rgsnap", progress=False)
+    back = refgraph.open_snapshot(tmp_path / "many.rgsnap", progress=False)
+    for s in (snap, back):
+        assert s.typestats()["Many32999"] == 1
+        assert s.by_type("Many32999") == [id(service.instances[-1])]
+        # The class is held by its instance without a stored reference.
+        drawn = s.show_backrefs(id(service.classes[-1]), max_depth=1, output=io.StringIO()).to_dot()
+        assert "Many32999" in drawn and "__class__" in drawn

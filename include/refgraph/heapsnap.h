@@ -42,6 +42,9 @@
 /* Node type word: the type index in the low 31 bits; this bit: the node
  * holds a reference to its type object (an instance of a heap type). */
 #define RG_SNAP_HOLDS_TYPE (1u << 31)
+/* Up to this many types, a node's type word takes two bytes in memory:
+ * the index in bits 0-14, RG_SNAP_HOLDS_TYPE as bit 15 (a file keeps four). */
+#define RG_SNAP_TYPE16_COUNT 0x8000u
 /* Summary word: 0 none; a string offset (below 2^31); with RG_SNAP_LEN,
  * "len=N" of the low 30 bits (containers: no string per list or dict);
  * with RG_SNAP_LEN and RG_SNAP_VALUE, a number kept as its bits, made text
@@ -120,7 +123,9 @@ typedef struct rg_snap {
     uint32_t flags;               /* rg_snap_flags */
     /* Per node. */
     uint64_t *addr;               /* id() of the object */
-    uint32_t *type;               /* type index | RG_SNAP_HOLDS_TYPE */
+    uint32_t *type;               /* type index | RG_SNAP_HOLDS_TYPE; NULL when type16 holds them */
+    uint16_t *type16;             /* the same in two bytes (rg_snap_narrow_types), where every
+                                   * index is below RG_SNAP_TYPE16_COUNT: bit 15 holds-type */
     uint16_t *size;               /* bytes (sys.getsizeof), or RG_SNAP_BIG_SIZE */
     uint32_t *summary;            /* see RG_SNAP_LEN */
     uint32_t *site;               /* with RG_SNAP_SITES (else NULL), where each was allocated: a
@@ -198,11 +203,31 @@ static inline long long rg_size_ll(uint64_t size)
 
 /* Node i's size in bytes. */
 uint64_t rg_snap_size(const rg_snap *s, uint32_t i);
+/* Node i's type word: its type index | RG_SNAP_HOLDS_TYPE, whichever
+ * width the snapshot keeps it in. */
+static inline uint32_t rg_snap_type_word(const rg_snap *s, uint32_t i)
+{
+    if (s->type16 != NULL) {
+        uint32_t w = s->type16[i];
+        return (w & (RG_SNAP_TYPE16_COUNT - 1)) | ((w & RG_SNAP_TYPE16_COUNT) ? RG_SNAP_HOLDS_TYPE : 0);
+    }
+    return s->type[i];
+}
 /* Node i's type index. */
 static inline uint32_t rg_snap_type_of(const rg_snap *s, uint32_t i)
 {
-    return s->type[i] & ~RG_SNAP_HOLDS_TYPE;
+    return rg_snap_type_word(s, i) & ~RG_SNAP_HOLDS_TYPE;
 }
+/* 1 if node i refers to its type without a stored edge (RG_SNAP_HOLDS_TYPE). */
+static inline int rg_snap_holds_type(const rg_snap *s, uint32_t i)
+{
+    return (rg_snap_type_word(s, i) & RG_SNAP_HOLDS_TYPE) != 0;
+}
+/* Where every type index fits (n_types <= RG_SNAP_TYPE16_COUNT), s->type
+ * becomes s->type16, in place, its block shrunk to two bytes a node: 2
+ * bytes an object less while the snapshot is held.  Otherwise, or when it
+ * is narrow already, nothing changes. */
+void rg_snap_narrow_types(rg_snap *s);
 /* Appends node i's summary ("len=3", "'abc'", "handle at app.py:12"). */
 void rg_snap_put_summary(const rg_snap *s, uint32_t i, rg_strbuf *out);
 /* Appends an edge label word as text ("[3]", "['key']"); nothing for 0. */

@@ -163,10 +163,15 @@ static int same_snapshot(const rg_snap *a, const rg_snap *b)
         if (a->big_sizes[i].node != b->big_sizes[i].node || a->big_sizes[i].size != b->big_sizes[i].size)
             return 0;
     }
-    return a->n_nodes == b->n_nodes && a->n_edges == b->n_edges && a->n_types == b->n_types &&
+    /* Type words by value: a snapshot read back keeps them in two bytes
+     * (rg_snap_narrow_types), the one written may keep four. */
+    int same_types = a->n_nodes == b->n_nodes;
+    for (uint32_t i = 0; same_types && i < a->n_nodes; i++)
+        same_types = rg_snap_type_word(a, i) == rg_snap_type_word(b, i);
+    return same_types && a->n_nodes == b->n_nodes && a->n_edges == b->n_edges && a->n_types == b->n_types &&
            a->n_roots == b->n_roots && a->n_big_sizes == b->n_big_sizes && a->flags == b->flags &&
            a->time_ns == b->time_ns && a->pid == b->pid && a->python_hex == b->python_hex &&
-           SAME_ARRAY(a, b, addr, n) && SAME_ARRAY(a, b, type, n) && SAME_ARRAY(a, b, size, n) &&
+           SAME_ARRAY(a, b, addr, n) && SAME_ARRAY(a, b, size, n) &&
            SAME_ARRAY(a, b, summary, n) && (n == 0 || SAME_ARRAY(a, b, ref_start, n + 1)) &&
            SAME_ARRAY(a, b, ref_src, m) && SAME_ARRAY(a, b, ref_label, m) &&
            SAME_ARRAY(a, b, types, a->n_types) && SAME_ARRAY(a, b, roots, a->n_roots) &&
@@ -271,6 +276,7 @@ static void check_round_trip(uint32_t n, int with)
     CHECK(loaded.calls >= 1 && !loaded.backwards && loaded.last_done == loaded.total);
     CHECK(back != NULL && same_snapshot(s, back));
     CHECK(back != NULL && back->fwd_start == NULL && back->intern == NULL);
+    CHECK(back != NULL && back->type16 != NULL && back->type == NULL);   /* 3 types: two bytes a node */
     if (back != NULL && n > 10) {
         /* What the model reads works on a loaded snapshot. */
         CHECK(rg_snap_size(back, 7) == (1ULL << 40) + 7);
@@ -809,6 +815,57 @@ static void check_allocation_failures(void)
 }
 #endif
 
+/* Type words kept in two bytes where every index fits, in four where one
+ * does not: the same words either way, through a file too. */
+static void check_type_widths(void)
+{
+    rg_snap *s = make_snapshot(5000);
+    uint32_t *words = xcalloc(5000, sizeof *words);
+    for (uint32_t i = 0; i < 5000; i++)
+        words[i] = rg_snap_type_word(s, i);
+    size_t arrays_wide, arrays_narrow, strings;
+    rg_snap_memory(s, &arrays_wide, &strings);
+    rg_snap_narrow_types(s);
+    CHECK(s->type16 != NULL && s->type == NULL);
+    rg_snap_memory(s, &arrays_narrow, &strings);
+    CHECK(arrays_wide - arrays_narrow == 5000 * 2);
+    int same = 1, holds = 0;
+    for (uint32_t i = 0; i < 5000; i++) {
+        same &= rg_snap_type_word(s, i) == words[i];
+        holds += rg_snap_holds_type(s, i);
+        same &= rg_snap_type_of(s, i) == (words[i] & ~RG_SNAP_HOLDS_TYPE);
+    }
+    CHECK(same && holds > 0 && holds < 5000);
+    rg_snap_narrow_types(s);   /* narrow already: nothing changes */
+    CHECK(s->type16 != NULL && s->type == NULL && rg_snap_type_word(s, 17) == words[17]);
+    rg_snap_free(s);
+
+    /* One type past what two bytes hold: four bytes, saved and read back. */
+    s = make_snapshot(100);
+    uint32_t many = RG_SNAP_TYPE16_COUNT + 1;
+    rg_snap_type *types = xcalloc(many, sizeof *types);
+    memcpy(types, s->types, s->n_types * sizeof *types);
+    for (uint32_t t = s->n_types; t < many; t++)
+        types[t].node = RG_SNAP_NONE;
+    free(s->types);
+    s->types = types;
+    s->n_types = many;
+    s->type[42] = (many - 1) | RG_SNAP_HOLDS_TYPE;
+    rg_snap_narrow_types(s);
+    CHECK(s->type != NULL && s->type16 == NULL);
+    char *path = path_in_dir("wide.rgsnap");
+    char err[RG_SNAPFILE_ERRLEN];
+    rg_snap *back = NULL;
+    CHECK(rg_snap_save(s, path, NULL, NULL) == RG_OK);
+    CHECK(rg_snap_load(path, &back, err, NULL, NULL) == RG_OK);
+    CHECK(back != NULL && back->type != NULL && back->type16 == NULL && same_snapshot(s, back));
+    CHECK(back != NULL && rg_snap_type_of(back, 42) == many - 1 && rg_snap_holds_type(back, 42));
+    unlink(path);
+    free(words);
+    rg_snap_free(back);
+    rg_snap_free(s);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/refgraph-test-snapfile-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -838,6 +895,7 @@ int main(void)
     check_rank_files();
     check_failed_saves();
     check_failed_loads();
+    check_type_widths();   /* last: make_snapshot's numbers come from one sequence */
 #ifdef RG_FAULT_INJECTION
     check_allocation_failures();
 #endif
