@@ -15,7 +15,7 @@
 #include "refgraph/prefetch.h"
 #include "refgraph/pyinternals.h"
 #include "refgraph/heapwalk.h"
-#include "refgraph/search.h"
+#include "refgraph/walkstate.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
 #include "refgraph/bigmem.h"

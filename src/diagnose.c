@@ -14,7 +14,7 @@
 #include "refgraph/describe.h"
 #include "refgraph/labels.h"
 #include "refgraph/pyinternals.h"
-#include "refgraph/search.h"
+#include "refgraph/walkstate.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
 

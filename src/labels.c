@@ -16,7 +16,7 @@
 #include "refgraph/labels.h"
 #include "refgraph/describe.h"
 #include "refgraph/pyinternals.h"
-#include "refgraph/search.h"
+#include "refgraph/heapindex.h"
 #include "refgraph/status.h"
 
 #include <stdint.h>
@@ -387,16 +387,15 @@ void label_edge(labels *L, PyObject *src, PyObject *dst)
 
 /* The variable name of a closure cell, found through the graph: a function
  * whose __closure__ tuple holds the cell. */
-static int closure_variable(const walk *w, size_t cell_node, rg_strbuf *out)
+static int closure_variable(const rg_graph *g, PyObject *const *node_obj, size_t cell_node, rg_strbuf *out)
 {
-    const rg_graph *g = w->g;
-    PyObject *cell = w->node_obj[cell_node];
+    PyObject *cell = node_obj[cell_node];
     for (size_t k = 0; k < g->n_edges; k++) {
-        PyObject *tuple = w->node_obj[g->edges[k].src];
+        PyObject *tuple = node_obj[g->edges[k].src];
         if (g->edges[k].dst != cell_node || tuple == NULL || !PyTuple_Check(tuple))
             continue;
         for (size_t j = 0; j < g->n_edges; j++) {
-            PyObject *fn = w->node_obj[g->edges[j].src];
+            PyObject *fn = node_obj[g->edges[j].src];
             if (g->edges[j].dst != g->edges[k].src || fn == NULL || !PyFunction_Check(fn) ||
                 ((PyFunctionObject *)fn)->func_closure != tuple)
                 continue;
@@ -439,9 +438,8 @@ static int is_wide_container(PyObject *o)
 }
 
 /* Fills pre[k] (and sets done[k]) for every edge k from a wide container. */
-static int label_wide_sources(walk *w, labels *pre, unsigned char *done)
+static int label_wide_sources(const rg_graph *g, PyObject *const *node_obj, labels *pre, unsigned char *done)
 {
-    rg_graph *g = w->g;
     /* The edges grouped by source (a counting sort): start[src] .. start[src + 1]. */
     size_t *start = PyMem_RawCalloc(g->n_nodes + 2, sizeof *start);
     size_t *by_src = PyMem_RawMalloc((g->n_edges + 1) * sizeof *by_src);
@@ -454,12 +452,12 @@ static int label_wide_sources(walk *w, labels *pre, unsigned char *done)
         by_src[start[g->edges[k].src + 1]++] = k;
     wide_source ws = {{0}, pre};
     for (size_t src = 0; st == RG_OK && src < g->n_nodes; src++) {
-        PyObject *o = w->node_obj[src];
+        PyObject *o = node_obj[src];
         if (start[src + 1] - start[src] < WIDE_SOURCE_EDGES || o == NULL || !is_wide_container(o))
             continue;
         rg_pm_init(&ws.edge_of);
         for (size_t j = start[src]; st == RG_OK && j < start[src + 1]; j++) {
-            PyObject *dst = w->node_obj[g->edges[by_src[j]].dst];
+            PyObject *dst = node_obj[g->edges[by_src[j]].dst];
             if (dst != NULL)
                 st = rg_pm_put(&ws.edge_of, dst, (uint32_t)by_src[j]);
         }
@@ -485,19 +483,18 @@ static int label_wide_sources(walk *w, labels *pre, unsigned char *done)
  * co_freevars, set iterators, substrings, reprs), and an allocation may
  * start a collection that runs finalizers.  The objects labelled are held
  * by the index or by the forward search. */
-int walk_label_edges(walk *w)
+int label_graph_edges(rg_graph *g, PyObject *const *node_obj, int redact)
 {
-    rg_graph *g = w->g;
     labels *pre = PyMem_RawMalloc((g->n_edges + 1) * sizeof *pre);
     unsigned char *done = PyMem_RawCalloc(g->n_edges + 1, 1);
     int st = pre == NULL || done == NULL ? RG_ENOMEM : RG_OK;
     for (size_t k = 0; st == RG_OK && k < g->n_edges; k++)
-        labels_init(&pre[k], w->s->redact);
+        labels_init(&pre[k], redact);
     if (st == RG_OK && g->n_edges >= WIDE_SOURCE_EDGES)
-        st = label_wide_sources(w, pre, done);
+        st = label_wide_sources(g, node_obj, pre, done);
     for (size_t k = 0; st == RG_OK && k < g->n_edges; k++) {
         rg_edge *e = &g->edges[k];
-        PyObject *src = w->node_obj[e->src], *dst = w->node_obj[e->dst];
+        PyObject *src = node_obj[e->src], *dst = node_obj[e->dst];
         if (src == NULL || dst == NULL)
             continue;   /* "N more" placeholders */
         labels *L = &pre[k];
@@ -507,7 +504,7 @@ int walk_label_edges(walk *w)
         if (done[k]) {
             /* labelled by the scan of a wide container */
         } else if (PyCell_Check(src) && PyCell_GET(src) == dst) {
-            if (closure_variable(w, e->src, &L->text)) {
+            if (closure_variable(g, node_obj, e->src, &L->text)) {
                 rg_sb_puts(&L->text, " (closure)");
                 L->count = 1;
             } else {

@@ -167,3 +167,53 @@ def test_the_tarball_carries_every_doc_page_and_names_no_phony_target():
         assert "docs/" + os.path.basename(path) in extra, path + " missing from EXTRA_DIST"
     for path in glob.glob(os.path.join(root, "docs", "*", "")):
         assert "docs/" + os.path.basename(os.path.dirname(path)) in extra, path + " missing from EXTRA_DIST"
+
+
+def _include_graph():
+    """Which refgraph module includes which: src/X.c and include/refgraph/X.h
+    are one module X (a module's own header is not an edge)."""
+    edges = {}
+    files = glob.glob(os.path.join(SOURCE_ROOT, "src", "*.c")) + \
+        glob.glob(os.path.join(SOURCE_ROOT, "include", "refgraph", "*.h"))
+    for path in files:
+        module = os.path.splitext(os.path.basename(path))[0]
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                m = re.match(r'\s*#\s*include\s+"refgraph/(\w+)\.h"', line)
+                if m and m.group(1) != module:
+                    edges.setdefault(module, set()).add(m.group(1))
+    return edges
+
+
+def _cycles(edges):
+    cycles, state, stack = [], {}, []
+
+    def visit(u):
+        state[u] = "open"
+        stack.append(u)
+        for v in sorted(edges.get(u, ())):
+            if state.get(v) == "open":
+                cycles.append(stack[stack.index(v):] + [v])
+            elif v not in state:
+                visit(v)
+        stack.pop()
+        state[u] = "done"
+
+    for u in sorted(edges):
+        if u not in state:
+            visit(u)
+    return cycles
+
+
+def test_the_include_graph_has_no_cycle():
+    """A layer calls only the layers below it (docs/architecture.md): no C
+    module includes, directly or not, a header of a module that includes
+    its own."""
+    edges = _include_graph()
+    assert "search" in edges and "labels" in edges   # the graph was read
+    assert _cycles(edges) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []

@@ -4,7 +4,7 @@
 
 #include <Python.h>
 
-#include "refgraph/search.h"
+#include "refgraph/walkstate.h"
 
 /* Explains why target has no chain to a module within max_depth. */
 int diagnose(walk *w, PyObject *target);

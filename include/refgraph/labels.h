@@ -5,7 +5,7 @@
 #include <Python.h>
 
 #include "refgraph/pyinternals.h"
-#include "refgraph/search.h"
+#include "refgraph/graph.h"
 #include "refgraph/strbuf.h"
 
 typedef struct labels {
@@ -36,7 +36,8 @@ typedef labels *(*label_target_fn)(void *ctx, PyObject *o);
 void scan_dict_values(PyObject *d, int as_attrs, label_target_fn target, void *ctx);
 void scan_sequence(PyObject *const *items, Py_ssize_t n, label_target_fn target, void *ctx);
 
-/* Labels every edge of w's graph (see labels.c). */
-int walk_label_edges(walk *w);
+/* Labels every edge of graph g, whose node i stands for node_obj[i] (NULL:
+ * a "N more" node); redact as labels_init's (see labels.c). */
+int label_graph_edges(rg_graph *g, PyObject *const *node_obj, int redact);
 
 #endif
