@@ -350,6 +350,14 @@ void label_edge(labels *L, PyObject *src, PyObject *dst)
     } else if (PyWeakref_Check(src)) {
         LABEL_FIELD(L, ((PyWeakReference *)src)->wr_callback, dst, "__callback__");
     }
+    label_edge_attrs(L, src, dst);
+}
+
+/* The slots label_edge names after its type's own: an exception's fields,
+ * instance attributes (__dict__, inline values, __slots__), then the
+ * fallbacks (__class__, a cache's entries, per-thread dicts). */
+void label_edge_attrs(labels *L, PyObject *src, PyObject *dst)
+{
     if (PyExceptionInstance_Check(src))
         label_exception(L, src, dst);
     if (!PyType_Check(src) && !PyModule_Check(src) && !PyFunction_Check(src)) {
@@ -418,7 +426,6 @@ static int closure_variable(const rg_graph *g, PyObject *const *node_obj, size_t
 /* Edges from one container that holds many of the graph's nodes (an exact
  * list, tuple or dict): labelled in one scan of it, since a scan per edge
  * is quadratic (a list holding 100,000 drawn nodes took 15 s). */
-enum { WIDE_SOURCE_EDGES = 16 };
 
 typedef struct wide_source {
     rg_ptrmap edge_of;       /* destination object -> edge index */
@@ -453,7 +460,7 @@ static int label_wide_sources(const rg_graph *g, PyObject *const *node_obj, labe
     wide_source ws = {{0}, pre};
     for (size_t src = 0; st == RG_OK && src < g->n_nodes; src++) {
         PyObject *o = node_obj[src];
-        if (start[src + 1] - start[src] < WIDE_SOURCE_EDGES || o == NULL || !is_wide_container(o))
+        if (start[src + 1] - start[src] < RG_WIDE_SOURCE_EDGES || o == NULL || !is_wide_container(o))
             continue;
         rg_pm_init(&ws.edge_of);
         for (size_t j = start[src]; st == RG_OK && j < start[src + 1]; j++) {
@@ -490,7 +497,7 @@ int label_graph_edges(rg_graph *g, PyObject *const *node_obj, int redact)
     int st = pre == NULL || done == NULL ? RG_ENOMEM : RG_OK;
     for (size_t k = 0; st == RG_OK && k < g->n_edges; k++)
         labels_init(&pre[k], redact);
-    if (st == RG_OK && g->n_edges >= WIDE_SOURCE_EDGES)
+    if (st == RG_OK && g->n_edges >= RG_WIDE_SOURCE_EDGES)
         st = label_wide_sources(g, node_obj, pre, done);
     for (size_t k = 0; st == RG_OK && k < g->n_edges; k++) {
         rg_edge *e = &g->edges[k];

@@ -159,17 +159,28 @@ static int label_wide(snap_labeller *b, PyObject *src, size_t e, size_t end)
             scan_sequence(((PyTupleObject *)src)->ob_item, PyTuple_GET_SIZE(src), wide_target, &w);
         PyErr_Clear();
     }
+    /* Then what label_edge names after the items (an attribute of a
+     * subclass's instance holding an item too reads "[1], .attr", as
+     * live), once per referent; one no item held, all its slots. */
+    unsigned char *named = st == RG_OK ? calloc(n + 1, 1) : NULL;
+    if (st == RG_OK && named == NULL)
+        st = RG_ENOMEM;
     for (size_t f = e; f < end && st == RG_OK; f++) {
         uint32_t k;
         PyObject *dst = b->objs[b->fdst[f]];
         rg_pm_get(&w.slot_of, dst, &k);
         labels *L = &w.L[k - 1];
-        if (L->count == 0) {
-            label_edge(L, src, dst);   /* not an item: __dict__, a slot, ... */
+        if (!named[k]) {
+            if (L->count == 0)
+                label_edge(L, src, dst);   /* not an item: __dict__, a slot, ... */
+            else
+                label_edge_attrs(L, src, dst);
             PyErr_Clear();
+            named[k] = 1;
         }
         st = L->count ? snap_intern_sb(b->s, &L->text, &b->flabel[f]) : RG_OK;
     }
+    free(named);
     for (size_t k = 0; k < n; k++)
         labels_free(&w.L[k]);
     free(w.L);
@@ -252,7 +263,7 @@ int snap_label_edges(snap_labeller *b, PyObject *src, size_t e, size_t end)
             b->flabel[e] = member;
         return st;
     }
-    if (end - e > 8 && (PyDict_Check(src) || PyList_Check(src) || PyTuple_Check(src)))
+    if (end - e >= RG_WIDE_SOURCE_EDGES && (PyDict_Check(src) || PyList_Check(src) || PyTuple_Check(src)))
         return label_wide(b, src, e, end);
     uint32_t cell_label;
     if (PyCell_Check(src) && rg_pm_get(&b->cell_name, src, &cell_label)) {

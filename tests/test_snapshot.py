@@ -544,3 +544,38 @@ def test_more_classes_than_two_bytes_number(service, tmp_path):
         # The class is held by its instance without a stored reference.
         drawn = s.show_backrefs(id(service.classes[-1]), max_depth=1, output=io.StringIO()).to_dot()
         assert "Many32999" in drawn and "__class__" in drawn
+
+
+class _DictSub(dict):
+    pass
+
+
+class _ListSub(list):
+    pass
+
+
+class _SlottedList(list):
+    __slots__ = ("a",)
+
+
+@pytest.mark.parametrize("n", [4, 16, 40])
+def test_a_wide_subclass_is_labelled_the_same_live_and_on_a_snapshot(service, n):
+    """A dict or list subclass with many references is labelled in one scan
+    of its items (from the same number of edges live and on a snapshot); an
+    item that is also an attribute reads "[1], .attr" on both."""
+    items = [[i] for i in range(n)]
+    d = _DictSub({"k%d" % i: v for i, v in enumerate(items)})
+    d.attr, d.other = items[0], [99]
+    lst = _ListSub(items + [items[2]])
+    lst.attr, lst.extra = items[1], [7]
+    slotted = _SlottedList(items)
+    slotted.a = items[3]
+    service.subclasses = [d, lst, slotted]
+    snap = refgraph.snapshot()
+    for obj in service.subclasses:
+        for too_many in (3, 100):
+            live = refgraph.show_refs([obj], max_depth=1, too_many=too_many, output=io.StringIO()).to_dot()
+            assert snap.show_refs(id(obj), max_depth=1, too_many=too_many,
+                                  output=io.StringIO()).to_dot() == live
+    live = refgraph.show_refs([d], max_depth=1, too_many=100, output=io.StringIO()).to_dot()
+    assert "['k0'], .attr" in live

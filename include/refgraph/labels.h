@@ -25,6 +25,16 @@ int label_begin(labels *L);
 void add_label(labels *L, const char *s);
 /* Names every slot through which src holds dst. */
 void label_edge(labels *L, PyObject *src, PyObject *dst);
+/* Names the slots of src's attributes (and the fallbacks) through which it
+ * holds dst: what label_edge adds after a container's items, for a
+ * container whose items were labelled in one scan. */
+void label_edge_attrs(labels *L, PyObject *src, PyObject *dst);
+
+/* A container with this many edges to label has them labelled in one scan
+ * of its items (scan_dict_values, scan_sequence), live and on a snapshot:
+ * a scan per edge is quadratic (a list holding 100,000 drawn nodes took
+ * 15 s).  The labels are the same either way. */
+enum { RG_WIDE_SOURCE_EDGES = 16 };
 
 /* Where the label of an edge to o goes (NULL: o is no destination).  One
  * scan of a container labels one edge (only_dst) or, for a container that
