@@ -289,8 +289,7 @@ int rg_walk_graph(const rg_search *s, rg_graph **out)
     if (st == RG_OK)
         st = rg_graph_new(s->backwards ? RG_GRAPH_BACKREFS : RG_GRAPH_REFS, &w.g);
     if (st == RG_OK && PyList_GET_SIZE(s->targets) == 0)
-        st = rg_graph_add_note(w.g, "no objects to start from: a list or tuple stands for the objects in it "
-                                    "(objgraph's rule); pass [obj] to start from the list itself");
+        st = rg_graph_add_note(w.g, RG_NOTE_NO_TARGETS);
     if (st == RG_OK && s->backwards)
         st = heap_build(&w.h, s, &w.ignored);
     if (st == RG_OK) {

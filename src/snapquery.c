@@ -644,7 +644,7 @@ int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const 
         w.g->too_many = a->too_many;
     }
     if (st == RG_OK && n_targets == 0)
-        st = rg_graph_add_note(w.g, "no objects to start from");
+        st = rg_graph_add_note(w.g, RG_NOTE_NO_TARGETS);
     for (size_t i = 0; st == RG_OK && i < n_targets; i++) {
         if (targets[i] >= s->n_nodes) {
             st = RG_EINVAL;

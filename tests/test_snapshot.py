@@ -579,3 +579,13 @@ def test_a_wide_subclass_is_labelled_the_same_live_and_on_a_snapshot(service, n)
                                   output=io.StringIO()).to_dot() == live
     live = refgraph.show_refs([d], max_depth=1, too_many=100, output=io.StringIO()).to_dot()
     assert "['k0'], .attr" in live
+
+
+@pytest.mark.parametrize("empty", [[], ()])
+def test_no_objects_to_start_from_reads_the_same_live_and_on_a_snapshot(service, empty):
+    snap = refgraph.snapshot()
+    for show in ("show_backrefs", "show_refs"):
+        live = getattr(refgraph, show)(empty, output=io.StringIO())
+        saved = getattr(snap, show)(empty, output=io.StringIO())
+        assert saved.to_dot() == live.to_dot()
+        assert "no objects to start from: a list or tuple stands for the objects in it" in live.to_dot()

@@ -113,6 +113,10 @@ int rg_graph_add_edge(rg_graph *g, size_t src, size_t dst, const char *label,
 int rg_graph_set_edge_label(rg_graph *g, size_t k, const char *label, const char *attr);
 /* Appends a copy of a line of explanation. */
 int rg_graph_add_note(rg_graph *g, const char *text);
+/* The note of a graph search given no objects, live or on a snapshot. */
+#define RG_NOTE_NO_TARGETS                                                       \
+    "no objects to start from: a list or tuple stands for the objects in it " \
+    "(objgraph's rule); pass [obj] to start from the list itself"
 /* Appends a chain of n node indices (each refers to the next). */
 int rg_graph_add_chain(rg_graph *g, const size_t *nodes, size_t n);
 /* Index of the first edge src -> dst, or RG_CHAIN_END if there is none. */
