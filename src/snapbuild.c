@@ -662,7 +662,8 @@ static int describe_nodes(builder *b)
     return st;
 }
 
-/* Roots: the modules, then each thread's frames ("thread T: f at file:12"). */
+/* Roots: the modules, then each thread's frames ("thread 'T': f at file:12",
+ * or the thread's id where it has no name or under redact). */
 static int describe_roots(builder *b, const rg_ptrmap *node_of)
 {
     rg_snap *s = b->s;
@@ -694,10 +695,13 @@ static int describe_roots(builder *b, const rg_ptrmap *node_of)
         rg_sb_puts(&sb, "thread ");
         /* A thread's name is the program's data: redact shows its id, as
          * the live diagnosis does (diagnose.c). */
-        if (b->frames[i].thread_name && !b->redact)
+        if (b->frames[i].thread_name && !b->redact) {
+            rg_sb_putc(&sb, '\'');   /* quoted as the live diagnosis quotes it */
             put_str(&sb, b->frames[i].thread_name);
-        else
+            rg_sb_putc(&sb, '\'');
+        } else {
             rg_sb_printf(&sb, "%lu", b->frames[i].thread_id);
+        }
         rg_sb_puts(&sb, ": ");
         put_summary(&sb, b->frames[i].frame, b->redact);
         PyErr_Clear();

@@ -87,7 +87,7 @@ def test_other_threads_keep_working_during_the_dump(heap, tmp_path):
     assert progressed, "the worker stopped while the child took the snapshot"
     snap = refgraph.open_snapshot(tmp_path / "t.rgsnap", progress=False)
     frames = [name for _, kind, name in snap._h.roots() if kind == "frame"]
-    assert any(name.startswith("thread worker: ") and "serve_requests at test_dump.py" in name for name in frames), frames
+    assert any(name.startswith("thread 'worker': ") and "serve_requests at test_dump.py" in name for name in frames), frames
 
 
 def test_no_fork_takes_it_here_and_says_so(heap, tmp_path):
