@@ -637,6 +637,18 @@ static void put_frame_holder(const rg_snap *s, const rg_snap_root *r, rg_strbuf 
 
 enum { MAX_NOTED_FRAMES = 5 };   /* as diagnose.c's */
 
+/* 1 if graph node i is a running frame (a frame root). */
+static int is_frame_root(const graph_walk *w, size_t i)
+{
+    const rg_snap *s = w->q.s;
+    uint32_t node = i < w->node_of_g_cap ? w->node_of_g[i] : RG_SNAP_NONE;
+    for (uint32_t r = 0; node != RG_SNAP_NONE && r < s->n_roots; r++) {
+        if (s->roots[r].kind == RG_SNAP_ROOT_FRAME && s->roots[r].node == node)
+            return 1;
+    }
+    return 0;
+}
+
 /* The notes of a backrefs graph that reached no module: each object a
  * running frame the graph reached holds, worded as the live diagnosis's
  * ("Leak object at 0x...: held by a running frame: thread 'MainThread',
@@ -647,29 +659,36 @@ static int note_no_module(graph_walk *w, size_t n_targets)
     rg_graph *g = w->g;
     int st = RG_OK;
     size_t held = 0;
-    for (uint32_t r = 0; r < s->n_roots && st == RG_OK; r++) {
-        if (s->roots[r].kind != RG_SNAP_ROOT_FRAME || w->gnode_of[s->roots[r].node] == 0)
-            continue;
-        size_t frame = w->gnode_of[s->roots[r].node] - 1;
-        for (size_t k = 0; k < g->n_edges && st == RG_OK; k++) {
-            const rg_edge *e = &g->edges[k];
-            if (e->src != frame || g->nodes[e->dst].flags & RG_NODE_MORE || held++ >= MAX_NOTED_FRAMES)
+    /* The targets a frame holds first, then what leads to them, as live;
+     * a caller's frame, held by its callee's f_back before 3.11, is held
+     * by its thread: no note, as live. */
+    for (int leading = 0; leading < 2 && st == RG_OK; leading++) {
+        for (uint32_t r = 0; r < s->n_roots && st == RG_OK; r++) {
+            if (s->roots[r].kind != RG_SNAP_ROOT_FRAME || w->gnode_of[s->roots[r].node] == 0)
                 continue;
-            rg_strbuf sb;
-            rg_sb_init(&sb);
-            put_graph_node_name(g, e->dst, &sb);
-            if (e->dst != 0 && n_targets == 1) {
-                rg_sb_puts(&sb, ", which leads to ");
-                put_graph_node_name(g, 0, &sb);
+            size_t frame = w->gnode_of[s->roots[r].node] - 1;
+            for (size_t k = 0; k < g->n_edges && st == RG_OK; k++) {
+                const rg_edge *e = &g->edges[k];
+                int target = (g->nodes[e->dst].flags & RG_NODE_TARGET) != 0;
+                if (e->src != frame || g->nodes[e->dst].flags & RG_NODE_MORE || target == leading ||
+                    is_frame_root(w, e->dst) || held++ >= MAX_NOTED_FRAMES)
+                    continue;
+                rg_strbuf sb;
+                rg_sb_init(&sb);
+                put_graph_node_name(g, e->dst, &sb);
+                if (!target && n_targets == 1) {
+                    rg_sb_puts(&sb, ", which leads to ");
+                    put_graph_node_name(g, 0, &sb);
+                }
+                rg_sb_puts(&sb, ": held by a running frame: ");
+                put_frame_holder(s, &s->roots[r], &sb);
+                if (e->label != NULL) {
+                    rg_sb_puts(&sb, ", as ");
+                    rg_sb_puts(&sb, e->label);
+                }
+                st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_add_note(g, sb.data);
+                rg_sb_free(&sb);
             }
-            rg_sb_puts(&sb, ": held by a running frame: ");
-            put_frame_holder(s, &s->roots[r], &sb);
-            if (e->label != NULL) {
-                rg_sb_puts(&sb, ", as ");
-                rg_sb_puts(&sb, e->label);
-            }
-            st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_add_note(g, sb.data);
-            rg_sb_free(&sb);
         }
     }
     if (st == RG_OK && held > MAX_NOTED_FRAMES) {
