@@ -189,7 +189,7 @@ static void label_deque(labels *L, PyObject *src, PyObject *dst)
 
 /* __slots__ of Python classes and T_OBJECT members of C types, read straight
  * from the object: no descriptor runs. */
-static void label_members(labels *L, PyObject *src, PyObject *dst)
+static void scan_members(PyObject *src, label_target_fn target, void *ctx)
 {
     PyObject *mro = Py_TYPE(src)->tp_mro;
     if (mro == NULL || !PyTuple_Check(mro))
@@ -200,7 +200,9 @@ static void label_members(labels *L, PyObject *src, PyObject *dst)
             if ((m->type != Py_T_OBJECT_EX && m->type != Py_T_OBJECT) || m->offset <= 0 ||
                 (size_t)m->offset + sizeof(PyObject *) > (size_t)Py_TYPE(src)->tp_basicsize)
                 continue;
-            if (*(PyObject **)((char *)src + m->offset) == dst && label_begin(L)) {
+            PyObject *held = *(PyObject **)((char *)src + m->offset);
+            labels *L = held != NULL ? target(ctx, held) : NULL;
+            if (L != NULL && label_begin(L)) {
                 rg_sb_putc(&L->text, '.');
                 rg_sb_puts(&L->text, m->name);
             }
@@ -208,16 +210,29 @@ static void label_members(labels *L, PyObject *src, PyObject *dst)
     }
 }
 
-static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+static void label_members(labels *L, PyObject *src, PyObject *dst)
+{
+    one_dst c = {L, dst};
+    scan_members(src, only_dst, &c);
+}
+
+static void scan_inline_values(PyObject *src, label_target_fn target, void *ctx)
 {
     Py_ssize_t n;
     PyObject *const *names;
     PyObject *const *values = inline_attrs(src, &names, &n);
     for (Py_ssize_t i = 0; values != NULL && i < n; i++) {
         PyObject *name = names[2 * i];
-        if (values[i] == dst && name && PyUnicode_Check(name) && label_begin(L))
+        labels *L = values[i] != NULL ? target(ctx, values[i]) : NULL;
+        if (L != NULL && name && PyUnicode_Check(name) && label_begin(L))
             put_attr_name(L, name);
     }
+}
+
+static void label_inline_values(labels *L, PyObject *src, PyObject *dst)
+{
+    one_dst c = {L, dst};
+    scan_inline_values(src, only_dst, &c);
 }
 
 /* Labels the slots through which a frame (or the generator or coroutine
@@ -389,6 +404,24 @@ void label_edge_attrs(labels *L, PyObject *src, PyObject *dst)
         add_label(L, "(per-thread dicts)");
     if (L->count != 1)
         rg_sb_free(&L->attr);
+}
+
+void scan_instance_attrs(PyObject *src, label_target_fn target, void *ctx)
+{
+    PyObject *d = instance_dict(src);
+    if (d != NULL && PyDict_Check(d)) {
+        labels *L = target(ctx, d);
+        if (L != NULL) {
+            add_label(L, "__dict__");
+            L->owned_dict = 1;
+        }
+        scan_dict_values(d, 1, target, ctx);
+    }
+    Py_XDECREF(d);
+    if (PyType_HasFeature(Py_TYPE(src), Py_TPFLAGS_HEAPTYPE)) {
+        scan_inline_values(src, target, ctx);
+        scan_members(src, target, ctx);
+    }
 }
 
 /* ------------------------------------------------------------ the graph's edges */

@@ -159,9 +159,13 @@ static int label_wide(snap_labeller *b, PyObject *src, size_t e, size_t end)
             scan_sequence(((PyTupleObject *)src)->ob_item, PyTuple_GET_SIZE(src), wide_target, &w);
         PyErr_Clear();
     }
-    /* Then what label_edge names after the items (an attribute of a
-     * subclass's instance holding an item too reads "[1], .attr", as
-     * live), once per referent; one no item held, all its slots. */
+    /* Then the instance's attributes, in one scan too (an attribute
+     * holding an item reads "[1], .attr", as live's label_edge names it);
+     * a referent still unnamed gets label_edge's every rule. */
+    if (st == RG_OK) {
+        scan_instance_attrs(src, wide_target, &w);
+        PyErr_Clear();
+    }
     unsigned char *named = st == RG_OK ? calloc(n + 1, 1) : NULL;
     if (st == RG_OK && named == NULL)
         st = RG_ENOMEM;
@@ -170,14 +174,11 @@ static int label_wide(snap_labeller *b, PyObject *src, size_t e, size_t end)
         PyObject *dst = b->objs[b->fdst[f]];
         rg_pm_get(&w.slot_of, dst, &k);
         labels *L = &w.L[k - 1];
-        if (!named[k]) {
-            if (L->count == 0)
-                label_edge(L, src, dst);   /* not an item: __dict__, a slot, ... */
-            else
-                label_edge_attrs(L, src, dst);
+        if (!named[k] && L->count == 0) {
+            label_edge(L, src, dst);   /* a slot of a built-in type, __class__, ... */
             PyErr_Clear();
-            named[k] = 1;
         }
+        named[k] = 1;
         st = L->count ? snap_intern_sb(b->s, &L->text, &b->flabel[f]) : RG_OK;
     }
     free(named);

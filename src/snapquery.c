@@ -7,6 +7,7 @@
  * last one did: nothing is cached between questions but the snapshot's own
  * lazily built indexes (heapsnap.c). */
 #include "refgraph/snapquery.h"
+#include "refgraph/snapdiag.h"
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
 
@@ -602,109 +603,6 @@ static int expand(graph_walk *w)
     return st;
 }
 
-/* How a note names graph node i, as the live diagnosis names an object:
- * "Leak object at 0x...", "list len=1 at 0x...". */
-static void put_graph_node_name(const rg_graph *g, size_t i, rg_strbuf *out)
-{
-    const rg_node *n = &g->nodes[i];
-    rg_sb_puts(out, n->type_name);
-    rg_sb_putc(out, ' ');
-    rg_sb_puts(out, n->summary != NULL && n->summary[0] != '\0' ? n->summary : "object");
-    rg_sb_printf(out, " at 0x%llx", n->addr);
-}
-
-/* The thread and function of frame root r as the live diagnosis words
- * them, "thread 'worker', serve at app.py:12", from the root's name,
- * "thread 'worker': serve at app.py:12" (describe_roots, snapbuild.c). */
-static void put_frame_holder(const rg_snap *s, const rg_snap_root *r, rg_strbuf *out)
-{
-    const char *name = rg_snap_str(s, r->name);
-    size_t len = strlen(name);
-    rg_strbuf fn;
-    rg_sb_init(&fn);
-    rg_snap_put_summary(s, r->node, &fn);
-    size_t tail = fn.len + 2;
-    if (rg_sb_status(&fn) == RG_OK && fn.len > 0 && len > tail && memcmp(name + len - tail, ": ", 2) == 0 &&
-        memcmp(name + len - fn.len, fn.data, fn.len) == 0) {
-        rg_sb_append(out, name, len - tail);
-        rg_sb_puts(out, ", ");
-        rg_sb_append(out, fn.data, fn.len);
-    } else {
-        rg_sb_puts(out, name);
-    }
-    rg_sb_free(&fn);
-}
-
-enum { MAX_NOTED_FRAMES = 5 };   /* as diagnose.c's */
-
-/* 1 if graph node i is a running frame (a frame root). */
-static int is_frame_root(const graph_walk *w, size_t i)
-{
-    const rg_snap *s = w->q.s;
-    uint32_t node = i < w->node_of_g_cap ? w->node_of_g[i] : RG_SNAP_NONE;
-    for (uint32_t r = 0; node != RG_SNAP_NONE && r < s->n_roots; r++) {
-        if (s->roots[r].kind == RG_SNAP_ROOT_FRAME && s->roots[r].node == node)
-            return 1;
-    }
-    return 0;
-}
-
-/* The notes of a backrefs graph that reached no module: each object a
- * running frame the graph reached holds, worded as the live diagnosis's
- * ("Leak object at 0x...: held by a running frame: thread 'MainThread',
- * hunt at leaks.py:12, as suspect (local)"), or where else to look. */
-static int note_no_module(graph_walk *w, size_t n_targets)
-{
-    rg_snap *s = w->q.s;
-    rg_graph *g = w->g;
-    int st = RG_OK;
-    size_t held = 0;
-    /* The targets a frame holds first, then what leads to them, as live;
-     * a caller's frame, held by its callee's f_back before 3.11, is held
-     * by its thread: no note, as live. */
-    for (int leading = 0; leading < 2 && st == RG_OK; leading++) {
-        for (uint32_t r = 0; r < s->n_roots && st == RG_OK; r++) {
-            if (s->roots[r].kind != RG_SNAP_ROOT_FRAME || w->gnode_of[s->roots[r].node] == 0)
-                continue;
-            size_t frame = w->gnode_of[s->roots[r].node] - 1;
-            for (size_t k = 0; k < g->n_edges && st == RG_OK; k++) {
-                const rg_edge *e = &g->edges[k];
-                int target = (g->nodes[e->dst].flags & RG_NODE_TARGET) != 0;
-                if (e->src != frame || g->nodes[e->dst].flags & RG_NODE_MORE || target == leading ||
-                    is_frame_root(w, e->dst) || held++ >= MAX_NOTED_FRAMES)
-                    continue;
-                rg_strbuf sb;
-                rg_sb_init(&sb);
-                put_graph_node_name(g, e->dst, &sb);
-                if (!target && n_targets == 1) {
-                    rg_sb_puts(&sb, ", which leads to ");
-                    put_graph_node_name(g, 0, &sb);
-                }
-                rg_sb_puts(&sb, ": held by a running frame: ");
-                put_frame_holder(s, &s->roots[r], &sb);
-                if (e->label != NULL) {
-                    rg_sb_puts(&sb, ", as ");
-                    rg_sb_puts(&sb, e->label);
-                }
-                st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_add_note(g, sb.data);
-                rg_sb_free(&sb);
-            }
-        }
-    }
-    if (st == RG_OK && held > MAX_NOTED_FRAMES) {
-        rg_strbuf sb;
-        rg_sb_init(&sb);
-        put_graph_node_name(g, 0, &sb);
-        rg_sb_printf(&sb, ": running frames hold %zu more objects that lead to it", held - MAX_NOTED_FRAMES);
-        st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_add_note(g, sb.data);
-        rg_sb_free(&sb);
-    }
-    if (st == RG_OK && held == 0)
-        st = rg_graph_add_note(g, "no module reached within max_depth: see find_backref_chain for the whole "
-                                  "heap; an object nothing in the snapshot refers to is held from C code");
-    return st;
-}
-
 int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const rg_snap_graph_args *a,
                    rg_graph **out)
 {
@@ -755,7 +653,7 @@ int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const 
     if (st == RG_OK)
         st = unname_hidden_closures(&w);
     if (st == RG_OK && a->backwards && !reached_root && n_targets > 0)
-        st = note_no_module(&w, n_targets);
+        st = rg_snapdiag_no_module(s, w.g, w.gnode_of, w.node_of_g, w.node_of_g_cap);
     if (st == RG_OK) {
         *out = w.g;
         w.g = NULL;

@@ -592,3 +592,85 @@ def test_no_objects_to_start_from_reads_the_same_live_and_on_a_snapshot(service,
         saved = getattr(snap, show)(empty, output=io.StringIO())
         assert saved.to_dot() == live.to_dot()
         assert "no objects to start from: a list or tuple stands for the objects in it" in live.to_dot()
+
+
+class HeldByFrames:
+    pass
+
+
+def _hold_directly(box, ready, done):
+    held = box[0]
+    assert held
+    ready.set()
+    done.wait(30)
+
+
+def _hold_in_a_list(box, ready, done):
+    holder = [box[0]]
+    assert holder
+    ready.set()
+    done.wait(30)
+
+
+def _hold_in_a_cell(box, ready, done):
+    cell_var = box[0]
+
+    def uses_it():
+        return cell_var
+    assert uses_it
+    ready.set()
+    done.wait(30)
+
+
+@pytest.mark.parametrize("holders", [
+    [_hold_directly] * 7,                          # more frames than the notes name
+    [_hold_directly] * 3 + [_hold_in_a_list] * 4,  # the target first, then what leads to it
+    [_hold_in_a_cell],                             # a closure's variable: its contents, under its name
+])
+def test_running_frames_are_noted_the_same_live_and_on_a_snapshot(service, holders):
+    """The notes of a graph that reaches no module: each object a running
+    frame holds, as many and in the same order, live and on a snapshot."""
+    import threading
+    box, done, threads = [HeldByFrames()], threading.Event(), []
+    try:
+        for i, hold in enumerate(holders):
+            ready = threading.Event()
+            threads.append(threading.Thread(target=hold, args=(box, ready, done), name="holder-%d" % i))
+            threads[-1].start()
+            assert ready.wait(30)
+        addr = id(box[0])
+        box.clear()
+        snap = refgraph.snapshot()
+        live = refgraph.show_backrefs(refgraph.by_type("HeldByFrames"), max_depth=3, output=io.StringIO())
+        saved = snap.show_backrefs(addr, max_depth=3, output=io.StringIO())
+        assert live.notes and saved.notes == live.notes, (saved.notes, live.notes)
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(30)
+
+
+def test_a_frame_folded_into_n_more_is_still_noted(service):
+    """too_many can fold the frame that holds the target into "N more": the
+    note still names it, live and on a snapshot."""
+    import threading
+    box, ready, done = [HeldByFrames()], threading.Event(), threading.Event()
+    worker = threading.Thread(target=_hold_directly, args=(box, ready, done), name="folded")
+    worker.start()
+    try:
+        assert ready.wait(30)
+        loops = []
+        for _ in range(20):
+            loop = [box[0]]
+            loop.append(loop)
+            loops.append(loop)
+        addr = id(box[0])
+        box.clear()
+        del loop
+        snap = refgraph.snapshot()
+        loops.clear()   # the cycles stay (the collector is not run): held by nothing else
+        saved = snap.show_backrefs(addr, max_depth=3, too_many=10, output=io.StringIO())
+        assert any("thread 'folded'" in n and n.endswith("as held (local)") for n in saved.notes), saved.notes
+    finally:
+        done.set()
+        worker.join(30)

@@ -26,8 +26,7 @@ void add_label(labels *L, const char *s);
 /* Names every slot through which src holds dst. */
 void label_edge(labels *L, PyObject *src, PyObject *dst);
 /* Names the slots of src's attributes (and the fallbacks) through which it
- * holds dst: what label_edge adds after a container's items, for a
- * container whose items were labelled in one scan. */
+ * holds dst: what label_edge adds after its type's own slots. */
 void label_edge_attrs(labels *L, PyObject *src, PyObject *dst);
 
 /* A container with this many edges to label has them labelled in one scan
@@ -45,6 +44,13 @@ typedef labels *(*label_target_fn)(void *ctx, PyObject *o);
  * items, each labelled in target(ctx, item)'s labels. */
 void scan_dict_values(PyObject *d, int as_attrs, label_target_fn target, void *ctx);
 void scan_sequence(PyObject *const *items, Py_ssize_t n, label_target_fn target, void *ctx);
+/* One scan of the instance attributes of src, a dict, list or tuple
+ * subclass whose items were labelled in one scan: "__dict__", then its
+ * dict's entries, inline values and (a class's) __slots__ as ".name", in
+ * label_edge's order, each in target(ctx, value)'s labels.  A member of a
+ * built-in type is not named here: label_edge names it, for an object that
+ * is no item. */
+void scan_instance_attrs(PyObject *src, label_target_fn target, void *ctx);
 
 /* Labels every edge of graph g, whose node i stands for node_obj[i] (NULL:
  * a "N more" node); redact as labels_init's (see labels.c). */
