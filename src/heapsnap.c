@@ -249,6 +249,19 @@ size_t rg_snap_value_text(const rg_snap *s, uint32_t w, char *out)
     return number_text((w & RG_SNAP_FLOAT) != 0, s->values[i], out);
 }
 
+uint32_t rg_snap_first_ref(const rg_snap *s, uint32_t from, uint32_t to)
+{
+    uint32_t lo = s->ref_start[to], hi = s->ref_start[to + 1];
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->ref_src[mid] < from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->ref_start[to + 1] && s->ref_src[lo] == from ? lo : UINT32_MAX;
+}
+
 void rg_snap_memory(const rg_snap *s, size_t *arrays, size_t *strings)
 {
     size_t n = s->n_nodes, m = s->n_edges;

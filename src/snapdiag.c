@@ -173,21 +173,6 @@ static int ends_with(const char *text, size_t len, const char *tail)
     return len >= n && memcmp(text + len - n, tail, n) == 0;
 }
 
-/* The first of from's references to `to` (to's referrers are by source),
- * or UINT32_MAX. */
-static uint32_t first_ref(const rg_snap *s, uint32_t from, uint32_t to)
-{
-    uint32_t lo = s->ref_start[to], hi = s->ref_start[to + 1];
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (s->ref_src[mid] < from)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < s->ref_start[to + 1] && s->ref_src[lo] == from ? lo : UINT32_MAX;
-}
-
 /* A reference by which a frame holds a graph node: directly, or through a
  * cell the frame holds (a cell or free variable's contents). */
 typedef struct frame_ref {
@@ -213,7 +198,7 @@ static int add_names(const rg_snap *s, frame_holds *h, uint32_t from, uint32_t t
 {
     int st = RG_OK;
     uint32_t last = 0;
-    for (uint32_t e = first_ref(s, from, to); st == RG_OK && e != UINT32_MAX && e < s->ref_start[to + 1] &&
+    for (uint32_t e = rg_snap_first_ref(s, from, to); st == RG_OK && e != UINT32_MAX && e < s->ref_start[to + 1] &&
                                               s->ref_src[e] == from; e++) {
         if (s->ref_label[e] == 0 || s->ref_label[e] == last)
             continue;
@@ -256,14 +241,14 @@ static int frame_holds_of(diag *w, uint32_t fr, uint32_t cell_type, frame_holds 
         uint32_t x = i < w->node_of_g_cap ? w->node_of_g[i] : RG_SNAP_NONE;
         if (x == RG_SNAP_NONE)
             continue;
-        uint32_t e = first_ref(s, fr, x);
+        uint32_t e = rg_snap_first_ref(s, fr, x);
         if (e != UINT32_MAX) {
             frame_ref r = {s->ref_rank ? s->ref_rank[e] : 0, x, RG_SNAP_NONE};
             st = RG_VEC_PUSH(refs, n, cap, 16, r);
         }
         for (uint32_t k = s->ref_start[x]; k < s->ref_start[x + 1] && st == RG_OK && cell_type != UINT32_MAX; k++) {
             uint32_t c = s->ref_src[k];
-            if (rg_snap_type_of(s, c) != cell_type || (e = first_ref(s, fr, c)) == UINT32_MAX)
+            if (rg_snap_type_of(s, c) != cell_type || (e = rg_snap_first_ref(s, fr, c)) == UINT32_MAX)
                 continue;
             frame_ref r = {s->ref_rank ? s->ref_rank[e] : 0, x, c};
             st = RG_VEC_PUSH(refs, n, cap, 16, r);

@@ -320,19 +320,11 @@ int rg_snapq_add_node(const rg_snap *s, rg_graph *g, uint32_t node, int depth, u
 
 /* Adds to L every reference from `from` to `to`, in the order they were
  * filed (a list's items first to last), and the class reference when it is
- * the only one (labels.c's rule: an attribute holding the class names it):
- * to's referrers are by source, so a binary search finds from's. */
+ * the only one (labels.c's rule: an attribute holding the class names it). */
 static void labels_between(const rg_snap *s, uint32_t from, uint32_t to, edge_labels *L)
 {
-    uint32_t lo = s->ref_start[to], hi = s->ref_start[to + 1];
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (s->ref_src[mid] < from)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (uint32_t e = lo; e < s->ref_start[to + 1] && s->ref_src[e] == from; e++)
+    uint32_t first = rg_snap_first_ref(s, from, to);
+    for (uint32_t e = first; e != UINT32_MAX && e < s->ref_start[to + 1] && s->ref_src[e] == from; e++)
         labels_add(s, L, s->ref_label[e]);
     if (L->count == 0 && rg_snap_holds_type(s, from) && s->types[rg_snap_type_of(s, from)].node == to)
         labels_add(s, L, RG_SNAP_LABEL_CLASS);

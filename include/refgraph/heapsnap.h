@@ -241,6 +241,9 @@ uint32_t rg_snap_find_addr(const rg_snap *s, uint64_t addr);
  * RG_ENOMEM (s unchanged). */
 int rg_snap_drop_referrers(rg_snap *s, const uint64_t *addrs, size_t n);
 
+/* The first of from's references to `to`, an index into ref_src (to's
+ * referrers are by source: a binary search), or UINT32_MAX if none. */
+uint32_t rg_snap_first_ref(const rg_snap *s, uint32_t from, uint32_t to);
 /* Node d's referrers, by increasing source, each with its label word, the
  * implicit class reference (label "__class__") included; calls
  * fn(src, label, arg) until it returns non-zero, and returns that or RG_OK. */
