@@ -270,11 +270,11 @@ static int frame_holds_of(diag *w, uint32_t fr, uint32_t cell_type, frame_holds 
  * many more.  A running frame held by another (f_back, before 3.11) is
  * held by its thread: no note.  With no frame, where else to look. */
 int rg_snapdiag_no_module(rg_snap *s, rg_graph *g, const uint32_t *gnode_of, const uint32_t *node_of_g,
-                          size_t node_of_g_cap)
+                          size_t node_of_g_cap, const uint32_t *module_at, int max_depth)
 {
     diag ctx = {s, g, gnode_of, node_of_g, node_of_g_cap};
     diag *w = &ctx;
-    size_t nodes = g->n_nodes, noted = 0, n_frames = 0;
+    size_t nodes = g->n_nodes, noted = 0, n_frames = 0, unexplained = 0;
     size_t *start = calloc(nodes + 2, sizeof *start);
     size_t *by_dst = malloc((g->n_edges + 1) * sizeof *by_dst);
     size_t *queue = malloc((nodes + 1) * sizeof *queue);
@@ -304,8 +304,25 @@ int rg_snapdiag_no_module(rg_snap *s, rg_graph *g, const uint32_t *gnode_of, con
     for (size_t t = 0; st == RG_OK && t < nodes; t++) {
         if (!(g->nodes[t].flags & RG_NODE_TARGET))
             continue;
+        /* A module within max_depth: a root the search left out (filter,
+         * too_many) is not a reason to explain.  Past a module, what leads
+         * to the target is not all there is: no frame holding it is. */
+        uint32_t found = module_at[t];
+        if (found > 0 && found <= (uint32_t)max_depth)
+            continue;
+        unexplained++;
+        if (found > 0) {
+            rg_strbuf sb;
+            rg_sb_init(&sb);
+            put_graph_node_name(g, t, &sb);
+            rg_sb_printf(&sb, ": a chain to a module exists %u references away, beyond max_depth=%d; pass "
+                         "max_depth=%u", found, max_depth, found);
+            st = rg_sb_status(&sb) != RG_OK ? RG_ENOMEM : rg_graph_add_note(g, sb.data);
+            rg_sb_free(&sb);
+            noted++;
+        }
         mark_leading(g, start, by_dst, t, leads, queue);
-        for (int leading = 0; leading < 2 && st == RG_OK; leading++) {
+        for (int leading = 0; leading < (found > 0 ? 1 : 2) && st == RG_OK; leading++) {
             size_t held = 0;
             for (size_t f = 0; f < n_frames && st == RG_OK; f++) {
                 for (size_t k = 0; k < holds[f].n && st == RG_OK; k++) {
@@ -334,7 +351,7 @@ int rg_snapdiag_no_module(rg_snap *s, rg_graph *g, const uint32_t *gnode_of, con
     free(by_dst);
     free(queue);
     free(leads);
-    if (st == RG_OK && noted == 0)
+    if (st == RG_OK && noted == 0 && unexplained > 0)
         st = rg_graph_add_note(g, "no module reached within max_depth: see find_backref_chain for the whole "
                                   "heap; an object nothing in the snapshot refers to is held from C code");
     return st;

@@ -11,6 +11,7 @@
 #include "refgraph/status.h"
 #include "refgraph/vec.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -595,6 +596,31 @@ static int expand(graph_walk *w)
     return st;
 }
 
+/* The notes of a backrefs graph that reached no module, with how far each
+ * target's nearest module is (an unlimited search, as diagnose.c's). */
+static int note_no_module(graph_walk *w)
+{
+    rg_graph *g = w->g;
+    uint32_t *module_at = calloc(g->n_nodes + 1, sizeof *module_at);
+    int st = module_at != NULL ? RG_OK : RG_ENOMEM;
+    rg_snap_goal modules = {0, NULL, 0, NULL, NULL};
+    for (size_t t = 0; st == RG_OK && t < g->n_nodes; t++) {
+        if (!(g->nodes[t].flags & RG_NODE_TARGET) || t >= w->node_of_g_cap || w->node_of_g[t] == RG_SNAP_NONE)
+            continue;
+        uint32_t *chain;
+        size_t n;
+        st = rg_snapq_chain(w->q.s, &w->node_of_g[t], 1, &modules, INT_MAX, 1, &chain, &n);
+        if (st == RG_OK)
+            module_at[t] = n > 1 ? (uint32_t)(n - 1) : 0;
+        free(chain);
+    }
+    if (st == RG_OK)
+        st = rg_snapdiag_no_module(w->q.s, g, w->gnode_of, w->node_of_g, w->node_of_g_cap, module_at,
+                                   w->a->max_depth);
+    free(module_at);
+    return st;
+}
+
 int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const rg_snap_graph_args *a,
                    rg_graph **out)
 {
@@ -645,7 +671,7 @@ int rg_snapq_graph(rg_snap *s, const uint32_t *targets, size_t n_targets, const 
     if (st == RG_OK)
         st = unname_hidden_closures(&w);
     if (st == RG_OK && a->backwards && !reached_root && n_targets > 0)
-        st = rg_snapdiag_no_module(s, w.g, w.gnode_of, w.node_of_g, w.node_of_g_cap);
+        st = note_no_module(&w);
     if (st == RG_OK) {
         *out = w.g;
         w.g = NULL;

@@ -37,6 +37,9 @@ def service():
 
     mod.handlers = [make(Session(7))]
     sys.modules["snapsvc"] = mod
+    # An earlier test's service may be cyclic garbage (5 Sessions) that an
+    # automatic collection would free between a snapshot and a live count.
+    gc.collect()
     yield mod
     del sys.modules["snapsvc"]
 
@@ -674,3 +677,29 @@ def test_a_frame_folded_into_n_more_is_still_noted(service):
     finally:
         done.set()
         worker.join(30)
+
+
+@pytest.mark.parametrize("how", ["filter", "max_depth"])
+def test_a_module_the_graph_left_out_is_noted_as_live(how):
+    """A backrefs graph that reached no module: a module within max_depth
+    that a filter (or too_many) left out needs no note, one beyond it is
+    named with the max_depth that reaches it; live and on a snapshot."""
+    mod = types.ModuleType("snapfar")
+    sys.modules["snapfar"] = mod
+    try:
+        mod.leak = Session("far")
+        mod.deep = [[[[[mod.leak]]]]]
+        snap = refgraph.snapshot()
+        if how == "filter":
+            live_kw, snap_kw = {"filter": lambda o: not isinstance(o, dict)}, {"filter": lambda o: o.type != "dict"}
+        else:
+            live_kw = snap_kw = {"max_depth": 1}
+        live = refgraph.show_backrefs([mod.leak], output=io.StringIO(), **live_kw).to_dot()
+        mine = snap.show_backrefs(id(mod.leak), output=io.StringIO(), **snap_kw).to_dot()
+        assert mine == live
+        if how == "filter":
+            assert "graph [label=" not in mine
+        else:
+            assert "a chain to a module exists 2 references away, beyond max_depth=1; pass max_depth=2" in mine
+    finally:
+        del sys.modules["snapfar"]
