@@ -55,6 +55,7 @@ from ._snapshot import (  # noqa: F401  (re-exported)
     top_retainers,
 )
 from ._snapshot import _write_type_sizes
+from ._attach import AttachError, Attached, snapshot_process  # noqa: F401  (re-exported)
 from ._leaks import LeakGroup, LeakReport, find_leaks, leak_check  # noqa: F401  (re-exported)
 
 try:

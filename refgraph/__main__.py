@@ -232,6 +232,51 @@ def cmd_export(args):
     return 0
 
 
+ATTACH_EXAMPLES = """\
+examples:
+  %(prog)s 4242 -o /tmp/app.rgsnap               snapshot process 4242 (needs gdb and ptrace)
+  %(prog)s 4242 -o /tmp/app.rgsnap --timeout 60  wait up to 60 s for a safe point
+  %(prog)s 4242 -o /tmp/app.rgsnap --python /srv/app/venv/bin/python
+                                                 a process on another Python version
+
+The process needs no change and no restart, and refgraph need not be
+installed in it.  It stops while gdb attaches (about 0.1 s) and for one
+fork(); a child process writes the file.  The file is written by the
+process, as its user: its directory must be writable by that user.
+See docs/a-leak-in-production-no-restart.md.
+"""
+
+
+def cmd_attach(args):
+    try:
+        done = refgraph.snapshot_process(args.pid, args.output, args.timeout, redact=args.redact,
+                                         python=args.python)
+    except refgraph.AttachError as exc:
+        raise UsageError(str(exc))
+    print(done.line())
+    return 0
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError("%r is not a positive number of seconds" % text)
+    return value
+
+
+def _pid(text):
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError("%r is not a process id" % text)
+    return value
+
+
 def build_parser():
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -293,6 +338,19 @@ def build_parser():
     p.add_argument("file", metavar="FILE", help="a snapshot file (.rgsnap)")
     p.add_argument("out", metavar="OUT.heapsnapshot", help="the file to write")
     p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("attach", formatter_class=fmt, epilog=ATTACH_EXAMPLES,
+                       help="snapshot a running Python process (no restart)",
+                       description="Write a snapshot of running CPython process PID to FILE, through gdb.")
+    p.add_argument("pid", metavar="PID", type=_pid, help="the process id")
+    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the snapshot file to write (.rgsnap)")
+    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the process to reach a safe point (default 30)")
+    p.add_argument("--redact", action="store_true",
+                   help="leave values, keys and thread names out of the file (as snapshot(redact=True))")
+    p.add_argument("--python", metavar="PATH", default=None,
+                   help="an interpreter whose refgraph the process loads (a process on another Python version)")
+    p.set_defaults(run=cmd_attach)
     return parser
 
 

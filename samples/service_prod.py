@@ -15,46 +15,12 @@ import argparse
 import itertools
 import os
 import signal
-import sys
 import time
-import types
 
 import refgraph
+import sessions_code   # beside this script
 
-# The service's modules, registered like any imported module: the snapshot's
-# chain starts from sessions.registry, as it would in a real code base.
-sessions = types.ModuleType("sessions")
-sys.modules["sessions"] = sessions
-exec('''
-import time
-
-registry = {}            # token -> Session: "for the admin page", never pruned
-
-
-class Session:
-    def __init__(self, user, token):
-        self.user = user
-        self.token = token
-        self.started = time.time()
-        self.buffer = bytearray(4096)    # response buffer
-
-    def close(self):
-        self.buffer = None
-
-
-def open_session(user, token):
-    session = Session(user, token)
-    registry[token] = session            # the leak: close() never removes it
-    return session
-''', sessions.__dict__)
-
-
-def handle(user, token):
-    """One fake request: open a session, render a page, close the session."""
-    session = sessions.open_session(user, token)
-    page = "<p>hello user %d</p>" % user
-    session.close()
-    return page
+sessions = sessions_code.install()
 
 
 def main(argv=None):
@@ -74,7 +40,7 @@ def main(argv=None):
     while deadline is None or time.monotonic() < deadline:
         for _ in range(max(1, args.rate // 10)):
             n = next(tokens)
-            handle(n % 1000, "tok-%08d" % n)
+            sessions.handle(n % 1000, "tok-%08d" % n)
         time.sleep(0.1)     # signals are handled here, between requests
     print("served %d requests, %d sessions alive" % (next(tokens) - 1, len(sessions.registry)), flush=True)
 

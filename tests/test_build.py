@@ -8,6 +8,7 @@ from conftest import SOURCE_ROOT, installed
 
 # refgraph/ as installed, but for the C core _core<suffix>.so.
 PACKAGE_FILES = ["__init__.py", "_snapshot.py", "_leaks.py", "_first_check.py", "_leakhtml.py", "pytest_plugin.py", "_pytest_entry.py", "__main__.py",
+                 "_attach.py", "_attach_gdb.py", "_attach_agent.py",
                  "__init__.pyi", "py.typed"]
 
 PUBLIC = ["find_backref_chain", "find_ref_chain", "show_backrefs", "show_refs", "show_chain",

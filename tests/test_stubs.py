@@ -96,7 +96,7 @@ def test_every_function_signature_matches_the_module():
         if isinstance(node, ast.FunctionDef):
             assert real_params(getattr(refgraph, node.name)) == stub_params(node), node.name
             checked += 1
-    assert checked == 27   # 19 objgraph-style functions, 4 of snapshots, 3 of retained sizes, find_leaks
+    assert checked == 28   # 19 objgraph-style functions, 5 of snapshots, 3 of retained sizes, find_leaks
 
 
 def test_graph_methods_match_the_type():
@@ -114,9 +114,9 @@ def test_graph_methods_match_the_type():
 
 
 def test_leak_classes_match_the_module():
-    """LeakReport, LeakGroup, leak_check and Dump: each method the stubs declare
+    """LeakReport, LeakGroup, leak_check, Dump and Attached: each method the stubs declare
     exists with the same parameters; every public one is declared."""
-    for name in ("LeakReport", "LeakGroup", "leak_check", "Dump"):
+    for name in ("LeakReport", "LeakGroup", "leak_check", "Dump", "Attached"):
         cls = getattr(refgraph, name)
         stub = next(n for n in stub_tree().body if isinstance(n, ast.ClassDef) and n.name == name)
         methods = {m.name: m for m in stub.body if isinstance(m, ast.FunctionDef)}
