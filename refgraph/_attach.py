@@ -282,7 +282,7 @@ def snapshot_process(pid, filename, timeout=30.0, *, untracked=True, redact=Fals
     filename = os.path.abspath(os.fspath(filename))
     directory = os.path.dirname(filename)
     if not os.path.isdir(directory):
-        raise FileNotFoundError("snapshot_process: %r is not a directory" % directory)
+        raise FileNotFoundError("cannot write %s: no directory %s" % (filename, directory))
     _check_writable_by_target(pid, directory)
     gdb_path = shutil.which(gdb)
     if gdb_path is None:
