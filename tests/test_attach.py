@@ -410,7 +410,7 @@ def test_the_guide_page_runs_as_shown(tmp_path):
                 if not re.search(r"[0-9]", line):
                     assert line in printed, (command, line, printed)
             ran.append((words[3], printed))
-        assert [name for name, _ in ran] == ["attach", "attach", "diff", "chain", "backrefs"]
+        assert [name for name, _ in ran] == ["attach", "attach", "diff", "chain", "backrefs", "top"]
         diff = dict((line.split()[0], line) for line in ran[2][1][1:])
         assert int(diff["Session"].split()[1]) > 0
         assert any("sessions.registry -> dict" in line for line in ran[3][1])

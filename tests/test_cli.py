@@ -5,6 +5,7 @@ The tests named *_file run the program in a child process on a file written
 by Snapshot.save; the tests named *_inprocess run refgraph.__main__.main()
 on a snapshot taken here (open_snapshot replaced), so that the program's own
 logic is checked whatever the file format does."""
+import io
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import refgraph
 import refgraph.__main__ as cli
 from conftest import module_root
 
-COMMANDS = ["summary", "chain", "backrefs", "diff", "export"]
+COMMANDS = ["summary", "chain", "backrefs", "diff", "export", "top", "attach"]
 LEAKED = 25
 
 
@@ -96,11 +97,11 @@ def test_no_command_is_a_usage_error():
 
 # ---------------------------------------------------------------- bad input (no file format needed)
 
-@pytest.mark.parametrize("command", ["summary", "chain", "backrefs", "diff", "export"])
+@pytest.mark.parametrize("command", ["summary", "chain", "backrefs", "diff", "export", "top"])
 def test_missing_file(command, tmp_path):
     missing = tmp_path / "nope.rgsnap"
     extra = {"summary": [], "chain": ["Session"], "backrefs": ["Session"], "diff": [missing],
-             "export": [tmp_path / "out.heapsnapshot"]}[command]
+             "export": [tmp_path / "out.heapsnapshot"], "top": []}[command]
     assert_error(run(command, missing, *extra), "refgraph: error: ", "nope.rgsnap", "no such file")
 
 
@@ -189,6 +190,21 @@ def test_summary_file(snapfile):
     # (under ASan with xdist, ints did), so ask the file rather than guess.
     expected = refgraph.open_snapshot(snapfile).most_common_types(5)
     assert [(row.split()[0], int(row.split()[1])) for row in rows] == expected
+
+
+def test_top_file(snapfile):
+    """The objects that retain the most, as a table with bytes; --chains
+    adds each one's chain; the rows are the file's own top_retainers."""
+    proc = run("top", snapfile, "-n", "3")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["type", "summary", "retained", "objects", "share"] and len(lines) == 4
+    expected = refgraph.open_snapshot(snapfile).top_retainers(3, file=io.StringIO(), chains=False)
+    assert [int(line.split()[-2]) for line in lines[1:]] == [count for _, _, count in expected]
+    assert all(line.split()[-3] in ("B", "KiB", "MiB", "GiB") for line in lines[1:])
+    chains = run("top", snapfile, "-n", "2", "--chains")
+    assert chains.returncode == 0 and chains.stdout.count("Chain of ") == 2
+    assert run("top", snapfile, "-n", "-1").returncode == 2
 
 
 def test_chain_by_type_file(snapfile, leak):
