@@ -66,7 +66,9 @@ setup(
     # The pytest plugin (refgraph/pytest_plugin.py: @pytest.mark.no_leaks,
     # --refgraph-leaks) loads itself once refgraph is installed, through
     # refgraph/_pytest_entry.py (which says why).
-    entry_points={"pytest11": ["refgraph = refgraph._pytest_entry"]},
+    entry_points={"pytest11": ["refgraph = refgraph._pytest_entry"],
+                  # `refgraph ...` on PATH: the same CLI as `python3 -m refgraph ...`
+                  "console_scripts": ["refgraph = refgraph.__main__:main"]},
     ext_modules=[Extension("refgraph._core", sources=[])],
     cmdclass={"build_ext": AutotoolsBuild},
     zip_safe=False,

@@ -297,10 +297,10 @@ def _pid(text):
     return value
 
 
-def build_parser():
+def build_parser(prog=PROG):
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog=PROG, formatter_class=fmt, epilog=MAIN_EXAMPLES,
+        prog=prog, formatter_class=fmt, epilog=MAIN_EXAMPLES,
         description="Ask a heap snapshot file (.rgsnap) who keeps an object alive, or take one of a running "
                     "process (attach).")
     parser.add_argument("--version", action="version", version="refgraph " + refgraph.__version__)
@@ -384,7 +384,9 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
+    # The `refgraph` command (pip's console script, make install's) names
+    # itself so in usage and examples; `python3 -m refgraph` as that.
+    parser = build_parser("refgraph" if os.path.basename(sys.argv[0] or "") == "refgraph" else PROG)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

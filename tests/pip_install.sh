@@ -34,6 +34,21 @@ env -u PYTHONPATH -u REFGRAPH_BUILD_DIR REFGRAPH_EXPECT_INSTALLED=1 \
   PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 \
   "$out/venv/bin/python" -m pytest -p no:cacheprovider "${plugins[@]}" -q "${targets[@]}"
 
+# The `refgraph` command (the console script) is the same CLI.
+usage=$("$out/venv/bin/refgraph" --help)
+if ! grep -q '^usage: refgraph ' <<<"$usage" || ! grep -q '  refgraph attach 4242' <<<"$usage"; then
+  echo "$usage"
+  echo "pip_install: the refgraph command's help does not name itself refgraph"
+  exit 1
+fi
+missing=$("$out/venv/bin/refgraph" summary /nonexistent.rgsnap 2>&1) && status=0 || status=$?
+if [ "$status" -ne 2 ] || [ "$missing" != "refgraph: error: /nonexistent.rgsnap: no such file" ]; then
+  echo "$missing"
+  echo "pip_install: the refgraph command did not report a missing file in one line, status 2 (status $status)"
+  exit 1
+fi
+echo "pip_install: the refgraph command runs the CLI"
+
 # The pytest plugin comes with the package (entry point pytest11): with the
 # installed plugins autoloaded, the sample suite's leaking test fails with
 # its report, and -p no:refgraph turns the plugin off.
