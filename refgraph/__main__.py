@@ -267,13 +267,23 @@ See docs/a-leak-in-production-no-restart.md.
 """
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_attach(args):
+    # SIGTERM (`timeout 30 refgraph attach ...`) ends the attach as Ctrl-C
+    # does: gdb stops waiting and detaches, and the process dumps nothing.
+    import signal
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         done = refgraph.snapshot_process(args.pid, args.output, args.timeout, redact=args.redact,
                                          python=args.python)
     except refgraph.AttachError as exc:
         raise UsageError(str(exc))
-    print(done.line())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(_printable(done.line()))
     return 0
 
 

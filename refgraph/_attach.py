@@ -12,15 +12,17 @@ writes a status file beside it.  This module waits for that file.
 """
 import json
 import os
-import selectors
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
+# subprocess and selectors are imported where they are used: they import
+# threading, which `import refgraph` must not (refgraph/_snapshot.py says why).
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DUMP_TIMEOUT = 600   # the dump's own limit (refgraph.dump's timeout), once the agent runs
+WAKE_AFTER = 0.3     # seconds of a process running into no stop of gdb's before its waits are woken
 
 
 class AttachError(RuntimeError):
@@ -81,6 +83,14 @@ def _check_target(pid):
     except PermissionError:
         pass   # gdb says whether ptrace may attach
     state = _process_state(pid)
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            tracer = next((int(line.split()[1]) for line in f if line.startswith("TracerPid:")), 0)
+    except (OSError, ValueError, IndexError):
+        tracer = 0
+    if tracer:
+        raise AttachError("process %d is being traced by process %d (a debugger, strace): only one may attach; "
+                          "detach that one first" % (pid, tracer))
     if state == "Z":
         raise AttachError("process %d has exited (a zombie)" % pid)
     if state in ("T", "t"):
@@ -88,9 +98,31 @@ def _check_target(pid):
                           % (pid, "by a signal" if state == "T" else "by a debugger", pid))
 
 
+def _check_alive(pid):
+    if _process_state(pid) in (None, "Z", "X"):
+        raise AttachError("process %d exited before its dump was written" % pid)
+
+
+def _version_hint(pid):
+    """[major, minor] of the process's CPython from its libpython's or its
+    program's name (libpython3.10.so, python3.10), or None: read with no
+    stop, so that a process of another version is not disturbed at all."""
+    import re
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            maps = f.read(1 << 22)
+        match = re.search(r"/libpython(\d+)\.(\d+)", maps)
+        if match is None:
+            match = re.search(r"python(\d+)\.(\d+)$", os.readlink("/proc/%d/exe" % pid))
+    except OSError:
+        return None
+    return [int(match.group(1)), int(match.group(2))] if match else None
+
+
 def _check_writable_by_target(pid, directory):
     """The process writes the file, as its user: a directory it cannot
-    write to would leave the command waiting for a file that never comes."""
+    write to would leave the command waiting for a file that never comes.
+    Returns the process's (uid, gid), or (None, None) if not known."""
     try:
         with open("/proc/%d/status" % pid) as f:
             fields = dict(line.split(":", 1) for line in f if ":" in line)
@@ -98,13 +130,13 @@ def _check_writable_by_target(pid, directory):
         gids = {int(fields["Gid"].split()[1])} | {int(g) for g in fields.get("Groups", "").split()}
         st = os.stat(directory)
     except (OSError, KeyError, ValueError, IndexError):
-        return   # not known: gdb and the agent will say
+        return None, None   # not known: gdb and the agent will say
     if uid == 0:
-        return
+        return uid, min(gids)
     mode = st.st_mode
     if (st.st_uid == uid and mode & 0o300 == 0o300) or (st.st_gid in gids and mode & 0o030 == 0o030) or (
             st.st_uid != uid and st.st_gid not in gids and mode & 0o003 == 0o003):
-        return
+        return uid, int(fields["Gid"].split()[1])
     raise AttachError("process %d runs as uid %d, which cannot write to %s: the process writes the file; "
                       "give a directory it can write to (/tmp)" % (pid, uid, directory))
 
@@ -141,7 +173,8 @@ def _gdb_failure(event, pid, timeout):
             return "cannot attach to process %d: %s" % (pid, _ptrace_hint())
         if "No such process" in message:
             return "no process %d" % pid
-        return "gdb could not attach to process %d: %s" % (pid, message.strip().splitlines()[-1:] or "")
+        lines = message.strip().splitlines()
+        return "gdb could not attach to process %d: %s" % (pid, lines[-1] if lines else "no reason given")
     return "attaching to process %d failed in %s: %s" % (pid, event.get("where", "gdb"), message)
 
 
@@ -168,10 +201,14 @@ def _read_status(path):
 
 
 def _run_gdb(gdb, args, deadline):
-    """Runs gdb's script; returns its REFGRAPH events.  At the deadline, a
-    target that gdb still waits on is sent SIGURG, which ends the wait
-    (refgraph/_attach_gdb.py).  Ctrl-C does the same, then gdb detaches;
-    a gdb that outlives that is ended with SIGTERM, on which it detaches."""
+    """Runs gdb's script; returns its REFGRAPH events.  At the deadline, or
+    on Ctrl-C, a target that gdb waits on is sent SIGURG, which ends the
+    wait (refgraph/_attach_gdb.py); gdb then detaches.  gdb is never killed:
+    killed, it would leave its breakpoints in the target, which the next
+    thread to reach one would die of.  A gdb still there 30 s later, or a
+    second Ctrl-C, is left to finish on its own."""
+    import selectors
+    import subprocess
     # gdb gets no preload, no PYTHON* variable and no coverage hook of ours:
     # its own Python runs the script.
     env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if name in os.environ}
@@ -181,35 +218,43 @@ def _run_gdb(gdb, args, deadline):
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, start_new_session=True)
     events, err = [], []
-    waiting = False   # gdb lets the target run until a stop of its own
-
-    def urge():
-        if waiting and not any(e["event"] in ("started", "detached", "timeout") for e in events):
-            try:
-                os.kill(args["pid"], signal.SIGURG)
-            except OSError:
-                pass
-
+    waiting = None      # since when gdb lets the target run until a stop of its own
+    stop_at = None      # when the wait was to end (deadline, Ctrl-C)
+    urged = False
+    woken = False       # the first SIGURG: gdb wakes the process's waits (_attach_gdb.py poke())
     interrupted = None
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ, "out")
         sel.register(proc.stderr, selectors.EVENT_READ, "err")
         buffers = {"out": b"", "err": b""}
-        open_streams, urged, kill_at = 2, False, None
+        open_streams = 2
         while open_streams:
             now = time.monotonic()
-            if kill_at is not None and now > kill_at:
-                proc.send_signal(signal.SIGTERM if kill_at > 0 else signal.SIGKILL)
-                kill_at = -1 if kill_at > 0 else None
-            if not urged and now >= deadline:
-                urge()
-                urged, kill_at = True, now + 30
+            if stop_at is None and now >= deadline:
+                stop_at = now
+            finished = any(e["event"] in ("started", "detached", "timeout", "error") for e in events)
+            if waiting is not None and not woken and not finished and now >= waiting + WAKE_AFTER and (
+                    stop_at is None and now < deadline - 0.2):
+                try:
+                    os.kill(args["pid"], signal.SIGURG)
+                except OSError:
+                    pass
+                woken = True
+            if stop_at is not None and waiting is not None and not urged and not finished:
+                try:
+                    os.kill(args["pid"], signal.SIGURG)
+                except OSError:
+                    pass
+                urged = True
+            if stop_at is not None and now > stop_at + 30:
+                raise AttachError("gdb (pid %d) has not detached from process %d after 30 s; it was left to finish"
+                                  % (proc.pid, args["pid"]))
             try:
                 ready = sel.select(timeout=0.05)
             except KeyboardInterrupt as exc:
-                interrupted = exc
-                urge()
-                urged, kill_at = True, time.monotonic() + 10
+                if interrupted is not None:   # a second Ctrl-C: gdb goes on alone
+                    raise
+                interrupted, stop_at = exc, time.monotonic()
                 continue
             for key, _ in ready:
                 chunk = os.read(key.fileobj.fileno(), 65536)
@@ -228,7 +273,8 @@ def _run_gdb(gdb, args, deadline):
                             events.append(json.loads(text[len("REFGRAPH "):]))
                         except ValueError:
                             continue
-                        waiting = waiting or events[-1]["event"] == "waiting"
+                        if waiting is None and events[-1]["event"] == "waiting":
+                            waiting = time.monotonic()
     proc.wait()
     if interrupted is not None:
         raise interrupted
@@ -242,6 +288,7 @@ def _run_gdb(gdb, args, deadline):
 def _refgraph_of(python):
     """Where the refgraph that interpreter imports lives: (the folder
     holding the package, its _core module, [major, minor])."""
+    import subprocess
     probe = ("import json, os, sys, refgraph, refgraph._core as c; print(json.dumps(["
              "os.path.dirname(os.path.dirname(os.path.abspath(refgraph.__file__))), "
              "os.path.abspath(c.__file__), list(sys.version_info[:2])]))")
@@ -283,7 +330,9 @@ def snapshot_process(pid, filename, timeout=30.0, *, untracked=True, redact=Fals
     directory = os.path.dirname(filename)
     if not os.path.isdir(directory):
         raise FileNotFoundError("cannot write %s: no directory %s" % (filename, directory))
-    _check_writable_by_target(pid, directory)
+    if os.path.isdir(filename):
+        raise IsADirectoryError("cannot write %s: it is a directory" % filename)
+    uid, gid = _check_writable_by_target(pid, directory)
     gdb_path = shutil.which(gdb)
     if gdb_path is None:
         raise AttachError("gdb is needed to attach and was not found (%s): apt-get install gdb" % gdb)
@@ -296,13 +345,23 @@ def snapshot_process(pid, filename, timeout=30.0, *, untracked=True, redact=Fals
         raise TypeError("python must be a str (an interpreter's path), not %s" % type(python).__name__)
     else:
         package, library, version = _refgraph_of(python)
+    hint = _version_hint(pid)
+    if hint is not None and hint != version:
+        raise AttachError(_gdb_failure({"event": "version", "target": hint, "built": version}, pid, timeout))
     started = time.monotonic()
     status_path = _status_path(filename, pid)
-    args = {"pid": pid, "python": version, "library": library, "timeout": float(timeout)}
+    args = {"pid": pid, "python": version, "library": library, "timeout": float(timeout), "driver": os.getpid(),
+            "version_hint": hint, "deadline": time.time() + timeout}
     agent = {"path": package, "filename": filename, "status": status_path, "untracked": bool(untracked),
              "redact": bool(redact), "dump_timeout": DUMP_TIMEOUT, "deadline": time.time() + timeout}
     args["code"] = _agent_code(agent)
     try:
+        # The agent acts only while this file is there (see _attach_agent.py):
+        # taken away on every way out, it cancels an agent that runs late.
+        with open(status_path, "w") as f:
+            f.write('{"phase": "waiting"}')
+        if os.geteuid() == 0 and uid is not None and uid != 0:
+            os.chown(status_path, uid, gid)   # the process replaces it, as its user (a sticky /tmp)
         events = _run_gdb(gdb_path, args, started + timeout)
         stopped = next((e.get("stopped") for e in events if e["event"] == "detached"), None)
         if stopped is not None and _process_state(pid) == "T":
@@ -316,15 +375,17 @@ def snapshot_process(pid, filename, timeout=30.0, *, untracked=True, redact=Fals
         # a second more covers that write.
         while time.monotonic() < started + timeout + 1:
             status = _read_status(status_path)
-            if status is not None:
+            if status is not None and status.get("phase") != "waiting":
                 break
+            _check_alive(pid)
             time.sleep(0.01)
-        if status is None:
+        if status is None or status.get("phase") == "waiting":
             raise AttachError(_gdb_failure({"event": "timeout"}, pid, timeout))
         give_up = time.monotonic() + DUMP_TIMEOUT + 30
         while status.get("phase") != "done":
             if time.monotonic() > give_up:
                 raise AttachError("process %d started the dump and has not finished it" % pid)
+            _check_alive(pid)
             time.sleep(0.02)
             status = _read_status(status_path) or status
         if status.get("error"):

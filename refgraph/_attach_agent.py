@@ -36,8 +36,8 @@ def run(args):
             except OSError:
                 pass
 
-    if time.time() > args["deadline"]:
-        return   # the command gave up waiting: do nothing
+    if time.time() > args["deadline"] or not os.path.exists(args["status"]):
+        return   # the command gave up waiting (its deadline, Ctrl-C): do nothing
     write(status)
     loaded = False
     try:

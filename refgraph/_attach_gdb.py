@@ -12,11 +12,14 @@ refgraph_agent_start(), which starts a thread that takes the GIL as any
 thread does and runs the agent's code (refgraph/_attach.py), then detaches.
 No Python code of the target runs on the stopped thread.
 
-A target whose threads all sleep in a blocking call would hit none of
-these: each thread stopped in an interruptible system call is made to
-return EINTR instead of restarting it, once, as a signal with a handler
-would; CPython retries such calls (PEP 475) after PyErr_CheckSignals() or
-Py_MakePendingCalls(), where it stops.
+A target whose threads all wait in a blocking call hits none of these.
+When nothing stopped for a while (the command then sends SIGURG), each
+thread stopped in a system call that CPython retries is made to return
+EINTR instead of restarting it, once, as a signal with a handler would;
+CPython retries such calls (PEP 475) after PyErr_CheckSignals() or
+Py_MakePendingCalls(), where it stops.  A call CPython does not retry
+(signal.pause(), ctypes) is left alone.  A SIGURG someone else sent is
+passed on to the program.
 
 What happens is printed as lines "REFGRAPH {json}" on stdout.
 """
@@ -37,6 +40,19 @@ PYTHON_STOPS = ("PyErr_CheckSignals", "Py_MakePendingCalls", "_PyEval_EvalFrameD
                 "_PyObject_Malloc", "PyObject_Free", "_PyObject_Free")
 LIBC_STOPS = ("malloc", "calloc", "realloc", "free")
 STOP_NAME = re.compile(r"^0x([0-9a-f]+)\s+(%s)(\.lto_priv\.[0-9]+)?$" % "|".join(PYTHON_STOPS))
+# CPython's calls that retry a system call on EINTR (PEP 475) and run the
+# signal handlers between: time.sleep, lock and Event waits, select, poll,
+# os.read/write, sockets, waitpid; a substring of the C function's name.
+RETRIED_BY = ("pysleep", "time_sleep", "acquire_timed", "lock_PyThread_acquire_lock", "rlock_acquire",
+              "select_select", "select_poll", "select_epoll", "select_devpoll", "_Py_read", "_Py_write",
+              "sock_call", "os_waitpid", "os_wait_impl", "os_wait3", "os_wait4", "os_waitid", "_io__FileIO_read",
+              "_io_FileIO_read", "os_read", "os_write")
+# x86-64 system calls those callers block in: clock_nanosleep, nanosleep,
+# futex, select, pselect6, poll, ppoll, epoll_wait, epoll_pwait, wait4,
+# waitid (not pause: signal.pause() returns on EINTR).
+RETRIED_SYSCALLS = (230, 35, 202, 23, 270, 7, 271, 232, 281, 61, 247)
+# Below one of these, the caller does not retry: leave the call alone.
+NOT_RETRIED = ("signal_pause", "signal_sigwait", "ffi_call", "PyCFuncPtr", "_ctypes")
 # A caller that may hold a lock dlopen() or pthread_create() takes.
 UNSAFE_CALLERS = ("dl_", "dlopen", "dlclose", "dlsym", "pthread_create", "fork", "_IO_", "malloc_",
                   "arena", "__libc_", "_dl", "tls", "atfork", "exit")
@@ -66,15 +82,20 @@ class Stops:
 
 
 def safe_stack(frame):
-    """Whether the stopped thread's callers, a few frames up, may hold a
-    lock of the C library's, or run in a signal handler."""
+    """Whether none of the stopped thread's callers, a few frames up, may
+    hold a lock of the C library's (the loader's: malloc called from inside
+    a dlopen; gdb reads the loader's symbols for this) or run in a signal
+    handler.  The walk ends at a caller with no name: without debug
+    information gdb cannot unwind past some frames."""
     caller = frame.older()
     for _ in range(6):
         if caller is None:
             return True
         if caller.type() == gdb.SIGTRAMP_FRAME:
             return False
-        name = caller.name() or ""
+        name = caller.name()
+        if not name:
+            return True
         if any(part in name for part in UNSAFE_CALLERS):
             return False
         caller = caller.older()
@@ -93,12 +114,35 @@ def in_syscall(thread):
     return orig >= 0 and rax in (-512, -513, -514, -516)
 
 
+def retried_by_cpython(thread):
+    """Whether thread's system call was made by one of CPython's calls that
+    retry on EINTR after running signal handlers (PEP 475), named among its
+    callers before any other code: not signal.pause(), which returns, nor
+    ctypes, which does not retry.  Where gdb cannot unwind that far (no
+    debug information), the system call decides: a sleep, a wait or a poll,
+    which CPython's callers retry (a C extension's may not: the guide says
+    so)."""
+    frame = gdb.newest_frame()
+    for _ in range(10):
+        frame = frame.older()
+        name = frame.name() if frame is not None else None
+        if name and any(part in name for part in RETRIED_BY):
+            return True
+        if name and any(part in name for part in NOT_RETRIED):
+            return False
+        if not name:
+            break
+    return int(gdb.parse_and_eval("$orig_rax")) in RETRIED_SYSCALLS
+
+
 def poke(inferior):
-    """Makes every thread stopped in a restartable system call return EINTR
-    when resumed, as a signal with a handler would (PEP 475 retries)."""
+    """Makes each thread stopped in a restartable system call that CPython
+    retries return EINTR when resumed, as a signal with a handler would:
+    CPython runs the handlers (PyErr_CheckSignals, Py_MakePendingCalls,
+    where gdb stops) and makes the call again for the time it had left."""
     poked = 0
     for thread in inferior.threads():
-        if in_syscall(thread):
+        if in_syscall(thread) and retried_by_cpython(thread):
             gdb.execute("set $rax = -%d" % EINTR)
             gdb.execute("set $orig_rax = -1")
             poked += 1
@@ -120,6 +164,14 @@ def stop_names():
             if match:
                 found.add(match.group(2) + (match.group(3) or ""))
     return sorted(found)
+
+
+def sender():
+    """The pid that sent the signal the current thread stopped on, or None."""
+    try:
+        return int(gdb.parse_and_eval("$_siginfo._sifields._kill.si_pid"))
+    except gdb.error:
+        return None
 
 
 def version_of_target():
@@ -194,13 +246,14 @@ def main():
         except (gdb.error, RuntimeError):
             pass
     # Of the shared libraries' symbols, only the C library's (malloc, free,
-    # dlopen; libdl's before glibc 2.34) and a libpython's are read.
+    # dlopen; libdl's before glibc 2.34), the loader's (to see a stop inside
+    # it) and a libpython's are read.
     quiet("set auto-solib-add off")
     halted_since = time.monotonic()   # the target is stopped from attach on, but in continue
     halted = 0.0
     try:
         quiet("attach %d" % pid)
-        for library in ("libc\\.so", "libdl\\.so", "libpython"):
+        for library in ("libc\\.so", "libdl\\.so", "libpython", "ld-linux"):
             quiet("sharedlibrary " + library)
     except gdb.error as exc:
         report("error", where="attach", message=str(exc))
@@ -214,11 +267,11 @@ def main():
         except gdb.error:
             report("not-python")
             return
-        got = version_of_target()
+        got = version_of_target() or ARGS.get("version_hint")
         if got is not None and got != ARGS["python"]:
             report("version", target=got, built=ARGS["python"])
             return
-        report("poked", threads=poke(inferior), at=time.monotonic() - halted_since)
+        known = got is not None   # only a process known to be of the right version is disturbed
         for name in ([] if names else stop_names()) + list(LIBC_STOPS):
             try:
                 breakpoints.append(gdb.Breakpoint("'%s'" % name, internal=True))
@@ -226,13 +279,17 @@ def main():
                 pass
         report("waiting", breakpoints=len(breakpoints), at=time.monotonic() - halted_since)
         stops = Stops()
+        resume = "continue"
+        poked = False
         while True:
-            # The command sends SIGURG at its deadline (ignored unless
-            # handled, and rarely handled): gdb stops on it, passes it not.
+            # The command sends SIGURG (ignored unless handled, and rarely
+            # handled) once nothing ran into a stop of ours for a while, and
+            # at its deadline: gdb stops on it, and passes it not.
             stops.breakpoint, stops.signal = False, None
             halted += time.monotonic() - halted_since
-            gdb.execute("continue", to_string=True)
+            gdb.execute(resume, to_string=True)
             halted_since = time.monotonic()
+            resume = "continue"
             if stops.breakpoint and safe_stack(gdb.newest_frame()):
                 # A SIGURG sent as the breakpoint stopped must not end
                 # the calls below: from here gdb swallows it.
@@ -244,8 +301,18 @@ def main():
                 report("injected", at=time.monotonic() - halted_since)
                 return
             if stops.signal == "SIGURG":
-                report("timeout")
-                return
+                # (0: sent from outside the process's pid namespace, as the
+                # command is when the process runs in a container.)
+                if sender() not in (ARGS["driver"], None, 0):
+                    resume = "signal SIGURG"   # someone else's: the program gets it
+                elif not poked and known and time.time() < ARGS["deadline"] - 0.05:
+                    # The command's first: every thread waits; wake the
+                    # waits CPython retries.
+                    poked = True
+                    report("poked", threads=poke(inferior))
+                else:
+                    report("timeout")
+                    return
     finally:
         try:
             for bp in gdb.breakpoints() or ():

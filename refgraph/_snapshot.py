@@ -9,7 +9,7 @@ import io as _io
 import os as _os
 import signal as _signal
 import sys as _sys
-import threading as _threading
+import _thread
 import time as _time
 
 from . import _core
@@ -534,7 +534,42 @@ def show_dominators(obj, max_depth=3, too_many=10, filename=None, shortnames=Tru
     return snapshot().show_dominators(id(obj), max_depth, too_many, filename, shortnames, output, max_nodes)
 
 
-_dump_lock = _threading.Lock()
+# Dumps use _thread, not threading: `refgraph attach` dumps from a thread of
+# its own, and a process that had not imported threading must not get one
+# whose main thread is that thread (threading takes the importing thread as
+# the main one: its shutdown would then join no thread of the program's).
+_dump_lock = _thread.allocate_lock()
+
+
+class _Flag:
+    """threading.Event's set, is_set and wait, on a bare lock."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self):
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+
+    def set(self):
+        try:
+            self._lock.release()
+        except RuntimeError:   # already set
+            pass
+
+    def is_set(self):
+        return not self._lock.locked()
+
+    def wait(self, timeout=None):
+        if self._lock.acquire(True, -1 if timeout is None else max(0.0, timeout)):
+            self._lock.release()
+            return True
+        return self.is_set()
+
+
+def _start_thread(fn, *args):
+    """fn(*args) on a new thread (daemon-like, as threading's daemon=True);
+    RuntimeError where no thread can be started."""
+    _thread.start_new_thread(fn, args)
 
 
 class Dump:
@@ -562,7 +597,7 @@ class Dump:
         self.seconds = None
         self.error = None
         self.child_memory = None
-        self._done = _threading.Event()
+        self._done = _Flag()
         self._started = _time.monotonic()
 
     @property
@@ -715,8 +750,7 @@ def _dump(path, untracked, redact, fork, timeout, log, _after):
         else:
             d.pid, d.forked = pid, True
             try:
-                _threading.Thread(target=_reap, args=(d, fd, log, _after), name="refgraph-dump",
-                                  daemon=True).start()
+                _start_thread(_reap, d, fd, log, _after)
             except RuntimeError:   # no new thread (interpreter shutdown): reap it here, waiting
                 _reap(d, fd, log, _after)
             return d
@@ -744,7 +778,7 @@ def _dump(path, untracked, redact, fork, timeout, log, _after):
                     _after()
 
     try:
-        _threading.Thread(target=write, name="refgraph-dump", daemon=True).start()
+        _start_thread(write)
     except RuntimeError:   # no new thread (a process limit, shutdown): saved here
         write()
     return d

@@ -39,6 +39,10 @@ def busy():
         sum(i * i for i in range(1000))
 
 mode = sys.argv[1]
+if mode == "nothreading":
+    del threading   # imported by the line above: this mode needs a process that never did
+    for name in [n for n in sys.modules if n in ("threading",)]:
+        del sys.modules[name]
 if mode == "worker":
     threading.Thread(target=busy, name="worker", daemon=True).start()
 print("ready", "refgraph" in sys.modules, flush=True)
@@ -50,6 +54,27 @@ elif mode == "worker":
     threading.Event().wait()
 elif mode == "c-call":
     sum(itertools.repeat(1, 10 ** 14))   # one C call that holds the GIL for hours
+elif mode == "short-c-call":
+    sum(itertools.repeat(1, 6 * 10 ** 7))   # holds the GIL a few seconds, then sleeps
+    print("returned", flush=True)
+    time.sleep(3600)
+elif mode == "dlopen-loop":
+    import _ctypes
+    def load_unload():
+        while True:
+            _ctypes.dlclose(_ctypes.dlopen("libbz2.so.1.0" if os.path.exists("/usr/lib/x86_64-linux-gnu/libbz2.so.1.0") else "libz.so.1"))
+    for _ in range(2):
+        threading.Thread(target=load_unload, daemon=True).start()
+    time.sleep(3600)
+elif mode == "pause":
+    import signal
+    signal.pause()
+    print("pause returned", flush=True)
+elif mode == "nothreading":
+    sys.stdin.readline()
+    import threading
+    print("main", threading.main_thread() is threading.current_thread(), flush=True)
+    time.sleep(3600)
 elif mode == "grow":
     # a leak per line on stdin, for the guide's diff
     for line in sys.stdin:
@@ -448,3 +473,69 @@ def test_a_directory_the_process_cannot_write_to(tmp_path):
         proc.wait()
         proc.stdout.close()
         shutil.rmtree(shared)
+
+
+@pytest.mark.slow   # a few seconds of a C call
+def test_a_timeout_leaves_no_breakpoint_and_no_late_dump(target, tmp_path):
+    """The GIL held past the deadline: the command gives up, and once the
+    call returns the process goes on (no breakpoint left to trap it) and
+    writes no file (the thread, if one was started, sees it was too late)."""
+    t = target("short-c-call")
+    with pytest.raises(refgraph.AttachError, match="did not reach a safe point within 0.5 s"):
+        refgraph.snapshot_process(t.pid, tmp_path / "late.rgsnap", timeout=0.5)
+    assert t.proc.stdout.readline().decode().strip() == "returned"
+    time.sleep(1)
+    t.assert_unharmed()
+    assert sorted(os.listdir(tmp_path)) == ["target.py"]
+
+
+@pytest.mark.slow
+def test_a_wait_that_cpython_does_not_retry_is_left_alone(target, tmp_path):
+    """signal.pause() returns on EINTR: the process is not woken (no safe
+    point then, said so), and it still waits."""
+    t = target("pause")
+    with pytest.raises(refgraph.AttachError, match="did not reach a safe point within 2 s"):
+        refgraph.snapshot_process(t.pid, tmp_path / "p.rgsnap", timeout=2)
+    time.sleep(0.3)
+    t.assert_unharmed()
+    os.set_blocking(t.proc.stdout.fileno(), False)
+    assert t.proc.stdout.read() is None   # pause() has not returned
+
+
+@pytest.mark.slow
+def test_a_process_without_threading_keeps_its_main_thread(target, tmp_path):
+    """The attach imports no threading module into a process that had none:
+    one imported later still knows its main thread."""
+    t = target("nothreading")
+    refgraph.snapshot_process(t.pid, tmp_path / "n.rgsnap", timeout=20)
+    t.proc.stdin.write(b"go\n")
+    t.proc.stdin.flush()
+    assert t.proc.stdout.readline().decode().strip() == "main True"
+
+
+@pytest.mark.slow
+def test_a_process_already_traced_is_refused(target, tmp_path):
+    t = target("sleep")
+    other = subprocess.Popen(["gdb", "-nx", "-q", "-batch", "-p", str(t.pid), "-ex", "shell sleep 5"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while "TracerPid:\t0" in open("/proc/%d/status" % t.pid).read() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(refgraph.AttachError, match=r"is being traced by process \d+ .*detach that one first"):
+            refgraph.snapshot_process(t.pid, tmp_path / "x.rgsnap", timeout=5)
+    finally:
+        other.wait()
+    t.assert_unharmed()
+
+
+@pytest.mark.slow   # five attaches
+def test_threads_loading_libraries_all_the_time(target, tmp_path):
+    """Two threads dlopen and dlclose in a loop: gdb must not start the
+    agent from a malloc inside the loader (ld.so asserts and exits)."""
+    t = target("dlopen-loop")
+    for i in range(5):
+        refgraph.snapshot_process(t.pid, tmp_path / ("d%d.rgsnap" % i), timeout=20)
+        assert t.proc.poll() is None, t.proc.stderr.read().decode()
+    time.sleep(0.5)
+    assert t.proc.poll() is None

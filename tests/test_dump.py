@@ -236,10 +236,10 @@ def test_no_thread_for_the_fallback_saves_in_place(heap, tmp_path, monkeypatch):
     def no_fork(*args):
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
-    def no_thread(self):
+    def no_thread(*args):
         raise RuntimeError("can't start new thread")
     monkeypatch.setattr(refgraph._core, "dump_forked", no_fork)
-    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    monkeypatch.setattr(refgraph._snapshot._thread, "start_new_thread", no_thread)
     log = io.StringIO()
     d = refgraph.dump(tmp_path / "limit.rgsnap", log=log)
     assert d.done and d.error is None and (tmp_path / "limit.rgsnap").exists()
