@@ -210,13 +210,17 @@ def inject(inferior):
     if start == 0:
         report("error", where="dlsym", message="refgraph_agent_start is not in %s" % ARGS["library"])
         return "dlsym"
+    # The code goes into the module's own buffer: a block gdb allocated
+    # would come from libc's malloc, which is not the program's where an
+    # allocator is preloaded (jemalloc, AddressSanitizer).
+    buffer = int(gdb.parse_and_eval('((void *(*)(void *, const char *))dlsym)((void *)%d, "refgraph_agent_code")'
+                                    % handle))
     code = ARGS["code"].encode("utf-8") + b"\0"
-    buffer = int(gdb.parse_and_eval("((void *(*)(unsigned long))malloc)(%d)" % len(code)))
-    if buffer == 0:
-        report("error", where="malloc", message="no memory for the agent's code")
-        return "malloc"
+    if buffer == 0 or len(code) > 1 << 16:
+        report("error", where="dlsym", message="no room for the agent's code in %s" % ARGS["library"])
+        return "dlsym"
     inferior.write_memory(buffer, code)
-    status = int(gdb.parse_and_eval("((int (*)(void *))%d)((void *)%d)" % (start, buffer)))
+    status = int(gdb.parse_and_eval("((int (*)(void))%d)()" % start))
     if status != 0:
         report("error", where="thread", message=os.strerror(-status))
         return "thread"

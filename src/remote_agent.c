@@ -31,17 +31,25 @@ static void *agent_main(void *arg)
     return NULL;
 }
 
-/* Starts a detached thread that runs code (NUL-terminated, from malloc:
- * the thread frees it, and on failure so does this) with the GIL.  Every
- * signal is blocked in that thread, so that the program's signals go to
- * its own threads.  Returns 0, or a negative errno.  No Python is called
- * here. */
-__attribute__((visibility("default"))) int refgraph_agent_start(char *code);
-int refgraph_agent_start(char *code)
+/* Where gdb writes the agent's code (NUL-terminated) before it calls
+ * refgraph_agent_start: memory of this module's, so that gdb allocates
+ * none with a malloc that may not be the program's (a preloaded
+ * allocator's free() would then be given a block it never made). */
+__attribute__((visibility("default"))) char refgraph_agent_code[1 << 16];
+
+/* Starts a detached thread that runs a copy of refgraph_agent_code (made
+ * here, with the program's malloc) with the GIL.  Every signal is blocked
+ * in that thread, so that the program's signals go to its own threads.
+ * Returns 0, or a negative errno.  No Python is called here. */
+__attribute__((visibility("default"))) int refgraph_agent_start(void);
+int refgraph_agent_start(void)
 {
-    if (code == NULL)
+    refgraph_agent_code[sizeof refgraph_agent_code - 1] = '\0';
+    if (refgraph_agent_code[0] == '\0')
         return -EINVAL;
-    char *copy = code;
+    char *copy = strdup(refgraph_agent_code);
+    if (copy == NULL)
+        return -ENOMEM;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
